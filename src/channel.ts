@@ -1,0 +1,72 @@
+/**
+ * A bounded queue between the request path and one backend's consumer, in
+ * the spirit of a buffered Go channel used with `select { case ch <- v:
+ * default: drop }`: `send` never waits, it reports false when full.
+ *
+ * The consumer takes everything queued at once (`receive`), which is what
+ * makes batching cheap: one wake-up and one write per batch, not per item.
+ * The wake-up is deferred with setImmediate so that all requests uWS reads
+ * in one event-loop turn land in the same batch.
+ */
+export class Channel<T> {
+  private items: T[] = [];
+  private spare: T[] = [];
+  private waiter: ((batch: T[]) => void) | null = null;
+  private wakeScheduled = false;
+  private closed = false;
+
+  constructor(readonly capacity: number) {}
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  /** Queue `item`; false when the channel is full or closed. */
+  send(item: T): boolean {
+    if (this.closed || this.items.length >= this.capacity) return false;
+    this.items.push(item);
+    if (this.waiter !== null && !this.wakeScheduled) {
+      this.wakeScheduled = true;
+      setImmediate(this.wake);
+    }
+    return true;
+  }
+
+  /**
+   * Resolves with every queued item, waiting for at least one. Resolves with
+   * an empty batch once the channel is closed and empty. The returned array
+   * is reused: finish with it before calling `receive` again.
+   */
+  receive(): Promise<T[]> {
+    if (this.items.length > 0) return Promise.resolve(this.take());
+    if (this.closed) return Promise.resolve(this.take());
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+
+  /** No more sends; a waiting or later `receive` gets what is left. */
+  close(): void {
+    this.closed = true;
+    if (this.waiter !== null && !this.wakeScheduled) {
+      this.wakeScheduled = true;
+      setImmediate(this.wake);
+    }
+  }
+
+  private readonly wake = (): void => {
+    this.wakeScheduled = false;
+    const waiter = this.waiter;
+    if (waiter === null) return;
+    this.waiter = null;
+    waiter(this.take());
+  };
+
+  private take(): T[] {
+    const batch = this.items;
+    this.spare.length = 0;
+    this.items = this.spare;
+    this.spare = batch;
+    return batch;
+  }
+}

@@ -1,0 +1,52 @@
+import { dayClock } from './day.js';
+
+/** Server-side facts a flavor may add to Values, each under the field name given. */
+export interface Enrich {
+  readonly time?: string;
+  readonly ip?: string;
+  readonly userAgent?: string;
+  readonly referer?: string;
+}
+
+/** One site: where its beacons come from and where its Lines go. */
+export interface Flavor {
+  readonly name: string;
+  readonly hosts: readonly string[];
+  readonly timeZone: string;
+  readonly topic: string;
+  readonly enrich: Enrich | null;
+  /** Values validator compiled from the flavor's JSON Schema, if it has one. */
+  readonly validate: ((values: unknown) => boolean) | null;
+  /** The flavor's calendar day (YYYY-MM-DD) at a time, ms since the epoch. */
+  readonly day: (time: number) => string;
+}
+
+export type FlavorConfig = Omit<Flavor, 'day' | 'validate' | 'enrich'> & { enrich?: Enrich };
+
+export function makeFlavor(config: FlavorConfig, validate: Flavor['validate']): Flavor {
+  return { ...config, enrich: config.enrich ?? null, validate, day: dayClock(config.timeZone) };
+}
+
+/** The Host header's name part, lower-cased: "WWW.Example.gr:8080" → "www.example.gr". */
+export function hostName(host: string): string {
+  const end = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':');
+  return (end > 0 ? host.slice(0, end) : host).toLowerCase();
+}
+
+/**
+ * Host header → Flavor. Exact header values seen before are answered from a
+ * map without normalising; the map is bounded so random Host headers from
+ * scanners cannot grow it.
+ */
+export function flavorLookup(flavors: readonly Flavor[]): (host: string) => Flavor | undefined {
+  const byName = new Map<string, Flavor>();
+  for (const f of flavors) for (const h of f.hosts) byName.set(hostName(h), f);
+  const seen = new Map<string, Flavor>();
+  return (host) => {
+    let f = seen.get(host);
+    if (f !== undefined) return f;
+    f = byName.get(hostName(host));
+    if (f !== undefined && seen.size < 1024) seen.set(host, f);
+    return f;
+  };
+}
