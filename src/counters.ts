@@ -23,19 +23,22 @@ export const rejectReasons: readonly RejectReason[] = [
   'key_space', 'too_long', 'body_too_large', 'bad_content_type', 'schema',
 ];
 
+/** Methods are counted by these names; any other method counts as OTHER. */
+export type CountedMethod = 'GET' | 'HEAD' | 'POST' | 'OTHER';
+
 export interface RequestCounters {
-  /** Answered requests by "METHOD STATUS", e.g. "GET 200". */
-  readonly responses: Map<string, number>;
+  /** Answered requests: responses[method].get(status). */
+  readonly responses: Record<CountedMethod, Map<number, number>>;
   readonly rejected: Record<RejectReason, number>;
 }
 
 export function newRequestCounters(): RequestCounters {
   const rejected = {} as Record<RejectReason, number>;
   for (const r of rejectReasons) rejected[r] = 0;
-  return { responses: new Map(), rejected };
+  return { responses: { GET: new Map(), HEAD: new Map(), POST: new Map(), OTHER: new Map() }, rejected };
 }
 
-export function countResponse(c: RequestCounters, method: string, status: number): void {
-  const key = `${method} ${status}`;
-  c.responses.set(key, (c.responses.get(key) ?? 0) + 1);
+export function countResponse(c: RequestCounters, method: CountedMethod, status: number): void {
+  const m = c.responses[method];
+  m.set(status, (m.get(status) ?? 0) + 1);
 }
