@@ -1,0 +1,187 @@
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { newCounters, type Backend, type BackendHealth } from './backend.js';
+import { Channel } from './channel.js';
+import type { FileConfig } from './config.js';
+import type { Flavor } from './flavor.js';
+import type { Line } from './line.js';
+import { rateLimited, type Logger } from './log.js';
+
+/** `<dir>/<flavor>/<flavor>-<YYYY-MM-DD>.log` */
+export function dayFile(dir: string, flavor: string, day: string): string {
+  return join(dir, flavor, `${flavor}-${day}.log`);
+}
+
+/**
+ * Per-flavor daily log files. One loop takes batches from the channel, hands
+ * each Line to the writer of its own (flavor, day) file, and waits until
+ * every writer has written its part with a single append. While a write is
+ * failing the loop keeps retrying it and takes nothing new, so the bounded
+ * channel fills and further Lines are dropped (and counted) at `send`.
+ */
+export class FileBackend implements Backend {
+  readonly name = 'file';
+  readonly counters = newCounters();
+  private readonly channel: Channel<Line>;
+  private readonly writers = new Map<string, Writer>();
+  private readonly logError: ReturnType<typeof rateLimited>;
+  private inBatch = 0;
+  private flushing = false;
+  private failing: string | null = null;
+  private loop: Promise<void> = Promise.resolve();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(private readonly config: FileConfig, private readonly log: Logger) {
+    this.channel = new Channel(config.queueCapacity);
+    this.logError = rateLimited(log);
+  }
+
+  async start(): Promise<void> {
+    this.loop = this.run();
+    this.sweeper = setInterval(() => this.closeIdle(), Math.min(this.config.idleCloseMs, 60_000)).unref();
+  }
+
+  send(line: Line): boolean {
+    if (this.channel.send(line)) return true;
+    this.counters.dropped++;
+    return false;
+  }
+
+  queued(): number {
+    return this.channel.length + this.inBatch;
+  }
+
+  health(): BackendHealth {
+    return this.failing === null ? { state: 'ok' } : { state: 'degraded', reason: this.failing };
+  }
+
+  reopen(): void {
+    for (const w of this.writers.values()) w.reopen = true;
+    this.log.info('reopening files');
+  }
+
+  async close(): Promise<void> {
+    this.channel.close();
+    clearInterval(this.sweeper);
+    await this.loop;
+    await Promise.all([...this.writers.values()].map((w) => this.closeWriter(w)));
+  }
+
+  private async run(): Promise<void> {
+    for (;;) {
+      const batch = await this.channel.receive();
+      if (batch.length === 0) return;
+      this.inBatch = batch.length;
+      this.flushing = true;
+      const dirty: Writer[] = [];
+      for (const line of batch) {
+        const w = this.writerFor(line.flavor, line.flavor.day(line.time));
+        if (w.pending.length === 0) dirty.push(w);
+        w.pending.push(line.json);
+      }
+      await Promise.all(dirty.map((w) => this.flush(w)));
+      this.flushing = false;
+      this.inBatch = 0;
+    }
+  }
+
+  private writerFor(flavor: Flavor, day: string): Writer {
+    const key = `${flavor.name}/${day}`;
+    let w = this.writers.get(key);
+    if (w === undefined) {
+      w = new Writer(key, flavor, day, dayFile(this.config.dir, flavor.name, day));
+      this.writers.set(key, w);
+    }
+    return w;
+  }
+
+  /** Append the writer's pending Lines with one write; retry until it succeeds. */
+  private async flush(w: Writer): Promise<void> {
+    const lines = w.pending.length;
+    // One string, one buffer, one write(2) for the whole batch: the Lines of
+    // a file are never split across writes other than by a short write,
+    // whose rest is written next, before anything else.
+    const data = Buffer.from(w.pending.join('\n') + '\n');
+    w.pending.length = 0;
+    let written = 0;
+    for (;;) {
+      try {
+        const fd = await this.openWriter(w);
+        while (written < data.length) {
+          written += (await fd.write(data, written, data.length - written)).bytesWritten;
+        }
+        this.counters.persisted += lines;
+        w.lastWrite = Date.now();
+        if (this.failing !== null) {
+          this.log.info({ file: w.path }, 'writing again');
+          this.failing = null;
+        }
+        return;
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        this.counters.failed++;
+        this.failing = `${e.code ?? 'error'} ${w.path}`;
+        this.logError(e.code ?? 'write', { file: w.path, err: e.message }, 'write failed; retrying');
+        await this.closeWriter(w, false);
+        await new Promise((r) => setTimeout(r, this.config.retryMs));
+        this.counters.retried++;
+      }
+    }
+  }
+
+  /**
+   * The writer's open file, (re)opened when needed: first use, after an
+   * error, after SIGHUP, or when the file was deleted under us (a removed
+   * directory would otherwise swallow every write into an unlinked inode).
+   */
+  private async openWriter(w: Writer): Promise<fs.FileHandle> {
+    if (w.fd !== null && (w.reopen || (await w.fd.stat()).nlink === 0)) await this.closeWriter(w, false);
+    if (w.fd === null) {
+      await fs.mkdir(join(this.config.dir, w.flavor.name), { recursive: true, mode: 0o750 });
+      w.fd = await fs.open(w.path, 'a', 0o640);
+      w.reopen = false;
+    }
+    return w.fd;
+  }
+
+  /** Close (and fsync) the file; `forget` also drops the writer from the map. */
+  private async closeWriter(w: Writer, forget = true): Promise<void> {
+    if (forget) this.writers.delete(w.key);
+    const fd = w.fd;
+    w.fd = null;
+    if (fd === null) return;
+    try {
+      await fd.sync();
+    } catch {
+      // The data is in the page cache; a failing fsync is reported by the next write.
+    }
+    await fd.close().catch(() => {});
+  }
+
+  /** Close files of past days that nobody has written to for a while. */
+  private closeIdle(): void {
+    if (this.flushing) return;
+    const now = Date.now();
+    for (const w of this.writers.values()) {
+      if (w.day !== w.flavor.day(now) && now - w.lastWrite >= this.config.idleCloseMs) {
+        this.log.debug({ file: w.path }, 'closing idle file');
+        void this.closeWriter(w);
+      }
+    }
+  }
+}
+
+/** One (flavor, day) file and the Lines waiting for it. */
+class Writer {
+  fd: fs.FileHandle | null = null;
+  pending: string[] = [];
+  lastWrite = Date.now();
+  reopen = false;
+
+  constructor(
+    readonly key: string,
+    readonly flavor: Flavor,
+    readonly day: string,
+    readonly path: string,
+  ) {}
+}

@@ -1,0 +1,202 @@
+import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
+import type { Backend } from './backend.js';
+import type { Config } from './config.js';
+import { countResponse, type CountedMethod, type RejectReason, type RequestCounters } from './counters.js';
+import { isoTime } from './day.js';
+import { flavorLookup, type Flavor } from './flavor.js';
+import type { Line } from './line.js';
+import { parseValues, type QueryLimits } from './query.js';
+
+/** nginx's empty_gif: a 1×1 transparent GIF, 43 bytes. */
+export const GIF = Buffer.from(
+  '47494638396101000100800100000000ffffff21f90401000001002c00000000010001000002024c01003b',
+  'hex',
+);
+const NO_CACHE = 'no-store, no-cache, must-revalidate, max-age=0';
+const FORM = 'application/x-www-form-urlencoded';
+
+const statusText: Record<number, string> = {
+  200: '200 OK', 204: '204 No Content', 400: '400 Bad Request', 404: '404 Not Found',
+  413: '413 Content Too Large', 414: '414 URI Too Long', 415: '415 Unsupported Media Type',
+  503: '503 Service Unavailable',
+};
+
+export interface Http {
+  readonly app: TemplatedApp;
+  /** From now on /health answers 503 and every answer closes its connection. */
+  drain(): void;
+}
+
+/**
+ * The public listener's routes. GET and HEAD answer synchronously inside the
+ * handler (uWS corks that part for us); POST reads its body and answers from
+ * onData, corked, and never after onAborted.
+ */
+export function makeHttp(config: Config, backends: readonly Backend[], counters: RequestCounters): Http {
+  const app = uWS.App();
+  const lookup = flavorLookup(config.flavors);
+  const { maxQueryBytes, maxBodyBytes } = config.limits;
+  const limits: QueryLimits = config.limits;
+  const trusted = new Set(config.trustedProxies);
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  let draining = false;
+
+  function answer(res: HttpResponse, method: CountedMethod, status: number, body?: string): void {
+    countResponse(counters, method, status);
+    const text = body ?? statusText[status]!.slice(4) + '\n';
+    res.writeStatus(statusText[status]!).writeHeader('Content-Type', 'text/plain; charset=utf-8');
+    if (method === 'HEAD') res.endWithoutBody(Buffer.byteLength(text), draining);
+    else res.end(text, draining);
+  }
+
+  function reject(res: HttpResponse, method: CountedMethod, status: number, reason: RejectReason): void {
+    counters.rejected[reason]++;
+    answer(res, method, status, `${reason}\n`);
+  }
+
+  /** Hand the Line to every backend; each counts its own drops. */
+  function accept(flavor: Flavor, json: string, time: number): void {
+    const line: Line = { flavor, json, time };
+    for (let i = 0; i < backends.length; i++) backends[i]!.send(line);
+  }
+
+  /** The query or body → Values JSON, or the reason it is refused. */
+  function values(flavor: Flavor, query: string, time: number, res: HttpResponse, req: HttpRequest | null): string | RejectReason {
+    const extra = flavor.enrich === null ? undefined : enrichment(flavor, time, res, req);
+    const json = parseValues(query, limits, extra);
+    if (typeof json !== 'string') return json.reason;
+    if (flavor.validate !== null && !flavor.validate(JSON.parse(json))) return 'schema';
+    return json;
+  }
+
+  function enrichment(flavor: Flavor, time: number, res: HttpResponse, req: HttpRequest | null): string[] {
+    const e = flavor.enrich!;
+    const pairs: string[] = [];
+    if (e.time !== undefined) pairs.push(e.time, isoTime(time, flavor.timeZone));
+    if (e.ip !== undefined) pairs.push(e.ip, clientIp(res, req, trusted));
+    if (e.userAgent !== undefined && req !== null) pairs.push(e.userAgent, req.getHeader('user-agent'));
+    if (e.referer !== undefined && req !== null) pairs.push(e.referer, req.getHeader('referer'));
+    return pairs;
+  }
+
+  function track(method: 'GET' | 'HEAD') {
+    return (res: HttpResponse, req: HttpRequest): void => {
+      const time = Date.now();
+      const flavor = lookup(req.getHeader('host'));
+      if (flavor === undefined) return reject(res, method, 400, 'unknown_flavor');
+      const query = req.getQuery() ?? '';
+      // Length in UTF-16 units is a lower bound of the byte length: only
+      // count bytes when the cheap check cannot decide.
+      if (query.length > maxQueryBytes || (query.length * 3 > maxQueryBytes && Buffer.byteLength(query) > maxQueryBytes)) {
+        return reject(res, method, 414, 'too_long');
+      }
+      const json = values(flavor, query, time, res, req);
+      if (json.charCodeAt(0) !== 123 /* { */) return reject(res, method, 400, json as RejectReason);
+      accept(flavor, json, time);
+      countResponse(counters, method, 200);
+      res.writeStatus('200 OK')
+        .writeHeader('Content-Type', 'image/gif')
+        .writeHeader('Cache-Control', NO_CACHE)
+        .writeHeader('Expires', '0');
+      if (method === 'HEAD') res.endWithoutBody(GIF.length, draining);
+      else res.end(GIF, draining);
+    };
+  }
+
+  app.get('/track', track('GET'));
+  app.head('/track', track('HEAD'));
+
+  app.post('/track', (res, req) => {
+    const time = Date.now();
+    const flavor = lookup(req.getHeader('host'));
+    if (flavor === undefined) return reject(res, 'POST', 400, 'unknown_flavor');
+    const type = req.getHeader('content-type').split(';', 1)[0]!.trim().toLowerCase();
+    if (type !== FORM && type !== 'text/plain') return reject(res, 'POST', 415, 'bad_content_type');
+    if (Number(req.getHeader('content-length')) > maxBodyBytes) return reject(res, 'POST', 413, 'body_too_large');
+    // Enrichment reads headers, which are only valid now, not in onData.
+    const extraReq = flavor.enrich === null ? null : snapshot(req);
+    let done = false;
+    let size = 0;
+    const chunks: Buffer[] = [];
+    res.onAborted(() => {
+      done = true;
+    });
+    res.onData((chunk, isLast) => {
+      if (done) return;
+      size += chunk.byteLength;
+      if (size > maxBodyBytes) {
+        done = true;
+        return res.cork(() => reject(res, 'POST', 413, 'body_too_large'));
+      }
+      // uWS reuses the chunk's memory after this callback returns.
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (!isLast) return;
+      done = true;
+      let body: string;
+      try {
+        body = utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+      } catch {
+        return res.cork(() => reject(res, 'POST', 400, 'invalid_utf8'));
+      }
+      const json = values(flavor, body, time, res, extraReq);
+      res.cork(() => {
+        if (json.charCodeAt(0) !== 123 /* { */) return reject(res, 'POST', 400, json as RejectReason);
+        accept(flavor, json, time);
+        countResponse(counters, 'POST', 204);
+        res.writeStatus('204 No Content')
+          .writeHeader('Cache-Control', NO_CACHE)
+          .writeHeader('Expires', '0');
+        // uWS can only close the connection after an answer with a
+        // Content-Length; a 204 should carry none, so only while draining.
+        if (draining) res.end(undefined, true);
+        else res.endWithoutBody();
+      });
+    });
+  });
+
+  app.get('/health', (res) => answer(res, 'GET', draining ? 503 : 200, draining ? 'draining\n' : 'ok\n'));
+  app.head('/health', (res) => answer(res, 'HEAD', draining ? 503 : 200));
+  app.any('/*', (res, req) => answer(res, countedMethod(req.getMethod()), 404));
+
+  return {
+    app,
+    drain() {
+      draining = true;
+    },
+  };
+}
+
+function countedMethod(method: string): CountedMethod {
+  switch (method) {
+    case 'get': return 'GET';
+    case 'head': return 'HEAD';
+    case 'post': return 'POST';
+    default: return 'OTHER';
+  }
+}
+
+/**
+ * The client's address: the socket's peer, or, when that peer is a trusted
+ * proxy, the last X-Forwarded-For entry (the one the proxy appended; earlier
+ * ones are whatever the client claimed).
+ */
+function clientIp(res: HttpResponse, req: HttpRequest | null, trusted: ReadonlySet<string>): string {
+  const peer = Buffer.from(res.getRemoteAddressAsText()).toString().replace(/^::ffff:/, '');
+  if (req === null || !trusted.has(peer)) return peer;
+  let forwarded = '';
+  req.forEach((k, v) => {
+    if (k === 'x-forwarded-for') forwarded = v;
+  });
+  const last = forwarded.slice(forwarded.lastIndexOf(',') + 1).trim();
+  return last === '' ? peer : last;
+}
+
+/** The headers enrichment needs, copied out of a request that is about to become invalid. */
+function snapshot(req: HttpRequest): HttpRequest {
+  const headers = new Map<string, string>();
+  req.forEach((k, v) => headers.set(k, v));
+  return {
+    getHeader: (k: string) => headers.get(k) ?? '',
+    forEach: (cb: (k: string, v: string) => void) => headers.forEach((v, k) => cb(k, v)),
+  } as HttpRequest;
+}

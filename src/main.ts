@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { Backend } from './backend.js';
+import { ConfigError, loadConfig, splitHostPort, type Config } from './config.js';
+import { newRequestCounters } from './counters.js';
+import { FileBackend } from './file.js';
+import { makeLogger, type Logger } from './log.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const usage = `Usage: scratchd --config FILE [--check]
+
+Tracking-pixel daemon: answers /track beacons and writes each one as a JSON
+line to per-flavor daily log files and Kafka topics.
+
+  -c, --config FILE   configuration (JSON, see config.schema.json)
+      --check         validate the configuration and exit (0 valid, 1 not)
+  -v, --version       print the version and exit
+  -h, --help          print this help and exit
+
+Signals: SIGTERM/SIGINT drain and exit; SIGHUP reopens log files.
+`;
+
+/** Print a one-line reason on stderr and exit 1. */
+function fail(reason: string): never {
+  process.stderr.write(`scratchd: ${reason}\n`);
+  process.exit(1);
+}
+
+function parseCommandLine(): { config: string; check: boolean } {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        config: { type: 'string', short: 'c' },
+        check: { type: 'boolean' },
+        version: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    fail(`${(err as Error).message} (try --help)`);
+  }
+  if (args.help) {
+    process.stdout.write(usage);
+    process.exit(0);
+  }
+  if (args.version) {
+    process.stdout.write(`scratchd ${version}\n`);
+    process.exit(0);
+  }
+  if (args.config === undefined) fail('--config FILE is required (try --help)');
+  return { config: args.config, check: args.check === true };
+}
+
+function readConfig(file: string, check: boolean): Config {
+  try {
+    return loadConfig(file);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    if (check) for (const e of err.errors) process.stderr.write(`${err.file}: ${e}\n`);
+    fail(check ? `${err.file}: ${err.errors.length} error(s)` : err.message);
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseCommandLine();
+  const config = readConfig(args.config, args.check);
+  if (args.check) {
+    process.stdout.write(`${args.config}: ok\n`);
+    return;
+  }
+  // uWS reads its request-head limit once, when it loads: room for the
+  // longest query we accept plus ordinary headers.
+  process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(config.limits.maxQueryBytes + 8192);
+  const uWS = (await import('uWebSockets.js')).default;
+  const { makeHttp } = await import('./http.js');
+
+  const log = makeLogger(config.log.level);
+  const counters = newRequestCounters();
+  const backends: Backend[] = [];
+  if (config.backends.file.enabled) backends.push(new FileBackend(config.backends.file, log.child({ component: 'file' })));
+  for (const b of backends) await b.start();
+
+  const http = makeHttp(config, backends, counters);
+  const httpLog = log.child({ component: 'http' });
+  const { host, port } = splitHostPort(config.listen);
+  const listenSocket = await new Promise<import('uWebSockets.js').us_listen_socket | false>((resolve) => http.app.listen(host, port, resolve));
+  if (listenSocket === false) fail(`cannot listen on ${config.listen}`);
+  // Port 0 asks for any free port (tests do): log the one we got.
+  const listening = `${host.includes(':') ? `[${host}]` : host}:${uWS.us_socket_local_port(listenSocket)}`;
+  httpLog.info({ listen: listening, version, flavors: config.flavors.map((f) => f.name) }, 'serving');
+
+  process.on('SIGHUP', () => {
+    for (const b of backends) b.reopen();
+  });
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    void shutdown(signal, config, log, () => {
+      http.drain();
+      uWS.us_listen_socket_close(listenSocket);
+    }, () => http.app.close(), backends);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+/**
+ * Stop accepting, let open connections finish what they send for a grace
+ * period, close them, then drain every backend. Past the drain timeout the
+ * Lines still queued are reported lost and the process exits 2.
+ */
+async function shutdown(
+  signal: string, config: Config, log: Logger,
+  stopAccepting: () => void, closeConnections: () => void, backends: readonly Backend[],
+): Promise<void> {
+  const started = Date.now();
+  log.info({ signal }, 'draining');
+  const timer = setTimeout(() => {
+    const lost = Object.fromEntries(backends.map((b) => [b.name, b.queued()]));
+    log.error({ lost, drainTimeoutMs: config.shutdown.drainTimeoutMs }, 'drain timed out; queued Lines lost');
+    process.exit(2);
+  }, config.shutdown.drainTimeoutMs);
+  stopAccepting();
+  await new Promise((r) => setTimeout(r, config.shutdown.graceMs));
+  closeConnections();
+  await Promise.all(backends.map((b) => b.close()));
+  clearTimeout(timer);
+  const totals = Object.fromEntries(backends.map((b) => [b.name, b.counters]));
+  log.info({ ms: Date.now() - started, backends: totals }, 'drained');
+  process.exit(0);
+}
+
+await main();

@@ -1,0 +1,130 @@
+// Starts the built daemon (dist/main.js) as a child process on free loopback
+// ports, the way an operator would run it, and reads its JSON log lines.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const root = new URL('../..', import.meta.url).pathname;
+export const mainJs = join(root, 'dist/main.js');
+const clockJs = join(root, 'test/helpers/clock.mjs');
+
+/** Three flavors, as the tests use them. */
+export const testFlavors = [
+  { name: 'gr', hosts: ['gr.test', 'www.gr.test'], timeZone: 'Europe/Athens' },
+  { name: 'tr', hosts: ['tr.test'], timeZone: 'Europe/Istanbul' },
+  { name: 'uk', hosts: ['uk.test'], timeZone: 'Europe/London' },
+];
+
+export interface DaemonOptions {
+  /** Merged over a test config: free ports, file backend under a new temp dir. */
+  config?: Record<string, unknown>;
+  /** Run as this uid/gid (root tests use 65534 to meet permission errors). */
+  user?: { uid: number; gid: number };
+  /** Load the controllable clock; then `setClock` works. */
+  clock?: number;
+}
+
+export interface Daemon {
+  readonly proc: ChildProcess;
+  readonly port: number;
+  readonly dir: string;
+  readonly logs: Record<string, unknown>[];
+  readonly config: Record<string, unknown>;
+  /** Wait for a log line matching `pred`. */
+  waitLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Move the daemon's clock (Date.now) to `time`, ms since the epoch. */
+  setClock(time: number): Promise<void>;
+  /** Send `signal` and resolve with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export function tempDir(prefix = 'scratchd-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
+  const dir = tempDir();
+  const extra = (opts.config ?? {}) as { backends?: { file?: object } };
+  const config = {
+    listen: '127.0.0.1:0',
+    stats: { listen: '127.0.0.1:0' },
+    flavors: testFlavors,
+    ...extra,
+    backends: { ...extra.backends, file: { dir: join(dir, 'log'), ...extra.backends?.file } },
+  };
+  const configFile = join(dir, 'config.json');
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  if (opts.user !== undefined) chownSync(dir, opts.user.uid, opts.user.gid);
+
+  const args = opts.clock === undefined ? [] : ['--import', clockJs];
+  const proc = spawn(process.execPath, [...args, mainJs, '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe', ...(opts.clock === undefined ? [] : ['ipc' as const])],
+    env: { ...process.env, SCRATCHD_TEST_CLOCK: opts.clock === undefined ? '' : String(opts.clock) },
+    ...(opts.user ?? {}),
+  });
+  const logs: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  let stderr = '';
+  let buffered = '';
+  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      try {
+        logs.push(JSON.parse(line));
+      } catch {
+        logs.push({ raw: line });
+      }
+      for (const w of waiters) w();
+    }
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+  });
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => {
+    for (const w of waiters) w();
+    resolve(code);
+  }));
+
+  const waitLog: Daemon['waitLog'] = (pred, timeoutMs = 20_000) => new Promise((resolve, reject) => {
+    const check = () => {
+      const found = logs.find(pred);
+      if (found !== undefined) {
+        done();
+        resolve(found);
+      } else if (proc.exitCode !== null || proc.signalCode !== null) {
+        done();
+        reject(new Error(`daemon exited (${proc.exitCode ?? proc.signalCode}): ${stderr}\n${JSON.stringify(logs.slice(-5))}`));
+      }
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no such log line within ${timeoutMs} ms; stderr: ${stderr}; last: ${JSON.stringify(logs.slice(-5))}`));
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      waiters.delete(check);
+    };
+    waiters.add(check);
+    check();
+  });
+
+  const serving = await waitLog((l) => l.msg === 'serving');
+  const port = Number(String(serving.listen).split(':').pop());
+
+  return {
+    proc, port, dir, logs, config, waitLog, exited,
+    setClock: (time) => new Promise((resolve) => {
+      proc.once('message', () => resolve());
+      proc.send({ clock: time });
+    }),
+    stop: async (signal = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
