@@ -61,21 +61,20 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
   }
 
   /** The query or body → Values JSON, or the reason it is refused. */
-  function values(flavor: Flavor, query: string, time: number, res: HttpResponse, req: HttpRequest | null): string | RejectReason {
-    const extra = flavor.enrich === null ? undefined : enrichment(flavor, time, res, req);
-    const json = parseValues(query, limits, extra);
+  function values(flavor: Flavor, query: string, time: number, facts: Facts | null): string | RejectReason {
+    const json = parseValues(query, limits, facts === null ? undefined : enrichment(flavor, time, facts));
     if (typeof json !== 'string') return json.reason;
     if (flavor.validate !== null && !flavor.validate(JSON.parse(json))) return 'schema';
     return json;
   }
 
-  function enrichment(flavor: Flavor, time: number, res: HttpResponse, req: HttpRequest | null): string[] {
+  function enrichment(flavor: Flavor, time: number, facts: Facts): string[] {
     const e = flavor.enrich!;
     const pairs: string[] = [];
     if (e.time !== undefined) pairs.push(e.time, isoTime(time, flavor.timeZone));
-    if (e.ip !== undefined) pairs.push(e.ip, clientIp(res, req, trusted));
-    if (e.userAgent !== undefined && req !== null) pairs.push(e.userAgent, req.getHeader('user-agent'));
-    if (e.referer !== undefined && req !== null) pairs.push(e.referer, req.getHeader('referer'));
+    if (e.ip !== undefined) pairs.push(e.ip, trusted.has(facts.peer) && facts.forwardedFor !== '' ? facts.forwardedFor : facts.peer);
+    if (e.userAgent !== undefined) pairs.push(e.userAgent, facts.userAgent);
+    if (e.referer !== undefined) pairs.push(e.referer, facts.referer);
     return pairs;
   }
 
@@ -90,7 +89,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       if (query.length > maxQueryBytes || (query.length * 3 > maxQueryBytes && Buffer.byteLength(query) > maxQueryBytes)) {
         return reject(res, method, 414, 'too_long');
       }
-      const json = values(flavor, query, time, res, req);
+      const json = values(flavor, query, time, flavor.enrich === null ? null : facts(res, req));
       if (json.charCodeAt(0) !== 123 /* { */) return reject(res, method, 400, json as RejectReason);
       accept(flavor, json, time);
       countResponse(counters, method, 200);
@@ -113,8 +112,8 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     const type = req.getHeader('content-type').split(';', 1)[0]!.trim().toLowerCase();
     if (type !== FORM && type !== 'text/plain') return reject(res, 'POST', 415, 'bad_content_type');
     if (Number(req.getHeader('content-length')) > maxBodyBytes) return reject(res, 'POST', 413, 'body_too_large');
-    // Enrichment reads headers, which are only valid now, not in onData.
-    const extraReq = flavor.enrich === null ? null : snapshot(req);
+    // The request is only valid now, not in onData.
+    const requestFacts = flavor.enrich === null ? null : facts(res, req);
     let done = false;
     let size = 0;
     const chunks: Buffer[] = [];
@@ -138,7 +137,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       } catch {
         return res.cork(() => reject(res, 'POST', 400, 'invalid_utf8'));
       }
-      const json = values(flavor, body, time, res, extraReq);
+      const json = values(flavor, body, time, requestFacts);
       res.cork(() => {
         if (json.charCodeAt(0) !== 123 /* { */) return reject(res, 'POST', 400, json as RejectReason);
         accept(flavor, json, time);
@@ -175,28 +174,24 @@ function countedMethod(method: string): CountedMethod {
   }
 }
 
-/**
- * The client's address: the socket's peer, or, when that peer is a trusted
- * proxy, the last X-Forwarded-For entry (the one the proxy appended; earlier
- * ones are whatever the client claimed).
- */
-function clientIp(res: HttpResponse, req: HttpRequest | null, trusted: ReadonlySet<string>): string {
-  const peer = Buffer.from(res.getRemoteAddressAsText()).toString().replace(/^::ffff:/, '');
-  if (req === null || !trusted.has(peer)) return peer;
+/** What enrichment may add, read while the request is valid. */
+interface Facts {
+  peer: string;
+  /** The last X-Forwarded-For entry: the one the proxy in front of us appended. */
+  forwardedFor: string;
+  userAgent: string;
+  referer: string;
+}
+
+function facts(res: HttpResponse, req: HttpRequest): Facts {
   let forwarded = '';
   req.forEach((k, v) => {
     if (k === 'x-forwarded-for') forwarded = v;
   });
-  const last = forwarded.slice(forwarded.lastIndexOf(',') + 1).trim();
-  return last === '' ? peer : last;
-}
-
-/** The headers enrichment needs, copied out of a request that is about to become invalid. */
-function snapshot(req: HttpRequest): HttpRequest {
-  const headers = new Map<string, string>();
-  req.forEach((k, v) => headers.set(k, v));
   return {
-    getHeader: (k: string) => headers.get(k) ?? '',
-    forEach: (cb: (k: string, v: string) => void) => headers.forEach((v, k) => cb(k, v)),
-  } as HttpRequest;
+    peer: Buffer.from(res.getRemoteAddressAsText()).toString().replace(/^::ffff:/, ''),
+    forwardedFor: forwarded.slice(forwarded.lastIndexOf(',') + 1).trim(),
+    userAgent: req.getHeader('user-agent'),
+    referer: req.getHeader('referer'),
+  };
 }

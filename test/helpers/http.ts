@@ -11,11 +11,11 @@ export interface Answer {
 export function request(
   port: number,
   path: string,
-  opts: { host?: string; method?: string; body?: string | Buffer; headers?: Record<string, string>; agent?: http.Agent } = {},
+  opts: { host?: string; method?: string; body?: string | Buffer; headers?: Record<string, string>; agent?: http.Agent; localAddress?: string } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request({
-      host: '127.0.0.1', port, path, method: opts.method ?? 'GET', agent: opts.agent ?? false,
+      host: '127.0.0.1', port, path, method: opts.method ?? 'GET', agent: opts.agent ?? false, localAddress: opts.localAddress,
       headers: { ...(opts.host === undefined ? {} : { host: opts.host }), ...opts.headers },
     }, (res) => {
       const chunks: Buffer[] = [];
