@@ -1,0 +1,302 @@
+// The stats listener: /metrics (parsed as Prometheus text), /stats and
+// /health over counters and backends the test controls, values exact.
+import net from 'node:net';
+import { pino } from 'pino';
+import { getMetricsFromIterator, type PromData, type PromHistogramData, type PromMetrics } from 'prom2javascript';
+import t from 'tap';
+import type { Backend, BackendCounters, BackendHealth } from '../dist/backend.js';
+import { countResponse, newRequestCounters, rejectReasons } from '../dist/counters.js';
+import { createMetrics, observeKafkaDeliveryLatency } from '../dist/metrics.js';
+import { healthReport, parseListen, startStatsServer } from '../dist/stats-server.js';
+import { raw, request } from './helpers/http.js';
+
+const log = pino({ level: 'silent' });
+
+/**
+ * Parse Prometheus text exposition; throws on a malformed line or histogram.
+ * prom2javascript knows no NaN, which Prometheus accepts and prom-client
+ * writes (as "Nan") for its nodejs_eventloop_lag_{min,mean,...} gauges when
+ * two scrapes come closer than the sampler's 10 ms: those lines, and only
+ * those, are read as 0.
+ */
+export function parseMetrics(text: string): Promise<PromMetrics> {
+  const lines = text.split('\n').map((l) => {
+    if (!/ (NaN|Nan)$/.test(l)) return l;
+    if (!l.startsWith('nodejs_eventloop_lag_')) throw new Error(`NaN sample: ${l}`);
+    return l.replace(/ (NaN|Nan)$/, ' 0');
+  });
+  return getMetricsFromIterator(lines[Symbol.iterator]());
+}
+
+export function samples(m: PromMetrics, name: string): PromData[] {
+  return (m[name]?.data ?? []) as PromData[];
+}
+
+export function histograms(m: PromMetrics, name: string): PromHistogramData[] {
+  return (m[name]?.data ?? []) as PromHistogramData[];
+}
+
+/** Value of the sample of `name` whose labels equal `labels`; undefined if none. */
+export function sampleValue(m: PromMetrics, name: string, labels: Record<string, string> = {}): number | undefined {
+  const key = JSON.stringify(sorted(labels));
+  return samples(m, name).find((s) => JSON.stringify(sorted(s.labels)) === key)?.value;
+}
+
+function sorted(o: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** Every reason at 0, then `set`. */
+export function reasons(set: Record<string, number>): Record<string, number> {
+  const o: Record<string, number> = {};
+  for (const r of rejectReasons) o[r] = 0;
+  return Object.assign(o, set);
+}
+
+class FakeBackend implements Backend {
+  readonly counters: BackendCounters = { persisted: 0, failed: 0, dropped: 0, retried: 0 };
+  q = 0;
+  h: BackendHealth = { state: 'ok' };
+  constructor(readonly name: string) {}
+  queued(): number { return this.q; }
+  health(): BackendHealth { return this.h; }
+  async start(): Promise<void> {}
+  send(): boolean { return true; }
+  reopen(): void {}
+  async close(): Promise<void> {}
+}
+
+t.test('parseListen', async (t) => {
+  t.same(parseListen('127.0.0.1:9100'), { host: '127.0.0.1', port: 9100 });
+  t.same(parseListen('[::1]:0'), { host: '::1', port: 0 });
+  t.same(parseListen('localhost:80'), { host: 'localhost', port: 80 });
+  t.throws(() => parseListen('9100'), /invalid listen address/);
+  t.throws(() => parseListen('::1:9100'), /invalid listen address/);
+  t.throws(() => parseListen('h:70000'), /invalid listen address/);
+});
+
+t.test('stats listener over fake counters and backends', async (t) => {
+  const counters = newRequestCounters();
+  for (let i = 0; i < 3; i++) countResponse(counters, 'GET', 200);
+  countResponse(counters, 'HEAD', 200);
+  countResponse(counters, 'POST', 204);
+  countResponse(counters, 'POST', 204);
+  countResponse(counters, 'GET', 400);
+  countResponse(counters, 'GET', 400);
+  countResponse(counters, 'OTHER', 404);
+  counters.rejected.unknown_flavor = 1;
+  counters.rejected.bad_encoding = 1;
+  counters.rejected.too_long = 4;
+
+  const file = new FakeBackend('file');
+  Object.assign(file.counters, { persisted: 5, failed: 2, dropped: 1, retried: 2 });
+  file.q = 3;
+  file.h = { state: 'degraded', reason: 'EACCES /x' };
+  const kafka = new FakeBackend('kafka');
+  Object.assign(kafka.counters, { persisted: 7, failed: 0, dropped: 0, retried: 0 });
+  const backends = [file, kafka];
+
+  // The Kafka histogram is process-wide; in this test process only this test uses it.
+  observeKafkaDeliveryLatency(0.004);
+  observeKafkaDeliveryLatency(0.2);
+  observeKafkaDeliveryLatency(-1); // ignored: a clock step must not poison the sum
+  observeKafkaDeliveryLatency(NaN);
+  const kafkaSum = 0.004 + 0.2;
+
+  const metrics = createMetrics(counters, backends);
+  t.teardown(() => metrics.close());
+  let draining = false;
+  const server = await startStatsServer('127.0.0.1:0', metrics, () => healthReport(draining, backends), log);
+  t.teardown(() => server.close());
+  t.ok(server.port > 0, 'bound a port');
+
+  // Make some garbage so there are GC pauses to see.
+  let keep: unknown[] = [];
+  for (let i = 0; i < 200_000; i++) keep.push({ i, s: String(i) });
+  keep = [];
+  await new Promise((r) => setTimeout(r, 1100)); // GC observer batches; one lag window
+
+  await t.test('/metrics is Prometheus text with exact values', async (t) => {
+    const r = await request(server.port, '/metrics');
+    t.equal(r.status, 200);
+    t.equal(r.headers['content-type'], metrics.registry.contentType);
+    t.equal(r.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+    const m = await parseMetrics(r.body.toString());
+
+    t.equal(m.scratchd_requests_total?.type, 'counter');
+    t.same(
+      Object.fromEntries(samples(m, 'scratchd_requests_total').map((s) => [`${s.labels.method} ${s.labels.status}`, s.value])),
+      { 'GET 200': 3, 'GET 400': 2, 'HEAD 200': 1, 'POST 204': 2, 'OTHER 404': 1 },
+    );
+
+    t.equal(m.scratchd_rejected_total?.type, 'counter');
+    t.same(
+      Object.fromEntries(samples(m, 'scratchd_rejected_total').map((s) => [s.labels.reason, s.value])),
+      reasons({ unknown_flavor: 1, bad_encoding: 1, too_long: 4 }),
+      'every reason present, zeros included',
+    );
+
+    const per = (name: string, backend: string) => sampleValue(m, name, { backend });
+    t.equal(m.scratchd_backend_queued_lines?.type, 'gauge');
+    t.equal(per('scratchd_backend_queued_lines', 'file'), 3);
+    t.equal(per('scratchd_backend_queued_lines', 'kafka'), 0);
+    t.equal(per('scratchd_backend_persisted_lines_total', 'file'), 5);
+    t.equal(per('scratchd_backend_persisted_lines_total', 'kafka'), 7);
+    t.equal(per('scratchd_backend_failures_total', 'file'), 2);
+    t.equal(per('scratchd_backend_failures_total', 'kafka'), 0);
+    t.equal(per('scratchd_backend_dropped_lines_total', 'file'), 1);
+    t.equal(per('scratchd_backend_dropped_lines_total', 'kafka'), 0);
+    t.equal(per('scratchd_backend_retries_total', 'file'), 2);
+    t.equal(per('scratchd_backend_retries_total', 'kafka'), 0);
+    for (const n of ['persisted_lines', 'failures', 'dropped_lines', 'retries']) {
+      t.equal(m[`scratchd_backend_${n}_total`]?.type, 'counter', n);
+    }
+    t.equal(sampleValue(m, 'scratchd_backend_state', { backend: 'file', state: 'degraded' }), 1);
+    t.equal(sampleValue(m, 'scratchd_backend_state', { backend: 'file', state: 'ok' }), 0);
+    t.equal(sampleValue(m, 'scratchd_backend_state', { backend: 'file', state: 'down' }), 0);
+    t.equal(sampleValue(m, 'scratchd_backend_state', { backend: 'kafka', state: 'ok' }), 1);
+
+    t.equal(m.scratchd_kafka_delivery_latency_seconds?.type, 'histogram');
+    const [k] = histograms(m, 'scratchd_kafka_delivery_latency_seconds');
+    t.equal(k!.count, 2);
+    t.equal(k!.sum, kafkaSum);
+    t.equal(k!.buckets['0.0025'], 0);
+    t.equal(k!.buckets['0.005'], 1);
+    t.equal(k!.buckets['0.1'], 1);
+    t.equal(k!.buckets['0.25'], 2);
+    t.equal(k!.buckets['+Inf'], 2);
+
+    t.equal(m.scratchd_gc_pause_seconds?.type, 'histogram');
+    const gc = histograms(m, 'scratchd_gc_pause_seconds');
+    t.same(gc.map((h) => h.labels.kind).sort(), ['incremental', 'major', 'minor', 'weakcb'], 'every kind present from the start');
+    const minor = gc.find((h) => h.labels.kind === 'minor')!;
+    t.ok(minor.count > 0, 'minor GC pauses observed');
+    t.ok(minor.sum! > 0);
+
+    t.equal(m.scratchd_event_loop_lag_seconds?.type, 'histogram');
+    t.ok(histograms(m, 'scratchd_event_loop_lag_seconds')[0]!.count >= 1, 'at least one one-second window');
+
+    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_open_fds',
+      'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_gc_duration_seconds', 'nodejs_version_info']) {
+      t.ok(m[name] !== undefined, `default metric ${name}`);
+    }
+    for (const name of Object.keys(m).filter((n) => n.startsWith('scratchd_'))) {
+      t.ok(m[name]!.help.length > 0, `${name} has HELP`);
+      if (m[name]!.type === 'counter') t.match(name, /_total$/, `${name}: counters end in _total`);
+    }
+  });
+
+  await t.test('values are read at scrape time', async (t) => {
+    countResponse(counters, 'GET', 200);
+    counters.rejected.schema++;
+    file.counters.persisted += 10;
+    file.q = 0;
+    const m = await parseMetrics((await request(server.port, '/metrics')).body.toString());
+    t.equal(sampleValue(m, 'scratchd_requests_total', { method: 'GET', status: '200' }), 4);
+    t.equal(sampleValue(m, 'scratchd_rejected_total', { reason: 'schema' }), 1);
+    t.equal(sampleValue(m, 'scratchd_backend_persisted_lines_total', { backend: 'file' }), 15);
+    t.equal(sampleValue(m, 'scratchd_backend_queued_lines', { backend: 'file' }), 0);
+  });
+
+  await t.test('/stats is the same facts as JSON', async (t) => {
+    const r = await request(server.port, '/stats');
+    t.equal(r.status, 200);
+    t.equal(r.headers['content-type'], 'application/json');
+    const s = JSON.parse(r.body.toString());
+    t.same(s.requests, { GET: { 200: 4, 400: 2 }, HEAD: { 200: 1 }, POST: { 204: 2 }, OTHER: { 404: 1 } });
+    t.same(s.rejected, reasons({ unknown_flavor: 1, bad_encoding: 1, too_long: 4, schema: 1 }));
+    t.same(s.backends, {
+      file: { queued: 0, persisted: 15, failed: 2, dropped: 1, retried: 2, up: 0.5 },
+      kafka: { queued: 0, persisted: 7, failed: 0, dropped: 0, retried: 0, up: 1 },
+    });
+    t.same(s.kafka_delivery_latency_seconds, { count: 2, sum: kafkaSum });
+    for (const k of ['uptime_seconds', 'rss_bytes', 'heap_used_bytes', 'heap_total_bytes', 'cpu_user_seconds_total']) {
+      t.ok(typeof s.process[k] === 'number' && s.process[k] > 0, `process.${k}`);
+    }
+    t.ok(s.gc.minor.count > 0 && s.gc.minor.seconds_total > 0, 'gc.minor');
+    t.same(Object.keys(s.gc).sort(), ['incremental', 'major', 'minor', 'weakcb']);
+    t.ok(typeof s.event_loop_lag_seconds === 'number' && s.event_loop_lag_seconds >= 0);
+    // Every leaf is a number: the cron can ship it to Graphite as it is.
+    const leaves = (o: unknown, p: string[] = []): [string, unknown][] =>
+      typeof o === 'object' && o !== null ? Object.entries(o).flatMap(([k, v]) => leaves(v, [...p, k])) : [[p.join('.'), o]];
+    for (const [path, v] of leaves(s)) t.equal(typeof v, 'number', path);
+  });
+
+  await t.test('/health: per-backend state; 503 when one is down or draining', async (t) => {
+    let r = await request(server.port, '/health');
+    t.equal(r.status, 200, 'degraded is still 200');
+    t.equal(r.headers['content-type'], 'application/json');
+    t.same(JSON.parse(r.body.toString()), {
+      status: 'ok', backends: { file: { state: 'degraded', reason: 'EACCES /x' }, kafka: { state: 'ok' } },
+    });
+    kafka.h = { state: 'down', reason: 'all brokers down' };
+    r = await request(server.port, '/health');
+    t.equal(r.status, 503);
+    t.same(JSON.parse(r.body.toString()).backends.kafka, { state: 'down', reason: 'all brokers down' });
+    kafka.h = { state: 'ok' };
+    draining = true;
+    r = await request(server.port, '/health');
+    t.equal(r.status, 503);
+    t.equal(JSON.parse(r.body.toString()).status, 'draining');
+    draining = false;
+    t.equal((await request(server.port, '/health')).status, 200);
+  });
+
+  await t.test('HEAD, other methods, other paths', async (t) => {
+    const get = await request(server.port, '/metrics');
+    const head = await request(server.port, '/metrics', { method: 'HEAD' });
+    t.equal(head.status, 200);
+    t.equal(head.body.length, 0);
+    t.equal(head.headers['content-type'], metrics.registry.contentType);
+    // The text changes a little between scrapes (CPU time, memory).
+    t.ok(Math.abs(Number(head.headers['content-length']) - get.body.length) < 200, 'Content-Length about the GET length');
+    t.equal((await request(server.port, '/stats', { method: 'HEAD' })).status, 200);
+    const post = await request(server.port, '/metrics', { method: 'POST', body: 'x' });
+    t.equal(post.status, 405);
+    t.equal(post.headers.allow, 'GET, HEAD');
+    for (const p of ['/', '/track?a=1', '/metrics/', '/metricsx', '/stats.json']) {
+      t.equal((await request(server.port, p)).status, 404, p);
+    }
+    // Routing is on the path; a query string on a known path is that path.
+    t.equal((await request(server.port, '/health?verbose=1')).status, 200);
+  });
+
+  await t.test('a client that goes away mid-scrape does not hurt the listener', async (t) => {
+    for (let i = 0; i < 20; i++) {
+      const s = net.connect(server.port, '127.0.0.1');
+      await new Promise<void>((r) => s.on('connect', () => {
+        s.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+        s.destroy();
+        r();
+      }));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    t.equal((await request(server.port, '/metrics')).status, 200);
+    const pipelined = await raw(server.port, 'GET /stats HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n', 500);
+    t.equal(pipelined.match(/HTTP\/1\.1 200 OK/g)?.length, 2, 'pipelined sync and async answers');
+  });
+
+  await t.test('cannot bind: clear rejection', async (t) => {
+    const health = () => healthReport(false, backends);
+    await t.rejects(startStatsServer(`127.0.0.1:${server.port}`, metrics, health, log),
+      { message: `stats listener: cannot listen on 127.0.0.1:${server.port} (address in use, not local, or not permitted)` },
+      'the port our own listener holds (uWS would share it without exclusive-port)');
+    const other = net.createServer();
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const port = (other.address() as net.AddressInfo).port;
+    await t.rejects(startStatsServer(`127.0.0.1:${port}`, metrics, health, log), /cannot listen on 127\.0\.0\.1:\d+/,
+      'a port another socket holds');
+    other.close();
+    await t.rejects(startStatsServer('192.0.2.1:9100', metrics, health, log), /cannot listen on 192\.0\.2\.1:9100/,
+      'not a local address');
+    await t.rejects(startStatsServer('nonsense', metrics, health, log), /invalid listen address/);
+  });
+
+  await t.test('close() stops listening', async (t) => {
+    const s = await startStatsServer('127.0.0.1:0', metrics, () => healthReport(false, backends), log);
+    t.equal((await request(s.port, '/stats')).status, 200);
+    s.close();
+    s.close();
+    await t.rejects(request(s.port, '/stats'), { code: 'ECONNREFUSED' });
+  });
+});
