@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, splitHostPort, type Config } from './config.js
 import { newRequestCounters } from './counters.js';
 import { FileBackend } from './file.js';
 import { makeLogger, type Logger } from './log.js';
+import { createMetrics } from './metrics.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -76,12 +77,19 @@ async function main(): Promise<void> {
   process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(config.limits.maxQueryBytes + 8192);
   const uWS = (await import('uWebSockets.js')).default;
   const { makeHttp } = await import('./http.js');
+  const { healthReport, startStatsServer } = await import('./stats-server.js');
 
   const log = makeLogger(config.log.level);
   const counters = newRequestCounters();
   const backends: Backend[] = [];
   if (config.backends.file.enabled) backends.push(new FileBackend(config.backends.file, log.child({ component: 'file' })));
   for (const b of backends) await b.start();
+
+  // The internal listener: /metrics, /stats, /health (503 once draining).
+  let stopping = false;
+  const metrics = createMetrics(counters, backends);
+  const stats = await startStatsServer(config.stats.listen, metrics, () => healthReport(stopping, backends),
+    log.child({ component: 'stats' })).catch((err: Error) => fail(err.message));
 
   const http = makeHttp(config, backends, counters);
   const httpLog = log.child({ component: 'http' });
@@ -95,14 +103,16 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => {
     for (const b of backends) b.reopen();
   });
-  let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     void shutdown(signal, config, log, () => {
       http.drain();
       uWS.us_listen_socket_close(listenSocket);
-    }, () => http.app.close(), backends);
+    }, () => http.app.close(), backends, () => {
+      stats.close();
+      metrics.close();
+    });
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -116,6 +126,7 @@ async function main(): Promise<void> {
 async function shutdown(
   signal: string, config: Config, log: Logger,
   stopAccepting: () => void, closeConnections: () => void, backends: readonly Backend[],
+  closeStats: () => void,
 ): Promise<void> {
   const started = Date.now();
   log.info({ signal }, 'draining');
@@ -129,6 +140,7 @@ async function shutdown(
   closeConnections();
   await Promise.all(backends.map((b) => b.close()));
   clearTimeout(timer);
+  closeStats();
   const totals = Object.fromEntries(backends.map((b) => [b.name, b.counters]));
   log.info({ ms: Date.now() - started, backends: totals }, 'drained');
   process.exit(0);
