@@ -1,5 +1,6 @@
 // The stats listener: /metrics (parsed as Prometheus text), /stats and
 // /health over counters and backends the test controls, values exact.
+import { spawnSync } from 'node:child_process';
 import { unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { pino } from 'pino';
@@ -9,7 +10,7 @@ import type { Backend, BackendCounters, BackendHealth } from '../dist/backend.js
 import { countResponse, newRequestCounters, rejectReasons } from '../dist/counters.js';
 import { createMetrics, observeKafkaDeliveryLatency } from '../dist/metrics.js';
 import { healthReport, parseListen, startStatsServer } from '../dist/stats-server.js';
-import { startDaemon, tempDir } from './helpers/daemon.js';
+import { mainJs, startDaemon, tempDir } from './helpers/daemon.js';
 import { raw, request } from './helpers/http.js';
 
 const log = pino({ level: 'silent' });
@@ -474,4 +475,32 @@ t.test('daemon: a failing file backend is counted, and recovers', async (t) => {
     file: { queued: 0, persisted: 3, failed: 1, dropped: 2, retried: 1, state: 'ok' },
   });
   t.equal(await d.stop(), 0);
+});
+
+t.test('daemon: stats listener cannot bind: exit 1, one line on stderr', async (t) => {
+  const holder = net.createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+  t.teardown(() => holder.close());
+  const held = (holder.address() as net.AddressInfo).port;
+  const dir = tempDir();
+  const run = (config: object) => {
+    const file = `${dir}/config.json`;
+    writeFileSync(file, JSON.stringify({ flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens' }],
+      backends: { file: { dir: `${dir}/log` } }, ...config }));
+    const r = spawnSync(process.execPath, [mainJs, '--config', file], { encoding: 'utf8', timeout: 20_000 });
+    return { code: r.status, stderr: r.stderr };
+  };
+  t.same(run({ listen: '127.0.0.1:0', stats: { listen: `127.0.0.1:${held}` } }), {
+    code: 1,
+    stderr: `scratchd: stats listener: cannot listen on 127.0.0.1:${held} (address in use, not local, or not permitted)\n`,
+  });
+  // The same port for both listeners: the stats socket holds it exclusively,
+  // so the public one fails instead of silently sharing it.
+  const free = net.createServer();
+  await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+  const port = (free.address() as net.AddressInfo).port;
+  await new Promise((r) => free.close(r));
+  const same = run({ listen: `127.0.0.1:${port}`, stats: { listen: `127.0.0.1:${port}` } });
+  t.equal(same.code, 1);
+  t.match(same.stderr, /^scratchd: cannot listen on 127\.0\.0\.1:\d+\n$/);
 });
