@@ -116,13 +116,25 @@ export function startStatsServer(
       return;
     }
     const head = method === 'head';
-    if (url === '/stats') {
-      send(res, head, 200, 'application/json', JSON.stringify(metrics.statsSnapshot()) + '\n');
-      return;
-    }
-    if (url === '/health') {
-      const h = health();
-      send(res, head, healthStatusCode(h), 'application/json', JSON.stringify(h) + '\n');
+    if (url !== '/metrics') {
+      // A throwing backend must cost an answer, not the process.
+      let status: number;
+      let body: string;
+      try {
+        if (url === '/stats') {
+          status = 200;
+          body = JSON.stringify(metrics.statsSnapshot()) + '\n';
+        } else {
+          const h = health();
+          status = healthStatusCode(h);
+          body = JSON.stringify(h) + '\n';
+        }
+      } catch (err) {
+        log.error({ err, url }, 'stats request failed');
+        send(res, head, 500, 'text/plain; charset=utf-8', 'internal error\n');
+        return;
+      }
+      send(res, head, status, 'application/json', body);
       return;
     }
     // /metrics: prom-client collects asynchronously. Register the abort
@@ -130,6 +142,7 @@ export function startStatsServer(
     // late answer.
     let aborted = false;
     res.onAborted(() => { aborted = true; });
+    // (metrics() is async: a throwing collect() becomes a rejection.)
     registry.metrics().then(
       (text) => {
         if (aborted) return;

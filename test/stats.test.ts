@@ -504,3 +504,15 @@ t.test('daemon: stats listener cannot bind: exit 1, one line on stderr', async (
   t.equal(same.code, 1);
   t.match(same.stderr, /^scratchd: cannot listen on 127\.0\.0\.1:\d+\n$/);
 });
+
+t.test('a backend whose health() throws costs a 500, not the process', async (t) => {
+  const bad = new FakeBackend('bad');
+  bad.health = () => { throw new Error('boom'); };
+  const metrics = createMetrics(newRequestCounters(), [bad], { defaultMetrics: false });
+  t.teardown(() => metrics.close());
+  const s = await startStatsServer('127.0.0.1:0', metrics, () => healthReport(false, [bad]), log);
+  t.teardown(() => s.close());
+  for (const p of ['/health', '/stats', '/metrics']) t.equal((await request(s.port, p)).status, 500, p);
+  bad.health = () => ({ state: 'ok' });
+  for (const p of ['/health', '/stats', '/metrics']) t.equal((await request(s.port, p)).status, 200, p);
+});
