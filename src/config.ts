@@ -74,6 +74,9 @@ export function resolveConfig(file: string, data: unknown): Config {
   if (!validate(data)) throw new ConfigError(file, validate.errors!.map(describe));
 
   const errors: string[] = [];
+  for (const [at, address] of [['/listen', data.listen], ['/stats/listen', data.stats.listen]] as const) {
+    if (splitHostPort(address).port > 65535) errors.push(`${at}: port must be at most 65535`);
+  }
   const hostOwner = new Map<string, string>();
   const names = new Set<string>();
   const schemas = new Ajv({ allErrors: true, strict: false });

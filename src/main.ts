@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Backend } from './backend.js';
-import { ConfigError, loadConfig, splitHostPort, type Config } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { newRequestCounters } from './counters.js';
 import { FileBackend } from './file.js';
 import { makeLogger, type Logger } from './log.js';
@@ -77,6 +77,7 @@ async function main(): Promise<void> {
   process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(config.limits.maxQueryBytes + 8192);
   const uWS = (await import('uWebSockets.js')).default;
   const { makeHttp } = await import('./http.js');
+  const { listenOn } = await import('./listen.js');
   const { healthReport, startStatsServer } = await import('./stats-server.js');
 
   const log = makeLogger(config.log.level);
@@ -93,12 +94,12 @@ async function main(): Promise<void> {
 
   const http = makeHttp(config, backends, counters);
   const httpLog = log.child({ component: 'http' });
-  const { host, port } = splitHostPort(config.listen);
-  const listenSocket = await new Promise<import('uWebSockets.js').us_listen_socket | false>((resolve) => http.app.listen(host, port, resolve));
-  if (listenSocket === false) fail(`cannot listen on ${config.listen}`);
+  const listening = await listenOn(http.app, config.listen);
+  if (listening === null) fail(`cannot listen on ${config.listen}`);
+  const listenSocket = listening.socket;
   // Port 0 asks for any free port (tests do): log the one we got.
-  const listening = `${host.includes(':') ? `[${host}]` : host}:${uWS.us_socket_local_port(listenSocket)}`;
-  httpLog.info({ listen: listening, version, flavors: config.flavors.map((f) => f.name) }, 'serving');
+  const address = config.listen.replace(/:\d+$/, `:${listening.port}`);
+  httpLog.info({ listen: address, version, flavors: config.flavors.map((f) => f.name) }, 'serving');
 
   process.on('SIGHUP', () => {
     for (const b of backends) b.reopen();

@@ -13,10 +13,11 @@
  * 405 with Allow. Anything else: 404.
  */
 import uWS from 'uWebSockets.js';
-import type { HttpResponse, us_listen_socket } from 'uWebSockets.js';
+import type { HttpResponse } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Backend, BackendHealth } from './backend.js';
+import { listenOn } from './listen.js';
 
 export interface HealthReport {
   status: 'ok' | 'draining';
@@ -54,14 +55,6 @@ export interface MetricsSource {
   statsSnapshot(): unknown;
 }
 
-/** Split "host:port" / "[v6]:port" as config.schema.json's pattern allows. */
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(listen);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 0 && port <= 65535)) throw new Error(`stats listener: invalid listen address "${listen}" (want host:port)`);
-  return { host: (m[1] ?? m[2])!, port };
-}
-
 const statusText: Record<number, string> = {
   200: '200 OK', 404: '404 Not Found', 405: '405 Method Not Allowed',
   500: '500 Internal Server Error', 503: '503 Service Unavailable',
@@ -79,13 +72,6 @@ export function startStatsServer(
   health: () => HealthReport,
   log: Logger,
 ): Promise<StatsServer> {
-  let host: string;
-  let port: number;
-  try {
-    ({ host, port } = parseListen(listen));
-  } catch (e) {
-    return Promise.reject(e);
-  }
   const registry = metrics.registry;
   const app = uWS.App();
 
@@ -156,30 +142,21 @@ export function startStatsServer(
     );
   });
 
-  return new Promise<StatsServer>((resolve, reject) => {
-    const onListen = (sock: us_listen_socket | false): void => {
-      if (!sock) {
-        try { app.close(); } catch { /* nothing bound */ }
-        reject(new Error(`stats listener: cannot listen on ${listen} (address in use, not local, or not permitted)`));
-        return;
-      }
-      const bound = uWS.us_socket_local_port(sock as unknown as uWS.us_socket);
-      let closed = false;
-      log.info({ listen, port: bound }, 'stats listener ready');
-      resolve({
-        port: bound,
-        close() {
-          if (closed) return;
-          closed = true;
-          uWS.us_listen_socket_close(sock);
-          app.close(); // also ends kept-alive connections, so nothing holds the loop
-        },
-      });
+  return listenOn(app, listen).then((listening) => {
+    if (listening === null) {
+      app.close();
+      throw new Error(`stats listener: cannot listen on ${listen} (address in use, not local, or not permitted)`);
+    }
+    log.info({ listen, port: listening.port }, 'stats listener ready');
+    let closed = false;
+    return {
+      port: listening.port,
+      close() {
+        if (closed) return;
+        closed = true;
+        uWS.us_listen_socket_close(listening.socket);
+        app.close(); // also ends kept-alive connections, so nothing holds the loop
+      },
     };
-    // Exclusive port: uWS sets SO_REUSEPORT by default, which would let a
-    // second scratchd (or the public listener, misconfigured) share the port
-    // silently instead of failing.
-    (app.listen as unknown as (h: string, p: number, o: number, cb: typeof onListen) => void)
-      .call(app, host, port, 1 /* LIBUS_LISTEN_EXCLUSIVE_PORT */, onListen);
   });
 }

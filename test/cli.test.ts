@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { mainJs, root, tempDir } from './helpers/daemon.js';
+import { mainJs, root, startDaemon, tempDir } from './helpers/daemon.js';
 
 function run(...args: string[]) {
   const r = spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', timeout: 20_000 });
@@ -64,15 +64,16 @@ t.test('--check lists every error with its path and reason', async (t) => {
   ].sort());
 });
 
-t.test('semantic errors: unknown time zone, a host in two flavors, duplicate names', async (t) => {
-  const file = configFile({ flavors: [flavor, { ...flavor, timeZone: 'Mars/Olympus' }] });
+t.test('semantic errors: port range, unknown time zone, a host in two flavors, duplicate names', async (t) => {
+  const file = configFile({ listen: '127.0.0.1:70000', flavors: [flavor, { ...flavor, timeZone: 'Mars/Olympus' }] });
   const r = run('--config', file, '--check');
   t.equal(r.code, 1);
   t.same(r.stderr.trimEnd().split('\n'), [
+    `${file}: /listen: port must be at most 65535`,
     `${file}: /flavors/1/name: duplicate flavor name "gr"`,
     `${file}: /flavors/1/hosts/0: host "gr.test" already belongs to flavor "gr"`,
     `${file}: /flavors/1/timeZone: unknown time zone "Mars/Olympus"`,
-    `scratchd: ${file}: 3 error(s)`,
+    `scratchd: ${file}: 4 error(s)`,
   ]);
 });
 
@@ -89,8 +90,16 @@ t.test('a port that cannot be bound: exit 1, one line on stderr', async (t) => {
   const server = net.createServer().listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const port = (server.address() as net.AddressInfo).port;
-  const r = run('--config', configFile({ listen: `127.0.0.1:${port}`, flavors: [flavor], backends: { file: { dir: tempDir() } } }));
+  const r = run('--config', configFile({ listen: `127.0.0.1:${port}`, stats: { listen: '127.0.0.1:0' }, flavors: [flavor], backends: { file: { dir: tempDir() } } }));
   server.close();
   t.equal(r.code, 1);
   t.equal(r.stderr, `scratchd: cannot listen on 127.0.0.1:${port}\n`);
+});
+
+t.test('two instances cannot share a port (uWS would allow it with SO_REUSEPORT)', async (t) => {
+  const d = await startDaemon();
+  t.teardown(() => d.stop());
+  const r = run('--config', configFile({ listen: `127.0.0.1:${d.port}`, stats: { listen: '127.0.0.1:0' }, flavors: [flavor], backends: { file: { dir: tempDir() } } }));
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `scratchd: cannot listen on 127.0.0.1:${d.port}\n`);
 });

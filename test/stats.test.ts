@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import type { Backend, BackendCounters, BackendHealth } from '../dist/backend.js';
 import { countResponse, newRequestCounters, rejectReasons } from '../dist/counters.js';
 import { createMetrics, observeKafkaDeliveryLatency } from '../dist/metrics.js';
-import { healthReport, parseListen, startStatsServer } from '../dist/stats-server.js';
+import { healthReport, startStatsServer } from '../dist/stats-server.js';
 import { mainJs, startDaemon, tempDir } from './helpers/daemon.js';
 import { raw, request } from './helpers/http.js';
 
@@ -68,15 +68,6 @@ class FakeBackend implements Backend {
   reopen(): void {}
   async close(): Promise<void> {}
 }
-
-t.test('parseListen', async (t) => {
-  t.same(parseListen('127.0.0.1:9100'), { host: '127.0.0.1', port: 9100 });
-  t.same(parseListen('[::1]:0'), { host: '::1', port: 0 });
-  t.same(parseListen('localhost:80'), { host: 'localhost', port: 80 });
-  t.throws(() => parseListen('9100'), /invalid listen address/);
-  t.throws(() => parseListen('::1:9100'), /invalid listen address/);
-  t.throws(() => parseListen('h:70000'), /invalid listen address/);
-});
 
 t.test('stats listener over fake counters and backends', async (t) => {
   const counters = newRequestCounters();
@@ -292,7 +283,6 @@ t.test('stats listener over fake counters and backends', async (t) => {
     other.close();
     await t.rejects(startStatsServer('192.0.2.1:9100', metrics, health, log), /cannot listen on 192\.0\.2\.1:9100/,
       'not a local address');
-    await t.rejects(startStatsServer('nonsense', metrics, health, log), /invalid listen address/);
   });
 
   await t.test('close() stops listening', async (t) => {
