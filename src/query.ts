@@ -101,10 +101,6 @@ type BadBytes = typeof BAD_BYTES;
 /** Decode failure: invalid %-encoding. */
 const BAD_PCT: unique symbol = Symbol('invalid %-encoding');
 
-/** Flags of the last decode() result: D_ESC (needs JSON escaping), D_BRACKET (contains [ or ]). */
-const D_ESC = 1;
-const D_BRACKET = 2;
-let decodedFlags = 0;
 
 let scratch: Buffer = Buffer.allocUnsafe(4096);
 
@@ -122,25 +118,25 @@ function wellFormed(s: string, from: number, to: number): boolean {
 }
 
 /** Strict UTF-8 validation (what both Ruby's String and json's generator accept). */
-function validUtf8(b: Buffer, len: number): boolean {
-  let i = 0;
-  while (i < len) {
+function validUtf8(b: Buffer, from: number, to: number): boolean {
+  let i = from;
+  while (i < to) {
     const c = b[i]!;
     if (c < 0x80) { i++; continue; }
     if (c < 0xc2 || c > 0xf4) return false;
     if (c < 0xe0) {
-      if (i + 1 >= len || (b[i + 1]! & 0xc0) !== 0x80) return false;
+      if (i + 1 >= to || (b[i + 1]! & 0xc0) !== 0x80) return false;
       i += 2; continue;
     }
     if (c < 0xf0) {
-      if (i + 2 >= len) return false;
+      if (i + 2 >= to) return false;
       const c1 = b[i + 1]!;
       if ((c1 & 0xc0) !== 0x80 || (b[i + 2]! & 0xc0) !== 0x80) return false;
       if (c === 0xe0 && c1 < 0xa0) return false;      // overlong
       if (c === 0xed && c1 > 0x9f) return false;      // surrogate
       i += 3; continue;
     }
-    if (i + 3 >= len) return false;
+    if (i + 3 >= to) return false;
     const c1 = b[i + 1]!;
     if ((c1 & 0xc0) !== 0x80 || (b[i + 2]! & 0xc0) !== 0x80 || (b[i + 3]! & 0xc0) !== 0x80) return false;
     if (c === 0xf0 && c1 < 0x90) return false;        // overlong
@@ -152,11 +148,10 @@ function validUtf8(b: Buffer, len: number): boolean {
 
 /**
  * Decodes q[from, to) given the classes seen in it (C_* bits). Returns the string,
- * BAD_BYTES (not valid UTF-8) or BAD_PCT (invalid %-encoding). Sets decodedFlags.
+ * BAD_BYTES (not valid UTF-8) or BAD_PCT (invalid %-encoding).
  */
 function decode(q: string, from: number, to: number, cls: number): string | BadBytes | typeof BAD_PCT {
   if ((cls & C_PCT) === 0) {
-    decodedFlags = ((cls & C_ESC) !== 0 ? D_ESC : 0) | ((cls & C_BRACKET) !== 0 ? D_BRACKET : 0);
     if ((cls & C_NONASCII) !== 0 && !wellFormed(q, from, to)) return BAD_BYTES;
     const s = q.slice(from, to);
     return (cls & C_PLUS) !== 0 ? s.replaceAll('+', ' ') : s;
@@ -171,7 +166,7 @@ function decode(q: string, from: number, to: number, cls: number): string | BadB
   }
   if (scratch.length < (to - from) * 3) scratch = Buffer.allocUnsafe((to - from) * 3 + 1024);
   const b = scratch;
-  let n = 0, high = 0, flags = 0;
+  let n = 0, high = 0;
   for (let i = from; i < to; i++) {
     let c = q.charCodeAt(i);
     if (c === 0x25) {
@@ -197,16 +192,11 @@ function decode(q: string, from: number, to: number, cls: number): string | BadB
       b[n++] = 0xe0 | (c >> 12); b[n++] = 0x80 | ((c >> 6) & 63); b[n++] = 0x80 | (c & 63);
       continue;
     }
-    if (c < 0x80) {
-      const k = CLASS[c]!;
-      if ((k & C_ESC) !== 0) flags |= D_ESC;
-      else if ((k & C_BRACKET) !== 0) flags |= D_BRACKET;
-    } else high = 1;
+    if (c >= 0x80) high = 1;
     b[n++] = c;
   }
-  decodedFlags = flags;
   if (high === 0) return b.latin1Slice(0, n);
-  if (!validUtf8(b, n)) return BAD_BYTES;
+  if (!validUtf8(b, 0, n)) return BAD_BYTES;
   return b.utf8Slice(0, n);
 }
 
@@ -216,11 +206,6 @@ declare global {
     latin1Slice(start: number, end: number): string;
     utf8Slice(start: number, end: number): string;
   }
-}
-
-/** JSON text of a valid string: quoted directly when nothing needs escaping. */
-function quote(s: string, needsEscape: boolean): string {
-  return needsEscape ? JSON.stringify(s) : '"' + s + '"';
 }
 
 // ---------------------------------------------------------------------------
@@ -263,99 +248,286 @@ export function parseValues(query: string, limits: QueryLimits, extra?: readonly
 // last value wins, the key keeps its first position. Key space cannot run out
 // (the caller only comes here when the whole query is at most 65536 units long,
 // and the distinct keys are disjoint parts of it).
+//
+// One pass over the query writes the JSON text as UTF-8 bytes into a reused
+// buffer, decoding `+` and %XX and escaping as it goes: each kept pair is
+// `,"key":"value"` (or `,"key":null`). An entry table remembers where each key
+// and value lie, to find repeated keys (by hash, then bytes) and to validate,
+// at the end, the UTF-8 of only the values that survived. Without repeated keys
+// the buffer already is the answer (one native slice call); with them the
+// surviving ranges are copied out in first-seen order.
 
 const NESTED: unique symbol = Symbol('nested');
-const fKeys: string[] = [];
-const fKeyJson: string[] = [];
-const fVals: (string | null | BadBytes)[] = [];
-const fValEsc: boolean[] = [];
-let fIndex: Map<string, number> | null = null;
-const LINEAR = 12;
 
-/** params[key] = v on the flat pairs; returns the new count (fNew tells whether key was new). */
-let fNew = false;
-function flatSet(count: number, key: string, v: string | null | BadBytes, esc: boolean): number {
-  let at = -1;
-  if (fIndex !== null) {
-    const x = fIndex.get(key);
-    if (x !== undefined) at = x;
-  } else {
-    for (let i = 0; i < count; i++) if (fKeys[i] === key) { at = i; break; }
+let OUT: Buffer = Buffer.allocUnsafe(16384);
+let OUT2: Buffer = Buffer.allocUnsafe(16384);
+/** per entry: key start, key end (with quotes), value start, value end, hash, value has bytes >= 0x80 */
+const E_KS = 0, E_KE = 1, E_VS = 2, E_VE = 3, E_H = 4, E_HIGH = 5, E_W = 6;
+let ENT = new Int32Array(E_W * 64);
+let TABLE: Int32Array | null = null;
+const LINEAR = 16;
+
+/** JSON escapes for bytes < 0x20, '"' and '\' (JSON.stringify's and Ruby json's: lowercase \u00xx) */
+const ESCAPES: Uint8Array[] = [];
+for (let c = 0; c < 0x60; c++) {
+  const s = c < 0x20 || c === 0x22 || c === 0x5c ? JSON.stringify(String.fromCharCode(c)).slice(1, -1) : '';
+  ESCAPES.push(Uint8Array.from(Buffer.from(s, 'latin1')));
+}
+
+/** Writes decoded byte b (a %XX or raw ASCII) at n, escaped for JSON; returns the new n. */
+function put(o: Buffer, n: number, b: number): number {
+  if (b >= 0x20 && b !== 0x22 && b !== 0x5c) { o[n++] = b; return n; }
+  const e = ESCAPES[b]!;
+  for (let x = 0; x < e.length; x++) o[n++] = e[x]!;
+  return n;
+}
+
+/** Writes raw character c (>= 0x80, at q[j]) as UTF-8; returns how many extra units were consumed (0 or 1). */
+let putN = 0;
+function putRaw(o: Buffer, n: number, q: string, j: number, end: number, c: number): number {
+  if (c < 0x800) { o[n++] = 0xc0 | (c >> 6); o[n++] = 0x80 | (c & 63); putN = n; return 0; }
+  if (c >= 0xd800 && c <= 0xdbff && j + 1 < end) {
+    const d = q.charCodeAt(j + 1);
+    if (d >= 0xdc00 && d <= 0xdfff) {
+      const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+      o[n++] = 0xf0 | (cp >> 18); o[n++] = 0x80 | ((cp >> 12) & 63);
+      o[n++] = 0x80 | ((cp >> 6) & 63); o[n++] = 0x80 | (cp & 63);
+      putN = n; return 1;
+    }
   }
-  if (at >= 0) { fVals[at] = v; fValEsc[at] = esc; fNew = false; return count; }
-  fKeys[count] = key; fVals[count] = v; fValEsc[count] = esc; fNew = true;
-  if (fIndex !== null) fIndex.set(key, count);
-  else if (count + 1 > LINEAR) {
-    fIndex = new Map();
-    for (let i = 0; i <= count; i++) fIndex.set(fKeys[i]!, i);
+  // BMP character, or a lone surrogate: the 3 bytes of its code point (invalid UTF-8 for a surrogate)
+  o[n++] = 0xe0 | (c >> 12); o[n++] = 0x80 | ((c >> 6) & 63); o[n++] = 0x80 | (c & 63);
+  putN = n; return 0;
+}
+
+/** %XX at q[j] → byte, or -1 if not two hex digits before end */
+function hexAt(q: string, j: number, end: number): number {
+  if (j + 2 >= end) return -1;
+  const h1 = q.charCodeAt(j + 1), h2 = q.charCodeAt(j + 2);
+  if (h1 >= 128 || h2 >= 128) return -1;
+  const a = HEX[h1]!, b = HEX[h2]!;
+  if (a === 255 || b === 255) return -1;
+  return (a << 4) | b;
+}
+
+function validRange(o: Buffer, from: number, to: number): boolean {
+  return validUtf8(o, from, to);
+}
+
+function hashRange(o: Buffer, from: number, to: number): number {
+  let h = 0;
+  for (let x = from; x < to; x++) h = (Math.imul(h, 31) + o[x]!) | 0;
+  return h;
+}
+
+function sameRange(o: Buffer, a: number, b: number, len: number): boolean {
+  for (let x = 0; x < len; x++) if (o[a + x] !== o[b + x]) return false;
+  return true;
+}
+
+/** Index of the entry whose key bytes equal o[ks, ke) (hash h), or -1. */
+function findKey(o: Buffer, count: number, ks: number, ke: number, h: number): number {
+  const len = ke - ks;
+  const ent = ENT;
+  if (TABLE === null) {
+    for (let e = 0; e < count; e++) {
+      const p = e * E_W;
+      if (ent[p + E_H] === h && ent[p + E_KE]! - ent[p + E_KS]! === len && sameRange(o, ent[p + E_KS]!, ks, len)) return e;
+    }
+    return -1;
   }
-  return count + 1;
+  const mask = TABLE.length - 1;
+  for (let s = h & mask; ; s = (s + 1) & mask) {
+    const t = TABLE[s]!;
+    if (t === 0) return -1;
+    const p = (t - 1) * E_W;
+    if (ent[p + E_H] === h && ent[p + E_KE]! - ent[p + E_KS]! === len && sameRange(o, ent[p + E_KS]!, ks, len)) return t - 1;
+  }
+}
+
+function tableAdd(e: number, h: number): void {
+  const t = TABLE!, mask = t.length - 1;
+  let s = h & mask;
+  while (t[s] !== 0) s = (s + 1) & mask;
+  t[s] = e + 1;
+}
+
+/** Records a kept pair (new key, or a repeated one: then only its value moves). Returns the new count; sets addDup. */
+let addDup = false;
+function addEntry(o: Buffer, count: number, ks: number, ke: number, vs: number, ve: number, high: number): number {
+  const h = hashRange(o, ks, ke);
+  const at = findKey(o, count, ks, ke, h);
+  if (at >= 0) {
+    const p = at * E_W;
+    ENT[p + E_VS] = vs; ENT[p + E_VE] = ve; ENT[p + E_HIGH] = high;
+    addDup = true;
+    return count;
+  }
+  if ((count + 1) * E_W > ENT.length) {
+    const bigger = new Int32Array(ENT.length * 2);
+    bigger.set(ENT);
+    ENT = bigger;
+  }
+  const p = count * E_W;
+  ENT[p + E_KS] = ks; ENT[p + E_KE] = ke; ENT[p + E_VS] = vs; ENT[p + E_VE] = ve; ENT[p + E_H] = h; ENT[p + E_HIGH] = high;
+  count++;
+  if (TABLE !== null && count * 2 > TABLE.length) TABLE = null;   // rebuilt below
+  if (TABLE === null && count > LINEAR) {
+    let size = 64;
+    while (size < count * 4) size *= 2;
+    TABLE = new Int32Array(size);
+    for (let e = 0; e < count; e++) tableAdd(e, ENT[e * E_W + E_H]!);
+  } else if (TABLE !== null) {
+    tableAdd(count - 1, h);
+  }
+  return count;
 }
 
 function flat(q: string, extra: readonly string[] | undefined): string | Rejection | typeof NESTED {
-  const n = q.length;
-  let count = 0;
-  fIndex = null;
+  const len = q.length;
+  // worst case: a raw control character becomes 6 bytes; a 2-character segment "a&" 8 bytes
+  if (OUT.length < len * 6 + 64) OUT = Buffer.allocUnsafe(len * 6 + 4096);
+  let o = OUT;
+  let n = 1;                  // o[0] is left for the '{'
+  let count = 0, anyHigh = 0;
+  addDup = false;
+  TABLE = null;
   let i = 0;
-  while (i < n) {
-    // one segment: [i, j), '=' at eq (or -1); classes of key and value parts
-    let j = i, eq = -1, kc = 0, vc = 0;
-    for (; j < n; j++) {
-      const c = q.charCodeAt(j);
-      const k = c < 128 ? CLASS[c]! : C_NONASCII;
-      if (k === 0) continue;
-      if (k === C_SEP) break;
-      if (k === C_EQ) {
-        if (eq < 0) { eq = j; continue; }
-        vc |= k; continue;
+  while (i < len) {
+    const start = n;
+    o[n++] = 0x2c;            // ,
+    const ks = n;
+    o[n++] = 0x22;            // "
+    let high = 0;
+    let j = i, c = 0;
+    // key: up to '=' or a separator
+    for (; j < len; j++) {
+      c = q.charCodeAt(j);
+      if (c < 128) {
+        const k = CLASS[c]!;
+        if (k === 0) { o[n++] = c; continue; }
+        if (k === C_SEP || k === C_EQ) break;
+        if (k === C_PCT) {
+          const b = hexAt(q, j, len);
+          if (b < 0) return BAD_ENCODING;
+          j += 2;
+          if (b >= 0x80) { high = 1; o[n++] = b; continue; }
+          if (b === 0x5b || b === 0x5d) return NESTED;
+          n = put(o, n, b);
+        } else if (k === C_PLUS) {
+          o[n++] = 0x20;
+        } else if (k === C_BRACKET) {
+          return NESTED;
+        } else {
+          n = put(o, n, c);
+        }
+      } else {
+        high = 1;
+        j += putRaw(o, n, q, j, len, c);
+        n = putN;
       }
-      if (eq < 0) kc |= k; else vc |= k;
     }
-    if (j > i) {
-      const ke = eq < 0 ? j : eq;
-      if ((kc & C_BRACKET) !== 0) return NESTED;
-      let key: string | BadBytes | typeof BAD_PCT = '';
-      let kFlags = 0;
-      if (ke > i) {
-        key = decode(q, i, ke, kc);
-        if (key === BAD_PCT) return BAD_ENCODING;
-        kFlags = decodedFlags;
+    o[n++] = 0x22;
+    const ke = n;
+    const hasEq = j < len && c === 0x3d;
+    if (ke - ks === 2) {
+      // empty key: Rack ignores the segment, after unescaping its value
+      n = start;
+      if (hasEq) {
+        for (j++; j < len; j++) {
+          c = q.charCodeAt(j);
+          if (c === 0x26 || c === 0x3b) break;
+          if (c === 0x25 && hexAt(q, j, len) < 0) return BAD_ENCODING;
+        }
       }
-      let v: string | null | BadBytes | typeof BAD_PCT = null;
-      let vFlags = 0;
-      if (eq >= 0) {
-        v = decode(q, eq + 1, j, vc);
-        if (v === BAD_PCT) return BAD_ENCODING;
-        vFlags = decodedFlags;
+    } else {
+      o[n++] = 0x3a;          // :
+      const vs = n;
+      let vhigh = 0;
+      if (hasEq) {
+        o[n++] = 0x22;
+        for (j++; j < len; j++) {
+          c = q.charCodeAt(j);
+          if (c < 128) {
+            const k = CLASS[c]!;
+            if (k === 0) { o[n++] = c; continue; }
+            if (k === C_SEP) break;
+            if (k === C_PCT) {
+              const b = hexAt(q, j, len);
+              if (b < 0) return BAD_ENCODING;
+              j += 2;
+              if (b >= 0x80) { vhigh = 1; o[n++] = b; continue; }
+              n = put(o, n, b);
+            } else if (k === C_PLUS) {
+              o[n++] = 0x20;
+            } else {
+              n = put(o, n, c);     // = [ ] are plain bytes here; " \ and controls are escaped
+            }
+          } else {
+            vhigh = 1;
+            j += putRaw(o, n, q, j, len, c);
+            n = putN;
+          }
+        }
+        o[n++] = 0x22;
+      } else {
+        o[n++] = 0x6e; o[n++] = 0x75; o[n++] = 0x6c; o[n++] = 0x6c;   // null
       }
-      if (key === BAD_BYTES) return INVALID_UTF8;
-      if (key !== '') {
-        if ((kFlags & D_BRACKET) !== 0) return NESTED;
-        count = flatSet(count, key, v, (vFlags & D_ESC) !== 0);
-        if (fNew) fKeyJson[count - 1] = quote(key, (kFlags & D_ESC) !== 0);
-      }
+      // a key that is not valid UTF-8 makes Rack's `name =~ regex` raise right here
+      if (high !== 0 && !validRange(o, ks, ke)) return INVALID_UTF8;
+      anyHigh |= high | vhigh;
+      // (a repeated key leaves its bytes in place: the first entry now points at this value)
+      count = addEntry(o, count, ks, ke, vs, n, vhigh);
     }
     // the separator and the spaces after it
     i = j + 1;
-    while (i < n && q.charCodeAt(i) === 0x20) i++;
+    while (i < len && q.charCodeAt(i) === 0x20) i++;
   }
   if (extra !== undefined) {
     for (let e = 0; e + 1 < extra.length; e += 2) {
-      const key = extra[e]!;
-      count = flatSet(count, key, extra[e + 1]!, true);
-      if (fNew) fKeyJson[count - 1] = JSON.stringify(key);
+      const k = JSON.stringify(extra[e]!), v = JSON.stringify(extra[e + 1]!);
+      const room = n + (k.length + v.length) * 3 + 8;
+      if (o.length < room) {
+        const bigger = Buffer.allocUnsafe(room * 2);
+        o.copy(bigger, 0, 0, n);
+        o = OUT = bigger;
+      }
+      o[n++] = 0x2c;
+      const ks = n;
+      n += o.write(k, n, 'utf8');
+      const ke = n;
+      o[n++] = 0x3a;
+      const vs = n;
+      n += o.write(v, n, 'utf8');
+      anyHigh = 1;
+      count = addEntry(o, count, ks, ke, vs, n, 0);
     }
   }
-  let out = '{';
-  for (let x = 0; x < count; x++) {
-    const v = fVals[x]!;
-    if (v === BAD_BYTES) return INVALID_UTF8;
-    if (x > 0) out += ',';
-    out += fKeyJson[x]! + ':' + (v === null ? 'null' : quote(v, fValEsc[x]!));
+  TABLE = null;
+  if (count === 0) return '{}';
+  // only the values that survived need to be valid UTF-8
+  for (let e = 0; e < count; e++) {
+    const p = e * E_W;
+    if (ENT[p + E_HIGH] !== 0 && !validRange(o, ENT[p + E_VS]!, ENT[p + E_VE]!)) return INVALID_UTF8;
   }
-  if (count > 256) { fKeys.length = 0; fKeyJson.length = 0; fVals.length = 0; fValEsc.length = 0; }
-  fIndex = null;
-  return out + '}';
+  if (!addDup) {
+    o[1] = 0x7b;              // the first entry's ',' becomes the '{'
+    o[n] = 0x7d;
+    return anyHigh !== 0 ? o.utf8Slice(1, n + 1) : o.latin1Slice(1, n + 1);
+  }
+  if (OUT2.length < n + 2) OUT2 = Buffer.allocUnsafe(n + 4096);
+  const w = OUT2;
+  let m = 0;
+  w[m++] = 0x7b;
+  for (let e = 0; e < count; e++) {
+    const p = e * E_W;
+    if (e > 0) w[m++] = 0x2c;
+    for (let x = ENT[p + E_KS]!, end = ENT[p + E_KE]!; x < end; x++) w[m++] = o[x]!;
+    w[m++] = 0x3a;
+    for (let x = ENT[p + E_VS]!, end = ENT[p + E_VE]!; x < end; x++) w[m++] = o[x]!;
+  }
+  w[m++] = 0x7d;
+  return anyHigh !== 0 ? w.utf8Slice(0, m) : w.latin1Slice(0, m);
 }
 
 // ---------------------------------------------------------------------------
