@@ -10,15 +10,18 @@
  * separators, `+` before %-decoding, invalid UTF-8 only mattering when it
  * survives, integer-like keys that a JS object would reorder). So:
  *
- * - one charCodeAt pass per segment with a 128-entry class table (no regex per
- *   character, no per-character string concatenation);
- * - a component is %-decoded only when it contains `%` or `+`, into a reused byte
- *   buffer, turned into a string by one native call;
- * - keys without `[`/`]` (the tracker case) take a fast path that keeps
- *   [key, value] pairs in reused arrays and writes the JSON text directly;
+ * - queries whose keys have no `[`/`]` (the tracker case) take a fast path: one
+ *   charCodeAt pass with a 128-entry class table (no regex, no per-character
+ *   string concatenation, no per-pair strings) that decodes `+`/%XX and JSON-escapes
+ *   straight into a reused byte buffer, which one native slice call turns into the
+ *   answer; repeated keys are found by hash in reused typed arrays;
  * - only when a key has a bracket does the general path run: a line-by-line port
- *   of QueryParser#normalize_params over Map-based hashes, then a serializer that
- *   mirrors JSON.generate (insertion order, max_nesting 100, UTF-8 validation).
+ *   of QueryParser#normalize_params over Map-based hashes (a component is decoded
+ *   into a string only when it has `%` or `+`), then a serializer that mirrors
+ *   JSON.generate (insertion order, max_nesting 100, UTF-8 validation).
+ *
+ * scripts/bench-query.mjs measures it against the naive
+ * JSON.stringify(Object.fromEntries(new URLSearchParams(q))).
  *
  * Rack semantics reproduced (see scripts/rack-oracle.rb and test/rack/):
  * - separators: the regex [&;] followed by " *" (DEFAULT_SEP), i.e. `&` or `;` plus any spaces after it; empty
@@ -264,8 +267,15 @@ let OUT2: Buffer = Buffer.allocUnsafe(16384);
 /** per entry: key start, key end (with quotes), value start, value end, hash, value has bytes >= 0x80 */
 const E_KS = 0, E_KE = 1, E_VS = 2, E_VE = 3, E_H = 4, E_HIGH = 5, E_W = 6;
 let ENT = new Int32Array(E_W * 64);
-let TABLE: Int32Array | null = null;
-const LINEAR = 16;
+/**
+ * Open-addressing index (entry + 1 per slot) used past LINEAR entries. Reused across
+ * calls without clearing: a slot counts only if its STAMP is this call's generation.
+ */
+let TABLE = new Int32Array(256);
+let STAMP = new Int32Array(256);
+let gen = 0;
+let indexed = false;
+const LINEAR = 24;
 
 /** JSON escapes for bytes < 0x20, '"' and '\' (JSON.stringify's and Ruby json's: lowercase \u00xx) */
 const ESCAPES: Uint8Array[] = [];
@@ -329,7 +339,7 @@ function sameRange(o: Buffer, a: number, b: number, len: number): boolean {
 function findKey(o: Buffer, count: number, ks: number, ke: number, h: number): number {
   const len = ke - ks;
   const ent = ENT;
-  if (TABLE === null) {
+  if (!indexed) {
     for (let e = 0; e < count; e++) {
       const p = e * E_W;
       if (ent[p + E_H] === h && ent[p + E_KE]! - ent[p + E_KS]! === len && sameRange(o, ent[p + E_KS]!, ks, len)) return e;
@@ -337,19 +347,34 @@ function findKey(o: Buffer, count: number, ks: number, ke: number, h: number): n
     return -1;
   }
   const mask = TABLE.length - 1;
-  for (let s = h & mask; ; s = (s + 1) & mask) {
-    const t = TABLE[s]!;
-    if (t === 0) return -1;
-    const p = (t - 1) * E_W;
-    if (ent[p + E_H] === h && ent[p + E_KE]! - ent[p + E_KS]! === len && sameRange(o, ent[p + E_KS]!, ks, len)) return t - 1;
+  for (let s = h & mask; STAMP[s] === gen; s = (s + 1) & mask) {
+    const p = (TABLE[s]! - 1) * E_W;
+    if (ent[p + E_H] === h && ent[p + E_KE]! - ent[p + E_KS]! === len && sameRange(o, ent[p + E_KS]!, ks, len)) return TABLE[s]! - 1;
   }
+  return -1;
 }
 
 function tableAdd(e: number, h: number): void {
-  const t = TABLE!, mask = t.length - 1;
+  const mask = TABLE.length - 1;
   let s = h & mask;
-  while (t[s] !== 0) s = (s + 1) & mask;
-  t[s] = e + 1;
+  while (STAMP[s] === gen) s = (s + 1) & mask;
+  STAMP[s] = gen;
+  TABLE[s] = e + 1;
+}
+
+/** Starts a new generation of the index with the first count entries. */
+function reindex(count: number): void {
+  if (count * 2 > TABLE.length) {
+    let size = TABLE.length;
+    while (count * 2 > size) size *= 2;
+    TABLE = new Int32Array(size);
+    STAMP = new Int32Array(size);
+    gen = 0;
+  }
+  gen = (gen + 1) | 0;
+  if (gen === 0) { STAMP.fill(0); gen = 1; }
+  indexed = true;
+  for (let e = 0; e < count; e++) tableAdd(e, ENT[e * E_W + E_H]!);
 }
 
 /** Records a kept pair (new key, or a repeated one: then only its value moves). Returns the new count; sets addDup. */
@@ -371,27 +396,26 @@ function addEntry(o: Buffer, count: number, ks: number, ke: number, vs: number, 
   const p = count * E_W;
   ENT[p + E_KS] = ks; ENT[p + E_KE] = ke; ENT[p + E_VS] = vs; ENT[p + E_VE] = ve; ENT[p + E_H] = h; ENT[p + E_HIGH] = high;
   count++;
-  if (TABLE !== null && count * 2 > TABLE.length) TABLE = null;   // rebuilt below
-  if (TABLE === null && count > LINEAR) {
-    let size = 64;
-    while (size < count * 4) size *= 2;
-    TABLE = new Int32Array(size);
-    for (let e = 0; e < count; e++) tableAdd(e, ENT[e * E_W + E_H]!);
-  } else if (TABLE !== null) {
-    tableAdd(count - 1, h);
+  if (indexed) {
+    if (count * 2 > TABLE.length) reindex(count);
+    else tableAdd(count - 1, h);
+  } else if (count > LINEAR) {
+    reindex(count);
   }
   return count;
 }
 
 function flat(q: string, extra: readonly string[] | undefined): string | Rejection | typeof NESTED {
   const len = q.length;
-  // worst case: a raw control character becomes 6 bytes; a 2-character segment "a&" 8 bytes
-  if (OUT.length < len * 6 + 64) OUT = Buffer.allocUnsafe(len * 6 + 4096);
+  // worst case: content grows at most 6x (a control character becomes \u00xx), and
+  // each segment adds at most 8 bytes (,"":null) for at least one character of its own
+  // plus its separator: 10 bytes per character is enough.
+  if (OUT.length < len * 10 + 64) OUT = Buffer.allocUnsafe(len * 10 + 4096);
   let o = OUT;
   let n = 1;                  // o[0] is left for the '{'
   let count = 0, anyHigh = 0;
   addDup = false;
-  TABLE = null;
+  indexed = false;
   let i = 0;
   while (i < len) {
     const start = n;
@@ -503,7 +527,7 @@ function flat(q: string, extra: readonly string[] | undefined): string | Rejecti
       count = addEntry(o, count, ks, ke, vs, n, 0);
     }
   }
-  TABLE = null;
+  indexed = false;
   if (count === 0) return '{}';
   // only the values that survived need to be valid UTF-8
   for (let e = 0; e < count; e++) {
