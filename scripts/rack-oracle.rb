@@ -273,8 +273,20 @@ def gen_entries
     fuzz << q
   end
   add.call('fuzz', fuzz)
+  # Nested-key fuzz: brackets, newlines (Ruby's ^/$ are line anchors) and repeats,
+  # no invalid %-encoding, so that most entries reach normalize_params.
+  ntokens = ['a', 'b', 'x', '0', '[', ']', '[]', '[a]', '[b]', '[x]', '[][a]', '[][b]', '][', '[[', ']]', '%0A', "\n",
+             '=', '=1', '=2', '&', '&a', '&a[', '&a[]', '&a[][', '&b', ';', ' ', '%5B', '%5D', '%FF', 'é']
+  nfuzz = []
+  while nfuzz.size < 1500
+    q = Array.new(2 + rng.rand(16)) { ntokens[rng.rand(ntokens.size)] }.join
+    next if seen[q]
+    seen[q] = true
+    nfuzz << q
+  end
+  add.call('nfuzz', nfuzz)
   # Fuzz with a small depth limit, to exercise the depth counter on odd keys.
-  add.call('fuzzd', fuzz.first(300), limits: { 'maxParams' => 8, 'maxDepth' => 3 })
+  add.call('fuzzd', fuzz.first(300) + nfuzz.first(300), limits: { 'maxParams' => 8, 'maxDepth' => 3 })
 
   out.each { |e| e['gen'] = true }
 end
