@@ -744,19 +744,27 @@ function general(q: string, maxDepth: number, extra: readonly string[] | undefin
   return generate(top, 1);
 }
 
+/** JSON string literal of a valid string; JSON.stringify only when something needs escaping. */
+function quote(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return JSON.stringify(s);
+  }
+  return '"' + s + '"';
+}
+
 /** JSON.generate: insertion order, max_nesting 100, invalid UTF-8 raises. */
 function generate(v: Val, depth: number): string {
   if (v === null) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return quote(v);
   if (v === BAD_BYTES) throw INVALID_UTF8;
   if (depth > MAX_NESTING) throw DEPTH;
   let out: string;
   if (v instanceof Params) {
     out = '{';
-    let first = true;
     for (const [k, x] of v.map) {
-      out += (first ? '' : ',') + JSON.stringify(k) + ':' + generate(x, depth + 1);
-      first = false;
+      if (out.length > 1) out += ',';
+      out += quote(k) + ':' + generate(x, depth + 1);
     }
     return out + '}';
   }
