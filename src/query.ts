@@ -24,19 +24,22 @@
  * JSON.stringify(Object.fromEntries(new URLSearchParams(q))).
  *
  * Rack semantics reproduced (see scripts/rack-oracle.rb and test/rack/):
- * - separators: the regex [&;] followed by " *" (DEFAULT_SEP), i.e. `&` or `;` plus any spaces after it; empty
- *   segments are ignored, a segment without `=` gives nil (JSON null);
- * - before anything: bytesize > 4 MiB, or count of `&`+`;` >= params limit,
- *   raises QueryLimitError;
+ * - separators: DEFAULT_SEP, the regex [&;] followed by " *": `&` or `;` plus any
+ *   spaces after it; empty segments are ignored, a segment without `=` gives nil
+ *   (JSON null), `=x` and `[]=x` are ignored;
+ * - before anything: count of `&` + `;` >= params limit ('too_many_params'; so
+ *   `maxParams` counts like Rack's params_limit), or bytesize > 4 MiB (also
+ *   QueryLimitError, also 'too_many_params'; the HTTP limits keep us far below);
  * - URI.decode_www_form_component: any `%` not followed by two hex digits raises
  *   (key first, then value, before the segment is interpreted); `+` is a space,
  *   `%2B` stays `+`; raw non-ASCII characters count as their UTF-8 bytes;
  * - a key that is not valid UTF-8 makes `name =~ regex` raise ArgumentError at
- *   that segment; a value that is not valid UTF-8 only matters if it survives to
- *   JSON.generate (`a=%FF&a=1` is fine);
+ *   that segment ('invalid_utf8'); a value that is not valid UTF-8 only matters if
+ *   it survives to JSON.generate (`a=%FF&a=1` is fine);
  * - normalize_params' depth counter: the top-level call gets the limit and raises
- *   when it reaches 0, so `maxDepth` counts normalize_params calls per key (a
- *   key with N bracket groups needs up to N+1);
+ *   when it reaches 0, so `maxDepth` counts normalize_params calls per key:
+ *   `a` and `a[]` need 1, `a[b]` and `a[][b]` 2, `a[b][c]` 3 (Rack's 100 allows
+ *   99 levels of `[x]`);
  * - key space: each hash counts the characters (code points) of its distinct
  *   keys, 65536 at most;
  * - JSON.generate's default max_nesting of 100 (reachable through `a[][x][][x]...`)
@@ -103,7 +106,6 @@ const BAD_BYTES: unique symbol = Symbol('invalid UTF-8');
 type BadBytes = typeof BAD_BYTES;
 /** Decode failure: invalid %-encoding. */
 const BAD_PCT: unique symbol = Symbol('invalid %-encoding');
-
 
 let scratch: Buffer = Buffer.allocUnsafe(4096);
 
@@ -227,10 +229,12 @@ export function parseValues(query: string, limits: QueryLimits, extra?: readonly
     if (n > 0) {
       // QueryParser#check_query_string
       if (n > BYTESIZE_LIMIT / 3 && Buffer.byteLength(query, 'utf8') > BYTESIZE_LIMIT) return TOO_MANY_PARAMS;
-      let seps = 0;
-      for (let p = query.indexOf('&'); p >= 0; p = query.indexOf('&', p + 1)) seps++;
-      for (let p = query.indexOf(';'); p >= 0; p = query.indexOf(';', p + 1)) seps++;
-      if (seps >= limits.maxParams) return TOO_MANY_PARAMS;
+      if (n >= limits.maxParams) {   // fewer characters than the limit: cannot have that many separators
+        let seps = 0;
+        for (let p = query.indexOf('&'); p >= 0; p = query.indexOf('&', p + 1)) seps++;
+        for (let p = query.indexOf(';'); p >= 0; p = query.indexOf(';', p + 1)) seps++;
+        if (seps >= limits.maxParams) return TOO_MANY_PARAMS;
+      }
     }
     if (limits.maxDepth >= 1 && n <= KEY_SPACE_LIMIT) {
       const r = flat(query, extra);
