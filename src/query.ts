@@ -107,7 +107,17 @@ type BadBytes = typeof BAD_BYTES;
 /** Decode failure: invalid %-encoding. */
 const BAD_PCT: unique symbol = Symbol('invalid %-encoding');
 
-let scratch: Buffer = Buffer.allocUnsafe(4096);
+/**
+ * Node's Buffer has latin1Slice/utf8Slice (what toString('latin1'|'utf8', s, e) ends in),
+ * without toString's argument handling; @types/node does not declare them.
+ */
+interface Bytes extends Buffer {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+}
+const bytes = (size: number): Bytes => Buffer.allocUnsafe(size) as Bytes;
+
+let scratch = bytes(4096);
 
 /** true when s (non-ASCII content) has no lone surrogate */
 function wellFormed(s: string, from: number, to: number): boolean {
@@ -169,7 +179,7 @@ function decode(q: string, from: number, to: number, cls: number): string | BadB
     if (h1 >= 128 || h2 >= 128 || HEX[h1] === 255 || HEX[h2] === 255) return BAD_PCT;
     p = q.indexOf('%', p + 3);
   }
-  if (scratch.length < (to - from) * 3) scratch = Buffer.allocUnsafe((to - from) * 3 + 1024);
+  if (scratch.length < (to - from) * 3) scratch = bytes((to - from) * 3 + 1024);
   const b = scratch;
   let n = 0, high = 0;
   for (let i = from; i < to; i++) {
@@ -205,13 +215,6 @@ function decode(q: string, from: number, to: number, cls: number): string | BadB
   return b.utf8Slice(0, n);
 }
 
-declare global {
-  // Node's Buffer has these (what toString('latin1'|'utf8', s, e) ends in), without the argument checks.
-  interface Buffer {
-    latin1Slice(start: number, end: number): string;
-    utf8Slice(start: number, end: number): string;
-  }
-}
 
 // ---------------------------------------------------------------------------
 // Public entry.
@@ -266,8 +269,8 @@ export function parseValues(query: string, limits: QueryLimits, extra?: readonly
 
 const NESTED: unique symbol = Symbol('nested');
 
-let OUT: Buffer = Buffer.allocUnsafe(16384);
-let OUT2: Buffer = Buffer.allocUnsafe(16384);
+let OUT = bytes(16384);
+let OUT2 = bytes(16384);
 /** per entry: key start, key end (with quotes), value start, value end, hash, value has bytes >= 0x80 */
 const E_KS = 0, E_KE = 1, E_VS = 2, E_VE = 3, E_H = 4, E_HIGH = 5, E_W = 6;
 let ENT = new Int32Array(E_W * 64);
@@ -414,7 +417,7 @@ function flat(q: string, extra: readonly string[] | undefined): string | Rejecti
   // worst case: content grows at most 6x (a control character becomes \u00xx), and
   // each segment adds at most 8 bytes (,"":null) for at least one character of its own
   // plus its separator: 10 bytes per character is enough.
-  if (OUT.length < len * 10 + 64) OUT = Buffer.allocUnsafe(len * 10 + 4096);
+  if (OUT.length < len * 10 + 64) OUT = bytes(len * 10 + 4096);
   let o = OUT;
   let n = 1;                  // o[0] is left for the '{'
   let count = 0, anyHigh = 0;
@@ -516,7 +519,7 @@ function flat(q: string, extra: readonly string[] | undefined): string | Rejecti
       const k = JSON.stringify(extra[e]!), v = JSON.stringify(extra[e + 1]!);
       const room = n + (k.length + v.length) * 3 + 8;
       if (o.length < room) {
-        const bigger = Buffer.allocUnsafe(room * 2);
+        const bigger = bytes(room * 2);
         o.copy(bigger, 0, 0, n);
         o = OUT = bigger;
       }
@@ -543,7 +546,7 @@ function flat(q: string, extra: readonly string[] | undefined): string | Rejecti
     o[n] = 0x7d;
     return anyHigh !== 0 ? o.utf8Slice(1, n + 1) : o.latin1Slice(1, n + 1);
   }
-  if (OUT2.length < n + 2) OUT2 = Buffer.allocUnsafe(n + 4096);
+  if (OUT2.length < n + 2) OUT2 = bytes(n + 4096);
   const w = OUT2;
   let m = 0;
   w[m++] = 0x7b;
