@@ -179,8 +179,12 @@ function decode(q: string, from: number, to: number, cls: number): string | BadB
     if (h1 >= 128 || h2 >= 128 || HEX[h1] === 255 || HEX[h2] === 255) return BAD_PCT;
     p = q.indexOf('%', p + 3);
   }
-  if (scratch.length < (to - from) * 3) scratch = bytes((to - from) * 3 + 1024);
-  const b = scratch;
+  const need = (to - from) * 3;
+  let b = scratch;
+  if (b.length < need) {
+    b = bytes(need);
+    if (need <= 262144) scratch = b;   // keep a bigger one, but not what a 1 MiB body needed
+  }
   let n = 0, high = 0;
   for (let i = from; i < to; i++) {
     let c = q.charCodeAt(i);
