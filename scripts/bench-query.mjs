@@ -13,7 +13,7 @@ const queries = {
     'idsite=1&rec=1&r=482917&h=14&m=3&s=7&url=https%3A%2F%2Fwww.example.gr%2Fnews%2F2024%2F05%2Farticle-title%3Futm_source%3Dnewsletter' +
     '&urlref=https%3A%2F%2Fwww.google.com%2F&_id=4f3c2b1a0d9e8f7a&_idn=0&send_image=1&res=1920x1080' +
     '&action_name=Example%20News%20-%20Article%20title&pv_id=Ab3dE6&gt_ms=120&pdf=1&cookie=1',
-  'ga4 (~600 B)':
+  'ga4 (~400 B, 37 params)':
     'v=2&tid=G-ABCDEF1234&gtm=45je4510v9119&_p=1700000000000&gcd=13l3l3l3l1&npa=0&dma=0&cid=1234567890.1700000000&ul=tr-tr' +
     '&sr=1920x1080&uaa=x86&uab=64&uafvl=Chromium%3B124.0.6367.91%7CGoogle%2520Chrome%3B124.0.6367.91&uamb=0&uam=&uap=Windows' +
     '&uapv=15.0.0&uaw=0&are=1&pae=1&frm=0&pscdl=noapi&_s=1&sid=1700000000&sct=1&seg=0&dl=https%3A%2F%2Fwww.example.com.tr%2F' +
