@@ -129,7 +129,7 @@ t.test('public listener', async (t) => {
     const lines = readFileSync(dayFile(`${d.dir}/log`, 'gr', dayOf(Date.now(), 'Europe/Athens')), 'utf8');
     t.equal(lines, [
       '{"foo":"bar"}', '{"h":"1"}', '{"head":"1"}',
-      '{"post":"1","t":"33"}', '{"post":"1","t":"23"}',
+      '{"post":"1","t":"33"}', '{"post":"1","t":"24"}',
     ].join('\n') + '\n');
     const shop = readFileSync(dayFile(`${d.dir}/log`, 'shop', dayOf(Date.now(), 'Europe/London')), 'utf8');
     t.equal(shop, '{"id":"42"}\n');
