@@ -79,7 +79,7 @@ static void deliver(watcher_t *w, const int *fds, int n, const char *err) {
   int i;
   if (napi_open_handle_scope(env, &scope) != napi_ok) goto leak;
   napi_get_reference_value(env, w->callback, &cb);
-  napi_get_undefined(env, &recv);
+  napi_get_global(env, &recv); /* make_callback needs an object receiver */
   napi_create_array_with_length(env, (size_t) n, &argv[0]);
   for (i = 0; i < n; i++) {
     napi_value v;

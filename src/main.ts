@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { acceptInto, inheritedSocket, notify } from './activation.js';
 import type { Backend } from './backend.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { newRequestCounters } from './counters.js';
 import { FileBackend } from './file.js';
-import { makeLogger, type Logger } from './log.js';
+import { makeLogger, rateLimited, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -94,12 +95,29 @@ async function main(): Promise<void> {
 
   const http = makeHttp(config, backends, counters);
   const httpLog = log.child({ component: 'http' });
-  const listening = await listenOn(http.app, config.listen);
-  if (listening === null) fail(`cannot listen on ${config.listen}`);
-  const listenSocket = listening.socket;
-  // Port 0 asks for any free port (tests do): log the one we got.
-  const address = config.listen.replace(/:\d+$/, `:${listening.port}`);
+  let stopListening: () => void;
+  let address: string;
+  const inherited = inheritedSocket();
+  if (inherited !== null) {
+    // systemd socket activation: the socket outlives us, so a restart drops nothing.
+    let acceptor: { stop(): void };
+    try {
+      const acceptError = rateLimited(httpLog);
+      acceptor = acceptInto(http.app, inherited, { onError: (err) => acceptError('accept', { err }, 'accept failed; backing off') });
+    } catch (err) {
+      fail(`cannot accept on the socket systemd passed (fd ${inherited}): ${(err as Error).message}`);
+    }
+    stopListening = () => acceptor.stop();
+    address = `systemd:fd${inherited}`;
+  } else {
+    const listening = await listenOn(http.app, config.listen);
+    if (listening === null) fail(`cannot listen on ${config.listen}`);
+    stopListening = () => uWS.us_listen_socket_close(listening.socket);
+    // Port 0 asks for any free port (tests do): log the one we got.
+    address = config.listen.replace(/:\d+$/, `:${listening.port}`);
+  }
   httpLog.info({ listen: address, version, flavors: config.flavors.map((f) => f.name) }, 'serving');
+  notify('READY=1');
 
   process.on('SIGHUP', () => {
     for (const b of backends) b.reopen();
@@ -108,8 +126,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     void shutdown(signal, config, log, () => {
+      notify('STOPPING=1');
       http.drain();
-      uWS.us_listen_socket_close(listenSocket);
+      stopListening();
     }, () => http.app.close(), backends, () => {
       stats.close();
       metrics.close();
