@@ -185,7 +185,8 @@ static napi_value watch(napi_env env, napi_callback_info info) {
   uv_timer_init(loop, &w->timer);
   w->poll.data = w->timer.data = w;
   w->refs = 2;
-  uv_unref((uv_handle_t *) &w->timer); /* only the poll keeps the process up */
+  /* Both stay referenced: during a back-off the timer is what keeps the
+   * process alive (the poll is stopped and uWS may have no socket left). */
   CHECK(env, napi_create_reference(env, argv[1], 1, &w->callback));
   CHECK(env, napi_create_string_utf8(env, "scratchd:accept", NAPI_AUTO_LENGTH, &name));
   CHECK(env, napi_async_init(env, NULL, name, &w->async));

@@ -13,7 +13,8 @@
 // Node cannot hold a listening fd without also accepting on it (libuv would
 // steal connections), so the socket lives in a small Python 3 helper.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -220,4 +221,144 @@ export function daemonConfig(config: Record<string, unknown>): { file: string; l
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify(full, null, 2));
   return { file, logDir, dir };
+}
+
+// ---------------------------------------------------------------------------
+// A raw HTTP/1.1 client, so the tests see exactly what happens on the wire:
+// a refused connect, a reset (ECONNRESET) and a plain close without an answer
+// are told apart, and keep-alive and pipelining are under the test's control.
+
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  /** The server said Connection: close. */
+  close: boolean;
+}
+
+/** Why a request got no answer. */
+export type FailKind = 'refused' | 'reset' | 'eof' | 'timeout' | 'other';
+
+export class RequestFailed extends Error {
+  constructor(readonly kind: FailKind, readonly code: string | undefined) {
+    super(`${kind}${code === undefined ? '' : ` (${code})`}`);
+  }
+}
+
+export class Http1Connection {
+  private buf = Buffer.alloc(0);
+  private readonly pending: { resolve(r: Reply): void; reject(e: Error): void }[] = [];
+  private error: NodeJS.ErrnoException | undefined;
+  private closed = false;
+  readonly ready: Promise<void>;
+
+  constructor(readonly port: number, private readonly timeoutMs = 30_000) {
+    this.socket = net.connect(port, '127.0.0.1');
+    this.socket.setNoDelay(true);
+    this.ready = new Promise((resolve, reject) => {
+      this.socket.once('connect', () => resolve());
+      this.socket.once('close', () => reject(Http1Connection.fail(this.error, 'eof')));
+    });
+    this.ready.catch(() => {});
+    this.socket.on('data', (c: Buffer) => this.onData(c));
+    this.socket.on('error', (e: NodeJS.ErrnoException) => {
+      this.error = e;
+    });
+    this.socket.on('close', () => {
+      this.closed = true;
+      for (const p of this.pending.splice(0)) p.reject(Http1Connection.fail(this.error, 'eof'));
+    });
+  }
+
+  private readonly socket: net.Socket;
+
+  private static fail(e: NodeJS.ErrnoException | undefined, fallback: FailKind): RequestFailed {
+    if (e === undefined) return new RequestFailed(fallback, undefined);
+    const kind: FailKind = e.code === 'ECONNREFUSED' ? 'refused' : e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'reset' : 'other';
+    return new RequestFailed(kind, e.code);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Send one or more requests in a single write (pipelining when several). */
+  send(paths: string[], host = 'gr.test', extraHeaders = ''): Promise<Reply>[] {
+    const replies = paths.map(() => new Promise<Reply>((resolve, reject) => this.pending.push({ resolve, reject })));
+    if (this.closed) {
+      for (const p of this.pending.splice(0)) p.reject(Http1Connection.fail(this.error, 'eof'));
+    } else {
+      this.socket.write(paths.map((p) => `GET ${p} HTTP/1.1\r\nHost: ${host}\r\n${extraHeaders}\r\n`).join(''));
+    }
+    const timer = setTimeout(() => {
+      for (const p of this.pending.splice(0)) p.reject(new RequestFailed('timeout', undefined));
+      this.socket.destroy();
+    }, this.timeoutMs);
+    void Promise.allSettled(replies).then(() => clearTimeout(timer));
+    return replies;
+  }
+
+  request(path: string, host?: string, extraHeaders?: string): Promise<Reply> {
+    return this.send([path], host, extraHeaders)[0]!;
+  }
+
+  end(): void {
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    for (;;) {
+      const head = this.buf.indexOf('\r\n\r\n');
+      if (head < 0) return;
+      const lines = this.buf.subarray(0, head).toString('latin1').split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const l of lines.slice(1)) {
+        const i = l.indexOf(':');
+        headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+      }
+      const length = Number(headers['content-length'] ?? 0);
+      if (this.buf.length < head + 4 + length) return;
+      const body = this.buf.subarray(head + 4, head + 4 + length);
+      this.buf = this.buf.subarray(head + 4 + length);
+      const reply: Reply = {
+        status: Number(lines[0]!.split(' ')[1]),
+        headers,
+        body,
+        close: (headers.connection ?? '').toLowerCase() === 'close',
+      };
+      this.pending.shift()?.resolve(reply);
+    }
+  }
+}
+
+/** One request on a new connection. */
+export async function oneShot(port: number, path: string, host?: string): Promise<Reply> {
+  const c = new Http1Connection(port);
+  try {
+    await c.ready;
+    return await c.request(path, host, 'Connection: close\r\n');
+  } finally {
+    c.end();
+  }
+}
+
+/** Every Line the file backend wrote under `logDir`, parsed. */
+export function persisted(logDir: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const flavor of readdirSync(logDir)) {
+    for (const f of readdirSync(join(logDir, flavor))) {
+      for (const l of readFileSync(join(logDir, flavor, f), 'utf8').split('\n')) if (l !== '') out.push(JSON.parse(l) as Record<string, unknown>);
+    }
+  }
+  return out;
+}
+
+/** Open file descriptors of process `pid`. */
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
 }
