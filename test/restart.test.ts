@@ -198,3 +198,43 @@ t.test('restarts on a socket held by systemd drop nothing', async (t) => {
     t.equal(p.duplicates, 0, 'nothing persisted twice');
   });
 });
+
+t.test('the SIGTERM sequence on a held socket', async (t) => {
+  const sock = await holdSocket();
+  t.teardown(() => sock.close());
+  const cfg = daemonConfig({ shutdown: { graceMs: 1500 } });
+  const argv = [process.execPath, mainJs, '--config', cfg.file];
+  const old = await sock.start(argv);
+  await old.waitNotify('READY=1');
+
+  const busy = new Http1Connection(sock.port);
+  const idle = new Http1Connection(sock.port);
+  await Promise.all([busy.ready, idle.ready]);
+  for (const c of [busy, idle]) {
+    const r = await c.request('/track?id=before');
+    t.ok(r.status === 200 && !r.close, 'kept alive before SIGTERM');
+  }
+  const exited = old.stop();
+  await old.waitNotify('STOPPING=1');
+  // A keep-alive client sending during the grace period gets its answer,
+  // told to close.
+  const r = await busy.request('/track?id=during-drain');
+  t.equal(r.status, 200, 'answered while draining');
+  t.ok(r.close, 'with Connection: close');
+  // A new connection now waits in the backlog: the old process no longer
+  // accepts, the socket is not closed, the next process serves it.
+  const fresh = new Http1Connection(sock.port);
+  await fresh.ready;
+  const waiting = fresh.request('/track?id=queued');
+  t.equal(await exited, 0, 'old process exits 0');
+  t.equal(await idle.gone, undefined, 'idle keep-alive connection closed with a FIN, not a reset');
+  const next = await sock.start(argv);
+  await next.waitNotify('READY=1');
+  const q = await waiting;
+  t.equal(q.status, 200, 'the connection queued during the restart is served by the next process');
+  t.notOk(q.close, 'and kept alive there');
+  fresh.end();
+  t.equal(await next.stop(), 0);
+  const ids = persisted(cfg.logDir).map((v) => v.id);
+  t.same(ids.sort(), ['before', 'before', 'during-drain', 'queued'].sort(), 'all persisted once');
+});

@@ -246,11 +246,13 @@ export class RequestFailed extends Error {
 }
 
 export class Http1Connection {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private readonly pending: { resolve(r: Reply): void; reject(e: Error): void }[] = [];
   private error: NodeJS.ErrnoException | undefined;
   private closed = false;
   readonly ready: Promise<void>;
+  /** Resolves when the connection is gone: the error code (e.g. ECONNRESET) or undefined for a clean close. */
+  readonly gone: Promise<string | undefined>;
 
   constructor(readonly port: number, private readonly timeoutMs = 30_000) {
     this.socket = net.connect(port, '127.0.0.1');
@@ -260,6 +262,7 @@ export class Http1Connection {
       this.socket.once('close', () => reject(Http1Connection.fail(this.error, 'eof')));
     });
     this.ready.catch(() => {});
+    this.gone = new Promise((resolve) => this.socket.once('close', () => resolve(this.error?.code)));
     this.socket.on('data', (c: Buffer) => this.onData(c));
     this.socket.on('error', (e: NodeJS.ErrnoException) => {
       this.error = e;
