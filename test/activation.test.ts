@@ -56,7 +56,9 @@ t.test('the daemon serves on the inherited socket', async (t) => {
   const cfg = daemonConfig({});
   const gen: Generation = await sock.start([process.execPath, mainJs, '--config', cfg.file]);
   await gen.waitNotify('READY=1');
-  t.ok(gen.logs().some((l) => l.msg === 'serving' && l.listen === 'systemd:fd3'), 'logs that it serves on fd 3');
+  const serving = () => gen.logs().some((l) => l.msg === 'serving' && l.listen === 'systemd:fd3');
+  for (let i = 0; i < 100 && !serving(); i++) await new Promise((r) => setTimeout(r, 20)); // stdout may trail READY=1
+  t.ok(serving(), 'logs that it serves on fd 3');
   const env = readFileSync(`/proc/${gen.pid}/environ`, 'utf8');
   t.match(env, /LISTEN_PID=/, 'systemd-style env as exec saw it');
 
