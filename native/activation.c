@@ -54,20 +54,10 @@ typedef struct {
     }                                                                          \
   } while (0)
 
+/* "EMFILE", "ECONNREFUSED", ... (glibc >= 2.32, we need >= 2.38 anyway). */
 static const char *errno_name(int e) {
-  switch (e) {
-    case EMFILE: return "EMFILE";
-    case ENFILE: return "ENFILE";
-    case ENOBUFS: return "ENOBUFS";
-    case ENOMEM: return "ENOMEM";
-    case EAGAIN: return "EAGAIN";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case ENOENT: return "ENOENT";
-    case EBADF: return "EBADF";
-    case EINVAL: return "EINVAL";
-    case ENOTSOCK: return "ENOTSOCK";
-    default: return "EIO"; /* anything else: report generically */
-  }
+  const char *name = strerrorname_np(e);
+  return name ? name : "EIO";
 }
 
 /* Call onAccept(fds, err) from a libuv callback: handle scope + make_callback
@@ -177,9 +167,14 @@ static napi_value watch(napi_env env, napi_callback_info info) {
   if (!w) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
   w->env = env;
   w->fd = fd;
-  if (uv_poll_init(loop, &w->poll, fd) != 0) {
+  if (napi_create_reference(env, argv[1], 1, &w->callback) != napi_ok ||
+      napi_create_string_utf8(env, "scratchd:accept", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, NULL, name, &w->async) != napi_ok ||
+      uv_poll_init(loop, &w->poll, fd) != 0) {
+    if (w->async) napi_async_destroy(env, w->async);
+    if (w->callback) napi_delete_reference(env, w->callback);
     free(w);
-    napi_throw_error(env, NULL, "uv_poll_init failed (fd already watched?)");
+    napi_throw_error(env, NULL, "cannot watch the listening fd");
     return NULL;
   }
   uv_timer_init(loop, &w->timer);
@@ -187,9 +182,6 @@ static napi_value watch(napi_env env, napi_callback_info info) {
   w->refs = 2;
   /* Both stay referenced: during a back-off the timer is what keeps the
    * process alive (the poll is stopped and uWS may have no socket left). */
-  CHECK(env, napi_create_reference(env, argv[1], 1, &w->callback));
-  CHECK(env, napi_create_string_utf8(env, "scratchd:accept", NAPI_AUTO_LENGTH, &name));
-  CHECK(env, napi_async_init(env, NULL, name, &w->async));
   uv_poll_start(&w->poll, UV_READABLE, on_readable);
   CHECK(env, napi_create_external(env, w, on_finalize, NULL, &ext));
   w->refs++;
