@@ -62,6 +62,11 @@ t.test('the daemon serves on the inherited socket', async (t) => {
   const env = readFileSync(`/proc/${gen.pid}/environ`, 'utf8');
   t.match(env, /LISTEN_PID=/, 'systemd-style env as exec saw it');
 
+  // Opened now, checked at the end: uWS's idle timeout applies to adopted connections.
+  const silent = new Http1Connection(sock.port);
+  await silent.ready;
+  const silentSince = Date.now();
+
   await t.test('one request per connection', async (t) => {
     const r = await oneShot(sock.port, '/track?id=one', 'gr.test');
     t.equal(r.status, 200);
@@ -119,6 +124,21 @@ t.test('the daemon serves on the inherited socket', async (t) => {
     }
     t.comment(`fds before ${before}, after ${total} connections ${after}`);
     t.ok(after <= before, `fd count back to ${before} (is ${after})`);
+  });
+
+  await t.test('uWS limits hold on adopted connections', async (t) => {
+    // Request heads beyond UWS_HTTP_MAX_HEADERS_SIZE (maxQueryBytes + 8 KiB).
+    const big = new Http1Connection(sock.port);
+    await big.ready;
+    const r = await big.request(`/track?id=${'x'.repeat(64 * 1024)}`).catch((e: Error) => e);
+    t.ok(r instanceof Error || r.status === 431, `oversized head refused (${r instanceof Error ? r.message : r.status})`);
+    big.destroy();
+    // A connection that never sends a request is closed by uWS's idle
+    // timeout, as on a socket uWS accepted itself (about 32 s on both, measured).
+    const how = await silent.gone;
+    const waited = Date.now() - silentSince;
+    t.ok(waited > 5_000 && waited < 60_000, `silent connection closed by uWS after ${waited} ms`);
+    t.equal(how, undefined, 'with a FIN');
   });
 
   const code = await gen.stop();
