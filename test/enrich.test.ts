@@ -28,7 +28,7 @@ t.test('enrichment adds arrival time, client ip, user agent and referer', async 
   t.equal(await d.stop(), 0);
   const lines = dayLines(join(d.dir, 'log'), 'gr', '2026-07-01').map((l) => JSON.parse(l) as Record<string, string>);
   t.equal(lines.length, 3);
-  t.match(lines[0]!.ts, /^2026-07-01T12:3\d:\d\d\.\d{3}\+03:00$/, "arrival time, in Athens");
+  t.match(lines[0]!.ts, /^2026-07-01T12:3\d:\d\d\.\d{3}\+03:00$/, 'arrival time, in Athens');
   t.same(lines[0], { page: '1', ip: '203.0.113.7', ts: lines[0]!.ts, ua: 'Mozilla/5.0 "quoted"', ref: 'https://gr.test/p?a=1' },
     'the server-side ip wins over a query field of the same name, keeping its place');
   t.equal(lines[1]!.ip, '127.0.0.2');
