@@ -179,7 +179,10 @@ export function freePort(): Promise<number> {
 
 /** Kafka's Uuid text form: 16 random bytes, base64url, no padding. */
 function kafkaUuid(): string {
-  return randomBytes(16).toString('base64url');
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(id)) return id; // a leading '-' would read as an option
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -243,7 +246,7 @@ class OwnedBroker implements KafkaBroker {
   }
 
   async format(): Promise<void> {
-    sh('java', this.java('kafka.tools.StorageTool', ['format', '-t', kafkaUuid(), '-c', this.props, '--ignore-formatted']),
+    sh('java', this.java('kafka.tools.StorageTool', ['format', `--cluster-id=${kafkaUuid()}`, `--config=${this.props}`, '--ignore-formatted']),
       `formatting the KRaft log dir ${this.dir}`);
   }
 
