@@ -104,7 +104,7 @@ export class KafkaBackend implements Backend {
   onDeliveryLatency: ((seconds: number) => void) | null = null;
 
   private readonly channel: Channel<Line>;
-  private readonly producer: Kafka.Producer;
+  private producer: Kafka.Producer;
   private readonly limited: RateLimited;
   /** The batch the pump is producing from, and how far it got. */
   private batch: Line[] = [];
@@ -128,19 +128,30 @@ export class KafkaBackend implements Backend {
   constructor(private readonly config: KafkaConfig, private readonly log: Logger) {
     this.limited = new RateLimited(log);
     this.channel = new Channel<Line>(config.queueCapacity);
-    this.producer = new Kafka.Producer({ ...RDKAFKA_DEFAULTS, ...config.rdkafka, dr_cb: true });
-    this.producer.on('delivery-report', this.onReport);
-    this.producer.on('event.error', (err) => {
-      if (err.code === ERR.ERR__ALL_BROKERS_DOWN) this.brokerUp = false;
-      this.lastError = { at: Date.now(), what: `${err.code} ${err.message}` };
-      this.limited.warn(`error ${err.code}`, { code: err.code, err: err.message }, 'librdkafka error');
+    this.producer = this.newProducer();
+  }
+
+  /**
+   * A producer with our handlers. Invalid librdkafka settings throw here,
+   * at construction, so a bad config fails start-up instead of every Line.
+   */
+  private newProducer(): Kafka.Producer {
+    const producer = new Kafka.Producer({ ...RDKAFKA_DEFAULTS, ...this.config.rdkafka, dr_cb: true });
+    producer.on('delivery-report', this.onReport);
+    // node-rdkafka hands librdkafka's error events (and delivery errors) over
+    // as text only (code -1), so they are told apart by their text.
+    producer.on('event.error', (err) => {
+      if (/all broker connections are down/i.test(err.message)) this.brokerUp = false;
+      this.lastError = { at: Date.now(), what: err.message };
+      this.limited.warn(`error ${err.message}`, { err: err.message }, 'librdkafka error');
     });
-    this.producer.on('event.stats', (ev: { message: string }) => {
+    producer.on('event.stats', (ev: { message: string }) => {
       try {
         const stats = JSON.parse(ev.message) as { brokers?: Record<string, { state?: string; nodeid?: number }> };
         this.brokerUp = Object.values(stats.brokers ?? {}).some((b) => b.state === 'UP' && (b.nodeid ?? -1) >= 0);
       } catch { /* a stats blob we cannot read changes nothing */ }
     });
+    return producer;
   }
 
   /** Does not wait for a broker: an absent broker must not stop start-up. */
@@ -218,17 +229,24 @@ export class KafkaBackend implements Backend {
   /**
    * node-rdkafka's connect() fetches metadata and fails when no broker
    * answers; produce() refuses until it succeeded. So connect is retried in
-   * the background while Lines wait in the channel. Once connected, broker
+   * the background while Lines wait in the channel, each time with a new
+   * Producer: one whose connect() failed never delivers reports after a
+   * later successful connect (node-rdkafka 3.6). Once connected, broker
    * outages are librdkafka's business: it reconnects by itself.
    */
   private connect(): void {
     this.connectTimer = null;
     if (this.closing && this.givingUp) return;
+    this.log.debug('connect attempt');
     this.producer.connect({ timeout: CONNECT_TIMEOUT_MS, allTopics: false }, (err) => {
       if (err) {
+        this.log.debug({ err: err.message }, 'connect attempt failed');
         this.lastError = { at: Date.now(), what: `connect: ${err.message}` };
         this.limited.warn('connect', { err: err.message }, 'kafka: no broker answers yet, retrying');
-        if (!this.givingUp) this.connectTimer = setTimeout(() => this.connect(), CONNECT_RETRY_MS);
+        if (!this.givingUp) {
+          this.producer = this.newProducer();
+          this.connectTimer = setTimeout(() => this.connect(), CONNECT_RETRY_MS);
+        }
         return;
       }
       if (this.givingUp) {
@@ -322,8 +340,8 @@ export class KafkaBackend implements Backend {
       // Final: librdkafka has retried what it could. Counted as both a failure and a lost Line.
       this.counters.failed++;
       this.counters.dropped++;
-      this.lastError = { at: Date.now(), what: `delivery error ${err.code} ${err.message}` };
-      this.limited.warn(`delivery ${err.code}`, { code: err.code, err: err.message, topic: report?.topic }, 'kafka delivery failed, Line dropped');
+      this.lastError = { at: Date.now(), what: `delivery error: ${err.message}` };
+      this.limited.warn(`delivery ${err.message}`, { err: err.message, topic: report?.topic }, 'kafka delivery failed, Line dropped');
       return;
     }
     this.counters.persisted++;

@@ -3,17 +3,16 @@
  * with Lines made by hand: what lands in Kafka, byte for byte.
  */
 import t from 'tap';
-import { KafkaBackend } from '../src/kafka.js';
 import { startKafka } from './helpers/kafka.js';
 import { consume } from './helpers/consume.js';
-import { flavor, kafkaConfig, line, log, until } from './helpers/lines.js';
+import { backend, flavor, kafkaConfig, line, until } from './helpers/lines.js';
 
 const kafka = await startKafka();
 t.teardown(() => kafka.stop());
 
 t.test('values, timestamps, topics and no key, for three flavors', async (t) => {
   const flavors = [flavor('gr'), flavor('tr'), flavor('uk')];
-  const k = new KafkaBackend(kafkaConfig(kafka.bootstrap), log.child({ component: 'kafka' }));
+  const k = backend(t, kafkaConfig(kafka.bootstrap));
   await k.start();
   const sent = flavors.map((f, i) => [
     line(f, { foo: 'bar', i: String(i), nested: { a: ['1', null] }, 'ünï': 'cödé ✓' }, 1_700_000_000_000 + i),
@@ -37,7 +36,7 @@ t.test('values, timestamps, topics and no key, for three flavors', async (t) => 
 
 t.test('key from a Values field', async (t) => {
   const f = flavor('keyed');
-  const k = new KafkaBackend(kafkaConfig(kafka.bootstrap, { key: 'uid' }), log.child({ component: 'kafka' }));
+  const k = backend(t, kafkaConfig(kafka.bootstrap, { key: 'uid' }));
   await k.start();
   k.send(line(f, { uid: 'u-42', x: '1' }));
   k.send(line(f, { x: '2' }));
@@ -50,7 +49,7 @@ t.test('key from a Values field', async (t) => {
 
 t.test('10 000 Lines delivered exactly once, in order', async (t) => {
   const f = flavor('many');
-  const k = new KafkaBackend(kafkaConfig(kafka.bootstrap), log.child({ component: 'kafka' }));
+  const k = backend(t, kafkaConfig(kafka.bootstrap));
   await k.start();
   const n = 10_000;
   let accepted = 0;
@@ -67,7 +66,7 @@ t.test('10 000 Lines delivered exactly once, in order', async (t) => {
 
 t.test('close() with Lines in flight delivers them first', async (t) => {
   const f = flavor('closing');
-  const k = new KafkaBackend(kafkaConfig(kafka.bootstrap), log.child({ component: 'kafka' }));
+  const k = backend(t, kafkaConfig(kafka.bootstrap));
   await k.start();
   for (let i = 0; i < 5000; i++) k.send(line(f, { n: String(i) }));
   t.ok(k.queued() > 0, 'Lines are queued when close() begins');
@@ -82,7 +81,7 @@ t.test('close() with Lines in flight delivers them first', async (t) => {
 
 t.test('a Line librdkafka refuses is counted, not lost silently', async (t) => {
   const f = flavor('big');
-  const k = new KafkaBackend(kafkaConfig(kafka.bootstrap, {}, { 'message.max.bytes': 2000 }), log.child({ component: 'kafka' }));
+  const k = backend(t, kafkaConfig(kafka.bootstrap, {}, { 'message.max.bytes': 2000 }));
   await k.start();
   k.send(line(f, { big: 'x'.repeat(5000) }));
   k.send(line(f, { small: 'y' }));

@@ -2,7 +2,7 @@
 import pino from 'pino';
 import { makeFlavor, type Flavor } from '../../src/flavor.js';
 import type { Line } from '../../src/line.js';
-import type { KafkaConfig } from '../../src/kafka.js';
+import { KafkaBackend, type KafkaConfig } from '../../src/kafka.js';
 
 /** Unique per run, so reruns against a shared KAFKA_BOOTSTRAP broker never read old messages. */
 export const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`;
@@ -34,4 +34,11 @@ export async function until(what: string, cond: () => boolean, timeoutMs = 60_00
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(50);
   }
+}
+
+/** A KafkaBackend closed at the end of the test whatever happens, so a failing test leaves no producer running. */
+export function backend(t: { teardown: (fn: () => unknown) => void }, config: KafkaConfig): KafkaBackend {
+  const k = new KafkaBackend(config, log.child({ component: 'kafka' }));
+  t.teardown(() => k.close());
+  return k;
 }
