@@ -18,20 +18,15 @@
  */
 import { hostname } from 'node:os';
 import Kafka from 'node-rdkafka';
-import type { Logger } from 'pino';
 import { newCounters, type Backend, type BackendCounters, type BackendHealth } from './backend.js';
 import { Channel } from './channel.js';
+import type { KafkaConfig } from './config.js';
 import type { Line } from './line.js';
+import { rateLimited, type Logger } from './log.js';
+import { observeKafkaDeliveryLatency } from './metrics.js';
 
-export interface KafkaConfig {
-  enabled: boolean;
-  queueCapacity: number;
-  /** Values field whose value becomes the message key; null: no key. */
-  key: string | null;
-  flushTimeoutMs: number;
-  /** librdkafka settings, laid over RDKAFKA_DEFAULTS. */
-  rdkafka: Record<string, string | number | boolean>;
-}
+/** `backends.kafka` from the config; `rdkafka` is laid over RDKAFKA_DEFAULTS. */
+export type { KafkaConfig };
 
 /**
  * Production defaults; any of them can be overridden through
@@ -62,6 +57,21 @@ export const RDKAFKA_DEFAULTS: Readonly<Record<string, string | number | boolean
   'log.connection.close': false,
 };
 
+/**
+ * What librdkafka says about `backends.kafka.rdkafka` (unknown property,
+ * value out of range), or null when it takes them; for `--check` and
+ * start-up, which otherwise would meet it as an exception from the
+ * KafkaBackend constructor. Nothing connects.
+ */
+export function rdkafkaConfigError(rdkafka: KafkaConfig['rdkafka']): string | null {
+  try {
+    new Kafka.Producer({ ...RDKAFKA_DEFAULTS, ...rdkafka, dr_cb: true });
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 const ERR = Kafka.CODES.ERRORS;
 const CONNECT_TIMEOUT_MS = 5000;
 const CONNECT_RETRY_MS = 1000;
@@ -72,7 +82,6 @@ const PRODUCE_SLICE = 1024;
 const RECENT_MS = 60_000;
 /** health(): Lines in flight without any delivery report for this long: the broker is stuck. */
 const STALL_MS = 15_000;
-const LOG_EVERY_MS = 10_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -81,31 +90,12 @@ function code(err: unknown): number | undefined {
     ? (err as { code: number }).code : undefined;
 }
 
-/** At most one log line per key per LOG_EVERY_MS; says how many were held back. */
-class RateLimited {
-  private readonly last = new Map<string, { at: number; held: number }>();
-  constructor(private readonly log: Logger) {}
-  warn(key: string, fields: object, msg: string): void {
-    const now = Date.now();
-    const s = this.last.get(key);
-    if (s !== undefined && now - s.at < LOG_EVERY_MS) {
-      s.held++;
-      return;
-    }
-    this.log.warn({ ...fields, suppressed: s?.held ?? 0 }, msg);
-    this.last.set(key, { at: now, held: 0 });
-  }
-}
-
 export class KafkaBackend implements Backend {
   readonly name = 'kafka';
   readonly counters: BackendCounters = newCounters();
-  /** Called with seconds from a Line's arrival to its acknowledgement (the stats histogram). */
-  onDeliveryLatency: ((seconds: number) => void) | null = null;
-
   private readonly channel: Channel<Line>;
   private producer: Kafka.Producer;
-  private readonly limited: RateLimited;
+  private readonly limited: ReturnType<typeof rateLimited>;
   /** The batch the pump is producing from, and how far it got. */
   private batch: Line[] = [];
   private batchAt = 0;
@@ -126,7 +116,7 @@ export class KafkaBackend implements Backend {
   private pumping: Promise<void> = Promise.resolve();
 
   constructor(private readonly config: KafkaConfig, private readonly log: Logger) {
-    this.limited = new RateLimited(log);
+    this.limited = rateLimited(log);
     this.channel = new Channel<Line>(config.queueCapacity);
     this.producer = this.newProducer();
   }
@@ -143,7 +133,7 @@ export class KafkaBackend implements Backend {
     producer.on('event.error', (err) => {
       if (/all broker connections are down/i.test(err.message)) this.brokerUp = false;
       this.lastError = { at: Date.now(), what: err.message };
-      this.limited.warn(`error ${err.message}`, { err: err.message }, 'librdkafka error');
+      this.limited(`error ${err.message}`, { err: err.message }, 'librdkafka error');
     });
     producer.on('event.stats', (ev: { message: string }) => {
       try {
@@ -165,7 +155,7 @@ export class KafkaBackend implements Backend {
   send(line: Line): boolean {
     if (this.channel.send(line)) return true;
     this.counters.dropped++;
-    this.limited.warn('dropped', { queued: this.queued() }, this.closing ? 'kafka backend closing, Line dropped' : 'kafka queue full, Line dropped');
+    this.limited('dropped', { queued: this.queued() }, this.closing ? 'kafka backend closing, Line dropped' : 'kafka queue full, Line dropped');
     return false;
   }
 
@@ -242,7 +232,7 @@ export class KafkaBackend implements Backend {
       if (err) {
         this.log.debug({ err: err.message }, 'connect attempt failed');
         this.lastError = { at: Date.now(), what: `connect: ${err.message}` };
-        this.limited.warn('connect', { err: err.message }, 'kafka: no broker answers yet, retrying');
+        this.limited('connect', { err: err.message }, 'kafka: no broker answers yet, retrying');
         if (!this.givingUp) {
           this.producer = this.newProducer();
           this.connectTimer = setTimeout(() => this.connect(), CONNECT_RETRY_MS);
@@ -283,8 +273,8 @@ export class KafkaBackend implements Backend {
         }
         const line = batch[this.batchAt];
         try {
-          // The Line rides along as the opaque: its report gives the arrival time back.
-          this.producer.produce(line.flavor.topic, null, Buffer.from(line.json), this.keyOf(line), line.time, line);
+          // The produce time rides along as the opaque: its report gives the delivery latency.
+          this.producer.produce(line.flavor.topic, null, Buffer.from(line.json), this.keyOf(line), line.time, performance.now());
           this.inFlight++;
           this.batchAt++;
           this.queueFull = false;
@@ -304,7 +294,7 @@ export class KafkaBackend implements Backend {
           this.counters.failed++;
           this.counters.dropped++;
           this.batchAt++;
-          this.limited.warn(`produce ${code(err)}`, { code: code(err), err: (err as Error).message, topic: line.flavor.topic },
+          this.limited(`produce ${code(err)}`, { code: code(err), err: (err as Error).message, topic: line.flavor.topic },
             'kafka refused a Line, dropped');
         }
       }
@@ -341,12 +331,11 @@ export class KafkaBackend implements Backend {
       this.counters.failed++;
       this.counters.dropped++;
       this.lastError = { at: Date.now(), what: `delivery error: ${err.message}` };
-      this.limited.warn(`delivery ${err.message}`, { err: err.message, topic: report?.topic }, 'kafka delivery failed, Line dropped');
+      this.limited(`delivery ${err.message}`, { err: err.message, topic: report?.topic }, 'kafka delivery failed, Line dropped');
       return;
     }
     this.counters.persisted++;
     this.brokerUp = true;
-    const line = report.opaque as Line | undefined;
-    if (this.onDeliveryLatency !== null && line !== undefined) this.onDeliveryLatency((Date.now() - line.time) / 1000);
+    if (typeof report.opaque === 'number') observeKafkaDeliveryLatency((performance.now() - report.opaque) / 1000);
   };
 }

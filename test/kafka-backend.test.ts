@@ -3,9 +3,10 @@
  * with Lines made by hand: what lands in Kafka, byte for byte.
  */
 import t from 'tap';
+import { KafkaBackend, rdkafkaConfigError } from '../src/kafka.js';
 import { startKafka } from './helpers/kafka.js';
 import { consume } from './helpers/consume.js';
-import { backend, flavor, kafkaConfig, line, until } from './helpers/lines.js';
+import { backend, flavor, kafkaConfig, line, log, until } from './helpers/lines.js';
 
 const kafka = await startKafka();
 t.teardown(() => kafka.stop());
@@ -88,4 +89,11 @@ t.test('a Line librdkafka refuses is counted, not lost silently', async (t) => {
   await until('both settled', () => k.counters.persisted + k.counters.dropped === 2, 30_000);
   t.same(k.counters, { persisted: 1, failed: 1, dropped: 1, retried: 0 });
   await k.close();
+});
+
+t.test('librdkafka settings it refuses fail at construction, with its reason', async (t) => {
+  t.equal(rdkafkaConfigError({ 'metadata.broker.list': kafka.bootstrap }), null);
+  t.match(rdkafkaConfigError({ 'no.such.setting': 1 }), /No such configuration property: "no.such.setting"/);
+  t.match(rdkafkaConfigError({ 'linger.ms': -5 }), /outside allowed range/);
+  t.throws(() => new KafkaBackend(kafkaConfig(kafka.bootstrap, {}, { acks: 'sometimes' }), log), /request.required.acks/);
 });
