@@ -114,3 +114,21 @@ t.test('a failing file backend does not delay or lose Kafka messages', async (t)
   // The file backend cannot drain: main exits 2 at drainTimeoutMs, Kafka has all by then.
   t.equal(await d.stop(), 2);
 });
+
+t.test('SIGTERM while the broker is down: files complete, Kafka gives up after flushTimeoutMs and counts the loss', async (t) => {
+  const d = await startKafkaDaemon(kafka.bootstrap, {
+    kafka: { flushTimeoutMs: 1000 },
+    config: { shutdown: { graceMs: 0, drainTimeoutMs: 5000 } },
+  });
+  t.teardown(() => d.stop());
+  await d.waitLog((l) => l.msg === 'kafka producer connected');
+  await kafka.kill();
+  for (let i = 0; i < 50; i++) t.equal((await request(d.port, `/track?id=${i}`, { host: 'gr.test' })).status, 200);
+  const began = Date.now();
+  t.equal(await d.stop(), 0, 'exit 0');
+  t.ok(Date.now() - began < 4000, `stopped in ${Date.now() - began} ms`);
+  t.equal(d.fileLines('gr').length, 50, 'the file has every Line');
+  t.match(drainedCounters(d.logs, 'file'), { persisted: 50 });
+  t.match(drainedCounters(d.logs, 'kafka'), { persisted: 0, dropped: 50 }, 'Kafka counts what it could not deliver');
+  t.ok(d.logs.some((l) => l.component === 'kafka' && String(l.msg).includes('dropped')), 'and says so in the log');
+});
