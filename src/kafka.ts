@@ -29,8 +29,8 @@ import { observeKafkaDeliveryLatency } from './metrics.js';
 export type { KafkaConfig };
 
 /**
- * Production defaults; any of them can be overridden through
- * `backends.kafka.rdkafka`. The reasons are in the README; in short:
+ * Production defaults, each overridable through `backends.kafka.rdkafka`
+ * (the README has the table).
  */
 export const RDKAFKA_DEFAULTS: Readonly<Record<string, string | number | boolean>> = {
   'client.id': `scratchd@${hostname()}`,
@@ -201,6 +201,8 @@ export class KafkaBackend implements Backend {
       // flush() returns when librdkafka is done; the reports reach JS a moment later.
       while (this.inFlight > 0 && Date.now() < deadline + 200) await sleep(10);
     }
+    // From here on reports are ignored: a Line delivered after the deadline
+    // stays counted as dropped (an overcount of loss, never an undercount).
     this.settled = true;
     if (this.inFlight > 0) {
       this.counters.dropped += this.inFlight;
@@ -209,7 +211,7 @@ export class KafkaBackend implements Backend {
       this.inFlight = 0;
     }
     if (this.connected) {
-      // Producer.disconnect would flush again; what is left is given up on.
+      // disconnect(0): no second flush; what is left was counted as dropped above.
       await new Promise<void>((resolve) => this.producer.disconnect(0, () => resolve()));
       this.connected = false;
     }
@@ -226,7 +228,7 @@ export class KafkaBackend implements Backend {
    */
   private connect(): void {
     this.connectTimer = null;
-    if (this.closing && this.givingUp) return;
+    if (this.givingUp) return;
     this.log.debug('connect attempt');
     this.producer.connect({ timeout: CONNECT_TIMEOUT_MS, allTopics: false }, (err) => {
       if (err) {
