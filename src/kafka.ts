@@ -106,6 +106,10 @@ export class KafkaBackend implements Backend {
   private queueFull = false;
   private lastReportAt = Date.now();
   private lastError: { at: number; what: string } | null = null;
+  /** The last Line given up on (refused or failed delivery): health is degraded for a while. */
+  private lastFailure: { at: number; what: string } | null = null;
+  /** librdkafka's fatal error (idempotence broken): this producer refuses everything from now on. */
+  private fatal: string | null = null;
   private closing = false;
   /** close()'s deadline passed: drop what is still waiting. */
   private givingUp = false;
@@ -166,6 +170,7 @@ export class KafkaBackend implements Backend {
   health(): BackendHealth {
     const now = Date.now();
     if (this.closing) return { state: 'down', reason: 'closing' };
+    if (this.fatal !== null) return { state: 'down', reason: `fatal producer error, restart scratchd: ${this.fatal}` };
     if (!this.connected) return { state: 'down', reason: `not connected to any broker yet${this.lastError ? `: ${this.lastError.what}` : ''}` };
     if (!this.brokerUp) return { state: 'down', reason: `no broker connection${this.lastError ? `: ${this.lastError.what}` : ''}` };
     if (this.inFlight > 0 && now - this.lastReportAt > STALL_MS) {
@@ -173,8 +178,8 @@ export class KafkaBackend implements Backend {
     }
     if (this.queueFull) return { state: 'degraded', reason: 'librdkafka queue full, Lines waiting' };
     if (this.channel.length > this.channel.capacity / 2) return { state: 'degraded', reason: `queue ${this.channel.length}/${this.channel.capacity}` };
-    if (this.lastError !== null && now - this.lastError.at < RECENT_MS && this.lastError.what.startsWith('delivery')) {
-      return { state: 'degraded', reason: `recent ${this.lastError.what}` };
+    if (this.lastFailure !== null && now - this.lastFailure.at < RECENT_MS) {
+      return { state: 'degraded', reason: `Lines dropped in the last minute: ${this.lastFailure.what}` };
     }
     return { state: 'ok' };
   }
@@ -293,6 +298,13 @@ export class KafkaBackend implements Backend {
             continue;
           }
           // Refused outright (e.g. larger than message.max.bytes): it never will be accepted.
+          if (code(err) === ERR.ERR__FATAL && this.fatal === null) {
+            // Not recovered from here (a new producer would have to take over
+            // the old one's queue); it is made as loud as it gets instead.
+            this.fatal = (err as Error).message;
+            this.log.fatal({ err: this.fatal }, 'kafka producer hit a fatal error; every Line is dropped until scratchd restarts');
+          }
+          this.lastFailure = { at: Date.now(), what: `refused: ${(err as Error).message}` };
           this.counters.failed++;
           this.counters.dropped++;
           this.batchAt++;
@@ -332,7 +344,7 @@ export class KafkaBackend implements Backend {
       // Final: librdkafka has retried what it could. Counted as both a failure and a lost Line.
       this.counters.failed++;
       this.counters.dropped++;
-      this.lastError = { at: Date.now(), what: `delivery error: ${err.message}` };
+      this.lastFailure = { at: Date.now(), what: `delivery failed: ${err.message}` };
       this.limited(`delivery ${err.message}`, { err: err.message, topic: report?.topic }, 'kafka delivery failed, Line dropped');
       return;
     }

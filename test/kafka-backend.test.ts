@@ -88,6 +88,7 @@ t.test('a Line librdkafka refuses is counted, not lost silently', async (t) => {
   k.send(line(f, { small: 'y' }));
   await until('both settled', () => k.counters.persisted + k.counters.dropped === 2, 30_000);
   t.same(k.counters, { persisted: 1, failed: 1, dropped: 1, retried: 0 });
+  t.match(k.health(), { state: 'degraded', reason: /dropped in the last minute: refused: .*too large/i });
   await k.close();
 });
 
