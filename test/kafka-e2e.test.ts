@@ -20,23 +20,21 @@ t.test('three flavors: exact values, timestamps and topics; the same bytes as th
   t.teardown(() => d.stop());
   const began = Date.now();
   const requests = [
-    // Flat Values only: the query semantics have tests of their own; here
-    // the point is that Kafka gets exactly what the file gets.
-    { host: 'gr.test', query: 'foo=bar&n=1', expect: { foo: 'bar', n: '1' } },
-    { host: 'TR.test:8080', query: 'q=%CE%B1%CE%B2+%CE%B3', expect: { q: 'αβ γ' } },
+    { host: 'gr.test', query: 'foo=bar&a[b]=1&c[]=x&c[]=y&e', expect: { foo: 'bar', a: { b: '1' }, c: ['x', 'y'], e: null } },
+    { host: 'TR.test:8080', query: 'q=%CE%B1%CE%B2+%CE%B3;n=2&n=3', expect: { q: 'αβ γ', n: '3' } },
     { host: 'uk.test', query: '', expect: {} },
   ];
   for (const r of requests) {
     t.equal((await request(d.port, `/track?${r.query}`, { host: r.host })).status, 200);
   }
   const beacon = await request(d.port, '/track', {
-    host: 'www.gr.test', method: 'POST', body: 'beacon=1&x=2', headers: { 'content-type': 'text/plain;charset=UTF-8' },
+    host: 'www.gr.test', method: 'POST', body: 'beacon=1&x[y][z]=2', headers: { 'content-type': 'text/plain;charset=UTF-8' },
   });
   t.equal(beacon.status, 204);
   const ended = Date.now();
 
   const expected: Record<string, object[]> = {
-    gr: [requests[0].expect, { beacon: '1', x: '2' }],
+    gr: [requests[0].expect, { beacon: '1', x: { y: { z: '2' } } }],
     tr: [requests[1].expect],
     uk: [requests[2].expect],
   };
