@@ -1,0 +1,113 @@
+/**
+ * The built daemon with the Kafka backend on, each daemon with topics of its
+ * own (unique per run, so a shared KAFKA_BOOTSTRAP broker never mixes runs).
+ */
+import http from 'node:http';
+import { join } from 'node:path';
+import { dayOf } from '../../dist/day.js';
+import { startDaemon, testFlavors, type Daemon, type DaemonOptions } from './daemon.js';
+import { dayLines } from './files.js';
+import { request } from './http.js';
+import { runId } from './lines.js';
+
+let daemons = 0;
+
+export interface KafkaDaemon extends Daemon {
+  /** Flavor name → its topic. */
+  readonly topics: Record<string, string>;
+  /** The flavor's Lines in today's file. */
+  fileLines(flavor: string): string[];
+}
+
+export async function startKafkaDaemon(bootstrap: string, opts: DaemonOptions & {
+  kafka?: Record<string, unknown>;
+  file?: Record<string, unknown>;
+  enrich?: Record<string, string>;
+} = {}): Promise<KafkaDaemon> {
+  const n = ++daemons;
+  const flavors = testFlavors.map((f) => ({
+    ...f,
+    topic: `e2e.${f.name}.${runId}.${n}`,
+    ...(opts.enrich !== undefined ? { enrich: opts.enrich } : {}),
+  }));
+  const kafka = (opts.kafka ?? {}) as { rdkafka?: Record<string, unknown> };
+  const d = await startDaemon({
+    ...opts,
+    config: {
+      ...opts.config,
+      flavors,
+      backends: {
+        ...(opts.file !== undefined ? { file: opts.file } : {}),
+        kafka: { enabled: true, ...kafka, rdkafka: { 'metadata.broker.list': bootstrap, ...kafka.rdkafka } },
+      },
+    },
+  });
+  return Object.assign(d, {
+    topics: Object.fromEntries(flavors.map((f) => [f.name, f.topic])),
+    fileLines: (flavor: string) => {
+      const tz = testFlavors.find((f) => f.name === flavor)!.timeZone;
+      return dayLines(join(d.dir, 'log'), flavor, dayOf(Date.now(), tz));
+    },
+  });
+}
+
+/** The stats listener's port, from its log line. */
+export async function statsPort(d: Daemon): Promise<number> {
+  const l = await d.waitLog((x) => x.msg === 'stats listener ready');
+  return Number(l.port);
+}
+
+export async function health(d: Daemon): Promise<{ status: number; body: { backends: Record<string, { state: string; reason?: string }> } }> {
+  const r = await request(await statsPort(d), '/health');
+  return { status: r.status, body: JSON.parse(r.body.toString()) };
+}
+
+/**
+ * Steady traffic: `concurrency` keep-alive clients, each sending
+ * `/track?id=N` with a pause of `gapMs`, until stopped. Records the ids
+ * answered 200, the slowest answer, and every non-200.
+ */
+export function traffic(d: Daemon, host: string, concurrency = 4, gapMs = 10) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const ok: string[] = [];
+  const bad: string[] = [];
+  let next = 0;
+  let slowest = 0;
+  let stopped = false;
+  const client = async (): Promise<void> => {
+    while (!stopped) {
+      const id = String(next++);
+      const began = performance.now();
+      try {
+        const r = await request(d.port, `/track?id=${id}`, { host, agent });
+        if (r.status === 200) ok.push(id);
+        else bad.push(`${id}: ${r.status}`);
+      } catch (err) {
+        bad.push(`${id}: ${(err as Error).message}`);
+      }
+      slowest = Math.max(slowest, performance.now() - began);
+      await new Promise((r) => setTimeout(r, gapMs));
+    }
+  };
+  const clients = Array.from({ length: concurrency }, client);
+  return {
+    get slowestMs() { return slowest; },
+    get answered() { return ok.length; },
+    async stop(): Promise<{ ok: string[]; bad: string[]; slowestMs: number }> {
+      stopped = true;
+      await Promise.all(clients);
+      agent.destroy();
+      return { ok, bad, slowestMs: slowest };
+    },
+  };
+}
+
+/** ids of messages (their `id` Value), with how often each came. */
+export function idCounts(values: Buffer[] | string[]): Map<string, number> {
+  const seen = new Map<string, number>();
+  for (const v of values) {
+    const id = (JSON.parse(v.toString()) as { id: string }).id;
+    seen.set(id, (seen.get(id) ?? 0) + 1);
+  }
+  return seen;
+}

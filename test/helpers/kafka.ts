@@ -1,0 +1,388 @@
+/**
+ * A real, single-node Apache Kafka broker (KRaft, broker+controller in one
+ * JVM) for tests.
+ *
+ *   const kafka = await startKafka();        // or startKafka({ owned: true })
+ *   t.teardown(() => kafka.stop());
+ *   kafka.bootstrap                          // "127.0.0.1:PORT"
+ *   await kafka.pause(); await kafka.resume();   // SIGSTOP / SIGCONT
+ *   await kafka.kill(); await kafka.restart();   // SIGKILL; same ports, same data
+ *
+ * Kafka itself comes from Maven Central (org.apache.kafka:kafka_2.13 and its
+ * runtime dependencies, plus a log4j2 binding), fetched once with Maven into
+ * KAFKA_CACHE (default /var/cache/scratchd-test/kafka-<version>); a stamp file
+ * makes later runs skip Maven entirely. Java and Maven are installed with
+ * apt-get when missing (the tests run as root in the trixie chroot).
+ *
+ * KAFKA_BOOTSTRAP=host:port: tests use that broker instead of starting one.
+ * Its handle cannot be stopped, paused, killed or restarted (stop() is a
+ * no-op, the others throw). Tests that need to break the broker ask for
+ * `startKafka({ owned: true })`, which always starts a private broker, so
+ * they run everywhere and never silently skip; they log that they ignore
+ * KAFKA_BOOTSTRAP.
+ *
+ * Teardown: stop() in a tap teardown; in addition every broker started here
+ * is SIGKILLed from a process 'exit' hook, and a tiny watchdog shell kills it
+ * if this Node process dies without running hooks (SIGKILL, crash), so no
+ * java process outlives the test run.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Kafka from 'node-rdkafka';
+
+export const KAFKA_VERSION = process.env.KAFKA_VERSION ?? '4.1.1';
+const LOG4J_VERSION = '2.24.3';
+const SLF4J_VERSION = '2.0.17';
+
+export interface KafkaBroker {
+  /** host:port of the PLAINTEXT listener. */
+  readonly bootstrap: string;
+  /** True for a KAFKA_BOOTSTRAP broker this process does not control. */
+  readonly external: boolean;
+  /** The broker's stdout/stderr (log4j writes there); null for an external broker. */
+  readonly logFile: string | null;
+  /** SIGTERM, wait for exit (SIGKILL after 15 s), delete the log dir. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait for exit; the data stays for restart(). */
+  kill(): Promise<void>;
+  /** SIGSTOP: the process and its sockets stay, nothing answers. */
+  pause(): Promise<void>;
+  /** SIGCONT. */
+  resume(): Promise<void>;
+  /** Stop (gracefully if running) and start again on the same ports and data; resolves when it answers. */
+  restart(): Promise<void>;
+  /** Create a topic and wait until it has a leader. */
+  createTopic(name: string, partitions?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Always start a private broker, even when KAFKA_BOOTSTRAP is set (tests that kill/pause it). */
+  owned?: boolean;
+}
+
+export async function startKafka(opts: StartOptions = {}): Promise<KafkaBroker> {
+  const external = process.env.KAFKA_BOOTSTRAP;
+  if (external !== undefined && external !== '') {
+    if (!opts.owned) return externalBroker(external);
+    console.error(`# KAFKA_BOOTSTRAP=${external} ignored here: this test kills/pauses its broker, so it starts its own`);
+  }
+  const libs = ensureKafka();
+  const broker = new OwnedBroker(libs, await freePort(), await freePort());
+  await broker.format();
+  await broker.launch();
+  return broker;
+}
+
+// ---------------------------------------------------------------- software
+
+function sh(cmd: string, args: string[], what: string): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.error !== undefined || r.status !== 0) {
+    const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-30).join('\n');
+    throw new Error(`${what} failed: ${cmd} ${args.join(' ')} → ${r.error?.message ?? `exit ${r.status}`}\n${out}`);
+  }
+  return r.stdout;
+}
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** java and mvn, from Debian, installed on first use. */
+function ensureJavaAndMaven(): void {
+  if (have('java') && have('mvn')) return;
+  const pkgs = ['default-jre-headless', 'maven'];
+  console.error(`# installing ${pkgs.join(' ')} for the test Kafka broker (once)`);
+  const install = (): boolean =>
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], {
+      stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    }).status === 0;
+  if (!install()) {
+    // A fresh chroot has no package lists yet, or stale ones.
+    sh('apt-get', ['update'], 'apt-get update (for Java and Maven)');
+    if (!install()) {
+      throw new Error(`could not install ${pkgs.join(' ')} with apt-get; the Kafka tests need Java and Maven ` +
+        `(run them inside the trixie chroot as root, or set KAFKA_BOOTSTRAP=host:port to use an existing broker)`);
+    }
+  }
+  if (!have('java') || !have('mvn')) throw new Error('java/mvn still missing after apt-get install');
+}
+
+/** Kafka's jars, fetched from Maven Central once; returns the libs dir. */
+function ensureKafka(): string {
+  const cache = process.env.KAFKA_CACHE ?? `/var/cache/scratchd-test/kafka-${KAFKA_VERSION}`;
+  const libs = join(cache, 'libs');
+  const stamp = join(cache, 'complete');
+  if (existsSync(stamp) && have('java')) return libs;
+  ensureJavaAndMaven();
+  if (existsSync(stamp)) return libs;
+  mkdirSync(cache, { recursive: true });
+  rmSync(libs, { recursive: true, force: true });
+  // slf4j 2 + log4j2's binding: Kafka logs through slf4j; without a binding
+  // it logs nothing at all, and a failing broker would be a mystery.
+  const dep = (g: string, a: string, v: string): string =>
+    `<dependency><groupId>${g}</groupId><artifactId>${a}</artifactId><version>${v}</version></dependency>`;
+  writeFileSync(join(cache, 'pom.xml'), `<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>scratchd.test</groupId><artifactId>kafka-broker</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    ${dep('org.apache.kafka', 'kafka_2.13', KAFKA_VERSION)}
+    ${dep('org.slf4j', 'slf4j-api', SLF4J_VERSION)}
+    ${dep('org.apache.logging.log4j', 'log4j-api', LOG4J_VERSION)}
+    ${dep('org.apache.logging.log4j', 'log4j-core', LOG4J_VERSION)}
+    ${dep('org.apache.logging.log4j', 'log4j-slf4j2-impl', LOG4J_VERSION)}
+  </dependencies>
+</project>
+`);
+  console.error(`# fetching Apache Kafka ${KAFKA_VERSION} from Maven Central into ${cache} (once)`);
+  sh('mvn', ['-B', '-q', '-f', join(cache, 'pom.xml'), 'dependency:copy-dependencies',
+    '-DincludeScope=runtime', `-DoutputDirectory=${libs}`], `fetching Kafka ${KAFKA_VERSION} with Maven`);
+  if (!existsSync(join(libs, `kafka_2.13-${KAFKA_VERSION}.jar`))) throw new Error(`Maven did not produce ${libs}/kafka_2.13-${KAFKA_VERSION}.jar`);
+  writeFileSync(join(cache, 'log4j2.properties'), [
+    'status = warn',
+    'appender.out.type = Console',
+    'appender.out.name = out',
+    'appender.out.layout.type = PatternLayout',
+    'appender.out.layout.pattern = [%d] %p %m (%c)%n',
+    'rootLogger.level = info',
+    'rootLogger.appenderRef.out.ref = out',
+    // The interesting lines are the broker's own; these are chatty.
+    'logger.state.name = state.change.logger',
+    'logger.state.level = warn',
+    'logger.cleaner.name = kafka.log.LogCleaner',
+    'logger.cleaner.level = warn',
+    '',
+  ].join('\n'));
+  writeFileSync(stamp, `${new Date().toISOString()}\n`);
+  return libs;
+}
+
+// ---------------------------------------------------------------- broker
+
+/** A loopback port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Kafka's Uuid text form: 16 random bytes, base64url, no padding. */
+function kafkaUuid(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(id)) return id; // a leading '-' would read as an option
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of live) try { p.kill('SIGKILL'); } catch { /* gone */ }
+});
+
+class OwnedBroker implements KafkaBroker {
+  readonly external = false;
+  readonly bootstrap: string;
+  readonly logFile: string;
+  private readonly dir: string;
+  private readonly props: string;
+  private proc: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(private readonly libs: string, readonly port: number, readonly controllerPort: number) {
+    this.bootstrap = `127.0.0.1:${port}`;
+    this.dir = mkdtempSync(join(tmpdir(), 'scratchd-kafka-'));
+    this.logFile = join(this.dir, 'broker.log');
+    this.props = join(this.dir, 'server.properties');
+    writeFileSync(this.props, [
+      'process.roles=broker,controller',
+      'node.id=1',
+      `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      'controller.listener.names=CONTROLLER',
+      'inter.broker.listener.name=PLAINTEXT',
+      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      `log.dirs=${join(this.dir, 'data')}`,
+      'num.partitions=1',
+      'default.replication.factor=1',
+      'auto.create.topics.enable=true',
+      'offsets.topic.replication.factor=1',
+      'offsets.topic.num.partitions=1',
+      'transaction.state.log.replication.factor=1',
+      'transaction.state.log.min.isr=1',
+      'transaction.state.log.num.partitions=1',
+      'share.coordinator.state.topic.replication.factor=1',
+      'share.coordinator.state.topic.min.isr=1',
+      'group.initial.rebalance.delay.ms=0',
+      'log.segment.bytes=1048576',
+      'log.retention.check.interval.ms=600000',
+      'num.network.threads=2',
+      'num.io.threads=2',
+      'num.recovery.threads.per.data.dir=1',
+      '',
+    ].join('\n'));
+  }
+
+  private java(main: string, args: string[]): string[] {
+    return [
+      '-Xmx512m', '-Xms64m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto',
+      '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${join(this.libs, '..', 'log4j2.properties')}`,
+      '-cp', `${this.libs}/*`, main, ...args,
+    ];
+  }
+
+  async format(): Promise<void> {
+    sh('java', this.java('kafka.tools.StorageTool', ['format', `--cluster-id=${kafkaUuid()}`, `--config=${this.props}`, '--ignore-formatted']),
+      `formatting the KRaft log dir ${this.dir}`);
+  }
+
+  async launch(): Promise<void> {
+    const fd = openSync(this.logFile, 'a');
+    const proc = spawn('java', this.java('kafka.Kafka', [this.props]), { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    this.proc = proc;
+    live.add(proc);
+    this.exited = new Promise((resolve) => proc.once('exit', () => { live.delete(proc); resolve(); }));
+    // If this Node process dies without running its exit hook, take the broker with it.
+    if (proc.pid !== undefined) {
+      spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${proc.pid} 2>/dev/null; do sleep 1; done; kill -9 ${proc.pid} 2>/dev/null`],
+        { stdio: 'ignore', detached: true }).unref();
+    }
+    let gone = false;
+    void this.exited.then(() => { gone = true; });
+    try {
+      await waitForMetadata(this.bootstrap, 120_000, () => gone);
+    } catch (err) {
+      const tail = existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8').split('\n').slice(-40).join('\n') : '';
+      await this.kill();
+      throw new Error(`Kafka broker did not come up (${(err as Error).message}); log: ${this.logFile}\n${tail}`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.terminate();
+    if (!process.env.KAFKA_KEEP_LOGS) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async terminate(): Promise<void> {
+    const proc = this.proc;
+    if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGCONT'); // a paused broker cannot act on SIGTERM
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  async kill(): Promise<void> {
+    const proc = this.proc;
+    if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGKILL');
+    await this.exited;
+  }
+
+  async pause(): Promise<void> {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  async resume(): Promise<void> {
+    this.proc?.kill('SIGCONT');
+  }
+
+  async restart(): Promise<void> {
+    await this.terminate();
+    // The old process's listening sockets are gone with it; Java binds with SO_REUSEADDR.
+    await this.launch();
+  }
+
+  createTopic(name: string, partitions = 1): Promise<void> {
+    return createTopic(this.bootstrap, name, partitions);
+  }
+}
+
+function externalBroker(bootstrap: string): KafkaBroker {
+  const refuse = (what: string) => async (): Promise<void> => {
+    throw new Error(`cannot ${what} the KAFKA_BOOTSTRAP broker ${bootstrap}: use startKafka({ owned: true }) in tests that break the broker`);
+  };
+  return {
+    bootstrap,
+    external: true,
+    logFile: null,
+    stop: async () => {},
+    kill: refuse('kill'),
+    pause: refuse('pause'),
+    resume: refuse('resume'),
+    restart: refuse('restart'),
+    createTopic: (name, partitions = 1) => createTopic(bootstrap, name, partitions),
+  };
+}
+
+// ---------------------------------------------------------------- clients
+
+/** Resolves once the broker answers a metadata request listing itself. */
+export async function waitForMetadata(bootstrap: string, timeoutMs: number, abort: () => boolean = () => false): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (abort()) throw new Error('broker process exited');
+    try {
+      const md = await metadata(bootstrap, undefined, 3000);
+      if (md.brokers.length > 0) return;
+      last = 'metadata without brokers';
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await sleep(250);
+  }
+  throw new Error(`no metadata from ${bootstrap} within ${timeoutMs} ms: ${last}`);
+}
+
+export function metadata(bootstrap: string, topic: string | undefined, timeout: number): Promise<Kafka.Metadata> {
+  const p = new Kafka.Producer({ 'metadata.broker.list': bootstrap, 'client.id': 'scratchd-test-metadata', 'log.connection.close': false });
+  return new Promise((resolve, reject) => {
+    p.connect({ timeout, ...(topic !== undefined ? { topic } : {}) }, (err, md) => {
+      if (err) {
+        reject(new Error(err.message));
+        return;
+      }
+      p.disconnect(() => resolve(md));
+    });
+  });
+}
+
+async function createTopic(bootstrap: string, name: string, partitions: number): Promise<void> {
+  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': bootstrap, 'client.id': 'scratchd-test-admin' });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      admin.createTopic({ topic: name, num_partitions: partitions, replication_factor: 1 }, 30_000, (err) => {
+        // 36 = TOPIC_ALREADY_EXISTS: fine for reruns against a shared broker.
+        if (err && err.code !== 36) reject(new Error(`createTopic ${name}: ${err.message}`));
+        else resolve();
+      });
+    });
+  } finally {
+    admin.disconnect();
+  }
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const md = await metadata(bootstrap, name, 5000).catch(() => null);
+    const t = md?.topics.find((x) => x.name === name);
+    if (t !== undefined && t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0)) return;
+    await sleep(200);
+  }
+  throw new Error(`topic ${name} has no leader after 30 s`);
+}
