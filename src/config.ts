@@ -77,6 +77,10 @@ export function resolveConfig(file: string, data: unknown): Config {
   for (const [at, address] of [['/listen', data.listen], ['/stats/listen', data.stats.listen]] as const) {
     if (splitHostPort(address).port > 65535) errors.push(`${at}: port must be at most 65535`);
   }
+  const { kafka } = data.backends;
+  if (kafka.enabled && kafka.flushTimeoutMs >= data.shutdown.drainTimeoutMs) {
+    errors.push(`/backends/kafka/flushTimeoutMs: must be below /shutdown/drainTimeoutMs (${data.shutdown.drainTimeoutMs})`);
+  }
   const hostOwner = new Map<string, string>();
   const names = new Set<string>();
   const schemas = new Ajv({ allErrors: true, strict: false });

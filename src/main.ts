@@ -6,6 +6,7 @@ import type { Backend } from './backend.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { newRequestCounters } from './counters.js';
 import { FileBackend } from './file.js';
+import type { TemplatedApp } from 'uWebSockets.js';
 import { makeLogger, rateLimited, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 
@@ -56,9 +57,20 @@ function parseCommandLine(): { config: string; check: boolean } {
   return { config: args.config, check: args.check === true };
 }
 
-function readConfig(file: string, check: boolean): Config {
+/**
+ * The config, or exit 1 listing every error (--check) or the first line of
+ * them. librdkafka's own settings are checked by librdkafka, and only when
+ * Kafka is on: loading node-rdkafka starts its threads.
+ */
+async function readConfig(file: string, check: boolean): Promise<Config> {
   try {
-    return loadConfig(file);
+    const config = loadConfig(file);
+    if (config.backends.kafka.enabled) {
+      const { rdkafkaConfigError } = await import('./kafka.js');
+      const error = rdkafkaConfigError(config.backends.kafka.rdkafka);
+      if (error !== null) throw new ConfigError(file, [`/backends/kafka/rdkafka: ${error}`]);
+    }
+    return config;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     if (check) for (const e of err.errors) process.stderr.write(`${err.file}: ${e}\n`);
@@ -66,9 +78,44 @@ function readConfig(file: string, check: boolean): Config {
   }
 }
 
+async function startBackends(config: Config, log: Logger): Promise<Backend[]> {
+  const backends: Backend[] = [];
+  if (config.backends.file.enabled) backends.push(new FileBackend(config.backends.file, log.child({ component: 'file' })));
+  if (config.backends.kafka.enabled) {
+    const { KafkaBackend } = await import('./kafka.js');
+    backends.push(new KafkaBackend(config.backends.kafka, log.child({ component: 'kafka' })));
+  }
+  for (const b of backends) await b.start();
+  return backends;
+}
+
+/**
+ * Serve on the socket systemd passed (it outlives us, so a restart drops
+ * nothing), else listen as configured. Returns the address to log and how
+ * to stop accepting.
+ */
+async function listen(app: TemplatedApp, config: Config, log: Logger): Promise<{ address: string; stop(): void }> {
+  const inherited = inheritedSocket();
+  if (inherited !== null) {
+    const acceptError = rateLimited(log);
+    try {
+      const acceptor = acceptInto(app, inherited, { onError: (err) => acceptError('accept', { err }, 'accept failed; backing off') });
+      return { address: `systemd:fd${inherited}`, stop: () => acceptor.stop() };
+    } catch (err) {
+      fail(`cannot accept on the socket systemd passed (fd ${inherited}): ${(err as Error).message}`);
+    }
+  }
+  const { listenOn } = await import('./listen.js');
+  const { default: uWS } = await import('uWebSockets.js');
+  const listening = await listenOn(app, config.listen);
+  if (listening === null) fail(`cannot listen on ${config.listen}`);
+  // Port 0 asks for any free port (tests do): log the one we got.
+  return { address: config.listen.replace(/:\d+$/, `:${listening.port}`), stop: () => uWS.us_listen_socket_close(listening.socket) };
+}
+
 async function main(): Promise<void> {
   const args = parseCommandLine();
-  const config = readConfig(args.config, args.check);
+  const config = await readConfig(args.config, args.check);
   if (args.check) {
     process.stdout.write(`${args.config}: ok\n`);
     return;
@@ -76,18 +123,12 @@ async function main(): Promise<void> {
   // uWS reads its request-head limit once, when it loads: room for the
   // longest query we accept plus ordinary headers.
   process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(config.limits.maxQueryBytes + 8192);
-  const uWS = (await import('uWebSockets.js')).default;
   const { makeHttp } = await import('./http.js');
-  const { listenOn } = await import('./listen.js');
   const { healthReport, startStatsServer } = await import('./stats-server.js');
 
   const log = makeLogger(config.log.level);
   const counters = newRequestCounters();
-  const backends: Backend[] = [];
-  if (config.backends.file.enabled) backends.push(new FileBackend(config.backends.file, log.child({ component: 'file' })));
-  for (const b of backends) await b.start();
-
-  // The internal listener: /metrics, /stats, /health (503 once draining).
+  const backends = await startBackends(config, log);
   let stopping = false;
   const metrics = createMetrics(counters, backends);
   const stats = await startStatsServer(config.stats.listen, metrics, () => healthReport(stopping, backends),
@@ -95,28 +136,8 @@ async function main(): Promise<void> {
 
   const http = makeHttp(config, backends, counters);
   const httpLog = log.child({ component: 'http' });
-  let stopListening: () => void;
-  let address: string;
-  const inherited = inheritedSocket();
-  if (inherited !== null) {
-    // systemd socket activation: the socket outlives us, so a restart drops nothing.
-    let acceptor: { stop(): void };
-    try {
-      const acceptError = rateLimited(httpLog);
-      acceptor = acceptInto(http.app, inherited, { onError: (err) => acceptError('accept', { err }, 'accept failed; backing off') });
-    } catch (err) {
-      fail(`cannot accept on the socket systemd passed (fd ${inherited}): ${(err as Error).message}`);
-    }
-    stopListening = () => acceptor.stop();
-    address = `systemd:fd${inherited}`;
-  } else {
-    const listening = await listenOn(http.app, config.listen);
-    if (listening === null) fail(`cannot listen on ${config.listen}`);
-    stopListening = () => uWS.us_listen_socket_close(listening.socket);
-    // Port 0 asks for any free port (tests do): log the one we got.
-    address = config.listen.replace(/:\d+$/, `:${listening.port}`);
-  }
-  httpLog.info({ listen: address, version, flavors: config.flavors.map((f) => f.name) }, 'serving');
+  const listener = await listen(http.app, config, httpLog);
+  httpLog.info({ listen: listener.address, version, flavors: config.flavors.map((f) => f.name) }, 'serving');
   notify('READY=1');
 
   process.on('SIGHUP', () => {
@@ -125,11 +146,11 @@ async function main(): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    void shutdown(signal, config, log, () => {
-      notify('STOPPING=1');
-      http.drain();
-      stopListening();
-    }, () => http.app.close(), backends, () => {
+    log.info({ signal }, 'draining');
+    notify('STOPPING=1');
+    http.drain();
+    listener.stop();
+    void drain(config, log, () => http.app.close(), backends, () => {
       stats.close();
       metrics.close();
     });
@@ -139,23 +160,19 @@ async function main(): Promise<void> {
 }
 
 /**
- * Stop accepting, let open connections finish what they send for a grace
- * period, close them, then drain every backend. Past the drain timeout the
- * Lines still queued are reported lost and the process exits 2.
+ * With the listener closed: let open connections finish what they send for
+ * a grace period, close them, then drain every backend. Past the drain
+ * timeout the Lines still queued are reported lost and the process exits 2.
  */
-async function shutdown(
-  signal: string, config: Config, log: Logger,
-  stopAccepting: () => void, closeConnections: () => void, backends: readonly Backend[],
-  closeStats: () => void,
+async function drain(
+  config: Config, log: Logger, closeConnections: () => void, backends: readonly Backend[], closeStats: () => void,
 ): Promise<void> {
   const started = Date.now();
-  log.info({ signal }, 'draining');
   const timer = setTimeout(() => {
     const lost = Object.fromEntries(backends.map((b) => [b.name, b.queued()]));
     log.error({ lost, drainTimeoutMs: config.shutdown.drainTimeoutMs }, 'drain timed out; queued Lines lost');
     process.exit(2);
   }, config.shutdown.drainTimeoutMs);
-  stopAccepting();
   await new Promise((r) => setTimeout(r, config.shutdown.graceMs));
   closeConnections();
   await Promise.all(backends.map((b) => b.close()));

@@ -77,6 +77,23 @@ t.test('semantic errors: port range, unknown time zone, a host in two flavors, d
   ]);
 });
 
+t.test('Kafka settings: librdkafka judges its own, and the flush must end before the drain deadline', async (t) => {
+  const file = configFile({
+    shutdown: { drainTimeoutMs: 5000 },
+    flavors: [flavor],
+    backends: { kafka: { enabled: true, flushTimeoutMs: 5000, rdkafka: { 'no.such.property': 1 } } },
+  });
+  const r = run('--config', file, '--check');
+  t.equal(r.code, 1);
+  t.same(r.stderr.trimEnd().split('\n'), [
+    `${file}: /backends/kafka/flushTimeoutMs: must be below /shutdown/drainTimeoutMs (5000)`,
+    `scratchd: ${file}: 1 error(s)`,
+  ]);
+  const rdkafka = run('--config', configFile({ flavors: [flavor], backends: { kafka: { enabled: true, rdkafka: { 'no.such.property': 1 } } } }), '--check');
+  t.equal(rdkafka.code, 1);
+  t.match(rdkafka.stderr, /: \/backends\/kafka\/rdkafka: .*No such configuration property: "no\.such\.property"/);
+});
+
 t.test('starting with a bad config: exit 1, one line on stderr', async (t) => {
   const r = run('--config', configFile('{"flavors": ['));
   t.equal(r.code, 1);
