@@ -94,6 +94,7 @@ t.test('a failing file backend does not delay or lose Kafka messages', async (t)
   const d = await startKafkaDaemon(kafka.bootstrap, {
     user: { uid: 65534, gid: 65534 },
     file: { retryMs: 50 },
+    kafka: { flushTimeoutMs: 2000 },
     config: { shutdown: { graceMs: 0, drainTimeoutMs: 3000 } },
   });
   t.teardown(() => d.stop());

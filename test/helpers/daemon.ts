@@ -61,7 +61,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const args = opts.clock === undefined ? [] : ['--import', clockJs];
   const proc = spawn(process.execPath, [...args, mainJs, '--config', configFile], {
     stdio: ['ignore', 'pipe', 'pipe', ...(opts.clock === undefined ? [] : ['ipc' as const])],
-    env: { ...process.env, SCRATCHD_TEST_CLOCK: opts.clock === undefined ? '' : String(opts.clock) },
+    // Without tap's NODE_OPTIONS (its process-info hooks): the daemon runs as in production.
+    env: { ...process.env, NODE_OPTIONS: '', SCRATCHD_TEST_CLOCK: opts.clock === undefined ? '' : String(opts.clock) },
     ...(opts.user ?? {}),
   });
   const logs: Record<string, unknown>[] = [];
