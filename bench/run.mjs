@@ -40,6 +40,8 @@ const { values: opt } = parseArgs({
     out: { type: 'string', default: 'BENCHMARKS.md' },
     'no-write': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    'prep-only': { type: 'string' },
+    baseline: { type: 'string' },
   },
 });
 const ROUNDS = Number(opt.rounds);
@@ -126,11 +128,11 @@ function freePort() {
 
 const FLAVORS = [
   { name: 'gr', host: 'www.example.gr', timeZone: 'Europe/Athens', lang: 'el-GR',
-    title: 'Αρχική σελίδα — Παπούτσια & τσάντες', path: '/κατηγορία/παπούτσια', search: 'δερμάτινα παπούτσια' },
+    title: 'Παπούτσια & τσάντες', path: '/papoutsia', search: 'παπούτσια' },
   { name: 'tr', host: 'www.example.com.tr', timeZone: 'Europe/Istanbul', lang: 'tr-TR',
-    title: 'Ürünler – Ayakkabı & Çanta', path: '/kategori/ayakkabı', search: 'deri ayakkabı' },
+    title: 'Ayakkabı & Çanta – İndirim', path: '/ayakkabi', search: 'deri ayakkabı' },
   { name: 'uk', host: 'www.example.co.uk', timeZone: 'Europe/London', lang: 'en-GB',
-    title: 'Shoes & bags — £20 off', path: '/category/shoes', search: 'leather shoes' },
+    title: 'Shoes & bags — £20 off', path: '/shoes', search: 'leather shoes' },
 ];
 const PER_FLAVOR = 16;
 
@@ -149,13 +151,13 @@ function makeRequests() {
   for (let i = 0; i < PER_FLAVOR; i++) {
     for (const f of FLAVORS) {
       const id = rnd().toString(16).padStart(8, '0') + rnd().toString(16).padStart(8, '0');
-      const url = `https://${f.host}${f.path}?utm_source=newsletter&utm_medium=email&p=${i}`;
+      const url = `https://${f.host}${f.path}?utm_source=news&p=${i}`;
       const ref = `https://www.google.com/search?q=${encPlus(f.search)}`;
       const q = [
         'idsite=' + (1 + FLAVORS.indexOf(f)), 'rec=1', `r=${rnd() % 1000000}`, `h=${i % 24}`, `m=${(i * 7) % 60}`, `s=${(i * 13) % 60}`,
         'url=' + enc(url), 'urlref=' + enc(ref), 'action_name=' + encPlus(f.title),
         `_id=${id.slice(0, 16)}`, `_idn=0`, 'send_image=1', `res=1920x1080`, 'cookie=1', `pv_id=${rnd().toString(36).slice(0, 6)}`,
-        `lang=${f.lang}`, 'ua=' + enc('Mozilla/5.0 (X11; Linux x86_64)'),
+        `lang=${f.lang}`,
       ].join('&');
       out.push({ host: f.host, flavor: f.name, path: `/track?${q}` });
     }
@@ -515,6 +517,19 @@ const CONTENDERS = {
   },
 };
 
+// --baseline DIR: scratchd as built by bench/build-rev.sh, measured alongside
+// (c) in every round, for before/after ratios of a change.
+if (opt.baseline) {
+  CONTENDERS.c0 = {
+    ...CONTENDERS.c,
+    label: `(c0) scratchd ${opt.baseline.replace(/.*scratchd-rev-/, 'at ')}`,
+    start: (ctx, gc) => {
+      rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
+      return spawnServer('scratchd-baseline', node, [...preload, join(opt.baseline, 'dist/main.js'), '--config', ctx.configFile], { SCRATCHD_BENCH_GC: gc });
+    },
+  };
+}
+
 /**
  * (d) needs the Kafka backend (src/kafka.ts, wired in main.ts) and the broker
  * harness (test/helpers/kafka.ts, startKafka()). Returns null and a reason
@@ -562,7 +577,7 @@ async function main() {
   log(`machine: ${info.nproc} cores, ${info.cpu}, ${info.kernel}, node ${info.node}, load ${info.load}`);
   if (Number(info.nproc) < 2) log('warning: fewer than 2 cores; server and load generator share a core');
 
-  const dir = mkdtempSync(join(tmpdir(), 'scratchd-bench-'));
+  const dir = opt['prep-only'] ?? mkdtempSync(join(tmpdir(), 'scratchd-bench-'));
   const requests = makeRequests();
   const script = join(dir, 'track.lua');
   writeFileSync(script, luaScript(requests));
@@ -574,6 +589,7 @@ async function main() {
   const ctx = { dir, script, expected, ports, pacedRate: 0 };
   ctx.nginxConf = nginxConf(dir, ports.b);
   ctx.configFile = scratchdConfig(dir, ports.c, ports.stats, null);
+  if (opt['prep-only']) return; // bench/profile.mjs: only the traffic and the config
 
   let kafkaInfo = { kafka: null, reason: 'not requested (--only)' };
   if (ONLY.has('d')) {
@@ -585,6 +601,13 @@ async function main() {
     } else log(`(d): not available — ${kafkaInfo.reason}`);
   }
   const keys = ['a', 'b', 'c', 'd'].filter((k) => ONLY.has(k) && (k !== 'd' || kafkaInfo.kafka));
+  if (opt.baseline) {
+    if (!existsSync(join(opt.baseline, 'dist/main.js'))) {
+      log(`building the baseline in ${opt.baseline}`);
+      execFileSync('npx', ['tsc', '-p', '.'], { stdio: 'inherit', cwd: opt.baseline });
+    }
+    keys.push('c0');
+  }
 
   // Calibration: scratchd's maximum rate sets the paced rate for every round.
   log('calibrating: scratchd at maximum load for 5 s');
@@ -723,6 +746,10 @@ function renderTables(summary, ctx) {
       const r = rows[k];
       out.push(`| ${label(k)} | ${fmtRatio(r.rps / base.rps)} | ${fmtRatio(r.p50 / base.p50)} | ${fmtRatio(r.p99 / base.p99)} | ${fmtRatio(r.p999 / base.p999)} | ${fmtRatio(r.rss / base.rss)} |`);
     }
+  }
+  if (rows.c0 && rows.c) {
+    out.push('', `Change vs baseline: (c) / (c0) req/s ${fmtRatio(rows.c.rps / rows.c0.rps)}, p99 ${fmtRatio(rows.c.p99 / rows.c0.p99)}, `
+      + `half-load p99 ${fmtRatio(rows.c.paced?.p99 / rows.c0.paced?.p99)}, peak RSS ${fmtRatio(rows.c.rss / rows.c0.rss)}, GC ms/s ${fmtRatio(rows.c.gcPerSec / rows.c0.gcPerSec)}`);
   }
   if (keys.some((k) => rows[k].paced)) {
     out.push('', `### (e) Half load: ${ctx.targetRate} req/s aimed at (half of scratchd's calibrated ${fmtN(ctx.calibratedRps)} req/s), wrk -t1 -c${PACED_CONNS}, each connection paced with exponential gaps, ${PACED_DURATION} s per round, median of ${ROUNDS}`, '');
