@@ -273,6 +273,18 @@ function vmHWM(pid) {
   }
 }
 
+/** CPU seconds (user + system, all threads) the process has used so far. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
 function childPids(pid) {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -434,7 +446,14 @@ async function runContender(key, ctx, round) {
     const pid = server.proc.pid;
     const warm = await wrk(c.port(ctx), { seconds: 1, conns: CONNS, script: ctx.script });
     if (c.node) server.proc.kill('SIGUSR2'); // GC stats: forget the warm-up
+    const pids = () => [pid, ...(c.node ? [] : childPids(pid))];
+    const cpu0 = pids().reduce((t, p) => t + cpuSeconds(p), 0);
     const max = await wrk(c.port(ctx), { seconds: DURATION, conns: CONNS, script: ctx.script });
+    const cpu1 = pids().reduce((t, p) => t + cpuSeconds(p), 0);
+    // CPU per request is what a change to scratchd moves; unlike req/s it
+    // hardly depends on how much of core 0 the other tenants left us.
+    max.cpuUsPerReq = ((cpu1 - cpu0) * 1e6) / max.requests;
+    max.coreShare = (cpu1 - cpu0) / (max.duration_us / 1e6);
     if (c.node) server.proc.kill('SIGUSR2'); // GC stats of the maximum-load run
     result.max = max;
     result.rss = c.rss(pid);
@@ -641,7 +660,7 @@ async function main() {
       results.push(r);
       const gc = r.gcMax ? `, GC max ${r.gcMax.maxMs.toFixed(2)} ms` : '';
       const lines = r.lines !== undefined ? `, lines ${r.lines} vs 2xx ${r.expectedOk} (bad ${r.bad})` : '';
-      log(`  max ${r.max.rps.toFixed(0)} req/s p50 ${ms(r.max.p50)} p99 ${ms(r.max.p99)} p99.9 ${ms(r.max.p999)} ms, non-2xx ${r.max.status}, `
+      log(`  max ${r.max.rps.toFixed(0)} req/s, ${r.max.cpuUsPerReq.toFixed(1)} µs CPU/req, core share ${(100 * r.max.coreShare).toFixed(0)}%, p50 ${ms(r.max.p50)} p99 ${ms(r.max.p99)} p99.9 ${ms(r.max.p999)} ms, non-2xx ${r.max.status}, `
         + `socket errors ${r.max.socketErrors}; paced ${r.paced ? `${r.paced.rps.toFixed(0)} req/s p50 ${ms(r.paced.p50)} p99 ${ms(r.paced.p99)} p99.9 ${ms(r.paced.p999)} ms` : '-'}; `
         + `RSS ${(r.rss / 2 ** 20).toFixed(1)} MB${gc}${lines}`);
     }
@@ -676,6 +695,8 @@ function summarize(results, keys, ctx) {
     rows[k] = {
       rounds: rs.length,
       rps: median(rs.map((r) => r.max.rps)),
+      cpu: median(rs.map((r) => r.max.cpuUsPerReq)),
+      share: median(rs.map((r) => r.max.coreShare)),
       rpsAll: rs.map((r) => r.max.rps),
       p50: median(rs.map((r) => r.max.p50)),
       p99: median(rs.map((r) => r.max.p99)),
@@ -731,24 +752,24 @@ function renderTables(summary, ctx) {
   const label = (k) => CONTENDERS[k].label;
   const out = [];
   out.push(`### Maximum load (wrk -t1 -c${CONNS}, ${DURATION} s per round, median of ${ROUNDS})`, '');
-  out.push('| contender | req/s | p50 ms | p99 ms | p99.9 ms | peak RSS MB | GC max pause ms | GC ms per s | GC pauses > 5 ms |');
-  out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|');
+  out.push('| contender | req/s | CPU µs per request | core 0 share | p50 ms | p99 ms | p99.9 ms | peak RSS MB | GC max pause ms | GC ms per s | GC pauses > 5 ms |');
+  out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const k of keys) {
     const r = rows[k];
-    out.push(`| ${label(k)} | ${fmtN(r.rps)} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${fmtMs(r.p999)} | ${fmtMB(r.rss)} | ${fmtN(r.gcMaxPause, 2)} | ${fmtN(r.gcPerSec, 1)} | ${fmtN(r.gcOver5)} |`);
+    out.push(`| ${label(k)} | ${fmtN(r.rps)} | ${fmtN(r.cpu, 1)} | ${fmtN(100 * r.share)}% | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${fmtMs(r.p999)} | ${fmtMB(r.rss)} | ${fmtN(r.gcMaxPause, 2)} | ${fmtN(r.gcPerSec, 1)} | ${fmtN(r.gcOver5)} |`);
   }
   for (const [base, name] of [[A, '(a)'], [B, '(b)']]) {
     if (!base) continue;
-    out.push('', `Ratios to ${name} (req/s: higher is better; latency and RSS: lower is better)`, '');
-    out.push('| contender | req/s | p50 | p99 | p99.9 | peak RSS |');
-    out.push('|---|--:|--:|--:|--:|--:|');
+    out.push('', `Ratios to ${name} (req/s: higher is better; CPU per request, latency and RSS: lower is better)`, '');
+    out.push('| contender | req/s | CPU per request | p50 | p99 | p99.9 | peak RSS |');
+    out.push('|---|--:|--:|--:|--:|--:|--:|');
     for (const k of keys) {
       const r = rows[k];
-      out.push(`| ${label(k)} | ${fmtRatio(r.rps / base.rps)} | ${fmtRatio(r.p50 / base.p50)} | ${fmtRatio(r.p99 / base.p99)} | ${fmtRatio(r.p999 / base.p999)} | ${fmtRatio(r.rss / base.rss)} |`);
+      out.push(`| ${label(k)} | ${fmtRatio(r.rps / base.rps)} | ${fmtRatio(r.cpu / base.cpu)} | ${fmtRatio(r.p50 / base.p50)} | ${fmtRatio(r.p99 / base.p99)} | ${fmtRatio(r.p999 / base.p999)} | ${fmtRatio(r.rss / base.rss)} |`);
     }
   }
   if (rows.c0 && rows.c) {
-    out.push('', `Change vs baseline: (c) / (c0) req/s ${fmtRatio(rows.c.rps / rows.c0.rps)}, p99 ${fmtRatio(rows.c.p99 / rows.c0.p99)}, `
+    out.push('', `Change vs baseline: (c) / (c0) req/s ${fmtRatio(rows.c.rps / rows.c0.rps)}, CPU per request ${fmtRatio(rows.c.cpu / rows.c0.cpu)}, p99 ${fmtRatio(rows.c.p99 / rows.c0.p99)}, `
       + `half-load p99 ${fmtRatio(rows.c.paced?.p99 / rows.c0.paced?.p99)}, peak RSS ${fmtRatio(rows.c.rss / rows.c0.rss)}, GC ms/s ${fmtRatio(rows.c.gcPerSec / rows.c0.gcPerSec)}`);
   }
   if (keys.some((k) => rows[k].paced)) {
@@ -787,7 +808,7 @@ function renderReport({ info, summary, results, ctx, kafkaInfo, avgQuery, reques
   const notesFile = join(benchDir, 'notes.md');
   const notes = existsSync(notesFile) ? readFileSync(notesFile, 'utf8').trim() : '';
   const sample = requests[0];
-  const perRound = results.map((r) => `| ${r.round} | ${r.key} | ${fmtN(r.max.rps)} | ${fmtMs(r.max.p99)} | ${r.paced ? fmtN(r.paced.rps) : '–'} | ${r.paced ? fmtMs(r.paced.p99) : '–'} | ${r.paced ? fmtMs(r.paced.p999) : '–'} | ${fmtMB(r.rss)} | ${r.gcMax ? fmtN(r.gcMax.maxMs, 2) : '–'} | ${r.lines !== undefined ? `${r.lines} / ${r.expectedOk}${r.key === 'b' ? '' : r.linesOk ? ' ✓' : ' ✗'}` : '–'} |`);
+  const perRound = results.map((r) => `| ${r.round} | ${r.key} | ${fmtN(r.max.rps)} | ${fmtN(r.max.cpuUsPerReq, 1)} | ${fmtMs(r.max.p99)} | ${r.paced ? fmtN(r.paced.rps) : '–'} | ${r.paced ? fmtMs(r.paced.p99) : '–'} | ${r.paced ? fmtMs(r.paced.p999) : '–'} | ${fmtMB(r.rss)} | ${r.gcMax ? fmtN(r.gcMax.maxMs, 2) : '–'} | ${r.lines !== undefined ? `${r.lines} / ${r.expectedOk}${r.key === 'b' ? '' : r.linesOk ? ' ✓' : ' ✗'}` : '–'} |`);
   return `# Benchmarks
 
 Generated by \`npm run bench\` (\`node bench/run.mjs\`) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, scratchd at ${info.commit}.
@@ -864,8 +885,8 @@ ${renderTargets(summary)}
 
 ### Rounds
 
-| round | contender | max req/s | max p99 ms | paced req/s | paced p99 ms | paced p99.9 ms | peak RSS MB | GC max pause ms (max load) | lines / wrk 2xx |
-|--:|---|--:|--:|--:|--:|--:|--:|--:|---|
+| round | contender | max req/s | CPU µs/req | max p99 ms | paced req/s | paced p99 ms | paced p99.9 ms | peak RSS MB | GC max pause ms (max load) | lines / wrk 2xx |
+|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|
 ${perRound.join('\n')}
 
 Correctness checks:
