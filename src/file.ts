@@ -13,15 +13,18 @@ export function dayFile(dir: string, flavor: string, day: string): string {
 }
 
 /**
- * After a batch is written, the loop lets Lines gather this long (counted from
- * the start of the batch) before it takes the next one, so a busy daemon
- * writes each file once per interval rather than once per event-loop turn:
- * under load that is ~30 times fewer write(2) calls and thread-pool round
- * trips, on the same core that serves HTTP. It delays only when a Line
- * reaches the page cache, never an answer, and is skipped while the queue is
- * more than half full and when closing.
+ * After a batch is written, the loop lets Lines gather for this long (counted
+ * from the start of the batch) before it takes the next one, so a busy daemon
+ * writes each file ~50 times a second rather than once per event-loop turn.
+ * Each write costs a thread-pool round trip on the core that serves HTTP; per
+ * call, not per byte: profiled under load, writes per turn took 6% of the
+ * process's CPU, writes per 25 ms 1.7%. It delays only when a Line reaches
+ * the page cache (nginx's buffered access_log waits up to its flush=, 1 s
+ * typically), never an answer; the wait ends early once the queue is half
+ * full or holds GATHER_LINES, and when closing.
  */
-const COALESCE_MS = 5;
+const COALESCE_MS = 20;
+const GATHER_LINES = 4096;
 
 /**
  * Per-flavor daily log files. One loop takes batches from the channel, hands
@@ -102,8 +105,8 @@ export class FileBackend implements Backend {
       this.flushing = false;
       this.inBatch = 0;
       const wait = started + COALESCE_MS - Date.now();
-      if (wait > 0 && !this.closing && this.channel.length < this.channel.capacity / 2) {
-        await new Promise((r) => setTimeout(r, wait));
+      if (wait > 0 && !this.closing) {
+        await this.channel.gather(Math.max(1, Math.min(GATHER_LINES, this.channel.capacity >> 1)), wait);
       }
     }
   }
