@@ -5,6 +5,7 @@
 // paced load. Not part of scratchd.
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { writeFileSync } from 'node:fs';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 const out = process.env.SCRATCHD_BENCH_GC;
 const kinds = {
@@ -44,6 +45,8 @@ function summary() {
     over5ms: sorted.filter((d) => d > 5).length,
     wallMs: performance.now() - since,
     byKind,
+    memory: process.memoryUsage(),
+    spaces: Object.fromEntries(getHeapSpaceStatistics().map((h) => [h.space_name, Math.round(h.space_size / 1024) + ' KiB'])),
   };
 }
 
