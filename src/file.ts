@@ -25,6 +25,7 @@ export function dayFile(dir: string, flavor: string, day: string): string {
  */
 const COALESCE_MS = 20;
 const GATHER_LINES = 4096;
+const MAX_KEPT_BUFFER = 1024 * 1024;
 
 /**
  * Per-flavor daily log files. One loop takes batches from the channel, hands
@@ -125,12 +126,10 @@ export class FileBackend implements Backend {
   /** Append the writer's pending Lines with one write; retry until it succeeds. */
   private async flush(w: Writer): Promise<void> {
     const lines = w.pending.length;
-    // One string, one buffer, one write(2) for the whole batch: the Lines of
-    // a file are never split across writes other than by a short write,
-    // whose rest is written next, before anything else.
-    w.pending.push(''); // join then ends with the last Line's newline, without another copy
-    const data = Buffer.from(w.pending.join('\n'));
-    w.pending.length = 0;
+    // One buffer, one write(2) for the whole batch: the Lines of a file are
+    // never split across writes other than by a short write, whose rest is
+    // written next, before anything else.
+    const data = w.encode();
     let written = 0;
     for (;;) {
       try {
@@ -210,6 +209,32 @@ class Writer {
   pending: string[] = [];
   lastWrite = Date.now();
   reopen = false;
+  /** Reused for every batch (a writer has one write in flight at a time). */
+  private buffer: Buffer | null = null;
+
+  /**
+   * The pending Lines, each with its newline, UTF-8 encoded straight into a
+   * reused buffer: half the cost of join + Buffer.from, which copied every
+   * Line twice and allocated both copies per batch. Empties `pending`.
+   */
+  encode(): Buffer {
+    const pending = this.pending;
+    let bound = 0;
+    for (let i = 0; i < pending.length; i++) bound += pending[i]!.length * 3 + 1;
+    let buf = this.buffer;
+    if (buf === null || buf.length < bound) {
+      buf = Buffer.allocUnsafeSlow(Math.max(bound, 64 * 1024));
+      // Keep up to 1 MiB for next time; a larger burst gets a one-off buffer.
+      this.buffer = buf.length <= MAX_KEPT_BUFFER ? buf : this.buffer;
+    }
+    let n = 0;
+    for (let i = 0; i < pending.length; i++) {
+      n += buf.write(pending[i]!, n, 'utf8');
+      buf[n++] = 10; // \n
+    }
+    pending.length = 0;
+    return buf.subarray(0, n);
+  }
 
   constructor(
     readonly key: string,
