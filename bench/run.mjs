@@ -109,7 +109,11 @@ function machine() {
     uws: JSON.parse(readFileSync(join(root, 'node_modules/uWebSockets.js/package.json'), 'utf8')).version,
     memory: sh("awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/meminfo"),
     load: sh('cat /proc/loadavg'),
-    commit: sh('git rev-parse --short HEAD 2>/dev/null') + (sh('git status --porcelain src bench 2>/dev/null') ? ' (dirty)' : ''),
+    // In the chroot a worktree's .git points outside the mount: then the
+    // caller may say, e.g. SCRATCHD_BENCH_COMMIT=$(git rev-parse --short HEAD).
+    commit: process.env.SCRATCHD_BENCH_COMMIT
+      ?? (spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim()
+        || 'unknown commit (git not reachable; set SCRATCHD_BENCH_COMMIT)'),
   };
 }
 
@@ -865,12 +869,13 @@ absolute numbers move between runs, ratios much less.
   (${fmtN(ctx.calibratedRps)} req/s). \`wrk2\` is not in Debian, so plain \`wrk\` with a Lua \`delay()\`: ${PACED_CONNS}
   connections each wait an exponentially distributed gap (mean ${PACED_CONNS} / rate) before each request, so the
   offered load is a Poisson stream rather than synchronised bursts. Latency is measured from the moment each
-  request is written. Each connection is idle ~${(PACED_CONNS * 1000 / Math.max(ctx.pacedRate, 1)).toFixed(0)} ms between requests, much longer than any answer,
+  request is written. Each connection is idle ~${(PACED_CONNS * 1000 / Math.max(ctx.pacedRate, 1)).toFixed(0)} ms between requests, much longer than a typical answer.
   wrk's delays are whole milliseconds and its timers fire late, which costs a roughly constant share of the rate;
   the runner measures that share once (3 s against scratchd) and asks wrk for ${ctx.pacedRate} req/s so that about
   ${ctx.targetRate} are done; the table shows the rate actually done.
   Coordinated omission only hides requests that would have started on a connection during a stall longer than
-  its gap (none at these latencies).
+  its gap: none on a quiet machine; on a contended one, where the whole server is sometimes descheduled for
+  longer, some are hidden, so the tails are if anything understated.
 - Peak RSS: \`VmHWM\` from \`/proc/<pid>/status\` after the maximum-load run (nginx: master + worker).
 - GC: the Node servers run with \`--import bench/gc-preload.mjs\`, a PerformanceObserver on \`gc\` entries that
   writes count, total and longest pause at exit (and on SIGUSR2, used to split warm-up / maximum / paced).
