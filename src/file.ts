@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { fstatSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { newCounters, type Backend, type BackendHealth } from './backend.js';
 import { Channel } from './channel.js';
@@ -13,6 +13,21 @@ export function dayFile(dir: string, flavor: string, day: string): string {
 }
 
 /**
+ * After a batch is written, the loop lets Lines gather for this long (counted
+ * from the start of the batch) before it takes the next one, so a busy daemon
+ * writes each file ~50 times a second rather than once per event-loop turn.
+ * Each write costs a thread-pool round trip on the core that serves HTTP; per
+ * call, not per byte: profiled under load, writes per turn took 6% of the
+ * process's CPU, writes per 25 ms 1.7%. It delays only when a Line reaches
+ * the page cache (nginx's buffered access_log waits up to its flush=, 1 s
+ * typically), never an answer; the wait ends early once the queue is half
+ * full or holds GATHER_LINES, and when closing.
+ */
+const COALESCE_MS = 20;
+const GATHER_LINES = 4096;
+const MAX_KEPT_BUFFER = 1024 * 1024;
+
+/**
  * Per-flavor daily log files. One loop takes batches from the channel, hands
  * each Line to the writer of its own (flavor, day) file, and waits until
  * every writer has written its part with a single append. While a write is
@@ -24,6 +39,9 @@ export class FileBackend implements Backend {
   readonly counters = newCounters();
   private readonly channel: Channel<Line>;
   private readonly writers = new Map<string, Writer>();
+  /** Each flavor's most recently used writer: saves building a key per Line. */
+  private readonly current = new Map<Flavor, Writer>();
+  private closing = false;
   private readonly logError: ReturnType<typeof rateLimited>;
   private inBatch = 0;
   private flushing = false;
@@ -61,6 +79,7 @@ export class FileBackend implements Backend {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     this.channel.close();
     clearInterval(this.sweeper);
     await this.loop;
@@ -71,17 +90,25 @@ export class FileBackend implements Backend {
     for (;;) {
       const batch = await this.channel.receive();
       if (batch.length === 0) return;
+      const started = Date.now();
       this.inBatch = batch.length;
       this.flushing = true;
       const dirty: Writer[] = [];
-      for (const line of batch) {
-        const w = this.writerFor(line.flavor, line.flavor.day(line.time));
+      for (let i = 0; i < batch.length; i++) {
+        const line = batch[i]!;
+        const day = line.flavor.day(line.time);
+        let w = this.current.get(line.flavor);
+        if (w === undefined || w.day !== day) w = this.writerFor(line.flavor, day);
         if (w.pending.length === 0) dirty.push(w);
         w.pending.push(line.json);
       }
-      await Promise.all(dirty.map((w) => this.flush(w)));
+      await (dirty.length === 1 ? this.flush(dirty[0]!) : Promise.all(dirty.map((w) => this.flush(w))));
       this.flushing = false;
       this.inBatch = 0;
+      const wait = started + COALESCE_MS - Date.now();
+      if (wait > 0 && !this.closing) {
+        await this.channel.gather(Math.max(1, Math.min(GATHER_LINES, this.channel.capacity >> 1)), wait);
+      }
     }
   }
 
@@ -92,17 +119,17 @@ export class FileBackend implements Backend {
       w = new Writer(key, flavor, day, dayFile(this.config.dir, flavor.name, day));
       this.writers.set(key, w);
     }
+    this.current.set(flavor, w);
     return w;
   }
 
   /** Append the writer's pending Lines with one write; retry until it succeeds. */
   private async flush(w: Writer): Promise<void> {
     const lines = w.pending.length;
-    // One string, one buffer, one write(2) for the whole batch: the Lines of
-    // a file are never split across writes other than by a short write,
-    // whose rest is written next, before anything else.
-    const data = Buffer.from(w.pending.join('\n') + '\n');
-    w.pending.length = 0;
+    // One buffer, one write(2) for the whole batch: the Lines of a file are
+    // never split across writes other than by a short write, whose rest is
+    // written next, before anything else.
+    const data = w.encode();
     let written = 0;
     for (;;) {
       try {
@@ -135,7 +162,9 @@ export class FileBackend implements Backend {
    * directory would otherwise swallow every write into an unlinked inode).
    */
   private async openWriter(w: Writer): Promise<fs.FileHandle> {
-    if (w.fd !== null && (w.reopen || (await w.fd.stat()).nlink === 0)) await this.closeWriter(w, false);
+    // fstat(2) of an open file never waits for the disk: done inline it costs
+    // a syscall, through the thread pool it cost a round trip per write.
+    if (w.fd !== null && (w.reopen || fstatSync(w.fd.fd).nlink === 0)) await this.closeWriter(w, false);
     if (w.fd === null) {
       await fs.mkdir(join(this.config.dir, w.flavor.name), { recursive: true, mode: 0o750 });
       w.fd = await fs.open(w.path, 'a', 0o640);
@@ -146,7 +175,10 @@ export class FileBackend implements Backend {
 
   /** Close (and fsync) the file; `forget` also drops the writer from the map. */
   private async closeWriter(w: Writer, forget = true): Promise<void> {
-    if (forget) this.writers.delete(w.key);
+    if (forget) {
+      this.writers.delete(w.key);
+      if (this.current.get(w.flavor) === w) this.current.delete(w.flavor);
+    }
     const fd = w.fd;
     w.fd = null;
     if (fd === null) return;
@@ -177,6 +209,32 @@ class Writer {
   pending: string[] = [];
   lastWrite = Date.now();
   reopen = false;
+  /** Reused for every batch (a writer has one write in flight at a time). */
+  private buffer: Buffer | null = null;
+
+  /**
+   * The pending Lines, each with its newline, UTF-8 encoded straight into a
+   * reused buffer: half the cost of join + Buffer.from, which copied every
+   * Line twice and allocated both copies per batch. Empties `pending`.
+   */
+  encode(): Buffer {
+    const pending = this.pending;
+    let bound = 0;
+    for (let i = 0; i < pending.length; i++) bound += pending[i]!.length * 3 + 1;
+    let buf = this.buffer;
+    if (buf === null || buf.length < bound) {
+      buf = Buffer.allocUnsafeSlow(Math.max(bound, 64 * 1024));
+      // Keep up to 1 MiB for next time; a larger burst gets a one-off buffer.
+      this.buffer = buf.length <= MAX_KEPT_BUFFER ? buf : this.buffer;
+    }
+    let n = 0;
+    for (let i = 0; i < pending.length; i++) {
+      n += buf.write(pending[i]!, n, 'utf8');
+      buf[n++] = 10; // \n
+    }
+    pending.length = 0;
+    return buf.subarray(0, n);
+  }
 
   constructor(
     readonly key: string,

@@ -15,6 +15,21 @@ export const GIF = Buffer.from(
 const NO_CACHE = 'no-store, no-cache, must-revalidate, max-age=0';
 const FORM = 'application/x-www-form-urlencoded';
 
+/**
+ * The answer to every accepted beacon, as bytes: uWS converts each string
+ * argument into a freshly allocated UTF-8 copy on every call, while bytes it
+ * uses in place (TextEncoder gives each its own ArrayBuffer, offset 0).
+ */
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+const OK = bytes('200 OK');
+const CONTENT_TYPE = bytes('Content-Type');
+const IMAGE_GIF = bytes('image/gif');
+const CACHE_CONTROL = bytes('Cache-Control');
+const NO_CACHE_BYTES = bytes(NO_CACHE);
+const EXPIRES = bytes('Expires');
+const ZERO = bytes('0');
+const HOST = bytes('host');
+
 const statusText: Record<number, string> = {
   200: '200 OK', 204: '204 No Content', 400: '400 Bad Request', 404: '404 Not Found',
   413: '413 Content Too Large', 414: '414 URI Too Long', 415: '415 Unsupported Media Type',
@@ -81,7 +96,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
   function track(method: 'GET' | 'HEAD') {
     return (res: HttpResponse, req: HttpRequest): void => {
       const time = Date.now();
-      const flavor = lookup(req.getHeader('host'));
+      const flavor = lookup(req.getHeader(HOST));
       if (flavor === undefined) return reject(res, method, 400, 'unknown_flavor');
       const query = req.getQuery() ?? '';
       // Length in UTF-16 units is a lower bound of the byte length: only
@@ -93,10 +108,10 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       if (json.charCodeAt(0) !== 123 /* { */) return reject(res, method, 400, json as RejectReason);
       accept(flavor, json, time);
       countResponse(counters, method, 200);
-      res.writeStatus('200 OK')
-        .writeHeader('Content-Type', 'image/gif')
-        .writeHeader('Cache-Control', NO_CACHE)
-        .writeHeader('Expires', '0');
+      res.writeStatus(OK)
+        .writeHeader(CONTENT_TYPE, IMAGE_GIF)
+        .writeHeader(CACHE_CONTROL, NO_CACHE_BYTES)
+        .writeHeader(EXPIRES, ZERO);
       if (method === 'HEAD') res.endWithoutBody(GIF.length, draining);
       else res.end(GIF, draining);
     };

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Per-request costs of scratchd's JS pieces, in isolation, on the bench's
+// queries: `node bench/micro.mjs` (after a build). CPU time per call.
+import { parseValues } from '../dist/query.js';
+import { flavorLookup, makeFlavor } from '../dist/flavor.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const dir = mkdtempSync(join(tmpdir(), 'scratchd-micro-'));
+execFileSync(process.execPath, [new URL('./run.mjs', import.meta.url).pathname, '--rounds', '0', '--only', 'c', '--no-write', '--prep-only', dir], { stdio: 'ignore' });
+const lua = readFileSync(join(dir, 'track.lua'), 'latin1');
+const queries = [...lua.matchAll(/"(\/track\?[^"]*)"/g)].map((m) => Buffer.from(m[1].replace(/\\(\d+)/g, (_, d) => String.fromCharCode(Number(d))), 'latin1').toString('utf8').slice(7));
+const limits = { maxParams: 1000, maxDepth: 32 };
+
+function time(name, n, fn) {
+  for (let i = 0; i < n / 10; i++) fn(i);
+  const t0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) fn(i);
+  const t = process.cpuUsage(t0);
+  console.log(`${name.padEnd(44)} ${(((t.user + t.system) / n) * 1000).toFixed(0).padStart(6)} ns per call`);
+}
+const N = 300_000;
+let sink = 0;
+time('parseValues (query.ts)', N, (i) => { sink += parseValues(queries[i % queries.length], limits).length; });
+const jsons = queries.map((q) => parseValues(q, limits));
+time('JSON.parse of a Line (cost of validation)', N, (i) => { sink += Object.keys(JSON.parse(jsons[i % jsons.length])).length; });
+const f = makeFlavor({ name: 'gr', hosts: ['www.example.gr'], timeZone: 'Europe/Athens', topic: 'gr' }, null);
+const lookup = flavorLookup([f]);
+time('flavor lookup', N, () => { sink += lookup('www.example.gr') === f ? 1 : 0; });
+time('flavor.day(now)', N, () => { sink += f.day(Date.now()).length; });
+time('Buffer.from(join) per Line, batches of 200', N / 200, (i) => {
+  const a = [];
+  for (let k = 0; k < 200; k++) a.push(jsons[(i + k) % jsons.length]);
+  a.push('');
+  sink += Buffer.from(a.join('\n')).length;
+});
+console.log('(the last figure is per batch of 200 Lines)', sink > 0 ? '' : '');
+console.log(`query bytes: ${Math.round(queries.reduce((s, q) => s + q.length, 0) / queries.length)}, Line bytes: ${Math.round(jsons.reduce((s, q) => s + Buffer.byteLength(q), 0) / jsons.length)}`);
+const big = Buffer.allocUnsafeSlow(1 << 20);
+time('utf8Write per Line into a reused buffer, batches of 200', N / 200, (i) => {
+  let off = 0;
+  for (let k = 0; k < 200; k++) {
+    off += big.utf8Write(jsons[(i + k) % jsons.length], off);
+    big[off++] = 10;
+  }
+  sink += off;
+});
+time('latin1Write/byte-check per Line, batches of 200', N / 200, (i) => {
+  let off = 0;
+  for (let k = 0; k < 200; k++) {
+    const s = jsons[(i + k) % jsons.length];
+    off += big.write(s, off, 'utf8');
+    big[off++] = 10;
+  }
+  sink += off;
+});

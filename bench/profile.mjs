@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Profile scratchd under the benchmark's traffic: `node bench/profile.mjs [seconds]`
+// (inside the chroot). Runs dist/main.js with --cpu-prof on core 0, wrk on
+// core 1 at full speed, then prints the top functions by self time and by
+// total time (inclusive), grouped by function and file.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const seconds = Number(process.argv[2] ?? 10);
+const dir = mkdtempSync(join(tmpdir(), 'scratchd-prof-'));
+// Reuse the runner's traffic: it writes track.lua and the config with --keep.
+execFileSync(process.execPath, [join(root, 'bench/run.mjs'), '--only', 'c', '--rounds', '0', '--no-write', '--keep', '--prep-only', dir], { stdio: 'inherit' });
+const config = join(dir, 'scratchd-file.json');
+const port = JSON.parse(readFileSync(config, 'utf8')).listen.split(':')[1];
+const extra = (process.env.PROF_FLAGS ?? '--cpu-prof').split(' ').filter(Boolean);
+const p = spawn('taskset', ['-c', '0', process.execPath, ...extra, ...(extra.includes('--cpu-prof') ? [`--cpu-prof-dir=${dir}`] : []), ...(extra.includes('--heap-prof') ? [`--heap-prof-dir=${dir}`] : []), join(root, 'dist/main.js'), '--config', config], { stdio: 'inherit' });
+await new Promise((r) => setTimeout(r, 1500));
+execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', `-d${seconds}s`, '-s', join(dir, 'track.lua'), `http://127.0.0.1:${port}/track`], { stdio: 'inherit' });
+p.kill('SIGTERM');
+await new Promise((r) => p.on('exit', r));
+const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+if (file) {
+  const prof = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  const counts = new Map();
+  for (const s of prof.samples) counts.set(s, (counts.get(s) ?? 0) + 1);
+  const total = prof.samples.length;
+  const parent = new Map();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const key = (n) => `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.replace(/.*\/(src|dist|node_modules)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
+  const incl = new Map();
+  for (const [id, c] of counts) {
+    const n = byId.get(id);
+    self.set(key(n), (self.get(key(n)) ?? 0) + c);
+    const seen = new Set();
+    for (let x = id; x !== undefined; x = parent.get(x)) {
+      const k = key(byId.get(x));
+      if (seen.has(k)) continue;
+      seen.add(k);
+      incl.set(k, (incl.get(k) ?? 0) + c);
+    }
+  }
+  const top = (m, title) => {
+    console.log(`\n${title} (${total} samples)`);
+    for (const [k, c] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${((100 * c) / total).toFixed(1).padStart(5)}%  ${k}`);
+  };
+  top(self, 'self time');
+  top(incl, 'inclusive time');
+}
+console.log(`\nprofile files in ${dir}`);

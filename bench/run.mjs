@@ -1,0 +1,929 @@
+#!/usr/bin/env node
+// scratchd benchmark: `npm run bench` (inside the trixie chroot).
+//
+// Contenders, each measured in every round, the order rotating per round:
+//   (a) ceiling  — bench/ceiling.mjs, a bare uWebSockets.js app answering the GIF
+//   (b) nginx    — Debian nginx, empty_gif, buffered JSON access_log, one worker
+//   (c) scratchd — file backend only
+//   (d) scratchd — file + Kafka backends with a real broker (when available)
+// Each server is pinned to core 0 (taskset -c 0), wrk to core 1. Per server and
+// round: start, 1 s warm-up, `wrk -t1 -c64` at full speed, then a paced run at
+// half of scratchd's maximum rate (the (e) row for scratchd, and the same offered
+// load for (a) and (b) as reference), stop. Figures are medians over rounds and
+// ratios to (a) and (b) of the same run; the machine is shared and noisy.
+//
+// Options: --rounds N (3) --duration S (8) --paced-duration S (8)
+//          --connections N (64) --paced-connections N (200) --only a,b,c,d
+//          --out FILE (BENCHMARKS.md) --no-write --keep (keep the temp dir)
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import {
+  existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
+import { cpus, tmpdir, release } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const benchDir = join(root, 'bench');
+process.chdir(root);
+
+const { values: opt } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '8' },
+    'paced-duration': { type: 'string', default: '8' },
+    connections: { type: 'string', default: '64' },
+    'paced-connections': { type: 'string', default: '200' },
+    only: { type: 'string', default: 'a,b,c,d' },
+    out: { type: 'string', default: 'BENCHMARKS.md' },
+    'no-write': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    'prep-only': { type: 'string' },
+    baseline: { type: 'string' },
+  },
+});
+const ROUNDS = Number(opt.rounds);
+const DURATION = Number(opt.duration);
+const PACED_DURATION = Number(opt['paced-duration']);
+const CONNS = Number(opt.connections);
+const PACED_CONNS = Number(opt['paced-connections']);
+const ONLY = new Set(opt.only.split(','));
+const started = Date.now();
+
+function log(msg) {
+  const t = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
+  process.stdout.write(`[bench ${t}s] ${msg}\n`);
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => {
+  const s = xs.filter((x) => x !== undefined && x !== null && !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+
+// ---------------------------------------------------------------- set-up ----
+
+function ensureTools() {
+  const missing = [];
+  if (!has('wrk')) missing.push('wrk');
+  if (!has('nginx') && !existsSync('/usr/sbin/nginx')) missing.push('nginx');
+  if (!has('taskset')) missing.push('util-linux');
+  if (missing.length > 0) {
+    if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(', ')}; run inside the trixie chroot as root`);
+    log(`installing ${missing.join(' ')} with apt-get`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+    execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
+  }
+  if (!existsSync(join(root, 'node_modules/uWebSockets.js'))) {
+    log('node_modules missing: npm ci');
+    execFileSync('npm', ['ci'], { stdio: 'inherit' });
+  }
+  const newest = (dir) => Math.max(...readdirSync(dir).map((f) => statSync(join(dir, f)).mtimeMs));
+  if (!existsSync(join(root, 'dist/main.js')) || newest(join(root, 'src')) > statSync(join(root, 'dist/main.js')).mtimeMs
+      || newest(join(root, 'src')) > newest(join(root, 'dist'))) {
+    log('building: tsc -p .');
+    execFileSync('npx', ['tsc', '-p', '.'], { stdio: 'inherit' });
+  }
+}
+
+function machine() {
+  const sh = (c) => {
+    try {
+      return execFileSync('sh', ['-c', c], { encoding: 'utf8' }).trim();
+    } catch {
+      return '?';
+    }
+  };
+  return {
+    nproc: sh('nproc'),
+    cpu: cpus()[0]?.model ?? '?',
+    kernel: `${sh('uname -s')} ${release()} ${sh('uname -m')}`,
+    os: sh('. /etc/os-release && echo "$PRETTY_NAME"'),
+    node: process.version,
+    wrk: sh('wrk -v 2>&1 | head -1'),
+    nginx: sh('nginx -v 2>&1'),
+    uws: JSON.parse(readFileSync(join(root, 'node_modules/uWebSockets.js/package.json'), 'utf8')).version,
+    memory: sh("awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/meminfo"),
+    load: sh('cat /proc/loadavg'),
+    // In the chroot a worktree's .git points outside the mount: then the
+    // caller may say, e.g. SCRATCHD_BENCH_COMMIT=$(git rev-parse --short HEAD).
+    commit: process.env.SCRATCHD_BENCH_COMMIT
+      ?? (spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim()
+        || 'unknown commit (git not reachable; set SCRATCHD_BENCH_COMMIT)'),
+  };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------- the traffic ----
+
+const FLAVORS = [
+  { name: 'gr', host: 'www.example.gr', timeZone: 'Europe/Athens', lang: 'el-GR',
+    title: 'Παπούτσια & τσάντες', path: '/papoutsia', search: 'παπούτσια' },
+  { name: 'tr', host: 'www.example.com.tr', timeZone: 'Europe/Istanbul', lang: 'tr-TR',
+    title: 'Ayakkabı & Çanta – İndirim', path: '/ayakkabi', search: 'deri ayakkabı' },
+  { name: 'uk', host: 'www.example.co.uk', timeZone: 'Europe/London', lang: 'en-GB',
+    title: 'Shoes & bags — £20 off', path: '/shoes', search: 'leather shoes' },
+];
+const PER_FLAVOR = 16;
+
+/** encodeURIComponent as browsers' trackers use it; spaces as %20 in some fields, + in others. */
+const enc = (s) => encodeURIComponent(s);
+const encPlus = (s) => encodeURIComponent(s).replace(/%20/g, '+');
+
+/** Matomo/GA-style beacon queries, ~300 bytes each, rotating over the flavors' hosts. */
+function makeRequests() {
+  const out = [];
+  let seed = 42;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed;
+  };
+  for (let i = 0; i < PER_FLAVOR; i++) {
+    for (const f of FLAVORS) {
+      const id = rnd().toString(16).padStart(8, '0') + rnd().toString(16).padStart(8, '0');
+      const url = `https://${f.host}${f.path}?utm_source=news&p=${i}`;
+      const ref = `https://www.google.com/?q=${encPlus(f.search)}`;
+      const q = [
+        'idsite=' + (1 + FLAVORS.indexOf(f)), 'rec=1', `r=${rnd() % 1000000}`, `h=${i % 24}`, `m=${(i * 7) % 60}`, `s=${(i * 13) % 60}`,
+        'url=' + enc(url), 'urlref=' + enc(ref), 'action_name=' + encPlus(f.title),
+        `_id=${id.slice(0, 16)}`, `res=1920x1080`, `pv_id=${rnd().toString(36).slice(0, 6)}`,
+        `lang=${f.lang}`,
+      ].join('&');
+      out.push({ host: f.host, flavor: f.name, path: `/track?${q}` });
+    }
+  }
+  return out;
+}
+
+/** What a flat query must become: Rack semantics for flat keys (+ is space, last wins). */
+function expectedValues(query) {
+  const o = {};
+  for (const p of query.split(/[&;] */)) {
+    if (p === '') continue;
+    const i = p.indexOf('=');
+    const dec = (s) => decodeURIComponent(s.replace(/\+/g, ' '));
+    o[dec(i < 0 ? p : p.slice(0, i))] = i < 0 ? null : dec(p.slice(i + 1));
+  }
+  return o;
+}
+
+function luaString(s) {
+  return '"' + Buffer.from(s, 'utf8').toString('latin1').replace(/[\\"]/g, '\\$&')
+    .replace(/[^\x20-\x7e]/g, (c) => `\\${c.charCodeAt(0)}`) + '"';
+}
+
+/**
+ * The wrk script. Requests are built once in init() and served round-robin.
+ * With a rate argument, delay() paces each connection with exponential
+ * inter-arrival times (so the sum over connections is a Poisson stream, not
+ * synchronised bursts); wrk's delays are whole milliseconds, hence rounding.
+ * done() prints one JSON line the runner parses: wrk's own counts and
+ * latency percentiles in microseconds.
+ */
+function luaScript(requests) {
+  return `-- generated by bench/run.mjs
+local reqs = {
+${requests.map((r) => `  {${luaString(r.host)}, ${luaString(r.path)}},`).join('\n')}
+}
+local built = {}
+local n = 0
+local i = 0
+local mean_delay = 0
+
+function init(args)
+  for k, r in ipairs(reqs) do
+    built[k] = wrk.format("GET", r[2], { ["Host"] = r[1], ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64)", ["Accept"] = "image/avif,image/webp,*/*" })
+  end
+  n = #built
+  if args[1] ~= nil then
+    -- Paced: define delay() only now, so full-speed runs skip wrk's timer path.
+    mean_delay = tonumber(args[2]) * 1000 / tonumber(args[1])
+    math.randomseed(os.time())
+    delay = function()
+      local u = math.random()
+      if u < 1e-12 then u = 1e-12 end
+      return math.floor(-math.log(u) * mean_delay + 0.5)
+    end
+  end
+end
+
+function request()
+  i = i + 1
+  if i > n then i = 1 end
+  return built[i]
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('BENCHJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p90":%d,"p99":%d,"p999":%d,"max":%d,"mean":%f}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max, latency.mean))
+end
+`;
+}
+
+// --------------------------------------------------------------- servers ----
+
+function spawnServer(name, cmd, args, env = {}) {
+  const proc = spawn('taskset', ['-c', '0', cmd, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
+  });
+  let output = '';
+  proc.stdout.setEncoding('utf8').on('data', (c) => { output = (output + c).slice(-8000); });
+  proc.stderr.setEncoding('utf8').on('data', (c) => { output = (output + c).slice(-8000); });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal)));
+  return { name, proc, exited, output: () => output };
+}
+
+/** One GET /track until it answers 200 (the server is up). */
+async function waitReady(port, host, server, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (server.proc.exitCode !== null) throw new Error(`${server.name} exited: ${server.output()}`);
+    const status = await new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      let buf = '';
+      s.on('connect', () => s.write(`GET /track?ready=1 HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+      s.on('data', (d) => { buf += d; });
+      s.on('error', () => resolve(0));
+      s.on('close', () => resolve(Number(buf.split(' ')[1]) || 0));
+    });
+    if (status === 200) return;
+    if (Date.now() > deadline) throw new Error(`${server.name} not ready on ${port}: ${server.output()}`);
+    await sleep(100);
+  }
+}
+
+function vmHWM(pid) {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds (user + system, all threads) the process has used so far. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function stopServer(server, signal = 'SIGTERM', timeoutMs = 30_000) {
+  if (server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill(signal);
+  const t = setTimeout(() => server.proc.kill('SIGKILL'), timeoutMs);
+  const code = await server.exited;
+  clearTimeout(t);
+  return code;
+}
+
+function nginxConf(dir, port) {
+  const conf = `# generated by bench/run.mjs: empty_gif with a buffered JSON access log
+daemon off;
+master_process on;
+worker_processes 1;
+user root;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/nginx-tmp;
+  proxy_temp_path ${dir}/nginx-tmp;
+  fastcgi_temp_path ${dir}/nginx-tmp;
+  uwsgi_temp_path ${dir}/nginx-tmp;
+  scgi_temp_path ${dir}/nginx-tmp;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  server_tokens off;
+  log_format scratch escape=json '{"time":"$time_iso8601","host":"$host","args":"$args"}';
+  server {
+    listen 127.0.0.1:${port} reuseport backlog=4096;
+    location = /track {
+      access_log ${dir}/nginx-access.log scratch buffer=64k flush=1s;
+      empty_gif;
+      add_header Cache-Control "no-store, no-cache, must-revalidate, max-age=0" always;
+      add_header Expires "0" always;
+    }
+    location / { return 404; }
+  }
+}
+`;
+  mkdirSync(join(dir, 'nginx-tmp'), { recursive: true });
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  return join(dir, 'nginx.conf');
+}
+
+function scratchdConfig(dir, port, statsPort, kafka) {
+  const config = {
+    listen: `127.0.0.1:${port}`,
+    stats: { listen: `127.0.0.1:${statsPort}` },
+    // info: a few lines at start and stop, none per request; the 'drained'
+    // line carries every backend's persisted/dropped counters.
+    log: { level: 'info' },
+    flavors: FLAVORS.map((f) => ({ name: f.name, hosts: [f.host], timeZone: f.timeZone, topic: `bench.${f.name}` })),
+    backends: {
+      file: { enabled: true, dir: join(dir, 'log') },
+      kafka: kafka === null ? { enabled: false } : { enabled: true, rdkafka: { 'metadata.broker.list': kafka.brokers } },
+    },
+  };
+  const file = join(dir, `scratchd-${kafka === null ? 'file' : 'kafka'}.json`);
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+/** Count the Lines under dir and check each equals one of the expected Values. */
+function checkLines(dir, expected) {
+  let lines = 0;
+  let bad = 0;
+  const seen = new Map();
+  const walk = (d) => {
+    if (!existsSync(d)) return;
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.log')) {
+        const buf = readFileSync(p);
+        let start = 0;
+        for (;;) {
+          const nl = buf.indexOf(10, start);
+          if (nl < 0) {
+            if (start < buf.length) bad++; // a partial last line
+            break;
+          }
+          const s = buf.toString('utf8', start, nl);
+          seen.set(s, (seen.get(s) ?? 0) + 1);
+          lines++;
+          start = nl + 1;
+        }
+      }
+    }
+  };
+  walk(dir);
+  for (const [s, count] of seen) {
+    let ok = false;
+    try {
+      ok = expected.has(JSON.stringify(JSON.parse(s)));
+    } catch {}
+    if (!ok) bad += count;
+  }
+  return { lines, bad, distinct: seen.size };
+}
+
+function countNginxLines(file) {
+  if (!existsSync(file)) return { lines: 0, bad: 0 };
+  const buf = readFileSync(file);
+  let lines = 0;
+  let bad = 0;
+  let start = 0;
+  for (let nl; (nl = buf.indexOf(10, start)) >= 0; start = nl + 1) {
+    lines++;
+    if (lines % 997 === 0) {
+      try {
+        JSON.parse(buf.toString('utf8', start, nl));
+      } catch {
+        bad++;
+      }
+    }
+  }
+  return { lines, bad };
+}
+
+// ------------------------------------------------------------------- wrk ----
+
+async function wrk(port, { seconds, conns, script, rate }) {
+  const args = ['-c', '1', 'wrk', '-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '--timeout', '5s', '-s', script,
+    `http://127.0.0.1:${port}/track`];
+  if (rate !== undefined) args.push('--', String(rate), String(conns));
+  const out = await new Promise((resolve, reject) => {
+    const p = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let o = '';
+    p.stdout.on('data', (c) => { o += c; });
+    p.stderr.on('data', (c) => { o += c; });
+    p.on('error', reject);
+    p.on('exit', (code) => (code === 0 ? resolve(o) : reject(new Error(`wrk exited ${code}: ${o}`))));
+  });
+  const m = /BENCHJSON (\{.*\})/.exec(out);
+  if (!m) throw new Error(`no BENCHJSON in wrk output: ${out}`);
+  const r = JSON.parse(m[1]);
+  r.rps = r.requests / (r.duration_us / 1e6);
+  r.ok = r.requests - r.status; // wrk counts status >= 400 under errors.status
+  r.socketErrors = r.connect + r.read + r.write + r.timeout;
+  return r;
+}
+
+// ----------------------------------------------------------- contenders ----
+
+async function runContender(key, ctx, round) {
+  const c = CONTENDERS[key];
+  const gcFile = join(ctx.dir, `gc-${key}-${round}.json`);
+  const server = await c.start(ctx, gcFile);
+  const result = { key, round };
+  try {
+    await waitReady(c.port(ctx), FLAVORS[0].host, server);
+    const pid = server.proc.pid;
+    const warm = await wrk(c.port(ctx), { seconds: 1, conns: CONNS, script: ctx.script });
+    if (c.node) server.proc.kill('SIGUSR2'); // GC stats: forget the warm-up
+    const pids = () => [pid, ...(c.node ? [] : childPids(pid))];
+    const cpu0 = pids().reduce((t, p) => t + cpuSeconds(p), 0);
+    const max = await wrk(c.port(ctx), { seconds: DURATION, conns: CONNS, script: ctx.script });
+    const cpu1 = pids().reduce((t, p) => t + cpuSeconds(p), 0);
+    // CPU per request is what a change to scratchd moves; unlike req/s it
+    // hardly depends on how much of core 0 the other tenants left us.
+    max.cpuUsPerReq = ((cpu1 - cpu0) * 1e6) / max.requests;
+    max.coreShare = (cpu1 - cpu0) / (max.duration_us / 1e6);
+    if (c.node) server.proc.kill('SIGUSR2'); // GC stats of the maximum-load run
+    result.max = max;
+    result.rss = c.rss(pid);
+    let paced = null;
+    if (ctx.pacedRate > 0) {
+      paced = await wrk(c.port(ctx), { seconds: PACED_DURATION, conns: PACED_CONNS, script: ctx.script, rate: ctx.pacedRate });
+      result.paced = paced;
+    }
+    result.rssEnd = c.rss(pid);
+    // + 1: the readiness probe (GET /track?ready=1) is a Line too.
+    result.expectedOk = warm.ok + max.ok + (paced?.ok ?? 0) + 1;
+    result.inFlightMax = CONNS * 2 + (paced ? PACED_CONNS : 0);
+  } finally {
+    result.exit = await c.stop(server, ctx);
+  }
+  if (c.node) {
+    result.gcMax = readJson(`${gcFile}.1`);
+    result.gcPaced = readJson(gcFile);
+  }
+  if (c.check) Object.assign(result, c.check(ctx));
+  if (c.node && key !== 'a') {
+    const m = /^\{.*"msg":"drained".*\}$/m.exec(server.output());
+    result.drained = m ? JSON.parse(m[0]).backends : null;
+  }
+  return result;
+}
+
+function readJson(f) {
+  try {
+    return JSON.parse(readFileSync(f, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+const node = process.execPath;
+const preload = ['--import', join(benchDir, 'gc-preload.mjs')];
+
+const CONTENDERS = {
+  a: {
+    label: '(a) ceiling: bare uWS',
+    node: true,
+    port: (ctx) => ctx.ports.a,
+    start: (ctx, gc) => spawnServer('ceiling', node, [...preload, join(benchDir, 'ceiling.mjs'), String(ctx.ports.a)], { SCRATCHD_BENCH_GC: gc }),
+    stop: (s) => stopServer(s),
+    rss: (pid) => vmHWM(pid),
+  },
+  b: {
+    label: '(b) nginx empty_gif + JSON access_log',
+    node: false,
+    port: (ctx) => ctx.ports.b,
+    start: (ctx) => {
+      rmSync(join(ctx.dir, 'nginx-access.log'), { force: true });
+      return spawnServer('nginx', 'nginx', ['-c', ctx.nginxConf, '-p', ctx.dir, '-e', join(ctx.dir, 'nginx-error.log')]);
+    },
+    // SIGQUIT: graceful, flushes the access-log buffer.
+    stop: (s) => stopServer(s, 'SIGQUIT'),
+    rss: (pid) => [pid, ...childPids(pid)].reduce((sum, p) => sum + vmHWM(p), 0),
+    check: (ctx) => countNginxLines(join(ctx.dir, 'nginx-access.log')),
+  },
+  c: {
+    label: '(c) scratchd, file backend',
+    node: true,
+    port: (ctx) => ctx.ports.c,
+    start: (ctx, gc) => {
+      rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
+      return spawnServer('scratchd', node, [...preload, join(root, 'dist/main.js'), '--config', ctx.configFile], { SCRATCHD_BENCH_GC: gc });
+    },
+    stop: (s) => stopServer(s),
+    rss: (pid) => vmHWM(pid),
+    check: (ctx) => checkLines(join(ctx.dir, 'log'), ctx.expected),
+  },
+  d: {
+    label: '(d) scratchd, file + Kafka',
+    node: true,
+    port: (ctx) => ctx.ports.c,
+    start: (ctx, gc) => {
+      rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
+      return spawnServer('scratchd+kafka', node, [...preload, join(root, 'dist/main.js'), '--config', ctx.kafkaConfigFile], { SCRATCHD_BENCH_GC: gc });
+    },
+    stop: (s) => stopServer(s),
+    rss: (pid) => vmHWM(pid),
+    check: (ctx) => checkLines(join(ctx.dir, 'log'), ctx.expected),
+  },
+};
+
+// --baseline DIR: scratchd as built by bench/build-rev.sh, measured alongside
+// (c) in every round, for before/after ratios of a change.
+if (opt.baseline) {
+  CONTENDERS.c0 = {
+    ...CONTENDERS.c,
+    label: `(c0) scratchd ${opt.baseline.replace(/.*scratchd-rev-/, 'at ')}`,
+    start: (ctx, gc) => {
+      rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
+      return spawnServer('scratchd-baseline', node, [...preload, join(opt.baseline, 'dist/main.js'), '--config', ctx.configFile], { SCRATCHD_BENCH_GC: gc });
+    },
+  };
+}
+
+/**
+ * (d) needs the Kafka backend (src/kafka.ts, wired in main.ts) and the broker
+ * harness (test/helpers/kafka.ts, startKafka()). Returns null and a reason
+ * when they are not there.
+ */
+async function startKafkaIfAvailable() {
+  if (!existsSync(join(root, 'src/kafka.ts'))) return { kafka: null, reason: 'src/kafka.ts (the Kafka backend) is not on this branch yet' };
+  if (!existsSync(join(root, 'test/helpers/kafka.ts'))) return { kafka: null, reason: 'test/helpers/kafka.ts (startKafka(), the broker harness) is not on this branch yet' };
+  if (!readFileSync(join(root, 'src/main.ts'), 'utf8').includes("'./kafka.js'")) return { kafka: null, reason: 'src/main.ts does not start the Kafka backend yet (no import of ./kafka.js)' };
+  try {
+    // The harness is TypeScript: run it through tap's ts-node loader in a
+    // helper process (pinned to core 1 with wrk: the broker is part of the
+    // load generator's side, not of the server under test) that prints the
+    // broker list and keeps the broker up until it is killed.
+    const helper = join(benchDir, 'kafka-broker.mts');
+    log('(d): starting the broker (first time: Java and Kafka from Maven Central, a few minutes)');
+    const tsImport = join(root, 'node_modules/@tapjs/typescript/dist/esm/import.mjs');
+    const p = spawn('taskset', ['-c', '1', node, `--import=${tsImport}`, helper], {
+      stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
+    });
+    let out = '';
+    p.stderr.on('data', (c) => { out += c; });
+    const brokers = await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`broker not up in 180 s: ${out.slice(-2000)}`)), 180_000);
+      p.stdout.setEncoding('utf8').on('data', (c) => {
+        out += c;
+        const m = /BROKERS (\S+)/.exec(out);
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]);
+        }
+      });
+      p.on('exit', (code) => reject(new Error(`broker helper exited ${code}: ${out.slice(-2000)}`)));
+    });
+    return { kafka: { brokers, stop: () => { p.stdin.end(); p.kill('SIGTERM'); } }, reason: null };
+  } catch (err) {
+    return { kafka: null, reason: `the broker did not start: ${err.message.split('\n')[0]}` };
+  }
+}
+
+// ------------------------------------------------------------------ main ----
+
+async function main() {
+  log(`scratchd benchmark: ${ROUNDS} rounds × (1 s warm-up + ${DURATION} s max + ${PACED_DURATION} s paced) per contender`);
+  ensureTools();
+  const info = machine();
+  log(`machine: ${info.nproc} cores, ${info.cpu}, ${info.kernel}, node ${info.node}, load ${info.load}`);
+  if (Number(info.nproc) < 2) log('warning: fewer than 2 cores; server and load generator share a core');
+
+  const dir = opt['prep-only'] ?? mkdtempSync(join(tmpdir(), 'scratchd-bench-'));
+  const requests = makeRequests();
+  const script = join(dir, 'track.lua');
+  writeFileSync(script, luaScript(requests));
+  const expected = new Set(['ready=1', ...requests.map((r) => r.path.slice('/track?'.length))].map((q) => JSON.stringify(expectedValues(q))));
+  const avgQuery = requests.reduce((s, r) => s + r.path.length - 7, 0) / requests.length;
+  log(`traffic: ${requests.length} distinct queries, ${avgQuery.toFixed(0)} bytes on average, hosts ${FLAVORS.map((f) => f.host).join(', ')}`);
+
+  const ports = { a: await freePort(), b: await freePort(), c: await freePort(), stats: await freePort() };
+  const ctx = { dir, script, expected, ports, pacedRate: 0 };
+  ctx.nginxConf = nginxConf(dir, ports.b);
+  ctx.configFile = scratchdConfig(dir, ports.c, ports.stats, null);
+  if (opt['prep-only']) return; // bench/profile.mjs: only the traffic and the config
+
+  let kafkaInfo = { kafka: null, reason: 'not requested (--only)' };
+  if (ONLY.has('d')) {
+    log('(d): looking for the Kafka backend and broker harness');
+    kafkaInfo = await startKafkaIfAvailable();
+    if (kafkaInfo.kafka) {
+      ctx.kafkaConfigFile = scratchdConfig(dir, ports.c, ports.stats, kafkaInfo.kafka);
+      log(`(d): broker at ${kafkaInfo.kafka.brokers}`);
+    } else log(`(d): not available — ${kafkaInfo.reason}`);
+  }
+  const keys = ['a', 'b', 'c', 'd'].filter((k) => ONLY.has(k) && (k !== 'd' || kafkaInfo.kafka));
+  if (opt.baseline) {
+    if (!existsSync(join(opt.baseline, 'dist/main.js'))) {
+      log(`building the baseline in ${opt.baseline}`);
+      execFileSync('npx', ['tsc', '-p', '.'], { stdio: 'inherit', cwd: opt.baseline });
+    }
+    keys.push('c0');
+  }
+
+  // Calibration: scratchd's maximum rate sets the paced rate for every round.
+  log('calibrating: scratchd at maximum load for 5 s');
+  {
+    rmSync(join(dir, 'log'), { recursive: true, force: true });
+    const s = spawnServer('scratchd', node, [join(root, 'dist/main.js'), '--config', ctx.configFile]);
+    try {
+      await waitReady(ports.c, FLAVORS[0].host, s);
+      await wrk(ports.c, { seconds: 2, conns: CONNS, script });
+      const cal = await wrk(ports.c, { seconds: 5, conns: CONNS, script });
+      ctx.calibratedRps = cal.rps;
+      ctx.targetRate = Math.round(cal.rps / 2 / 100) * 100;
+      // wrk's delay() timers run late by a roughly constant amount, so the
+      // achieved rate falls short of the one asked for: measure that once and
+      // ask for proportionally more, the same for every contender.
+      const probe = await wrk(ports.c, { seconds: 3, conns: PACED_CONNS, script, rate: ctx.targetRate });
+      ctx.pacedRate = Math.round(ctx.targetRate * Math.min(2, Math.max(1, ctx.targetRate / probe.rps)));
+    } finally {
+      await stopServer(s);
+    }
+    rmSync(join(dir, 'log'), { recursive: true, force: true });
+    log(`calibrated: ${ctx.calibratedRps.toFixed(0)} req/s; paced runs aim at ${ctx.targetRate} req/s (wrk asked for ${ctx.pacedRate}) over ${PACED_CONNS} connections`);
+  }
+
+  const results = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order = keys.map((_, i) => keys[(i + round - 1) % keys.length]);
+    for (const key of order) {
+      log(`round ${round}/${ROUNDS}: ${CONTENDERS[key].label}`);
+      const r = await runContender(key, ctx, round);
+      results.push(r);
+      const gc = r.gcMax ? `, GC max ${r.gcMax.maxMs.toFixed(2)} ms` : '';
+      const lines = r.lines !== undefined ? `, lines ${r.lines} vs 2xx ${r.expectedOk} (bad ${r.bad})` : '';
+      log(`  max ${r.max.rps.toFixed(0)} req/s, ${r.max.cpuUsPerReq.toFixed(1)} µs CPU/req, core share ${(100 * r.max.coreShare).toFixed(0)}%, p50 ${ms(r.max.p50)} p99 ${ms(r.max.p99)} p99.9 ${ms(r.max.p999)} ms, non-2xx ${r.max.status}, `
+        + `socket errors ${r.max.socketErrors}; paced ${r.paced ? `${r.paced.rps.toFixed(0)} req/s p50 ${ms(r.paced.p50)} p99 ${ms(r.paced.p99)} p99.9 ${ms(r.paced.p999)} ms` : '-'}; `
+        + `RSS ${(r.rss / 2 ** 20).toFixed(1)} MB${gc}${lines}`);
+    }
+  }
+  kafkaInfo.kafka?.stop();
+
+  const summary = summarize(results, keys, ctx);
+  const report = renderReport({ info, summary, results, ctx, kafkaInfo, avgQuery, requests });
+  writeFileSync(join(dir, 'results.json'), JSON.stringify({ info, results, summary }, null, 2));
+  if (!opt['no-write']) {
+    writeFileSync(join(root, opt.out), report);
+    log(`wrote ${opt.out}`);
+  }
+  process.stdout.write('\n' + renderTables(summary, ctx) + '\n');
+  if (!opt.keep) rmSync(dir, { recursive: true, force: true });
+  else log(`kept ${dir}`);
+  const failures = summary.checks.filter((c) => !c.ok);
+  log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; correctness: ${failures.length === 0 ? 'all rounds ok' : failures.map((f) => f.text).join('; ')}`);
+  process.exitCode = failures.length === 0 ? 0 : 1;
+}
+
+const ms = (us) => (us / 1000).toFixed(us < 10_000 ? 3 : 1);
+
+// --------------------------------------------------------------- summary ----
+
+function summarize(results, keys, ctx) {
+  const rows = {};
+  for (const k of keys) {
+    const rs = results.filter((r) => r.key === k);
+    const gcMax = rs.map((r) => r.gcMax).filter(Boolean);
+    const gcPaced = rs.map((r) => r.gcPaced).filter(Boolean);
+    rows[k] = {
+      rounds: rs.length,
+      rps: median(rs.map((r) => r.max.rps)),
+      cpu: median(rs.map((r) => r.max.cpuUsPerReq)),
+      perCore: median(rs.map((r) => 1e6 / r.max.cpuUsPerReq)),
+      share: median(rs.map((r) => r.max.coreShare)),
+      rpsAll: rs.map((r) => r.max.rps),
+      p50: median(rs.map((r) => r.max.p50)),
+      p99: median(rs.map((r) => r.max.p99)),
+      p999: median(rs.map((r) => r.max.p999)),
+      rss: median(rs.map((r) => r.rss)),
+      rssMax: Math.max(...rs.map((r) => r.rss)),
+      gcMaxPause: gcMax.length ? Math.max(...gcMax.map((g) => g.maxMs)) : NaN,
+      gcP99: gcMax.length ? median(gcMax.map((g) => g.p99Ms)) : NaN,
+      gcPerSec: gcMax.length ? median(gcMax.map((g) => g.totalMs / (g.wallMs / 1000))) : NaN,
+      gcCount: gcMax.length ? median(gcMax.map((g) => g.count)) : NaN,
+      gcOver5: gcMax.length ? gcMax.reduce((s, g) => s + g.over5ms, 0) : NaN,
+      paced: rs[0]?.paced ? {
+        rps: median(rs.map((r) => r.paced.rps)),
+        p50: median(rs.map((r) => r.paced.p50)),
+        p99: median(rs.map((r) => r.paced.p99)),
+        p999: median(rs.map((r) => r.paced.p999)),
+        max: Math.max(...rs.map((r) => r.paced.max)),
+        gcMaxPause: gcPaced.length ? Math.max(...gcPaced.map((g) => g.maxMs)) : NaN,
+        gcOver5: gcPaced.length ? gcPaced.reduce((s, g) => s + g.over5ms, 0) : NaN,
+      } : null,
+    };
+  }
+  const checks = [];
+  for (const r of results) {
+    const label = `round ${r.round} ${r.key}`;
+    const errs = r.max.socketErrors + (r.paced?.socketErrors ?? 0);
+    const non2xx = r.max.status + (r.paced?.status ?? 0);
+    if (non2xx > 0) checks.push({ ok: false, text: `${label}: ${non2xx} non-2xx answers` });
+    if (errs > 0) checks.push({ ok: false, text: `${label}: ${errs} socket errors` });
+    if (r.exit !== 0 && r.exit !== null && r.key !== 'b') checks.push({ ok: false, text: `${label}: exit ${r.exit}` });
+    if (r.lines !== undefined) {
+      const extra = r.lines - r.expectedOk;
+      // wrk counts a request when its answer arrives: those still in flight
+      // when wrk stops were answered (and logged) but not counted. At most one
+      // per connection per wrk run.
+      const ok = extra >= 0 && extra <= r.inFlightMax && r.bad === 0;
+      r.linesOk = ok;
+      checks.push({ ok, text: `${label}: ${r.lines} lines, wrk 2xx ${r.expectedOk}, in flight at wrk's cut-offs ${extra} (≤ ${r.inFlightMax}), bad ${r.bad}` });
+    }
+    if (r.drained !== undefined) {
+      if (r.drained === null) checks.push({ ok: false, text: `${label}: no 'drained' log line (exit ${r.exit})` });
+      else {
+        for (const [name, b] of Object.entries(r.drained)) {
+          const ok = b.persisted === r.lines && b.dropped === 0;
+          checks.push({ ok, text: `${label}: ${name} backend persisted ${b.persisted}, dropped ${b.dropped}, failed ${b.failed} (lines in files ${r.lines})` });
+        }
+      }
+    }
+  }
+  return { rows, checks };
+}
+
+const fmtRatio = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '–');
+const fmtMs = (us) => (Number.isFinite(us) ? (us / 1000).toFixed(3) : '–');
+const fmtMB = (b) => (Number.isFinite(b) ? (b / 2 ** 20).toFixed(1) : '–');
+const fmtN = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+
+function renderTables(summary, ctx) {
+  const { rows } = summary;
+  const keys = Object.keys(rows);
+  const A = rows.a;
+  const B = rows.b;
+  const label = (k) => CONTENDERS[k].label;
+  const out = [];
+  out.push(`### Maximum load (wrk -t1 -c${CONNS}, ${DURATION} s per round, median of ${ROUNDS})`, '');
+  out.push('| contender | req/s | req per CPU-second | CPU µs per request | core 0 share | p50 ms | p99 ms | p99.9 ms | peak RSS MB | GC max pause ms | GC p99 pause ms | GC ms per s | GC pauses > 5 ms |');
+  out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  for (const k of keys) {
+    const r = rows[k];
+    out.push(`| ${label(k)} | ${fmtN(r.rps)} | ${fmtN(r.perCore)} | ${fmtN(r.cpu, 1)} | ${fmtN(100 * r.share)}% | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${fmtMs(r.p999)} | ${fmtMB(r.rss)} | ${fmtN(r.gcMaxPause, 2)} | ${fmtN(r.gcP99, 2)} | ${fmtN(r.gcPerSec, 1)} | ${fmtN(r.gcOver5)} |`);
+  }
+  for (const [base, name] of [[A, '(a)'], [B, '(b)']]) {
+    if (!base) continue;
+    out.push('', `Ratios to ${name} (req/s: higher is better; CPU per request, latency and RSS: lower is better)`, '');
+    out.push('| contender | req/s | req per CPU-second | CPU per request | p50 | p99 | p99.9 | peak RSS |');
+    out.push('|---|--:|--:|--:|--:|--:|--:|--:|');
+    for (const k of keys) {
+      const r = rows[k];
+      out.push(`| ${label(k)} | ${fmtRatio(r.rps / base.rps)} | ${fmtRatio(r.perCore / base.perCore)} | ${fmtRatio(r.cpu / base.cpu)} | ${fmtRatio(r.p50 / base.p50)} | ${fmtRatio(r.p99 / base.p99)} | ${fmtRatio(r.p999 / base.p999)} | ${fmtRatio(r.rss / base.rss)} |`);
+    }
+  }
+  if (rows.c0 && rows.c) {
+    out.push('', `Change vs baseline: (c) / (c0) req/s ${fmtRatio(rows.c.rps / rows.c0.rps)}, CPU per request ${fmtRatio(rows.c.cpu / rows.c0.cpu)}, p99 ${fmtRatio(rows.c.p99 / rows.c0.p99)}, `
+      + `half-load p99 ${fmtRatio(rows.c.paced?.p99 / rows.c0.paced?.p99)}, peak RSS ${fmtRatio(rows.c.rss / rows.c0.rss)}, GC ms/s ${fmtRatio(rows.c.gcPerSec / rows.c0.gcPerSec)}`);
+  }
+  if (keys.some((k) => rows[k].paced)) {
+    out.push('', `### (e) Half load: ${ctx.targetRate} req/s aimed at (half of scratchd's calibrated ${fmtN(ctx.calibratedRps)} req/s), wrk -t1 -c${PACED_CONNS}, each connection paced with exponential gaps, ${PACED_DURATION} s per round, median of ${ROUNDS}`, '');
+    out.push('(e) is the scratchd row; (a) and (b) get the same offered load as reference.', '');
+    out.push('| server at half load | req/s done | p50 ms | p99 ms | p99.9 ms | max ms | GC max pause ms | p99 ×(a) | p99 ×(b) | p99.9 ×(a) | p99.9 ×(b) |');
+    out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    for (const k of keys) {
+      const p = rows[k].paced;
+      if (!p) continue;
+      const pa = A?.paced;
+      const pb = B?.paced;
+      const name = k === 'c' ? '(e) scratchd, file backend' : label(k);
+      out.push(`| ${name} | ${fmtN(p.rps)} | ${fmtMs(p.p50)} | ${fmtMs(p.p99)} | ${fmtMs(p.p999)} | ${fmtMs(p.max)} | ${fmtN(p.gcMaxPause, 2)} | ${fmtRatio(p.p99 / pa?.p99)} | ${fmtRatio(p.p99 / pb?.p99)} | ${fmtRatio(p.p999 / pa?.p999)} | ${fmtRatio(p.p999 / pb?.p999)} |`);
+    }
+  }
+  return out.join('\n');
+}
+
+function renderTargets(summary) {
+  const { rows } = summary;
+  const t = [];
+  const add = (name, value, ok) => t.push(`| ${name} | ${value} | ${ok === null ? 'n/a' : ok ? 'met' : '**not met**'} |`);
+  const { a, b, c, d } = rows;
+  for (const [what, f] of [['req/s', (r) => r.rps], ['req per CPU-second', (r) => r.perCore]]) {
+    add(`(c) ≥ 1.0× (b), ${what}`, c && b ? fmtRatio(f(c) / f(b)) : '–', c && b ? f(c) >= f(b) : null);
+    add(`(d) ≥ 0.9× (c), ${what}`, d && c ? fmtRatio(f(d) / f(c)) : 'not available', d && c ? f(d) >= 0.9 * f(c) : null);
+    add(`(c) ≥ 0.6× (a), ${what}`, c && a ? fmtRatio(f(c) / f(a)) : '–', c && a ? f(c) >= 0.6 * f(a) : null);
+  }
+  add('(e) p99 ≤ 1 ms at half load', c?.paced ? `${fmtMs(c.paced.p99)} ms` : '–', c?.paced ? c.paced.p99 <= 1000 : null);
+  add('(c) peak RSS ≤ 80 MB at maximum load', c ? `${fmtMB(c.rssMax)} MB (worst round)` : '–', c ? c.rssMax <= 80 * 2 ** 20 : null);
+  const gcWorst = c ? Math.max(c.gcMaxPause, c.paced?.gcMaxPause ?? 0) : NaN;
+  add('(c) no GC pause over 5 ms', c ? `${fmtN(gcWorst, 2)} ms worst pause` : '–', c ? gcWorst <= 5 : null);
+  return ['| target | measured | |', '|---|--:|---|', ...t].join('\n');
+}
+
+function renderReport({ info, summary, results, ctx, kafkaInfo, avgQuery, requests }) {
+  const notesFile = join(benchDir, 'notes.md');
+  const notes = existsSync(notesFile) ? readFileSync(notesFile, 'utf8').trim() : '';
+  const sample = requests[0];
+  const perRound = results.map((r) => `| ${r.round} | ${r.key} | ${fmtN(r.max.rps)} | ${fmtN(r.max.cpuUsPerReq, 1)} | ${fmtMs(r.max.p99)} | ${r.paced ? fmtN(r.paced.rps) : '–'} | ${r.paced ? fmtMs(r.paced.p99) : '–'} | ${r.paced ? fmtMs(r.paced.p999) : '–'} | ${fmtMB(r.rss)} | ${r.gcMax ? fmtN(r.gcMax.maxMs, 2) : '–'} | ${r.lines !== undefined ? `${r.lines} / ${r.expectedOk}${r.key === 'b' ? '' : r.linesOk ? ' ✓' : ' ✗'}` : '–'} |`);
+  return `# Benchmarks
+
+Generated by \`npm run bench\` (\`node bench/run.mjs\`) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, scratchd at ${info.commit}.
+Every figure is a median over ${ROUNDS} rounds in which the contenders alternate (the order rotating each
+round), and every ratio compares figures of the same run: the machine is shared with other work, so
+absolute numbers move between runs, ratios much less.
+
+## Machine
+
+| | |
+|---|---|
+| cores (\`nproc\`) | ${info.nproc} |
+| CPU | ${info.cpu} |
+| memory | ${info.memory} |
+| kernel | ${info.kernel} |
+| OS (chroot) | ${info.os} |
+| node | ${info.node} |
+| uWebSockets.js | ${info.uws} |
+| load generator | ${info.wrk} |
+| nginx | ${info.nginx.replace(/^nginx version: /, '')} |
+| load average at start | ${info.load} |
+
+## Method
+
+- Server under test pinned to core 0 (\`taskset -c 0\`), the load generator to core 1 (\`taskset -c 1 wrk -t1 …\`).
+- Traffic: ${requests.length} distinct Matomo-style \`GET /track?…\` beacons (${avgQuery.toFixed(0)} bytes of query on average:
+  percent-encoded page and referrer URLs, Greek/Turkish/English UTF-8 titles, ids), round-robin over the Host
+  headers of three flavors (${FLAVORS.map((f) => `\`${f.host}\``).join(', ')}), keep-alive, browser-like \`User-Agent\`/\`Accept\`.
+  A sample: \`${sample.path.slice(0, 140)}…\`
+- Per contender and round: start the server, wait for a 200, 1 s warm-up, ${DURATION} s at maximum load
+  (\`wrk -t1 -c${CONNS} -d${DURATION}s --latency\`), then ${PACED_DURATION} s at half load, stop.
+- Half load (e): ${ctx.targetRate} req/s, half of scratchd's maximum measured in a 5 s calibration run at the start
+  (${fmtN(ctx.calibratedRps)} req/s). \`wrk2\` is not in Debian, so plain \`wrk\` with a Lua \`delay()\`: ${PACED_CONNS}
+  connections each wait an exponentially distributed gap (mean ${PACED_CONNS} / rate) before each request, so the
+  offered load is a Poisson stream rather than synchronised bursts. Latency is measured from the moment each
+  request is written. Each connection is idle ~${(PACED_CONNS * 1000 / Math.max(ctx.pacedRate, 1)).toFixed(0)} ms between requests, much longer than a typical answer.
+  wrk's delays are whole milliseconds and its timers fire late, which costs a roughly constant share of the rate;
+  the runner measures that share once (3 s against scratchd) and asks wrk for ${ctx.pacedRate} req/s so that about
+  ${ctx.targetRate} are done; the table shows the rate actually done.
+  Coordinated omission only hides requests that would have started on a connection during a stall longer than
+  its gap: none on a quiet machine; on a contended one, where the whole server is sometimes descheduled for
+  longer, some are hidden, so the tails are if anything understated.
+- Peak RSS: \`VmHWM\` from \`/proc/<pid>/status\` after the maximum-load run (nginx: master + worker).
+- GC: the Node servers run with \`--import bench/gc-preload.mjs\`, a PerformanceObserver on \`gc\` entries that
+  writes count, total and longest pause at exit (and on SIGUSR2, used to split warm-up / maximum / paced).
+- Correctness, every scratchd round: after SIGTERM (scratchd drains and fsyncs), the Lines in
+  \`<dir>/<flavor>/<flavor>-<day>.log\` are counted and each one is compared with the Values its query must give;
+  the count must be at least the 2xx answers wrk counted and exceed them by no more than the requests in flight
+  when each wrk run stopped (answered and written, but not counted by wrk: at most one per connection). wrk's
+  non-2xx and socket errors are reported separately and must be 0. nginx's access-log lines are counted the same way.
+- (d) Kafka: ${kafkaInfo.kafka ? `broker ${kafkaInfo.kafka.brokers}, started by test/helpers/kafka.ts, pinned to core 1 with wrk.` : `**not available**: ${kafkaInfo.reason}. The runner detects and runs it when the backend and the broker harness are on the branch.`}
+
+Commands (inside the chroot: \`../shared/trixie npm run bench\`):
+
+\`\`\`
+taskset -c 0 node --import bench/gc-preload.mjs bench/ceiling.mjs PORT                     # (a)
+taskset -c 0 nginx -c TMP/nginx.conf -p TMP                                              # (b), see below
+taskset -c 0 node --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-file.json  # (c), (e)
+taskset -c 0 node --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-kafka.json # (d)
+taskset -c 1 wrk -t1 -c${CONNS} -d${DURATION}s --latency --timeout 5s -s TMP/track.lua http://127.0.0.1:PORT/track
+taskset -c 1 wrk -t1 -c${PACED_CONNS} -d${PACED_DURATION}s --latency --timeout 5s -s TMP/track.lua http://127.0.0.1:PORT/track -- ${ctx.pacedRate} ${PACED_CONNS}
+\`\`\`
+
+nginx (b): \`worker_processes 1\`, \`empty_gif\` plus the same \`Cache-Control\`/\`Expires\` headers,
+\`log_format scratch escape=json '{"time":"$time_iso8601","host":"$host","args":"$args"}'\`,
+\`access_log … scratch buffer=64k flush=1s\`.
+
+## Results
+
+${renderTables(summary, ctx)}
+
+### Targets
+
+${renderTargets(summary)}
+
+### Rounds
+
+| round | contender | max req/s | CPU µs/req | max p99 ms | paced req/s | paced p99 ms | paced p99.9 ms | peak RSS MB | GC max pause ms (max load) | lines / wrk 2xx |
+|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|
+${perRound.join('\n')}
+
+Correctness checks:
+
+${summary.checks.map((c) => `- ${c.ok ? 'ok' : '**FAILED**'}: ${c.text}`).join('\n')}
+
+${notes}
+`;
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${err.stack ?? err}\n`);
+  process.exit(1);
+});
