@@ -51,6 +51,7 @@ t.test('a day boundary: each Line in the file of its own day, per time zone', as
   // 2026-03-28T21:59:59Z: 23:59:59 in Athens, 00:59:59 next day in Istanbul, 21:59:59 in London.
   const before = Date.parse('2026-03-28T21:59:59.000Z');
   const d = await startDaemon({ clock: before });
+  await d.setClock(before); // again: a slow start-up must not carry the clock past midnight
   for (const host of ['gr.test', 'tr.test', 'uk.test']) await request(d.port, '/track?when=before', { host });
   // Athens passes midnight (and on this night moves its clocks forward at 03:00).
   await d.setClock(Date.parse('2026-03-28T22:00:00.000Z'));
@@ -130,6 +131,7 @@ t.test('a Line written after midnight still lands in the file of its own day', a
   const d = await startDaemon({ user: nobody, clock: Date.parse('2026-06-30T20:59:58Z'), config: { backends: { file: { retryMs: 50 } } } });
   const log = join(d.dir, 'log');
   mkdirSync(log, { mode: 0o755 });
+  await d.setClock(Date.parse('2026-06-30T20:59:58Z'));
   await request(d.port, '/track?day=30', { host: 'gr.test' }); // 23:59:58 in Athens
   await d.waitLog((l) => l.msg === 'write failed; retrying');
   await d.setClock(Date.parse('2026-06-30T21:00:05Z'));
