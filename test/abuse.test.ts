@@ -13,7 +13,7 @@ import { startDaemon } from './helpers/daemon.js';
 import { dayLines, drainedCounters } from './helpers/files.js';
 import { request } from './helpers/http.js';
 import { until } from './helpers/until.js';
-import { rawExchange, rssKiB, stats, watch, type Counts } from './helpers/watch.js';
+import { rawExchange, rssKiB, stats, watch, type Counts, type RawResult } from './helpers/watch.js';
 
 const d = await startDaemon();
 const w = watch(d);
@@ -29,6 +29,15 @@ const req = (target: string, headers = 'Host: gr.test\r\n') => `GET ${target} HT
 const uws431 = /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/;
 const uws505 = /^HTTP\/1\.1 505 HTTP Version Not Supported\r\n/;
 const uws400 = /^HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\n/;
+/**
+ * uWS's answer to a head over its limit: 431 and close. It answers before
+ * it has read everything the client sends, and closing a socket with unread
+ * data sends a reset, which may discard the 431 before the client reads it.
+ */
+function refused431(t: TAP, r: RawResult, what = 'uWS: 431 or a reset'): void {
+  t.ok(r.text === '' || uws431.test(r.text), `${what} (got ${JSON.stringify(r.text.slice(0, 40))})`);
+  t.ok(r.closed, 'closed by the server');
+}
 /** Lines the abuse itself got accepted, besides the normal client's: checked in the file at the end. */
 const acceptedAbuse: string[] = [];
 
@@ -69,21 +78,21 @@ function abuse(name: string, counted: Record<string, number>, fn: (t: TAP) => Pr
   });
 }
 
-abuse('1 MB request line: uWS answers 431 and closes, ×10 at once', {}, async (t) => {
+abuse('1 MB request line: uWS answers 431 (or resets) and closes, ×10 at once', {}, async (t) => {
   const line = req(`/track?a=${'x'.repeat(1 << 20)}`);
   const results = await Promise.all(Array.from({ length: 10 }, () => rawExchange(d.port, line, 5000)));
-  for (const r of results) {
-    t.match(r.text, uws431);
-    t.ok(r.closed, 'closed by the server');
-  }
+  for (const r of results) refused431(t, r);
+  // Just over the limit, in one write that uWS reads whole: the 431 itself.
+  const small = await rawExchange(d.port, req(`/track?a=${'x'.repeat(17_000)}`));
+  t.match(small.text, uws431);
+  t.ok(small.closed);
 });
 
 abuse('10 000 headers: uWS answers 431 and closes', {}, async (t) => {
   let headers = 'Host: gr.test\r\n';
   for (let i = 0; i < 10_000; i++) headers += `X-H${i}: v\r\n`;
   const r = await rawExchange(d.port, req('/track?a=1', headers), 5000);
-  t.match(r.text, uws431);
-  t.ok(r.closed);
+  refused431(t, r);
   // Over uWS's own header count (somewhere between 60 and 200), same answer.
   let many = 'Host: gr.test\r\n';
   for (let i = 0; i < 200; i++) many += `X-H${i}: v\r\n`;
@@ -92,8 +101,7 @@ abuse('10 000 headers: uWS answers 431 and closes', {}, async (t) => {
 
 abuse('huge header values: 431 past the head limit; a long unknown Host is a counted 400', { unknown_flavor: 2001, 'GET 400': 2001 }, async (t) => {
   const big = await rawExchange(d.port, req('/track?a=1', `Host: gr.test\r\nX-Big: ${'y'.repeat(100_000)}\r\n`), 5000);
-  t.match(big.text, uws431);
-  t.ok(big.closed);
+  refused431(t, big);
   const bigHost = await request(d.port, '/track?a=1', { host: `${'g'.repeat(10_000)}.test` });
   t.equal(bigHost.status, 400);
   t.equal(bigHost.body.toString(), 'unknown_flavor\n');
@@ -144,7 +152,7 @@ abuse('2000 idle connections: accepted, held, harmless', {}, async (t) => {
   for (const s of socks) s.destroy();
 });
 
-abuse('pipelining: 100 requests in one write get 100 answers; garbage after a request gets silence', { 'GET 200': 101 }, async (t) => {
+abuse('pipelining: 100 requests in one write get 100 answers; garbage after a request gets silence', {}, async (t) => {
   let many = '';
   for (let i = 0; i < 100; i++) many += req(`/track?pipe=${i}`);
   const r = await rawExchange(d.port, many, 1000);
@@ -187,7 +195,10 @@ abuse('HTTP/1.0, HTTP/0.9, HTTP/2 preface, HAProxy\'s default check: uWS answers
   t.match((await rawExchange(d.port, 'GET /health HTTP/1.1\r\nHost: check\r\nConnection: close\r\n\r\n')).text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok\n$/);
 });
 
-abuse('unknown and odd methods: 404, counted as OTHER; framing tricks: uWS 400 and close', { 'OTHER 404': 4 }, async (t) => {
+// A 20-digit Content-Length reaches the handler, which refuses it (413,
+// counted as body_too_large), but uWS then fails the body and what the
+// client gets is uWS's own 400 and close.
+abuse('unknown and odd methods: 404, counted as OTHER; framing tricks: uWS 400 and close', { 'OTHER 404': 4, body_too_large: 1, 'POST 413': 1 }, async (t) => {
   for (const m of ['FOO', 'PROPFIND', 'TRACE', 'CONNECT']) {
     const r = await rawExchange(d.port, `${m} /track?a=1 HTTP/1.1\r\nHost: gr.test\r\nConnection: close\r\n\r\n`);
     t.match(r.text, /^HTTP\/1\.1 404 Not Found\r\n/, m);
@@ -199,6 +210,7 @@ abuse('unknown and odd methods: 404, counted as OTHER; framing tricks: uWS 400 a
     ['two Host headers', 'GET /track?a=1 HTTP/1.1\r\nHost: gr.test\r\nHost: uk.test\r\n\r\n'],
     ['no Host in HTTP/1.1', 'GET /track?a=1 HTTP/1.1\r\n\r\n'],
     ['obsolete line folding', 'GET /track?a=1 HTTP/1.1\r\nHost: gr.test\r\nX: a\r\n b\r\n\r\n'],
+    ['a bad chunk size', 'POST /track HTTP/1.1\r\nHost: gr.test\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\na=1\r\n0\r\n\r\n'],
   ] as const) {
     const r = await rawExchange(d.port, data);
     t.match(r.text, uws400, what);
@@ -206,7 +218,7 @@ abuse('unknown and odd methods: 404, counted as OTHER; framing tricks: uWS 400 a
   }
 });
 
-abuse('NUL, CR, LF in the query: raw ones never get a 2xx; %-encoded ones are escaped inside one JSON line', { 'GET 200': 3 }, async (t) => {
+abuse('NUL, CR, LF in the query: raw ones never get a 2xx; %-encoded ones are escaped inside one JSON line', {}, async (t) => {
   const nul = await rawExchange(d.port, req('/track?a=1\x00b'));
   t.match(nul.text, uws505, 'raw NUL: the request line is not HTTP/1.1 to uWS');
   t.ok(nul.closed);
@@ -228,8 +240,7 @@ abuse('NUL, CR, LF in the query: raw ones never get a 2xx; %-encoded ones are es
 
 abuse('100 KB query: uWS 431 and close; just over maxQueryBytes: scratchd 414 too_long', { too_long: 1, 'GET 414': 1 }, async (t) => {
   const r = await rawExchange(d.port, req(`/track?a=${'q'.repeat(100_000)}`), 5000);
-  t.match(r.text, uws431);
-  t.ok(r.closed);
+  refused431(t, r);
   const over = await request(d.port, `/track?a=${'q'.repeat(8200)}`, { host: 'gr.test' });
   t.equal(over.status, 414);
   t.equal(over.body.toString(), 'too_long\n');
@@ -237,7 +248,7 @@ abuse('100 KB query: uWS 431 and close; just over maxQueryBytes: scratchd 414 to
 
 abuse('10 000 parameters: 431 in a GET, 400 too_many_params in a POST body and in a GET under the byte limit', { too_many_params: 2, 'GET 400': 1, 'POST 400': 1 }, async (t) => {
   const r = await rawExchange(d.port, req(`/track?${'a&'.repeat(10_000)}`), 5000);
-  t.match(r.text, uws431);
+  refused431(t, r);
   const get = await request(d.port, `/track?${'a&'.repeat(4000)}`, { host: 'gr.test' });
   t.equal(get.status, 400);
   t.equal(get.body.toString(), 'too_many_params\n');
@@ -249,7 +260,7 @@ abuse('10 000 parameters: 431 in a GET, 400 too_many_params in a POST body and i
 
 abuse('nesting 10 000 deep: 431 in a GET, 400 depth in a POST body', { depth: 2, 'POST 400': 2 }, async (t) => {
   const r = await rawExchange(d.port, req(`/track?a${'[b]'.repeat(10_000)}=1`), 5000);
-  t.match(r.text, uws431);
+  refused431(t, r);
   for (const key of [`a${'[b]'.repeat(10_000)}`, `a${'[]'.repeat(10_000)}`]) {
     const post = await request(d.port, '/track', { host: 'gr.test', method: 'POST', body: `${key}=1`, headers: { 'content-type': 'text/plain' } });
     t.equal(post.status, 400, key.slice(0, 8));
