@@ -132,6 +132,8 @@ export class FileBackend implements Backend {
     const data = w.encode();
     let written = 0;
     for (;;) {
+      // Bytes of this batch already in the file before this attempt.
+      const before = written;
       try {
         const fd = await this.openWriter(w);
         while (written < data.length) {
@@ -149,6 +151,18 @@ export class FileBackend implements Backend {
         this.counters.failed++;
         this.failing = `${e.code ?? 'error'} ${w.path}`;
         this.logError(e.code ?? 'write', { file: w.path, err: e.message }, 'write failed; retrying');
+        if (written > before && w.fd !== null) {
+          // A short write (disk full) left part of a Line in the file. Take
+          // this attempt's bytes back, so that no reader, and no later run
+          // after a drain timeout or crash, ever finds a partial Line.
+          try {
+            const fd = w.fd;
+            await fd.truncate((await fd.stat()).size - (written - before));
+            written = before;
+          } catch {
+            // Keep them: the retry writes the rest right after them.
+          }
+        }
         await this.closeWriter(w, false);
         await new Promise((r) => setTimeout(r, this.config.retryMs));
         this.counters.retried++;
