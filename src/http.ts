@@ -206,7 +206,17 @@ function facts(res: HttpResponse, req: HttpRequest): Facts {
   return {
     peer: Buffer.from(res.getRemoteAddressAsText()).toString().replace(/^::ffff:/, ''),
     forwardedFor: forwarded.slice(forwarded.lastIndexOf(',') + 1).trim(),
-    userAgent: req.getHeader('user-agent'),
-    referer: req.getHeader('referer'),
+    userAgent: utf8Header(req.getHeader('user-agent')),
+    referer: utf8Header(req.getHeader('referer')),
   };
+}
+
+/**
+ * uWS.js hands header values over one byte per character (latin1), so a
+ * User-Agent sent as UTF-8 would be stored as mojibake ("é" → "Ã©"). Decode
+ * the bytes as UTF-8; invalid sequences become U+FFFD.
+ */
+function utf8Header(v: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(v) ? v : Buffer.from(v, 'latin1').toString('utf8');
 }
