@@ -238,6 +238,17 @@ abuse('NUL, CR, LF in the query: raw ones never get a 2xx; %-encoded ones are es
   }
 });
 
+// uWS.js turns the raw query into a JS string as UTF-8, replacing bytes that
+// are not with U+FFFD: scratchd cannot see them. Rack 2.2 refuses them when
+// they survive into the JSON (invalid_utf8). Browsers %-encode, so only
+// hand-made requests meet this; see the report before deciding.
+t.test('raw (not %-encoded) bytes that are not UTF-8 in a GET query: 400 invalid_utf8 like Rack', { todo: 'uWS.js hands them over as U+FFFD' }, async (t) => {
+  const r = await rawExchange(d.port, Buffer.concat([Buffer.from('GET /track?raw='), Buffer.from([0xe9]),
+    Buffer.from(' HTTP/1.1\r\nHost: gr.test\r\nConnection: close\r\n\r\n')]));
+  t.match(r.text, /^HTTP\/1\.1 400 /);
+  if (/^HTTP\/1\.1 200 /.test(r.text)) acceptedAbuse.push('{"raw":"\ufffd"}');
+});
+
 abuse('100 KB query: uWS 431 and close; just over maxQueryBytes: scratchd 414 too_long', { too_long: 1, 'GET 414': 1 }, async (t) => {
   const r = await rawExchange(d.port, req(`/track?a=${'q'.repeat(100_000)}`), 5000);
   refused431(t, r);
@@ -258,14 +269,17 @@ abuse('10 000 parameters: 431 in a GET, 400 too_many_params in a POST body and i
   t.equal(post.body.toString(), 'too_many_params\n');
 });
 
-abuse('nesting 10 000 deep: 431 in a GET, 400 depth in a POST body', { depth: 2, 'POST 400': 2 }, async (t) => {
+abuse('nesting 10 000 deep: 431 in a GET; in a POST body 400 depth, or what Rack makes of it', { depth: 1, 'POST 400': 1, 'POST 204': 1 }, async (t) => {
   const r = await rawExchange(d.port, req(`/track?a${'[b]'.repeat(10_000)}=1`), 5000);
   refused431(t, r);
-  for (const key of [`a${'[b]'.repeat(10_000)}`, `a${'[]'.repeat(10_000)}`]) {
-    const post = await request(d.port, '/track', { host: 'gr.test', method: 'POST', body: `${key}=1`, headers: { 'content-type': 'text/plain' } });
-    t.equal(post.status, 400, key.slice(0, 8));
-    t.equal(post.body.toString(), 'depth\n');
-  }
+  const post = (body: string) => request(d.port, '/track', { host: 'gr.test', method: 'POST', body, headers: { 'content-type': 'text/plain' } });
+  const deep = await post(`a${'[b]'.repeat(10_000)}=1`);
+  t.equal(deep.status, 400);
+  t.equal(deep.body.toString(), 'depth\n');
+  // Rack 2.2 reads a[][][]… as a[] holding a child whose key is all brackets:
+  // nil, one level deep. Not an error there, so not one here.
+  t.equal((await post(`a${'[]'.repeat(10_000)}=1`)).status, 204);
+  acceptedAbuse.push('{"a":[null]}');
 });
 
 t.test('after all of it: clean exit, every accepted Line persisted once and whole, nothing else', async (t) => {
