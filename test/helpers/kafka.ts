@@ -56,22 +56,27 @@ export interface KafkaBroker {
   /** Stop (gracefully if running) and start again on the same ports and data; resolves when it answers. */
   restart(): Promise<void>;
   /** Create a topic and wait until it has a leader. */
-  createTopic(name: string, partitions?: number): Promise<void>;
+  createTopic(name: string, partitions?: number, config?: Record<string, string>): Promise<void>;
 }
 
 export interface StartOptions {
   /** Always start a private broker, even when KAFKA_BOOTSTRAP is set (tests that kill/pause it). */
   owned?: boolean;
+  /**
+   * Extra server.properties lines for an owned broker, overriding the
+   * defaults (e.g. 'auto.create.topics.enable=false'); implies `owned`.
+   */
+  props?: string[];
 }
 
 export async function startKafka(opts: StartOptions = {}): Promise<KafkaBroker> {
   const external = process.env.KAFKA_BOOTSTRAP;
   if (external !== undefined && external !== '') {
-    if (!opts.owned) return externalBroker(external);
+    if (!opts.owned && opts.props === undefined) return externalBroker(external);
     console.error(`# KAFKA_BOOTSTRAP=${external} ignored here: this test kills/pauses its broker, so it starts its own`);
   }
   const libs = ensureKafka();
-  const broker = new OwnedBroker(libs, await freePort(), await freePort());
+  const broker = new OwnedBroker(libs, await freePort(), await freePort(), opts.props ?? []);
   await broker.format();
   await broker.launch();
   return broker;
@@ -201,7 +206,7 @@ class OwnedBroker implements KafkaBroker {
   private proc: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
 
-  constructor(private readonly libs: string, readonly port: number, readonly controllerPort: number) {
+  constructor(private readonly libs: string, readonly port: number, readonly controllerPort: number, extraProps: string[] = []) {
     this.bootstrap = `127.0.0.1:${port}`;
     this.dir = mkdtempSync(join(tmpdir(), 'scratchd-kafka-'));
     this.logFile = join(this.dir, 'broker.log');
@@ -232,6 +237,7 @@ class OwnedBroker implements KafkaBroker {
       'num.network.threads=2',
       'num.io.threads=2',
       'num.recovery.threads.per.data.dir=1',
+      ...extraProps, // later lines win
       '',
     ].join('\n'));
   }
@@ -309,8 +315,8 @@ class OwnedBroker implements KafkaBroker {
     await this.launch();
   }
 
-  createTopic(name: string, partitions = 1): Promise<void> {
-    return createTopic(this.bootstrap, name, partitions);
+  createTopic(name: string, partitions = 1, config?: Record<string, string>): Promise<void> {
+    return createTopic(this.bootstrap, name, partitions, config);
   }
 }
 
@@ -327,7 +333,7 @@ function externalBroker(bootstrap: string): KafkaBroker {
     pause: refuse('pause'),
     resume: refuse('resume'),
     restart: refuse('restart'),
-    createTopic: (name, partitions = 1) => createTopic(bootstrap, name, partitions),
+    createTopic: (name, partitions = 1, config) => createTopic(bootstrap, name, partitions, config),
   };
 }
 
@@ -364,11 +370,11 @@ export function metadata(bootstrap: string, topic: string | undefined, timeout: 
   });
 }
 
-async function createTopic(bootstrap: string, name: string, partitions: number): Promise<void> {
+async function createTopic(bootstrap: string, name: string, partitions: number, config?: Record<string, string>): Promise<void> {
   const admin = Kafka.AdminClient.create({ 'metadata.broker.list': bootstrap, 'client.id': 'scratchd-test-admin' });
   try {
     await new Promise<void>((resolve, reject) => {
-      admin.createTopic({ topic: name, num_partitions: partitions, replication_factor: 1 }, 30_000, (err) => {
+      admin.createTopic({ topic: name, num_partitions: partitions, replication_factor: 1, ...(config ? { config } : {}) }, 30_000, (err) => {
         // 36 = TOPIC_ALREADY_EXISTS: fine for reruns against a shared broker.
         if (err && err.code !== 36) reject(new Error(`createTopic ${name}: ${err.message}`));
         else resolve();
