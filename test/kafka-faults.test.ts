@@ -108,6 +108,19 @@ t.test('topic missing, auto-creation off: counted and logged, other topics and t
   t.ok(logged.length <= 5, 'rate-limited');
 });
 
+t.test('topic missing, while running: librdkafka fails its Lines after topic.metadata.propagation.max.ms, counted and logged at once', async (t: Test) => {
+  // Default 30 s; shortened here. Until then the Lines wait in librdkafka's queue and health says ok.
+  const d = await startKafkaDaemon(kafka.bootstrap, { kafka: { rdkafka: { 'topic.metadata.propagation.max.ms': 2000 } } });
+  t.teardown(() => d.stop());
+  for (let i = 0; i < 10; i++) t.equal((await request(d.port, `/track?id=${i}`, { host: 'uk.test' })).status, 200);
+  const failed = await d.waitLog((l) => l.msg === 'kafka delivery failed, Line dropped', 15_000);
+  t.equal(failed.err, 'unknown topic or partition');
+  t.equal((await health(d)).body.backends.kafka?.state, 'degraded', 'health shows the recent delivery errors');
+  t.equal(await d.stop(), 0);
+  t.match(drainedCounters(d.logs, 'kafka'), { persisted: 0, failed: 10, dropped: 10 });
+  t.match(drainedCounters(d.logs, 'file'), { persisted: 10 });
+});
+
 t.test('a Line over the topic\'s size limit: refused by the broker, counted, the small ones around it delivered', async (t: Test) => {
   // librdkafka's batches stay under the limit (batch.size); the big Line goes alone.
   const d = await startKafkaDaemon(kafka.bootstrap, {
