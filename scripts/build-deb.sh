@@ -2,11 +2,14 @@
 # Build the scratchd .deb from this checkout, in a copy under /tmp, so the
 # checkout stays clean. Runs inside the trixie chroot, as root:
 #
-#   ../shared/trixie scripts/build-deb.sh [--version X.Y.Z] [--out DIR] [--lintian]
+#   ../shared/trixie scripts/build-deb.sh [--version X.Y.Z] [--out DIR] [--conffile FILE] [--lintian]
 #
 # --version  build as this version (package.json and a debian/changelog
 #            entry are changed in the copy only; the upgrade test uses it)
 # --out      where the .deb goes (default: a new /tmp/scratchd-deb.* dir)
+# --conffile ship this file as /etc/scratchd/config.json instead of
+#            debian/config.json (the upgrade test changes the packaged
+#            conffile to meet dpkg's conffile question)
 # --lintian  run lintian on the result; its errors fail the build
 #
 # The checkout's node_modules (npm ci in the chroot) is copied into the build
@@ -18,13 +21,15 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 version=
 out=
+conffile=
 lintian=no
 while [ $# -gt 0 ]; do
 	case $1 in
 	--version) version=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
+	--conffile) conffile=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
 	--lintian) lintian=yes; shift ;;
-	*) echo "usage: $0 [--version X.Y.Z] [--out DIR] [--lintian]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--version X.Y.Z] [--out DIR] [--conffile FILE] [--lintian]" >&2; exit 2 ;;
 	esac
 done
 
@@ -57,6 +62,8 @@ if [ -n "$version" ]; then
 	} > "$work/changelog"
 	mv "$work/changelog" "$tree/debian/changelog"
 fi
+
+[ -z "$conffile" ] || cp "$conffile" "$tree/debian/config.json"
 
 (cd "$tree" && dpkg-buildpackage -us -uc -b) >&2
 
