@@ -272,6 +272,13 @@ t.test('run: the installed daemon as scratchd writes beacons to /var/log/scratch
     t.equal((await request(d.port, '/health')).status, 200, '/health');
     d.proc.kill('SIGTERM');
     t.equal(await d.exited, 0, `clean exit on SIGTERM ${d.stderr()}`);
+    // Kafka on (to a broker that is not there): --check loads the shipped
+    // node-rdkafka and lets librdkafka check its settings.
+    const kafka = join(work, 'kafka.json');
+    writeFileSync(kafka, JSON.stringify({ ...cfg, backends: { ...(cfg.backends as object), kafka: { enabled: true, rdkafka: { 'metadata.broker.list': '127.0.0.1:9', 'linger.ms': 5 } } } }));
+    chmodSync(kafka, 0o644);
+    t.equal(sh('setpriv', { env: cleanEnv }, ['--reuid', 'scratchd', '--regid', 'scratchd', '--init-groups', '--', '/usr/bin/scratchd', '--check', '--config', kafka]).trim(),
+      `${kafka}: ok`, '--check with Kafka on loads the packaged node-rdkafka');
     const mine = grLines().filter((l) => l.tag === tag).map((l) => l.n);
     t.same(mine.sort(), [...Array.from({ length: 20 }, (_, i) => String(i)), 'post'].sort(), 'every beacon is in /var/log/scratchd/gr/gr-<day>.log');
     const file = readdirSync('/var/log/scratchd/gr').find((f) => f.endsWith('.log'))!;
