@@ -108,10 +108,31 @@ function restore(): void {
 
 interface Running { proc: ChildProcess; port: number; logs: Record<string, unknown>[]; exited: Promise<number | null>; stderr: () => string }
 
+const asScratchd = ['--reuid', 'scratchd', '--regid', 'scratchd', '--init-groups', '--'];
+
+// What systemd does for scratchd.socket + scratchd.service, without systemd:
+// a listening socket as fd 3, LISTEN_FDS/LISTEN_PID for the pid that exec()s
+// through setpriv and /usr/bin/scratchd into node.
+const activate = `
+import os, socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(128)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+if s.fileno() != 3:
+    os.dup2(s.fileno(), 3)
+    s.close()
+os.set_inheritable(3, True)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES="http")
+os.execvp("setpriv", ["setpriv", *sys.argv[3:], "/usr/bin/scratchd", "--config", sys.argv[2]])
+`;
+
 /** The installed /usr/bin/scratchd as the scratchd user, the way the unit runs it. */
-async function runInstalled(config: string): Promise<Running> {
-  const proc = spawn('setpriv', ['--reuid', 'scratchd', '--regid', 'scratchd', '--init-groups', '--',
-    '/usr/bin/scratchd', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', env: cleanEnv });
+async function runInstalled(config: string, activated = false): Promise<Running> {
+  const portFile = join(work, `port-${Date.now()}`);
+  const proc = activated
+    ? spawn('python3', ['-c', activate, portFile, config, ...asScratchd], { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', env: cleanEnv })
+    : spawn('setpriv', [...asScratchd, '/usr/bin/scratchd', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', env: cleanEnv });
   const logs: Record<string, unknown>[] = [];
   let err = '';
   let buf = '';
@@ -141,7 +162,8 @@ async function runInstalled(config: string): Promise<Running> {
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  return { proc, logs, exited, stderr: () => err, port: Number(String(serving.listen).split(':').pop()) };
+  const port = activated ? Number(readFileSync(portFile, 'utf8')) : Number(String(serving.listen).split(':').pop());
+  return { proc, logs, exited, stderr: () => err, port };
 }
 
 /** Every line of every gr day file under /var/log/scratchd. */
@@ -219,6 +241,8 @@ t.test('build: the .deb from a copy of the tree, lintian without errors', async 
   t.same(uws.length, 1, 'one uWebSockets.js binary');
   t.match(uws[0], /uws_linux_(x64|arm64)_115\.node$/, 'linux, this arch, Node ABI 115');
   t.notOk(files.some((f) => f.includes('/node_modules/typescript/') || f.includes('/node_modules/tap/') || f.includes('/node-rdkafka/deps/')), 'no dev dependencies, no librdkafka sources');
+  if (existsSync(join(root, 'binding.gyp'))) t.ok(files.includes('/usr/lib/scratchd/build/Release/activation.node'), 'ships the socket-activation addon');
+  if (existsSync(join(root, 'README.md'))) t.ok(files.includes('/usr/share/doc/scratchd/README.md'), 'ships README.md');
   if (unitsInTree) {
     t.ok(files.includes('/usr/lib/systemd/system/scratchd.socket'), 'ships the socket unit');
     t.ok(files.includes('/usr/lib/systemd/system/scratchd.service'), 'ships the service unit');
@@ -285,6 +309,26 @@ t.test('run: the installed daemon as scratchd writes beacons to /var/log/scratch
     const st = statSync(join('/var/log/scratchd/gr', file));
     t.equal(st.uid, Number(sh('id', ['-u', 'scratchd']).trim()), 'the day file belongs to scratchd');
     t.equal(st.mode & 0o777, 0o640, 'the day file is 0640');
+  } finally {
+    d.proc.kill('SIGKILL');
+  }
+});
+
+t.test('socket activation: the installed daemon accepts on the socket it is passed', async (t) => {
+  if (!unitsInTree) return t.comment('no socket activation in the tree yet');
+  const cfg = JSON.parse(readFileSync('/etc/scratchd/config.json', 'utf8')) as Record<string, unknown>;
+  const config = join(work, 'activated.json');
+  // listen stays the packaged 127.0.0.1:8080: ignored when a socket is passed.
+  writeFileSync(config, JSON.stringify({ ...cfg, stats: { listen: '127.0.0.1:0' } }));
+  chmodSync(config, 0o644);
+  const d = await runInstalled(config, true);
+  try {
+    t.equal(d.logs.find((l) => l.msg === 'serving')?.listen, 'systemd:fd3', 'serves on the passed fd');
+    const tag = `act${process.pid}`;
+    for (let i = 0; i < 10; i++) t.equal((await request(d.port, `/track?tag=${tag}&n=${i}`, { host: 'www.example.gr' })).status, 200);
+    d.proc.kill('SIGTERM');
+    t.equal(await d.exited, 0, `clean exit on SIGTERM ${d.stderr()}`);
+    t.equal(grLines().filter((l) => l.tag === tag).length, 10, 'every beacon in the day file');
   } finally {
     d.proc.kill('SIGKILL');
   }
