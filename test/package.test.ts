@@ -246,6 +246,14 @@ t.test('build: the .deb from a copy of the tree, lintian without errors', async 
   if (unitsInTree) {
     t.ok(files.includes('/usr/lib/systemd/system/scratchd.socket'), 'ships the socket unit');
     t.ok(files.includes('/usr/lib/systemd/system/scratchd.service'), 'ships the service unit');
+    // What the maintainer scripts do under a running systemd (not here).
+    const ctl = join(work, 'ctl');
+    sh('dpkg-deb', ['-e', deb1, ctl]);
+    const postinst = readFileSync(join(ctl, 'postinst'), 'utf8');
+    t.match(postinst, /deb-systemd-helper enable 'scratchd\.socket'/, 'postinst enables the socket');
+    t.match(postinst, /deb-systemd-invoke start 'scratchd\.socket'/, '… and starts it');
+    t.notMatch(postinst, /(restart|\$_dh_action) 'scratchd\.socket'/, 'an upgrade never restarts the socket (it would refuse connections)');
+    t.match(postinst, /deb-systemd-invoke try-restart 'scratchd\.service'/, 'an upgrade restarts the service if it runs');
   }
 });
 
