@@ -4,7 +4,7 @@
 // exactly one instance's files, and the client address through
 // X-Forwarded-For from the trusted proxy only.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -128,6 +128,7 @@ t.before(async () => {
 t.teardown(async () => {
   haproxy?.kill('SIGKILL');
   await Promise.all([primary?.stop('SIGKILL'), backup?.stop('SIGKILL')]);
+  rmSync(work, { recursive: true, force: true });
 });
 
 t.test('the example config passes haproxy -c as it is', async (t) => {
