@@ -68,7 +68,7 @@ export function loadConfig(file: string): Config {
   return resolveConfig(file, data);
 }
 
-export function resolveConfig(file: string, data: unknown): Config {
+function resolveConfig(file: string, data: unknown): Config {
   const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
   const validate = ajv.compile<ConfigFile>(JSON.parse(readFileSync(schemaPath, 'utf8')));
   if (!validate(data)) throw new ConfigError(file, validate.errors!.map(describe));

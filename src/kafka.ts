@@ -32,7 +32,7 @@ export type { KafkaConfig };
  * Production defaults, each overridable through `backends.kafka.rdkafka`
  * (the README has the table).
  */
-export const RDKAFKA_DEFAULTS: Readonly<Record<string, string | number | boolean>> = {
+const RDKAFKA_DEFAULTS: Readonly<Record<string, string | number | boolean>> = {
   'client.id': `scratchd@${hostname()}`,
   // Every Line acknowledged by all in-sync replicas, and librdkafka's own
   // retries cannot duplicate or reorder within a partition.

@@ -36,7 +36,7 @@ const lagBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
  * `createMetrics` adds it to the registry it builds. The Kafka backend
  * imports `observeKafkaDeliveryLatency` and needs nothing else from here.
  */
-export const kafkaDeliveryLatency = new Histogram({
+const kafkaDeliveryLatency = new Histogram({
   name: 'scratchd_kafka_delivery_latency_seconds',
   help: 'Time from produce() to the delivery report of a Kafka message, in seconds.',
   buckets: kafkaBuckets,

@@ -35,7 +35,7 @@ export function healthReport(draining: boolean, backends: readonly Backend[]): H
 }
 
 /** 503 while draining or when any backend is down, else 200. */
-export function healthStatusCode(h: HealthReport): 200 | 503 {
+function healthStatusCode(h: HealthReport): 200 | 503 {
   if (h.status !== 'ok') return 503;
   for (const b of Object.values(h.backends)) if (b.state === 'down') return 503;
   return 200;
