@@ -126,9 +126,9 @@ export class FileBackend implements Backend {
   /** Append the writer's pending Lines with one write; retry until it succeeds. */
   private async flush(w: Writer): Promise<void> {
     const lines = w.pending.length;
-    // One buffer, one write(2) for the whole batch: the Lines of a file are
-    // never split across writes other than by a short write, whose rest is
-    // written next, before anything else.
+    // One buffer, one write(2) for the whole batch. A short write is
+    // continued before anything else; a failed attempt takes its own bytes
+    // back (below), so a Line is never split or left partial.
     const data = w.encode();
     let written = 0;
     for (;;) {
