@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Profile scratchd under the benchmark's traffic: `node bench/profile.mjs [seconds]`
-// (inside the chroot). Runs dist/main.js with --cpu-prof on core 0, wrk on
+// (inside the chroot); with PROF_KAFKA=host:port (a broker with the bench.*
+// topics, e.g. bench/kafka-broker.mts) the Kafka backend is on too, as in (d). Runs dist/main.js with --cpu-prof on core 0, wrk on
 // core 1 at full speed, then prints the top functions by self time and by
 // total time (inclusive), grouped by function and file.
 import { spawn, execFileSync } from 'node:child_process';
@@ -15,6 +16,11 @@ const dir = mkdtempSync(join(tmpdir(), 'scratchd-prof-'));
 // Reuse the runner's traffic: it writes track.lua and the config with --keep.
 execFileSync(process.execPath, [join(root, 'bench/run.mjs'), '--only', 'c', '--rounds', '0', '--no-write', '--keep', '--prep-only', dir], { stdio: 'inherit' });
 const config = join(dir, 'scratchd-file.json');
+if (process.env.PROF_KAFKA) {
+  const c = JSON.parse(readFileSync(config, 'utf8'));
+  c.backends.kafka = { enabled: true, rdkafka: { 'metadata.broker.list': process.env.PROF_KAFKA } };
+  writeFileSync(config, JSON.stringify(c));
+}
 const port = JSON.parse(readFileSync(config, 'utf8')).listen.split(':')[1];
 const extra = (process.env.PROF_FLAGS ?? '--cpu-prof').split(' ').filter(Boolean);
 const p = spawn('taskset', ['-c', '0', process.execPath, ...extra, ...(extra.includes('--cpu-prof') ? [`--cpu-prof-dir=${dir}`] : []), ...(extra.includes('--heap-prof') ? [`--heap-prof-dir=${dir}`] : []), join(root, 'dist/main.js'), '--config', config], { stdio: 'inherit' });
