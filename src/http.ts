@@ -70,16 +70,16 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
   }
 
   /** Hand the Line to every backend; each counts its own drops. */
-  function accept(flavor: Flavor, json: string, time: number): void {
+  function accept(flavor: Flavor, json: Buffer, time: number): void {
     const line: Line = { flavor, json, time };
     for (let i = 0; i < backends.length; i++) backends[i]!.send(line);
   }
 
   /** The query or body → Values JSON, or the reason it is refused. */
-  function values(flavor: Flavor, query: string, time: number, facts: Facts | null): string | RejectReason {
+  function values(flavor: Flavor, query: string, time: number, facts: Facts | null): Buffer | RejectReason {
     const json = parseValues(query, limits, facts === null ? undefined : enrichment(flavor, time, facts));
-    if (typeof json !== 'string') return json.reason;
-    if (flavor.validate !== null && !flavor.validate(JSON.parse(json))) return 'schema';
+    if ('reason' in json) return json.reason;
+    if (flavor.validate !== null && !flavor.validate(JSON.parse(json.toString()))) return 'schema';
     return json;
   }
 
@@ -105,7 +105,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
         return reject(res, method, 414, 'too_long');
       }
       const json = values(flavor, query, time, flavor.enrich === null ? null : facts(res, req));
-      if (json.charCodeAt(0) !== 123 /* { */) return reject(res, method, 400, json as RejectReason);
+      if (typeof json === 'string') return reject(res, method, 400, json);
       accept(flavor, json, time);
       countResponse(counters, method, 200);
       res.writeStatus(OK)
@@ -154,7 +154,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       }
       const json = values(flavor, body, time, requestFacts);
       res.cork(() => {
-        if (json.charCodeAt(0) !== 123 /* { */) return reject(res, 'POST', 400, json as RejectReason);
+        if (typeof json === 'string') return reject(res, 'POST', 400, json);
         accept(flavor, json, time);
         countResponse(counters, 'POST', 204);
         res.writeStatus('204 No Content')

@@ -225,12 +225,13 @@ function decode(q: string, from: number, to: number, cls: number): string | BadB
 
 /**
  * The query string (the part after '?', still %-encoded, as a JS string) → the Values
- * object serialized as JSON, with exactly Rack 2.2 Rack::Utils.parse_nested_query semantics
- * (separators & and ;), or a Rejection (preallocated frozen objects, one per reason; never
- * throws). `extra` holds server-side [key, value, key, value, ...] pairs applied after the
+ * object serialized as JSON (UTF-8 bytes, the form every backend writes; read-only: it may
+ * share its memory with other results), with exactly Rack 2.2 Rack::Utils.parse_nested_query
+ * semantics (separators & and ;), or a Rejection (preallocated frozen objects, one per
+ * reason; never throws). `extra` holds server-side [key, value, key, value, ...] pairs applied after the
  * query's own pairs as plain keys, already decoded (last wins, Rack's key order).
  */
-export function parseValues(query: string, limits: QueryLimits, extra?: readonly string[]): string | Rejection {
+export function parseValues(query: string, limits: QueryLimits, extra?: readonly string[]): Buffer | Rejection {
   try {
     const n = query.length;
     if (n > 0) {
@@ -247,7 +248,8 @@ export function parseValues(query: string, limits: QueryLimits, extra?: readonly
       const r = flat(query, extra);
       if (r !== NESTED) return r;
     }
-    return general(query, limits.maxDepth, extra);
+    const r = general(query, limits.maxDepth, extra);
+    return typeof r === 'string' ? Buffer.from(r) : r;
   } catch (e) {
     if (e === BAD_ENCODING || e === INVALID_UTF8 || e === PARAM_TYPE || e === DEPTH || e === KEY_SPACE || e === TOO_MANY_PARAMS) {
       return e as Rejection;
@@ -263,17 +265,25 @@ export function parseValues(query: string, limits: QueryLimits, extra?: readonly
 // (the caller only comes here when the whole query is at most 65536 units long,
 // and the distinct keys are disjoint parts of it).
 //
-// One pass over the query writes the JSON text as UTF-8 bytes into a reused
-// buffer, decoding `+` and %XX and escaping as it goes: each kept pair is
-// `,"key":"value"` (or `,"key":null`). An entry table remembers where each key
-// and value lie, to find repeated keys (by hash, then bytes) and to validate,
-// at the end, the UTF-8 of only the values that survived. Without repeated keys
-// the buffer already is the answer (one native slice call); with them the
-// surviving ranges are copied out in first-seen order.
+// One pass over the query writes the JSON text as UTF-8 bytes straight into
+// the free end of a shared slab, decoding `+` and %XX and escaping as it goes:
+// each kept pair is `,"key":"value"` (or `,"key":null`). An entry table
+// remembers where each key and value lie, to find repeated keys (by hash, then
+// bytes) and to validate, at the end, the UTF-8 of only the values that
+// survived. Without repeated keys those bytes already are the answer, a view of
+// the slab; with them the surviving ranges are compacted in first-seen order.
+// Handing out views of one slab (like Buffer.allocUnsafe's pool, but written in
+// place) costs no string, no copy and no allocation but the view per query: the
+// file backend copies the bytes once into its write buffer, Kafka takes them
+// as they are.
 
 const NESTED: unique symbol = Symbol('nested');
 
-let OUT = bytes(16384);
+/** Results are carved from slabs of this size; a query needing more room gets its own buffer. */
+const SLAB = 65536;
+let slab = Buffer.allocUnsafeSlow(SLAB);
+let slabAt = 0;
+const EMPTY = Buffer.from('{}');
 let OUT2 = bytes(16384);
 /** per entry: key start, key end (with quotes), value start, value end, hash, value has bytes >= 0x80 */
 const E_KS = 0, E_KE = 1, E_VS = 2, E_VE = 3, E_H = 4, E_HIGH = 5, E_W = 6;
@@ -416,15 +426,36 @@ function addEntry(o: Buffer, count: number, ks: number, ke: number, vs: number, 
   return count;
 }
 
-function flat(q: string, extra: readonly string[] | undefined): string | Rejection | typeof NESTED {
+function flat(q: string, extra: readonly string[] | undefined): Buffer | Rejection | typeof NESTED {
   const len = q.length;
   // worst case: content grows at most 6x (a control character becomes \u00xx), and
   // each segment adds at most 8 bytes (,"":null) for at least one character of its own
-  // plus its separator: 10 bytes per character is enough.
-  if (OUT.length < len * 10 + 64) OUT = bytes(len * 10 + 4096);
-  let o = OUT;
-  let n = 1;                  // o[0] is left for the '{'
-  let count = 0, anyHigh = 0;
+  // plus its separator: 10 bytes per character is enough. Each extra pair needs
+  // its JSON text as UTF-8 (at most 3 bytes per unit) plus `,:`.
+  let extraJson: string[] | undefined;
+  let need = len * 10 + 64;
+  if (extra !== undefined) {
+    extraJson = [];
+    for (let e = 0; e + 1 < extra.length; e += 2) {
+      const k = JSON.stringify(extra[e]!), v = JSON.stringify(extra[e + 1]!);
+      extraJson.push(k, v);
+      need += (k.length + v.length) * 3 + 2;
+    }
+  }
+  let o: Bytes, base: number;
+  if (need > SLAB) {
+    o = bytes(need);
+    base = 0;
+  } else {
+    if (SLAB - slabAt < need) {
+      slab = Buffer.allocUnsafeSlow(SLAB);
+      slabAt = 0;
+    }
+    o = slab as Bytes;
+    base = slabAt;
+  }
+  let n = base + 1;           // o[base] is left for the '{'
+  let count = 0;
   addDup = false;
   indexed = false;
   let i = 0;
@@ -510,7 +541,6 @@ function flat(q: string, extra: readonly string[] | undefined): string | Rejecti
       }
       // a key that is not valid UTF-8 makes Rack's `name =~ regex` raise right here
       if (high !== 0 && !validRange(o, ks, ke)) return INVALID_UTF8;
-      anyHigh |= high | vhigh;
       // (a repeated key leaves its bytes in place: the first entry now points at this value)
       count = addEntry(o, count, ks, ke, vs, n, vhigh);
     }
@@ -518,39 +548,41 @@ function flat(q: string, extra: readonly string[] | undefined): string | Rejecti
     i = j + 1;
     while (i < len && q.charCodeAt(i) === 0x20) i++;
   }
-  if (extra !== undefined) {
-    for (let e = 0; e + 1 < extra.length; e += 2) {
-      const k = JSON.stringify(extra[e]!), v = JSON.stringify(extra[e + 1]!);
-      const room = n + (k.length + v.length) * 3 + 8;
-      if (o.length < room) {
-        const bigger = bytes(room * 2);
-        o.copy(bigger, 0, 0, n);
-        o = OUT = bigger;
-      }
+  if (extraJson !== undefined) {
+    for (let e = 0; e + 1 < extraJson.length; e += 2) {
       o[n++] = 0x2c;
       const ks = n;
-      n += o.write(k, n, 'utf8');
+      n += o.write(extraJson[e]!, n, 'utf8');
       const ke = n;
       o[n++] = 0x3a;
       const vs = n;
-      n += o.write(v, n, 'utf8');
-      anyHigh = 1;
+      n += o.write(extraJson[e + 1]!, n, 'utf8');
       count = addEntry(o, count, ks, ke, vs, n, 0);
     }
   }
   indexed = false;
-  if (count === 0) return '{}';
+  if (count === 0) return EMPTY;
   // only the values that survived need to be valid UTF-8
   for (let e = 0; e < count; e++) {
     const p = e * E_W;
     if (ENT[p + E_HIGH] !== 0 && !validRange(o, ENT[p + E_VS]!, ENT[p + E_VE]!)) return INVALID_UTF8;
   }
+  let end: number;
   if (!addDup) {
-    o[1] = 0x7b;              // the first entry's ',' becomes the '{'
+    o[base + 1] = 0x7b;       // the first entry's ',' becomes the '{'
     o[n] = 0x7d;
-    return anyHigh !== 0 ? o.utf8Slice(1, n + 1) : o.latin1Slice(1, n + 1);
+    base++;
+    end = n + 1;
+  } else {
+    end = base + compact(o, base, n, count);
   }
-  if (OUT2.length < n + 2) OUT2 = bytes(n + 4096);
+  if (o === slab) slabAt = end;
+  return o.subarray(base, end);
+}
+
+/** Rewrites o[base, n) as one object of the surviving entries, in first-seen order; returns its length. */
+function compact(o: Bytes, base: number, n: number, count: number): number {
+  if (OUT2.length < n - base + 2) OUT2 = bytes(n - base + 4096);
   const w = OUT2;
   let m = 0;
   w[m++] = 0x7b;
@@ -562,7 +594,8 @@ function flat(q: string, extra: readonly string[] | undefined): string | Rejecti
     for (let x = ENT[p + E_VS]!, end = ENT[p + E_VE]!; x < end; x++) w[m++] = o[x]!;
   }
   w[m++] = 0x7d;
-  return anyHigh !== 0 ? w.utf8Slice(0, m) : w.latin1Slice(0, m);
+  w.copy(o, base, 0, m);
+  return m;
 }
 
 // ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ t.test('values, timestamps, topics and no key, for three flavors', async (t) => 
   for (const [i, f] of flavors.entries()) {
     const got = await consume(kafka.bootstrap, f.topic, { count: 2 });
     t.equal(got.length, 2, `${f.name}: two messages`);
-    t.same(got.map((m) => m.value.toString('utf8')), sent[i].map((l) => l.json), `${f.name}: the Line's JSON bytes, no newline`);
+    t.same(got.map((m) => m.value.toString('utf8')), sent[i].map((l) => l.json.toString()), `${f.name}: the Line's JSON bytes, no newline`);
     t.same(got.map((m) => m.timestamp), sent[i].map((l) => l.time), `${f.name}: timestamp = Line time`);
     t.same(got.map((m) => m.key), [null, null], `${f.name}: no key by default`);
     t.ok(got.every((m) => m.topic === f.topic));

@@ -14,8 +14,13 @@ const dir = new URL('./rack/', import.meta.url);
 const corpus: Entry[] = JSON.parse(readFileSync(new URL('corpus.json', dir), 'utf8')).entries;
 const expected: Expected[] = JSON.parse(readFileSync(new URL('expected.json', dir), 'utf8')).expected;
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 const REASONS = new Set(['bad_encoding', 'invalid_utf8', 'param_type', 'depth', 'too_many_params', 'key_space']);
-const run = (q: string, limits: QueryLimits = rackLimits, extra?: string[]): string | Rejection => parseValues(q, limits, extra);
+/** The Values JSON as text (parseValues gives its UTF-8 bytes), or the Rejection. */
+const run = (q: string, limits: QueryLimits = rackLimits, extra?: string[]): string | Rejection => {
+  const r = parseValues(q, limits, extra);
+  return 'reason' in r ? r : utf8.decode(r);
+};
 const show = (r: string | Rejection): string => (typeof r === 'string' ? r : `reject:${r.reason}`);
 
 t.test('rackLimits are Rack 2.2 defaults', async (t) => {
@@ -145,7 +150,7 @@ t.test('never throws; answers are JSON objects or known reasons', async (t) => {
     fc.array(fc.constantFrom(...alphabet), { maxLength: 40 }),
     fc.integer({ min: 0, max: 10 }), fc.integer({ min: 0, max: 10 }),
     (parts, maxParams, maxDepth) => {
-      const r = parseValues(parts.join(''), { maxParams, maxDepth });
+      const r = run(parts.join(''), { maxParams, maxDepth });
       if (typeof r === 'string') {
         const v = JSON.parse(r);
         return typeof v === 'object' && v !== null && !Array.isArray(v) && !/\\ud[89a-f]/i.test(r);
@@ -154,8 +159,30 @@ t.test('never throws; answers are JSON objects or known reasons', async (t) => {
     }), { numRuns: 3000, seed: 20260125 });
   t.pass('3000 random queries');
   fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 60 }), (q) => {
-    const r = parseValues(q, rackLimits);
+    const r = run(q);
     return typeof r === 'string' ? JSON.parse(r) !== null : REASONS.has(r.reason);
   }), { numRuns: 2000, seed: 7 });
   t.pass('2000 random strings');
+});
+
+t.test('each result keeps its bytes while later queries are parsed (results share memory)', async (t) => {
+  // Enough results to fill several of the converter's shared slabs, of every
+  // kind it makes: plain, repeated keys (compacted), with server-side pairs,
+  // empty, and one too big for a slab (its own buffer).
+  const kept: { q: string; bytes: Buffer; text: string }[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const q = i % 500 === 7 ? `big=${'x%20'.repeat(9000)}&i=${i}`
+      : i % 5 === 0 ? `a=${i}&b=%CE%B1${i}&a=${i * 2}`
+        : i % 7 === 0 ? '' : `idsite=${i}&url=https%3A%2F%2Fexample.gr%2F${'p'.repeat(i % 300)}&t=%CE%95${i}`;
+    const extra = i % 3 === 0 ? ['ip', `10.0.0.${i % 256}`] : undefined;
+    const r = parseValues(q, rackLimits, extra);
+    if ('reason' in r) throw new Error(`${q}: ${r.reason}`);
+    kept.push({ q, bytes: r, text: utf8.decode(r) });
+  }
+  const changed = kept.filter((k) => utf8.decode(k.bytes) !== k.text).map((k) => k.q.slice(0, 60));
+  t.same(changed, [], 'no result changed after 3000 more parses');
+  t.equal(kept[5]!.text, '{"a":"10","b":"α5"}', 'a repeated key keeps its first place and its last value');
+  t.equal(kept[7]!.text, `{"big":"${'x '.repeat(9000)}","i":"7"}`, 'the one too big for a slab');
+  t.equal(kept[14]!.text, '{}');
+  t.equal(kept[3]!.text, `{"idsite":"3","url":"https://example.gr/ppp","t":"Ε3","ip":"10.0.0.3"}`);
 });

@@ -12,7 +12,7 @@ export function flavor(name: string, topic = `scratch.${name}.${runId}`): Flavor
 }
 
 export function line(f: Flavor, values: Record<string, unknown>, time = Date.now()): Line {
-  return { flavor: f, json: JSON.stringify(values), time };
+  return { flavor: f, json: Buffer.from(JSON.stringify(values)), time };
 }
 
 export function kafkaConfig(bootstrap: string, over: Partial<KafkaConfig> = {}, rdkafka: KafkaConfig['rdkafka'] = {}): KafkaConfig {
