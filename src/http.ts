@@ -16,18 +16,17 @@ const NO_CACHE = 'no-store, no-cache, must-revalidate, max-age=0';
 const FORM = 'application/x-www-form-urlencoded';
 
 /**
- * The answer to every accepted beacon, as bytes: uWS converts each string
- * argument into a freshly allocated UTF-8 copy on every call, while bytes it
- * uses in place (TextEncoder gives each its own ArrayBuffer, offset 0).
+ * Arguments to uWS as bytes: it converts each string argument into a freshly
+ * allocated UTF-8 copy on every call, while bytes it uses in place
+ * (TextEncoder gives each its own ArrayBuffer, offset 0).
  */
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
-const OK = bytes('200 OK');
-const CONTENT_TYPE = bytes('Content-Type');
-const IMAGE_GIF = bytes('image/gif');
-const CACHE_CONTROL = bytes('Cache-Control');
-const NO_CACHE_BYTES = bytes(NO_CACHE);
-const EXPIRES = bytes('Expires');
-const ZERO = bytes('0');
+/**
+ * The status line's text and the GIF's headers, for one writeStatus call:
+ * uWS writes `HTTP/1.1 ${status}\r\n` verbatim, and each call across the
+ * JS/C++ boundary cost ~0.3 µs, a writeHeader per header ~0.9 µs per request.
+ */
+const OK_GIF = bytes(`200 OK\r\nContent-Type: image/gif\r\nCache-Control: ${NO_CACHE}\r\nExpires: 0`);
 const HOST = bytes('host');
 
 const statusText: Record<number, string> = {
@@ -108,10 +107,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       if (typeof json === 'string') return reject(res, method, 400, json);
       accept(flavor, json, time);
       countResponse(counters, method, 200);
-      res.writeStatus(OK)
-        .writeHeader(CONTENT_TYPE, IMAGE_GIF)
-        .writeHeader(CACHE_CONTROL, NO_CACHE_BYTES)
-        .writeHeader(EXPIRES, ZERO);
+      res.writeStatus(OK_GIF);
       if (method === 'HEAD') res.endWithoutBody(GIF.length, draining);
       else res.end(GIF, draining);
     };
