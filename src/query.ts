@@ -114,6 +114,7 @@ const BAD_PCT: unique symbol = Symbol('invalid %-encoding');
 interface Bytes extends Buffer {
   latin1Slice(start: number, end: number): string;
   utf8Slice(start: number, end: number): string;
+  utf8Write(s: string, offset: number): number;
 }
 const bytes = (size: number): Bytes => Buffer.allocUnsafe(size) as Bytes;
 
@@ -285,6 +286,8 @@ let slab = Buffer.allocUnsafeSlow(SLAB);
 let slabAt = 0;
 const EMPTY = Buffer.from('{}');
 let OUT2 = bytes(16384);
+/** The query's bytes. */
+let SRC = bytes(16384);
 /** per entry: key start, key end (with quotes), value start, value end, hash, value has bytes >= 0x80 */
 const E_KS = 0, E_KE = 1, E_VS = 2, E_VE = 3, E_H = 4, E_HIGH = 5, E_W = 6;
 let ENT = new Int32Array(E_W * 64);
@@ -313,28 +316,10 @@ function put(o: Buffer, n: number, b: number): number {
   return n;
 }
 
-/** Writes raw character c (>= 0x80, at q[j]) as UTF-8; returns how many extra units were consumed (0 or 1). */
-let putN = 0;
-function putRaw(o: Buffer, n: number, q: string, j: number, end: number, c: number): number {
-  if (c < 0x800) { o[n++] = 0xc0 | (c >> 6); o[n++] = 0x80 | (c & 63); putN = n; return 0; }
-  if (c >= 0xd800 && c <= 0xdbff && j + 1 < end) {
-    const d = q.charCodeAt(j + 1);
-    if (d >= 0xdc00 && d <= 0xdfff) {
-      const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-      o[n++] = 0xf0 | (cp >> 18); o[n++] = 0x80 | ((cp >> 12) & 63);
-      o[n++] = 0x80 | ((cp >> 6) & 63); o[n++] = 0x80 | (cp & 63);
-      putN = n; return 1;
-    }
-  }
-  // BMP character, or a lone surrogate: the 3 bytes of its code point (invalid UTF-8 for a surrogate)
-  o[n++] = 0xe0 | (c >> 12); o[n++] = 0x80 | ((c >> 6) & 63); o[n++] = 0x80 | (c & 63);
-  putN = n; return 0;
-}
-
 /** %XX at q[j] → byte, or -1 if not two hex digits before end */
-function hexAt(q: string, j: number, end: number): number {
+function hexAt(q: Buffer, j: number, end: number): number {
   if (j + 2 >= end) return -1;
-  const h1 = q.charCodeAt(j + 1), h2 = q.charCodeAt(j + 2);
+  const h1 = q[j + 1]!, h2 = q[j + 2]!;
   if (h1 >= 128 || h2 >= 128) return -1;
   const a = HEX[h1]!, b = HEX[h2]!;
   if (a === 255 || b === 255) return -1;
@@ -426,8 +411,15 @@ function addEntry(o: Buffer, count: number, ks: number, ke: number, vs: number, 
   return count;
 }
 
-function flat(q: string, extra: readonly string[] | undefined): Buffer | Rejection | typeof NESTED {
-  const len = q.length;
+function flat(query: string, extra: readonly string[] | undefined): Buffer | Rejection | typeof NESTED {
+  // The loop reads bytes: a byte array load is cheaper than charCodeAt, and raw
+  // non-ASCII characters are then already the UTF-8 bytes they stand for. A lone
+  // surrogate has no UTF-8 form (utf8Write makes it U+FFFD); the general path
+  // handles those queries exactly as Rack would see their bytes.
+  if (SRC.length < query.length * 3) SRC = bytes(query.length * 3);
+  const q = SRC;
+  const len = q.utf8Write(query, 0);
+  if (len !== query.length && !wellFormed(query, 0, query.length)) return NESTED;
   // worst case: content grows at most 6x (a control character becomes \u00xx), and
   // each segment adds at most 8 bytes (,"":null) for at least one character of its own
   // plus its separator: 10 bytes per character is enough. Each extra pair needs
@@ -468,7 +460,7 @@ function flat(q: string, extra: readonly string[] | undefined): Buffer | Rejecti
     let j = i, c = 0;
     // key: up to '=' or a separator
     for (; j < len; j++) {
-      c = q.charCodeAt(j);
+      c = q[j]!;
       if (c < 128) {
         const k = CLASS[c]!;
         if (k === 0) { o[n++] = c; continue; }
@@ -489,8 +481,7 @@ function flat(q: string, extra: readonly string[] | undefined): Buffer | Rejecti
         }
       } else {
         high = 1;
-        j += putRaw(o, n, q, j, len, c);
-        n = putN;
+        o[n++] = c;
       }
     }
     o[n++] = 0x22;
@@ -501,7 +492,7 @@ function flat(q: string, extra: readonly string[] | undefined): Buffer | Rejecti
       n = start;
       if (hasEq) {
         for (j++; j < len; j++) {
-          c = q.charCodeAt(j);
+          c = q[j]!;
           if (c === 0x26 || c === 0x3b) break;
           if (c === 0x25 && hexAt(q, j, len) < 0) return BAD_ENCODING;
         }
@@ -513,7 +504,7 @@ function flat(q: string, extra: readonly string[] | undefined): Buffer | Rejecti
       if (hasEq) {
         o[n++] = 0x22;
         for (j++; j < len; j++) {
-          c = q.charCodeAt(j);
+          c = q[j]!;
           if (c < 128) {
             const k = CLASS[c]!;
             if (k === 0) { o[n++] = c; continue; }
@@ -531,8 +522,7 @@ function flat(q: string, extra: readonly string[] | undefined): Buffer | Rejecti
             }
           } else {
             vhigh = 1;
-            j += putRaw(o, n, q, j, len, c);
-            n = putN;
+            o[n++] = c;
           }
         }
         o[n++] = 0x22;
@@ -546,7 +536,7 @@ function flat(q: string, extra: readonly string[] | undefined): Buffer | Rejecti
     }
     // the separator and the spaces after it
     i = j + 1;
-    while (i < len && q.charCodeAt(i) === 0x20) i++;
+    while (i < len && q[i] === 0x20) i++;
   }
   if (extraJson !== undefined) {
     for (let e = 0; e + 1 < extraJson.length; e += 2) {
