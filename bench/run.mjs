@@ -497,6 +497,8 @@ function readJson(f) {
 
 const node = process.execPath;
 const preload = ['--import', join(benchDir, 'gc-preload.mjs')];
+/** How scratchd is started in production (debian/scratchd.sh, npm start). */
+const scratchdFlags = ['--max-semi-space-size=4'];
 
 const CONTENDERS = {
   a: {
@@ -526,7 +528,7 @@ const CONTENDERS = {
     port: (ctx) => ctx.ports.c,
     start: (ctx, gc) => {
       rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-      return spawnServer('scratchd', node, [...preload, join(root, 'dist/main.js'), '--config', ctx.configFile], { SCRATCHD_BENCH_GC: gc });
+      return spawnServer('scratchd', node, [...scratchdFlags, ...preload, join(root, 'dist/main.js'), '--config', ctx.configFile], { SCRATCHD_BENCH_GC: gc });
     },
     stop: (s) => stopServer(s),
     rss: (pid) => vmHWM(pid),
@@ -538,7 +540,7 @@ const CONTENDERS = {
     port: (ctx) => ctx.ports.c,
     start: (ctx, gc) => {
       rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-      return spawnServer('scratchd+kafka', node, [...preload, join(root, 'dist/main.js'), '--config', ctx.kafkaConfigFile], { SCRATCHD_BENCH_GC: gc });
+      return spawnServer('scratchd+kafka', node, [...scratchdFlags, ...preload, join(root, 'dist/main.js'), '--config', ctx.kafkaConfigFile], { SCRATCHD_BENCH_GC: gc });
     },
     stop: (s) => stopServer(s),
     rss: (pid) => vmHWM(pid),
@@ -554,7 +556,7 @@ if (opt.baseline) {
     label: `(c0) scratchd ${opt.baseline.replace(/.*scratchd-rev-/, 'at ')}`,
     start: (ctx, gc) => {
       rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-      return spawnServer('scratchd-baseline', node, [...preload, join(opt.baseline, 'dist/main.js'), '--config', ctx.configFile], { SCRATCHD_BENCH_GC: gc });
+      return spawnServer('scratchd-baseline', node, [...scratchdFlags, ...preload, join(opt.baseline, 'dist/main.js'), '--config', ctx.configFile], { SCRATCHD_BENCH_GC: gc });
     },
   };
 }
@@ -644,7 +646,7 @@ async function main() {
   log('calibrating: scratchd at maximum load for 5 s');
   {
     rmSync(join(dir, 'log'), { recursive: true, force: true });
-    const s = spawnServer('scratchd', node, [join(root, 'dist/main.js'), '--config', ctx.configFile]);
+    const s = spawnServer('scratchd', node, [...scratchdFlags, join(root, 'dist/main.js'), '--config', ctx.configFile]);
     try {
       await waitReady(ports.c, FLAVORS[0].host, s);
       await wrk(ports.c, { seconds: 2, conns: CONNS, script });
@@ -891,8 +893,8 @@ Commands (inside the chroot: \`../shared/trixie npm run bench\`):
 \`\`\`
 taskset -c 0 node --import bench/gc-preload.mjs bench/ceiling.mjs PORT                     # (a)
 taskset -c 0 nginx -c TMP/nginx.conf -p TMP                                              # (b), see below
-taskset -c 0 node --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-file.json  # (c), (e)
-taskset -c 0 node --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-kafka.json # (d)
+taskset -c 0 node --max-semi-space-size=4 --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-file.json  # (c), (e)
+taskset -c 0 node --max-semi-space-size=4 --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-kafka.json # (d)
 taskset -c 1 wrk -t1 -c${CONNS} -d${DURATION}s --latency --timeout 5s -s TMP/track.lua http://127.0.0.1:PORT/track
 taskset -c 1 wrk -t1 -c${PACED_CONNS} -d${PACED_DURATION}s --latency --timeout 5s -s TMP/track.lua http://127.0.0.1:PORT/track -- ${ctx.pacedRate} ${PACED_CONNS}
 \`\`\`
