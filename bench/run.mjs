@@ -549,16 +549,19 @@ const CONTENDERS = {
 };
 
 // --baseline DIR: scratchd as built by bench/build-rev.sh, measured alongside
-// (c) in every round, for before/after ratios of a change.
+// (c) and (d) in every round, as (c0) and (d0), for before/after ratios of a change.
 if (opt.baseline) {
-  CONTENDERS.c0 = {
-    ...CONTENDERS.c,
-    label: `(c0) scratchd ${opt.baseline.replace(/.*scratchd-rev-/, 'at ')}`,
-    start: (ctx, gc) => {
-      rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-      return spawnServer('scratchd-baseline', node, [...scratchdFlags, ...preload, join(opt.baseline, 'dist/main.js'), '--config', ctx.configFile], { SCRATCHD_BENCH_GC: gc });
-    },
-  };
+  const at = opt.baseline.replace(/.*scratchd-rev-/, 'at ');
+  for (const [k, config] of [['c', 'configFile'], ['d', 'kafkaConfigFile']]) {
+    CONTENDERS[`${k}0`] = {
+      ...CONTENDERS[k],
+      label: `(${k}0) ${CONTENDERS[k].label.slice(4)} ${at}`,
+      start: (ctx, gc) => {
+        rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
+        return spawnServer('scratchd-baseline', node, [...scratchdFlags, ...preload, join(opt.baseline, 'dist/main.js'), '--config', ctx[config]], { SCRATCHD_BENCH_GC: gc });
+      },
+    };
+  }
 }
 
 /**
@@ -639,7 +642,7 @@ async function main() {
       log(`building the baseline in ${opt.baseline}`);
       execFileSync('npx', ['tsc', '-p', '.'], { stdio: 'inherit', cwd: opt.baseline });
     }
-    keys.push('c0');
+    keys.push(...keys.filter((k) => k === 'c' || k === 'd').map((k) => `${k}0`));
   }
 
   // Calibration: scratchd's maximum rate sets the paced rate for every round.
@@ -793,9 +796,11 @@ function renderTables(summary, ctx) {
       out.push(`| ${label(k)} | ${fmtRatio(r.rps / base.rps)} | ${fmtRatio(r.perCore / base.perCore)} | ${fmtRatio(r.cpu / base.cpu)} | ${fmtRatio(r.p50 / base.p50)} | ${fmtRatio(r.p99 / base.p99)} | ${fmtRatio(r.p999 / base.p999)} | ${fmtRatio(r.rss / base.rss)} |`);
     }
   }
-  if (rows.c0 && rows.c) {
-    out.push('', `Change vs baseline: (c) / (c0) req/s ${fmtRatio(rows.c.rps / rows.c0.rps)}, CPU per request ${fmtRatio(rows.c.cpu / rows.c0.cpu)}, p99 ${fmtRatio(rows.c.p99 / rows.c0.p99)}, `
-      + `half-load p99 ${fmtRatio(rows.c.paced?.p99 / rows.c0.paced?.p99)}, peak RSS ${fmtRatio(rows.c.rss / rows.c0.rss)}, GC ms/s ${fmtRatio(rows.c.gcPerSec / rows.c0.gcPerSec)}`);
+  for (const k of ['c', 'd']) {
+    const now = rows[k], then = rows[`${k}0`];
+    if (!now || !then) continue;
+    out.push('', `Change vs baseline: (${k}) / (${k}0) req/s ${fmtRatio(now.rps / then.rps)}, CPU per request ${fmtRatio(now.cpu / then.cpu)}, p99 ${fmtRatio(now.p99 / then.p99)}, `
+      + `half-load p99 ${fmtRatio(now.paced?.p99 / then.paced?.p99)}, peak RSS ${fmtRatio(now.rss / then.rss)}, GC ms/s ${fmtRatio(now.gcPerSec / then.gcPerSec)}`);
   }
   if (keys.some((k) => rows[k].paced)) {
     out.push('', `### (e) Half load: ${ctx.targetRate} req/s aimed at (half of scratchd's calibrated ${fmtN(ctx.calibratedRps)} req/s), wrk -t1 -c${PACED_CONNS}, each connection paced with exponential gaps, ${PACED_DURATION} s per round, median of ${ROUNDS}`, '');
