@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Profile scratchd under the benchmark's traffic: `node bench/profile.mjs [seconds]`
-// (inside the chroot); with PROF_KAFKA=host:port (a broker with the bench.*
-// topics, e.g. bench/kafka-broker.mts) the Kafka backend is on too, as in (d). Runs dist/main.js with --cpu-prof on core 0, wrk on
-// core 1 at full speed, then prints the top functions by self time and by
-// total time (inclusive), grouped by function and file.
+// (inside the chroot). Runs dist/main.js on core 0 with PROF_FLAGS (default
+// --cpu-prof), wrk on core 1 at full speed, then prints each thread's CPU time
+// per request (from /proc: the event loop, V8's and libuv's helpers,
+// librdkafka's threads) and, with --cpu-prof, the top functions by self time
+// and by total time (inclusive). With PROF_KAFKA=host:port (a broker with the
+// bench.* topics, e.g. bench/kafka-broker.mts) the Kafka backend is on too, as in (d).
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +27,25 @@ const port = JSON.parse(readFileSync(config, 'utf8')).listen.split(':')[1];
 const extra = (process.env.PROF_FLAGS ?? '--cpu-prof').split(' ').filter(Boolean);
 const p = spawn('taskset', ['-c', '0', process.execPath, ...extra, ...(extra.includes('--cpu-prof') ? [`--cpu-prof-dir=${dir}`] : []), ...(extra.includes('--heap-prof') ? [`--heap-prof-dir=${dir}`] : []), join(root, 'dist/main.js'), '--config', config], { stdio: 'inherit' });
 await new Promise((r) => setTimeout(r, 1500));
-execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', `-d${seconds}s`, '-s', join(dir, 'track.lua'), `http://127.0.0.1:${port}/track`], { stdio: 'inherit' });
+/** CPU ticks (1/100 s) per thread: "tid name" → utime + stime. */
+const threads = () => new Map(readdirSync(`/proc/${p.pid}/task`).map((tid) => {
+  const stat = readFileSync(`/proc/${p.pid}/task/${tid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return [`${tid} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`, Number(f[11]) + Number(f[12])];
+}));
+const before = threads();
+const wrk = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', `-d${seconds}s`, '-s', join(dir, 'track.lua'), `http://127.0.0.1:${port}/track`]).toString();
+const after = threads();
+process.stdout.write(wrk);
+const requests = JSON.parse(/BENCHJSON (.*)/.exec(wrk)[1]).requests;
+console.log(`\nCPU µs per request by thread (${requests} requests)`);
+let total = 0;
+for (const [name, ticks] of after) {
+  const us = ((ticks - (before.get(name) ?? 0)) * 1e4) / requests;
+  total += us;
+  if (us >= 0.01) console.log(`${us.toFixed(2).padStart(7)}  ${name}`);
+}
+console.log(`${total.toFixed(2).padStart(7)}  all threads`);
 p.kill('SIGTERM');
 await new Promise((r) => p.on('exit', r));
 const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
