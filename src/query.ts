@@ -11,10 +11,10 @@
  * survives, integer-like keys that a JS object would reorder). So:
  *
  * - queries whose keys have no `[`/`]` (the tracker case) take a fast path: one
- *   charCodeAt pass with a 128-entry class table (no regex, no per-character
+ *   pass over the query's UTF-8 bytes with a 128-entry class table (no regex, no
  *   string concatenation, no per-pair strings) that decodes `+`/%XX and JSON-escapes
- *   straight into a reused byte buffer, which one native slice call turns into the
- *   answer; repeated keys are found by hash in reused typed arrays;
+ *   straight into a shared slab, whose bytes are the answer; repeated keys are
+ *   found by hash in reused typed arrays;
  * - only when a key has a bracket does the general path run: a line-by-line port
  *   of QueryParser#normalize_params over Map-based hashes (a component is decoded
  *   into a string only when it has `%` or `+`), then a serializer that mirrors
