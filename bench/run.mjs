@@ -522,46 +522,32 @@ const CONTENDERS = {
     rss: (pid) => [pid, ...childPids(pid)].reduce((sum, p) => sum + vmHWM(p), 0),
     check: (ctx) => countNginxLines(join(ctx.dir, 'nginx-access.log')),
   },
-  c: {
-    label: '(c) scratchd, file backend',
-    node: true,
-    port: (ctx) => ctx.ports.c,
-    start: (ctx, gc) => {
-      rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-      return spawnServer('scratchd', node, [...scratchdFlags, ...preload, join(root, 'dist/main.js'), '--config', ctx.configFile], { SCRATCHD_BENCH_GC: gc });
-    },
-    stop: (s) => stopServer(s),
-    rss: (pid) => vmHWM(pid),
-    check: (ctx) => checkLines(join(ctx.dir, 'log'), ctx.expected),
-  },
-  d: {
-    label: '(d) scratchd, file + Kafka',
-    node: true,
-    port: (ctx) => ctx.ports.c,
-    start: (ctx, gc) => {
-      rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-      return spawnServer('scratchd+kafka', node, [...scratchdFlags, ...preload, join(root, 'dist/main.js'), '--config', ctx.kafkaConfigFile], { SCRATCHD_BENCH_GC: gc });
-    },
-    stop: (s) => stopServer(s),
-    rss: (pid) => vmHWM(pid),
-    check: (ctx) => checkLines(join(ctx.dir, 'log'), ctx.expected),
-  },
+  c: scratchd('(c) scratchd, file backend', root, 'configFile'),
+  d: scratchd('(d) scratchd, file + Kafka', root, 'kafkaConfigFile'),
 };
 
 // --baseline DIR: scratchd as built by bench/build-rev.sh, measured alongside
 // (c) and (d) in every round, as (c0) and (d0), for before/after ratios of a change.
 if (opt.baseline) {
   const at = opt.baseline.replace(/.*scratchd-rev-/, 'at ');
-  for (const [k, config] of [['c', 'configFile'], ['d', 'kafkaConfigFile']]) {
-    CONTENDERS[`${k}0`] = {
-      ...CONTENDERS[k],
-      label: `(${k}0) ${CONTENDERS[k].label.slice(4)} ${at}`,
-      start: (ctx, gc) => {
-        rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-        return spawnServer('scratchd-baseline', node, [...scratchdFlags, ...preload, join(opt.baseline, 'dist/main.js'), '--config', ctx[config]], { SCRATCHD_BENCH_GC: gc });
-      },
-    };
-  }
+  CONTENDERS.c0 = scratchd(`(c0) scratchd, file backend ${at}`, opt.baseline, 'configFile');
+  CONTENDERS.d0 = scratchd(`(d0) scratchd, file + Kafka ${at}`, opt.baseline, 'kafkaConfigFile');
+}
+
+/** scratchd from build directory `build`, on the config file named by `ctx[config]`. */
+function scratchd(label, build, config) {
+  return {
+    label,
+    node: true,
+    port: (ctx) => ctx.ports.c,
+    start: (ctx, gc) => {
+      rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
+      return spawnServer('scratchd', node, [...scratchdFlags, ...preload, join(build, 'dist/main.js'), '--config', ctx[config]], { SCRATCHD_BENCH_GC: gc });
+    },
+    stop: (s) => stopServer(s),
+    rss: (pid) => vmHWM(pid),
+    check: (ctx) => checkLines(join(ctx.dir, 'log'), ctx.expected),
+  };
 }
 
 /**
