@@ -229,8 +229,9 @@ function decode(q: string, from: number, to: number, cls: number): string | BadB
  * object serialized as JSON (UTF-8 bytes, the form every backend writes; read-only: it may
  * share its memory with other results), with exactly Rack 2.2 Rack::Utils.parse_nested_query
  * semantics (separators & and ;), or a Rejection (preallocated frozen objects, one per
- * reason; never throws). `extra` holds server-side [key, value, key, value, ...] pairs applied after the
- * query's own pairs as plain keys, already decoded (last wins, Rack's key order).
+ * reason; never throws). `extra` holds server-side [key, value, key, value, ...] pairs
+ * applied after the query's own pairs as plain keys, already decoded (last wins, Rack's
+ * key order).
  */
 export function parseValues(query: string, limits: QueryLimits, extra?: readonly string[]): Buffer | Rejection {
   try {
