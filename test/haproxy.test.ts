@@ -252,10 +252,10 @@ t.test('failover to the backup on SIGKILL, failback when the primary returns', a
   t.same(failed.map(([id]) => id).filter((id) => Math.abs(id - idAtKill) > 2 * CLIENTS), [], 'failures only around the kill');
   // A 200 whose Line was still queued in the primary when SIGKILL landed is
   // lost: the queue is memory, the answer never waits for the disk, and the
-  // file backend gathers Lines for up to 20 ms (COALESCE_MS) per write; only
+  // file backend gathers Lines for a few ms (COALESCE_MS) per write; only
   // SIGTERM drains it. So only Lines answered just before the kill may be
-  // missing. Measured: 0-23 per run at ~1k req/s, all answered within 20 ms
-  // of the kill.
+  // missing. Measured with 20 ms batches: 0-23 per run at ~1k req/s, all
+  // answered within 20 ms of the kill.
   const lostEarly = missing.filter((id) => killedAt - answeredAt.get(id)! > 500);
   t.same(lostEarly, [], `every 200 is in one of the two files, but ${missing.length} answered in the last 500 ms before the SIGKILL`);
   t.same(inBoth, [], 'no 200 in both files');

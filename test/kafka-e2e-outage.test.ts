@@ -83,7 +83,7 @@ t.test('broker absent at start-up: scratchd starts, serves, and delivers once th
   const h = await health(d);
   t.equal(h.body.backends.kafka?.state, 'down', `kafka down: ${h.body.backends.kafka?.reason}`);
   t.equal(h.status, 503, 'stats /health says 503 while a backend is down');
-  await until(() => d.fileLines('tr').length === 100, 5000).catch(() => {}); // the file backend batches for up to 20 ms
+  await until(() => d.fileLines('tr').length === 100, 5000).catch(() => {}); // the file backend batches for a few ms
   t.equal(d.fileLines('tr').length, 100, 'the file has them all meanwhile');
   await kafka.restart();
   await expectDelivered(t, d, 'tr', ids);
