@@ -283,7 +283,7 @@ const NESTED: unique symbol = Symbol('nested');
 
 /** Results are carved from slabs of this size; a query needing more room gets its own buffer. */
 const SLAB = 65536;
-let slab = Buffer.allocUnsafeSlow(SLAB);
+let slab = bytes(SLAB);
 let slabAt = 0;
 const EMPTY = Buffer.from('{}');
 let OUT2 = bytes(16384);
@@ -325,10 +325,6 @@ function hexAt(q: Buffer, j: number, end: number): number {
   const a = HEX[h1]!, b = HEX[h2]!;
   if (a === 255 || b === 255) return -1;
   return (a << 4) | b;
-}
-
-function validRange(o: Buffer, from: number, to: number): boolean {
-  return validUtf8(o, from, to);
 }
 
 function hashRange(o: Buffer, from: number, to: number): number {
@@ -441,10 +437,10 @@ function flat(query: string, extra: readonly string[] | undefined): Buffer | Rej
     base = 0;
   } else {
     if (SLAB - slabAt < need) {
-      slab = Buffer.allocUnsafeSlow(SLAB);
+      slab = bytes(SLAB);
       slabAt = 0;
     }
-    o = slab as Bytes;
+    o = slab;
     base = slabAt;
   }
   let n = base + 1;           // o[base] is left for the '{'
@@ -531,7 +527,7 @@ function flat(query: string, extra: readonly string[] | undefined): Buffer | Rej
         o[n++] = 0x6e; o[n++] = 0x75; o[n++] = 0x6c; o[n++] = 0x6c;   // null
       }
       // a key that is not valid UTF-8 makes Rack's `name =~ regex` raise right here
-      if (high !== 0 && !validRange(o, ks, ke)) return INVALID_UTF8;
+      if (high !== 0 && !validUtf8(o, ks, ke)) return INVALID_UTF8;
       // (a repeated key leaves its bytes in place: the first entry now points at this value)
       count = addEntry(o, count, ks, ke, vs, n, vhigh);
     }
@@ -556,7 +552,7 @@ function flat(query: string, extra: readonly string[] | undefined): Buffer | Rej
   // only the values that survived need to be valid UTF-8
   for (let e = 0; e < count; e++) {
     const p = e * E_W;
-    if (ENT[p + E_HIGH] !== 0 && !validRange(o, ENT[p + E_VS]!, ENT[p + E_VE]!)) return INVALID_UTF8;
+    if (ENT[p + E_HIGH] !== 0 && !validUtf8(o, ENT[p + E_VS]!, ENT[p + E_VE]!)) return INVALID_UTF8;
   }
   let end: number;
   if (!addDup) {
