@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Per-request costs of scratchd's JS pieces, in isolation, on the bench's
 // queries: `node bench/micro.mjs` (after a build). CPU time per call.
-import { parseValues } from '../dist/query.js';
+import { parseValues } from '../dist/query/index.js';
 import { flavorLookup, makeFlavor } from '../dist/flavor.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';

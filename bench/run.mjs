@@ -551,14 +551,14 @@ function scratchd(label, build, config) {
 }
 
 /**
- * (d) needs the Kafka backend (src/kafka.ts, wired in main.ts) and the broker
+ * (d) needs the Kafka backend (src/kafka/backend.ts, wired in main.ts) and the broker
  * harness (test/helpers/kafka.ts, startKafka()). Returns null and a reason
  * when they are not there.
  */
 async function startKafkaIfAvailable() {
-  if (!existsSync(join(root, 'src/kafka.ts'))) return { kafka: null, reason: 'src/kafka.ts (the Kafka backend) is not on this branch yet' };
+  if (!existsSync(join(root, 'src/kafka/backend.ts'))) return { kafka: null, reason: 'src/kafka/backend.ts (the Kafka backend) is not on this branch yet' };
   if (!existsSync(join(root, 'test/helpers/kafka.ts'))) return { kafka: null, reason: 'test/helpers/kafka.ts (startKafka(), the broker harness) is not on this branch yet' };
-  if (!readFileSync(join(root, 'src/main.ts'), 'utf8').includes("'./kafka.js'")) return { kafka: null, reason: 'src/main.ts does not start the Kafka backend yet (no import of ./kafka.js)' };
+  if (!readFileSync(join(root, 'src/main.ts'), 'utf8').includes("'./kafka/backend.js'")) return { kafka: null, reason: 'src/main.ts does not start the Kafka backend yet (no import of ./kafka/backend.js)' };
   try {
     // The harness is TypeScript: run it through tap's ts-node loader in a
     // helper process (pinned to core 1 with wrk: the broker is part of the

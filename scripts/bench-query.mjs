@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// Micro-benchmark of src/query.ts (compiled: run `npx tsc -p .` first):
+// Micro-benchmark of src/query/ (compiled: run `npx tsc -p .` first):
 //   node scripts/bench-query.mjs [iterations]
 // Prints ns/op of parseValues() against the naive (and not Rack-compatible)
 // JSON.stringify(Object.fromEntries(new URLSearchParams(q))) for a few queries,
 // the first being a realistic ~300-byte Matomo-style tracker hit.
-import { parseValues, rackLimits } from '../dist/query.js';
+import { parseValues, rackLimits } from '../dist/query/index.js';
 
 const N = Number(process.argv[2] ?? 1_000_000);
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env ruby
 # frozen_string_literal: true
 #
-# The oracle for src/query.ts: runs every query of test/rack/corpus.json through
+# The oracle for src/query/: runs every query of test/rack/corpus.json through
 # the real Rack 2.2.22 (Debian bookworm's ruby-rack, on the host; trixie has
 # Rack 3.1) exactly as the legacy Rails application did,
 #

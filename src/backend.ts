@@ -14,6 +14,24 @@ export interface BackendCounters {
 
 export type BackendState = 'ok' | 'degraded' | 'down';
 
+/** Why a backend gave up on a Line. */
+export type LossReason =
+  | 'queue_full' // its bounded queue was full at `send`
+  | 'refused' // the destination refused it outright (e.g. too large)
+  | 'delivery_failed' // a delivery failed for good
+  | 'drain_timeout' // still queued when the shutdown deadline passed
+  | 'spool_full' | 'disk_full' | 'spool_error'; // the Kafka spool could not take it
+
+/**
+ * Told of every Line a backend gives up on, by flavor name and arrival time
+ * (ms since the epoch); `count` Lines of that flavor around that time when the
+ * backend only knows them in bulk. The loss-window tracker listens; the
+ * default ignores.
+ */
+export type LossListener = (backend: string, flavor: string, time: number, reason: LossReason, count?: number) => void;
+
+export const ignoreLoss: LossListener = () => {};
+
 export interface BackendHealth {
   state: BackendState;
   reason?: string;
@@ -27,6 +45,8 @@ export interface BackendHealth {
 export interface Backend {
   readonly name: string;
   readonly counters: BackendCounters;
+  /** Called for every Line given up on; set by main before `start`. */
+  onLoss: LossListener;
   /** Lines accepted by `send` and not yet persisted or dropped. */
   queued(): number;
   health(): BackendHealth;

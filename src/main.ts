@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { acceptInto, inheritedSocket, notify } from './activation.js';
+import { acceptInto, inheritedSocket, notify } from './http/activation.js';
 import type { Backend } from './backend.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { newRequestCounters } from './counters.js';
-import { FileBackend } from './file.js';
+import { newRequestCounters } from './stats/counters.js';
+import { FileBackend } from './file/backend.js';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { makeLogger, rateLimited, type Logger } from './log.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics } from './stats/metrics.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -66,7 +66,7 @@ async function readConfig(file: string, check: boolean): Promise<Config> {
   try {
     const config = loadConfig(file);
     if (config.backends.kafka.enabled) {
-      const { rdkafkaConfigError } = await import('./kafka.js');
+      const { rdkafkaConfigError } = await import('./kafka/backend.js');
       const error = rdkafkaConfigError(config.backends.kafka.rdkafka);
       if (error !== null) throw new ConfigError(file, [`/backends/kafka/rdkafka: ${error}`]);
     }
@@ -82,7 +82,7 @@ async function startBackends(config: Config, log: Logger): Promise<Backend[]> {
   const backends: Backend[] = [];
   if (config.backends.file.enabled) backends.push(new FileBackend(config.backends.file, log.child({ component: 'file' })));
   if (config.backends.kafka.enabled) {
-    const { KafkaBackend } = await import('./kafka.js');
+    const { KafkaBackend } = await import('./kafka/backend.js');
     backends.push(new KafkaBackend(config.backends.kafka, log.child({ component: 'kafka' })));
   }
   for (const b of backends) await b.start();
@@ -105,7 +105,7 @@ async function listen(app: TemplatedApp, config: Config, log: Logger): Promise<{
       fail(`cannot accept on the socket systemd passed (fd ${inherited}): ${(err as Error).message}`);
     }
   }
-  const { listenOn } = await import('./listen.js');
+  const { listenOn } = await import('./http/listen.js');
   const { default: uWS } = await import('uWebSockets.js');
   const listening = await listenOn(app, config.listen);
   if (listening === null) fail(`cannot listen on ${config.listen}`);
@@ -123,8 +123,8 @@ async function main(): Promise<void> {
   // uWS reads its request-head limit once, when it loads: room for the
   // longest query we accept plus ordinary headers.
   process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(config.limits.maxQueryBytes + 8192);
-  const { makeHttp } = await import('./http.js');
-  const { healthReport, startStatsServer } = await import('./stats-server.js');
+  const { makeHttp } = await import('./http/app.js');
+  const { healthReport, startStatsServer } = await import('./stats/server.js');
 
   const log = makeLogger(config.log.level);
   const counters = newRequestCounters();

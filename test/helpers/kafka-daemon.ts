@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import { join } from 'node:path';
-import { dayOf } from '../../dist/day.js';
+import { dayOf } from '../../src/day.js';
 import { startDaemon, testFlavors, type Daemon, type DaemonOptions } from './daemon.js';
 import { dayLines } from './files.js';
 import { request } from './http.js';

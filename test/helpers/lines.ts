@@ -2,7 +2,7 @@
 import pino from 'pino';
 import { makeFlavor, type Flavor } from '../../src/flavor.js';
 import type { Line } from '../../src/line.js';
-import { KafkaBackend, type KafkaConfig } from '../../src/kafka.js';
+import { KafkaBackend, type KafkaConfig } from '../../src/kafka/backend.js';
 
 /** Unique per run, so reruns against a shared KAFKA_BOOTSTRAP broker never read old messages. */
 export const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`;

@@ -1,0 +1,32 @@
+/**
+ * The one table of why a request is refused: reason → HTTP status → the
+ * answer's text. The reason type, the `rejected` counters, /metrics and the
+ * tests' lists are all derived from it (fastify's and undici's model: one
+ * error table, stable codes). Add a reason here and everything else follows.
+ */
+export const rejections = {
+  unknown_flavor: { status: 400, meaning: 'unknown or missing Host' },
+  bad_encoding: { status: 400, meaning: 'invalid %-encoding' },
+  invalid_utf8: { status: 400, meaning: 'Values not valid UTF-8 after decoding' },
+  param_type: { status: 400, meaning: 'a key used both as a value and as a hash or array' },
+  depth: { status: 400, meaning: 'nesting deeper than limits.maxDepth' },
+  too_many_params: { status: 400, meaning: 'more parameters than limits.maxParams' },
+  key_space: { status: 400, meaning: 'keys longer than Rack allows' },
+  too_long: { status: 414, meaning: 'query over limits.maxQueryBytes' },
+  body_too_large: { status: 413, meaning: 'body over limits.maxBodyBytes' },
+  bad_content_type: { status: 415, meaning: 'POST body of a type scratchd does not read' },
+  schema: { status: 400, meaning: "Values fail the flavor's JSON Schema" },
+  internal: { status: 500, meaning: 'a bug in scratchd (logged); the request was not recorded' },
+} as const satisfies Record<string, { status: number; meaning: string }>;
+
+/** Why a request was refused; each has its own counter. */
+export type RejectReason = keyof typeof rejections;
+
+export const rejectReasons = Object.keys(rejections) as readonly RejectReason[];
+
+/** Status lines for every status either listener answers with. */
+export const statusText: Readonly<Record<number, string>> = {
+  200: '200 OK', 204: '204 No Content', 400: '400 Bad Request', 404: '404 Not Found',
+  405: '405 Method Not Allowed', 413: '413 Content Too Large', 414: '414 URI Too Long',
+  415: '415 Unsupported Media Type', 500: '500 Internal Server Error', 503: '503 Service Unavailable',
+};

@@ -1,0 +1,158 @@
+/**
+ * The internal stats listener (`stats.listen`, default 127.0.0.1:9100): its
+ * own uWS app and listen socket, never the public one.
+ *
+ *   GET /metrics  Prometheus text exposition (registry.contentType)
+ *   GET /stats    the same facts as one JSON object (cron -> Graphite)
+ *   GET /health   {"status":"ok"|"draining","backends":{name:{state,reason?}}}
+ *                 200 while serving and no backend is down (degraded is 200:
+ *                 the backend is retrying and may recover on its own);
+ *                 503 while draining or when any backend is down.
+ *
+ * HEAD is answered like GET without a body. Other methods on these paths:
+ * 405 with Allow. Anything else: 404.
+ */
+import uWS from 'uWebSockets.js';
+import type { HttpResponse } from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Backend, BackendHealth } from '../backend.js';
+import { statusText } from '../http/reject.js';
+import { listenOn } from '../http/listen.js';
+
+export interface HealthReport {
+  status: 'ok' | 'draining';
+  backends: Record<string, BackendHealth>;
+}
+
+/** The usual health function: main passes `() => healthReport(draining, backends)`. */
+export function healthReport(draining: boolean, backends: readonly Backend[]): HealthReport {
+  const bs: Record<string, BackendHealth> = {};
+  for (const b of backends) {
+    const h = b.health();
+    bs[b.name] = h.reason === undefined ? { state: h.state } : { state: h.state, reason: h.reason };
+  }
+  return { status: draining ? 'draining' : 'ok', backends: bs };
+}
+
+/** 503 while draining or when any backend is down, else 200. */
+function healthStatusCode(h: HealthReport): 200 | 503 {
+  if (h.status !== 'ok') return 503;
+  for (const b of Object.values(h.backends)) if (b.state === 'down') return 503;
+  return 200;
+}
+
+export interface StatsServer {
+  /** The port actually bound (useful with port 0). */
+  readonly port: number;
+  /** Stop listening and close open connections. Idempotent. */
+  close(): void;
+}
+
+/** What the listener serves: a ScratchdMetrics (src/metrics.ts) fits. */
+export interface MetricsSource {
+  readonly registry: Registry;
+  /** The /stats object. */
+  statsSnapshot(): unknown;
+}
+
+const routes = new Set(['/metrics', '/stats', '/health']);
+
+/**
+ * Start the stats listener. Resolves once it is listening; rejects with a
+ * one-line reason when it cannot bind (address in use, not local, ...).
+ */
+export function startStatsServer(
+  listen: string,
+  metrics: MetricsSource,
+  health: () => HealthReport,
+  log: Logger,
+): Promise<StatsServer> {
+  const registry = metrics.registry;
+  const app = uWS.App();
+
+  const send = (res: HttpResponse, head: boolean, status: number, type: string, body: string,
+    extra?: Record<string, string>): void => {
+    res.writeStatus(statusText[status] ?? String(status));
+    res.writeHeader('Content-Type', type);
+    res.writeHeader('Cache-Control', 'no-store');
+    if (extra) for (const [k, v] of Object.entries(extra)) res.writeHeader(k, v);
+    if (head) {
+      // uWS writes Content-Length itself for end(); for HEAD announce the
+      // length the GET would have without sending the bytes.
+      res.endWithoutBody(Buffer.byteLength(body));
+    } else {
+      res.end(body);
+    }
+  };
+
+  app.any('/*', (res, req) => {
+    const method = req.getMethod(); // lower case in uWS
+    const url = req.getUrl();
+    if (!routes.has(url)) {
+      send(res, method === 'head', 404, 'text/plain; charset=utf-8', 'not found\n');
+      return;
+    }
+    if (method !== 'get' && method !== 'head') {
+      send(res, false, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
+      return;
+    }
+    const head = method === 'head';
+    if (url !== '/metrics') {
+      // A throwing backend must cost an answer, not the process.
+      let status: number;
+      let body: string;
+      try {
+        if (url === '/stats') {
+          status = 200;
+          body = JSON.stringify(metrics.statsSnapshot()) + '\n';
+        } else {
+          const h = health();
+          status = healthStatusCode(h);
+          body = JSON.stringify(h) + '\n';
+        }
+      } catch (err) {
+        log.error({ err, url }, 'stats request failed');
+        send(res, head, 500, 'text/plain; charset=utf-8', 'internal error\n');
+        return;
+      }
+      send(res, head, status, 'application/json', body);
+      return;
+    }
+    // /metrics: prom-client collects asynchronously. Register the abort
+    // handler before awaiting, never touch res after it fired, and cork the
+    // late answer.
+    let aborted = false;
+    res.onAborted(() => { aborted = true; });
+    // (metrics() is async: a throwing collect() becomes a rejection.)
+    registry.metrics().then(
+      (text) => {
+        if (aborted) return;
+        res.cork(() => send(res, head, 200, registry.contentType, text));
+      },
+      (err: unknown) => {
+        log.error({ err }, 'collecting metrics failed');
+        if (aborted) return;
+        res.cork(() => send(res, head, 500, 'text/plain; charset=utf-8', 'collecting metrics failed\n'));
+      },
+    );
+  });
+
+  return listenOn(app, listen).then((listening) => {
+    if (listening === null) {
+      app.close();
+      throw new Error(`stats listener: cannot listen on ${listen} (address in use, not local, or not permitted)`);
+    }
+    log.info({ listen, port: listening.port }, 'stats listener ready');
+    let closed = false;
+    return {
+      port: listening.port,
+      close() {
+        if (closed) return;
+        closed = true;
+        uWS.us_listen_socket_close(listening.socket);
+        app.close(); // also ends kept-alive connections, so nothing holds the loop
+      },
+    };
+  });
+}

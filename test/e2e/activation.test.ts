@@ -1,0 +1,184 @@
+// Socket activation: the LISTEN_* rules, the addon, and the daemon serving on
+// a socket it inherited (keep-alive, pipelining, no fd leak, EMFILE back-off).
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import t from 'tap';
+import { acceptInto, inheritedSocket, notify } from '../../src/http/activation.js';
+import {
+  daemonConfig, fdCount, holdSocket, Http1Connection, mainJs, oneShot, persisted, type Activator, type Generation,
+} from '../helpers/socket-activation.js';
+
+const me = String(process.pid);
+
+t.test('inheritedSocket follows sd_listen_fds(3)', async (t) => {
+  const cases: [string, NodeJS.ProcessEnv, number | null][] = [
+    ['nothing passed', {}, null],
+    ['fd 3 for us', { LISTEN_PID: me, LISTEN_FDS: '1' }, 3],
+    ['meant for another process', { LISTEN_PID: String(process.pid + 1), LISTEN_FDS: '1' }, null],
+    ['no LISTEN_PID', { LISTEN_FDS: '1' }, null],
+    ['no LISTEN_FDS', { LISTEN_PID: me }, null],
+    ['zero fds', { LISTEN_PID: me, LISTEN_FDS: '0' }, null],
+    ['garbage count', { LISTEN_PID: me, LISTEN_FDS: '1x' }, null],
+    ['garbage pid', { LISTEN_PID: ` ${me}`, LISTEN_FDS: '1' }, null],
+    ['named http picks its fd', { LISTEN_PID: me, LISTEN_FDS: '3', LISTEN_FDNAMES: 'stats:other:http' }, 5],
+    ['name beyond the count is ignored', { LISTEN_PID: me, LISTEN_FDS: '1', LISTEN_FDNAMES: 'stats:http' }, 3],
+    ['names without http: fd 3', { LISTEN_PID: me, LISTEN_FDS: '2', LISTEN_FDNAMES: 'scratchd.socket:x' }, 3],
+  ];
+  for (const [name, env, want] of cases) {
+    const e = { ...env, PATH: '/bin' };
+    t.equal(inheritedSocket(e), want, name);
+    t.same(Object.keys(e), ['PATH'], `${name}: LISTEN_* cleared`);
+  }
+});
+
+t.test('acceptInto refuses an fd that is not a listening socket', async (t) => {
+  const fake = { adoptSocket() {} } as unknown as Parameters<typeof acceptInto>[0];
+  const fd = openSync('/dev/null', 'r');
+  try {
+    t.throws(() => acceptInto(fake, fd), /not a listening stream socket/);
+  } finally {
+    closeSync(fd);
+  }
+});
+
+t.test('notify is a no-op without NOTIFY_SOCKET', async (t) => {
+  const saved = process.env.NOTIFY_SOCKET;
+  delete process.env.NOTIFY_SOCKET;
+  t.doesNotThrow(() => notify('READY=1'));
+  process.env.NOTIFY_SOCKET = '@scratchd-test-nobody-listens';
+  t.doesNotThrow(() => notify('READY=1'), 'send errors are not thrown');
+  if (saved === undefined) delete process.env.NOTIFY_SOCKET;
+  else process.env.NOTIFY_SOCKET = saved;
+});
+
+t.test('the daemon serves on the inherited socket', async (t) => {
+  const sock: Activator = await holdSocket();
+  t.teardown(() => sock.close());
+  const cfg = daemonConfig({});
+  const gen: Generation = await sock.start([process.execPath, mainJs, '--config', cfg.file]);
+  await gen.waitNotify('READY=1');
+  const serving = () => gen.logs().some((l) => l.msg === 'serving' && l.listen === 'systemd:fd3');
+  for (let i = 0; i < 100 && !serving(); i++) await new Promise((r) => setTimeout(r, 20)); // stdout may trail READY=1
+  t.ok(serving(), 'logs that it serves on fd 3');
+  const env = readFileSync(`/proc/${gen.pid}/environ`, 'utf8');
+  t.match(env, /LISTEN_PID=/, 'systemd-style env as exec saw it');
+
+  // Opened now, checked at the end: uWS's idle timeout applies to adopted connections.
+  const silent = new Http1Connection(sock.port);
+  await silent.ready;
+  const silentSince = Date.now();
+
+  await t.test('one request per connection', async (t) => {
+    const r = await oneShot(sock.port, '/track?id=one', 'gr.test');
+    t.equal(r.status, 200);
+    t.equal(r.headers['content-type'], 'image/gif');
+    t.equal(r.body.length, 43);
+  });
+
+  await t.test('keep-alive: many requests on one connection', async (t) => {
+    const c = new Http1Connection(sock.port);
+    await c.ready;
+    for (let i = 0; i < 200; i++) {
+      const r = await c.request(`/track?id=ka-${i}`);
+      if (r.status !== 200 || r.close) t.fail(`request ${i}: ${r.status} close=${r.close}`);
+    }
+    t.notOk(c.isClosed, 'connection still open');
+    c.end();
+  });
+
+  await t.test('pipelining: 100 requests in one write, answered in order', async (t) => {
+    const c = new Http1Connection(sock.port);
+    await c.ready;
+    const replies = await Promise.all(c.send(Array.from({ length: 100 }, (_, i) => `/track?id=pipe-${i}`)));
+    t.equal(replies.length, 100);
+    t.ok(replies.every((r) => r.status === 200 && !r.close), 'all 200, kept alive');
+    const health = await c.request('/health');
+    t.equal(health.status, 200);
+    t.equal(health.body.toString(), 'ok\n');
+    c.end();
+  });
+
+  await t.test('no fd leak over thousands of connections', async (t) => {
+    const before = fdCount(gen.pid);
+    const total = 3000;
+    const parallel = 100;
+    let next = 0;
+    let ok = 0;
+    await Promise.all(Array.from({ length: parallel }, async () => {
+      while (next < total) {
+        const i = next++;
+        // Half close politely, half vanish with a reset: both must free the fd.
+        const c = new Http1Connection(sock.port);
+        await c.ready;
+        const r = await c.request(`/track?id=leak-${i}`);
+        if (r.status === 200) ok++;
+        if (i % 2 === 0) c.end();
+        else c.destroy();
+      }
+    }));
+    t.equal(ok, total, 'all answered');
+    // uWS closes its side when it reads the client's FIN or RST.
+    let after = fdCount(gen.pid);
+    for (let i = 0; i < 100 && after > before; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = fdCount(gen.pid);
+    }
+    t.comment(`fds before ${before}, after ${total} connections ${after}`);
+    t.ok(after <= before, `fd count back to ${before} (is ${after})`);
+  });
+
+  await t.test('uWS limits hold on adopted connections', async (t) => {
+    // Request heads beyond UWS_HTTP_MAX_HEADERS_SIZE (maxQueryBytes + 8 KiB).
+    const big = new Http1Connection(sock.port);
+    await big.ready;
+    const r = await big.request(`/track?id=${'x'.repeat(64 * 1024)}`).catch((e: Error) => e);
+    t.ok(r instanceof Error || r.status === 431, `oversized head refused (${r instanceof Error ? r.message : r.status})`);
+    big.destroy();
+    // A connection that never sends a request is closed by uWS's idle
+    // timeout, as on a socket uWS accepted itself (about 32 s on both, measured).
+    const how = await silent.gone;
+    const waited = Date.now() - silentSince;
+    t.ok(waited > 5_000 && waited < 60_000, `silent connection closed by uWS after ${waited} ms`);
+    t.equal(how, undefined, 'with a FIN');
+  });
+
+  const code = await gen.stop();
+  t.equal(code, 0, 'exits 0 on SIGTERM');
+  t.same(gen.notified, ['READY=1', 'STOPPING=1'], 'READY=1 then STOPPING=1, from the daemon pid');
+  const ids = persisted(cfg.logDir).map((v) => String(v.id));
+  t.equal(ids.filter((id) => id.startsWith('pipe-')).join(','), Array.from({ length: 100 }, (_, i) => `pipe-${i}`).join(','),
+    'pipelined requests persisted once each, in order');
+  t.equal(ids.filter((id) => id.startsWith('leak-')).length, 3000);
+});
+
+t.test('EMFILE: backs off instead of spinning, serves the queue when fds return', async (t) => {
+  const sock = await holdSocket();
+  t.teardown(() => sock.close());
+  const cfg = daemonConfig({});
+  // A low fd limit, set in the exec chain so LISTEN_PID still names node.
+  const gen = await sock.start(['/bin/sh', '-c', `ulimit -n 96; exec "${process.execPath}" "${mainJs}" --config "${cfg.file}"`]);
+  await gen.waitNotify('READY=1');
+  const held: Http1Connection[] = [];
+  for (let i = 0; i < 150; i++) {
+    const c = new Http1Connection(sock.port);
+    await c.ready; // the kernel completes the handshake whether or not we accept
+    held.push(c);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const cpu = (): number => {
+    const f = readFileSync(`/proc/${gen.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(f[11]) + Number(f[12]); // utime + stime, clock ticks
+  };
+  const c0 = cpu();
+  await new Promise((r) => setTimeout(r, 1000));
+  const ticks = cpu() - c0;
+  t.ok(ticks < 30, `not spinning while out of fds (${ticks} ticks of CPU in 1 s)`);
+  t.ok(gen.logs().some((l) => l.msg === 'accept failed; backing off' && JSON.stringify(l).includes('EMFILE')), 'logs EMFILE');
+  for (const c of held) c.destroy();
+  const r = await oneShot(sock.port, '/track?id=after-emfile', 'gr.test').catch((e: Error) => {
+    t.comment(gen.logs().slice(-5), gen.stderr());
+    void gen.exited.then((c) => t.comment('exit', c));
+    throw e;
+  });
+  t.equal(r.status, 200, 'serves again once fds are free');
+  t.equal(await gen.stop(), 0);
+});

@@ -1,0 +1,200 @@
+// Disk faults under the file backend, against the real daemon: a full file
+// system (a 1 MiB tmpfs filled to ENOSPC), also at shutdown; the flavor's
+// path taken by a file; permissions of the open day file dropped and restored. The unwritable log dir at start and the removed
+// flavor directory are in file.test.ts. Throughout: HTTP answers 200 at once,
+// errors are counted and logged, no partial or interleaved line is ever on
+// disk, writing resumes by itself, and the retried Lines are not lost.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { dayOf } from '../../src/day.js';
+import { startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
+import { dayLines, drainedCounters } from '../helpers/files.js';
+import { request } from '../helpers/http.js';
+import { until } from '../helpers/until.js';
+import { stats } from '../helpers/watch.js';
+
+const nobody = { uid: 65534, gid: 65534 };
+const athens = () => dayOf(Date.now(), 'Europe/Athens');
+const pad = 'p'.repeat(300);
+const lineOf = (n: number) => `{"n":"${n}","pad":"${pad}"}`;
+
+/** A fresh 1 MiB tmpfs, unmounted when the test ends. We are root in the chroot's own mount namespace. */
+function tmpfs(t: TAP): string {
+  const mnt = tempDir('scratchd-tmpfs-');
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', mnt]);
+  t.teardown(() => {
+    try {
+      execFileSync('umount', [mnt]);
+    } catch {
+      execFileSync('umount', ['-l', mnt]);
+    }
+    rmSync(mnt, { recursive: true, force: true });
+  });
+  return mnt;
+}
+
+/** Fill the file system under `dir` until ENOSPC with `dir/filler`; returns its size. */
+function fill(dir: string): number {
+  const fd = openSync(join(dir, 'filler'), 'a');
+  const chunk = Buffer.alloc(4096, 'f');
+  let size = 0;
+  try {
+    for (;;) size += writeSync(fd, chunk);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  }
+  // Also the last bytes of a partly used page.
+  try {
+    for (;;) size += writeSync(fd, Buffer.alloc(1, 'f'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  }
+  closeSync(fd);
+  return size;
+}
+
+/** Every line of the day file parses as one of the Lines sent; the file never ends mid-line. */
+function checkWhole(t: TAP, log: string, sent: Set<string>, when: string): string[] {
+  const file = join(log, 'gr', `gr-${athens()}.log`);
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  t.ok(text === '' || text.endsWith('\n'), `${when}: the file ends with a whole line`);
+  const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n');
+  const bad = lines.filter((l) => {
+    try {
+      JSON.parse(l);
+    } catch {
+      return true;
+    }
+    return !sent.has(l);
+  });
+  t.same(bad.map((l) => l.slice(0, 60)), [], `${when}: every line is whole JSON and one of the sent Lines`);
+  return lines;
+}
+
+async function send(d: Daemon, from: number, to: number, sent: Set<string>): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let n = from; n < to; n++) {
+    const started = performance.now();
+    const r = await request(d.port, `/track?n=${n}&pad=${pad}`, { host: 'gr.test' });
+    statuses.push(r.status);
+    if (performance.now() - started > 500) statuses.push(-1); // too slow: shows up as a wrong status
+    sent.add(lineOf(n));
+  }
+  return statuses;
+}
+
+type TAP = typeof t;
+
+t.test('ENOSPC on a 1 MiB tmpfs: HTTP unaffected, errors counted, no partial line, resumes when space is freed, nothing lost', async (t) => {
+  const log = tmpfs(t);
+  // Each retry meets the full disk with a short write that it takes back at
+  // once: for well under a millisecond per retry a reader could see a partial
+  // last line. Retrying twice a second keeps the looks below from racing it.
+  const d = await startDaemon({ config: { backends: { file: { dir: log, retryMs: 500 } } } });
+  t.teardown(() => d.stop());
+  const sent = new Set<string>();
+
+  t.same([...new Set(await send(d, 0, 20, sent))], [200]);
+  await until(() => dayLines(log, 'gr', athens()).length === 20);
+  const filler = fill(log);
+  t.ok(filler > 0, `filled with ${filler} bytes`);
+
+  t.same([...new Set(await send(d, 20, 120, sent))], [200], 'a full disk costs HTTP nothing');
+  const err = await d.waitLog((l) => l.msg === 'write failed; retrying');
+  t.equal(err.kind, 'ENOSPC');
+  t.equal(err.file, join(log, 'gr', `gr-${athens()}.log`));
+  const during = (await stats(d))!;
+  t.ok(during.backends.file!.failed! >= 1, `failed counted: ${during.backends.file!.failed}`);
+  t.ok(during.backends.file!.queued! > 0, `Lines held for retry: ${during.backends.file!.queued}`);
+  // Keep failing for a while, sending meanwhile; the file must stay whole at every look.
+  for (let i = 0; i < 5; i++) {
+    t.same([...new Set(await send(d, 120 + i * 10, 130 + i * 10, sent))], [200]);
+    checkWhole(t, log, sent, `during the fault (${i})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.equal(d.logs.filter((l) => l.msg === 'write failed; retrying').length, 1, 'repeated errors are rate-limited in the log');
+
+  unlinkSync(join(log, 'filler'));
+  await d.waitLog((l) => l.msg === 'writing again');
+  t.same([...new Set(await send(d, 170, 180, sent))], [200]);
+  await until(() => dayLines(log, 'gr', athens()).length === 180, 5000);
+  const after = (await stats(d))!;
+  t.equal(after.backends.file!.persisted, 180);
+  t.equal(await d.stop(), 0);
+  const lines = checkWhole(t, log, sent, 'after');
+  t.equal(lines.length, 180, 'every Line once');
+  t.same(new Set(lines), sent, 'exactly the sent Lines, the retried ones included');
+  const c = drainedCounters(d.logs, 'file');
+  t.equal(c.persisted, 180);
+  t.equal(c.dropped, 0);
+  t.ok(c.failed! >= 1 && c.failed === c.retried, `failed ${c.failed} = retried ${c.retried} ≥ 1`);
+});
+
+t.test('still full at SIGTERM: exit 2 after the drain timeout, the held Lines reported lost, the file whole', async (t) => {
+  const log = tmpfs(t);
+  const d = await startDaemon({ config: { backends: { file: { dir: log, retryMs: 50 } }, shutdown: { drainTimeoutMs: 1500, graceMs: 0 } } });
+  t.teardown(() => d.stop());
+  const sent = new Set<string>();
+  t.same([...new Set(await send(d, 0, 3, sent))], [200]);
+  await until(() => dayLines(log, 'gr', athens()).length === 3);
+  fill(log);
+  t.same([...new Set(await send(d, 3, 40, sent))], [200]);
+  await d.waitLog((l) => l.msg === 'write failed; retrying');
+  t.equal(await d.stop(), 2);
+  const lost = d.logs.find((l) => l.msg === 'drain timed out; queued Lines lost') as { lost: { file: number } } | undefined;
+  t.ok(lost !== undefined && lost.lost.file > 0, `lost Lines reported: ${JSON.stringify(lost?.lost)}`);
+  const lines = checkWhole(t, log, sent, 'after the timed-out drain');
+  t.equal(lines.length + lost!.lost.file, 40, 'each Line either in the file or reported lost');
+  // The next run appends after whole lines only.
+  unlinkSync(join(log, 'filler'));
+  const again = await startDaemon({ config: { backends: { file: { dir: log } } } });
+  t.same([...new Set(await send(again, 40, 41, sent))], [200]);
+  t.equal(await again.stop(), 0);
+  t.same(checkWhole(t, log, sent, 'after the next run').at(-1), lineOf(40));
+});
+
+t.test('the flavor path taken by a file: ENOTDIR/EEXIST counted, recovers when it is removed', async (t) => {
+  const d = await startDaemon({ config: { backends: { file: { retryMs: 50 } } } });
+  t.teardown(() => d.stop());
+  const log = join(d.dir, 'log');
+  const sent = new Set<string>();
+  mkdirSync(log, { recursive: true });
+  writeFileSync(join(log, 'gr'), 'not a directory\n');
+  t.same([...new Set(await send(d, 0, 5, sent))], [200]);
+  const err = await d.waitLog((l) => l.msg === 'write failed; retrying');
+  t.match(err.kind, /^(EEXIST|ENOTDIR)$/);
+  unlinkSync(join(log, 'gr'));
+  await d.waitLog((l) => l.msg === 'writing again');
+  t.equal(await d.stop(), 0);
+  t.same(checkWhole(t, log, sent, 'after'), [...sent]);
+  t.equal(drainedCounters(d.logs, 'file').persisted, 5);
+});
+
+t.test('permissions of the open day file dropped: felt at the next reopen (SIGHUP), counted, resumes when restored', async (t) => {
+  const d = await startDaemon({ user: nobody, config: { backends: { file: { retryMs: 50 } } } });
+  t.teardown(() => d.stop());
+  const log = join(d.dir, 'log');
+  const file = join(log, 'gr', `gr-${athens()}.log`);
+  const sent = new Set<string>();
+  t.same([...new Set(await send(d, 0, 3, sent))], [200]);
+  await until(() => dayLines(log, 'gr', athens()).length === 3);
+  chmodSync(file, 0o440);
+  t.same([...new Set(await send(d, 3, 6, sent))], [200]);
+  await until(() => dayLines(log, 'gr', athens()).length === 6);
+  t.pass('an open descriptor keeps writing: permissions are checked at open');
+  d.proc.kill('SIGHUP');
+  await d.waitLog((l) => l.msg === 'reopening files');
+  t.same([...new Set(await send(d, 6, 10, sent))], [200]);
+  const err = await d.waitLog((l) => l.msg === 'write failed; retrying');
+  t.equal(err.kind, 'EACCES');
+  t.equal(((await stats(d))!.backends.file as Record<string, number>).persisted, 6);
+  chmodSync(file, 0o640);
+  await d.waitLog((l) => l.msg === 'writing again');
+  t.equal(await d.stop(), 0);
+  t.same(checkWhole(t, log, sent, 'after'), [...sent]);
+  const c = drainedCounters(d.logs, 'file');
+  t.equal(c.persisted, 10);
+  t.ok(c.failed! >= 1 && c.failed === c.retried);
+});

@@ -1,0 +1,269 @@
+// deploy/haproxy.cfg, run by Debian's haproxy in front of two scratchd
+// instances on loopback (a primary and a backup): failover under steady load
+// when the primary is SIGKILLed, failback when it returns, every 200 in
+// exactly one instance's files, and the client address through
+// X-Forwarded-For from the trusted proxy only.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { join } from 'node:path';
+import t from 'tap';
+import { root, startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
+import { until } from '../helpers/until.js';
+
+t.setTimeout(240_000);
+
+function haproxyBinary(): string {
+  const find = () => {
+    try {
+      return execFileSync('sh', ['-c', 'command -v haproxy || ls /usr/sbin/haproxy'], { encoding: 'utf8' }).trim().split('\n')[0]!;
+    } catch {
+      return '';
+    }
+  };
+  let bin = find();
+  if (bin === '' && process.getuid?.() === 0 && existsSync('/etc/debian_version')) {
+    execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=300', 'haproxy'],
+      { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'ignore', 'inherit'] });
+    bin = find();
+  }
+  if (bin === '') throw new Error('haproxy is not installed and could not be: run with TRIXIE_PACKAGES="haproxy" (../shared/trixie)');
+  return bin;
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** deploy/haproxy.cfg with loopback addresses, in the foreground, logging to stderr. */
+function haproxyConfig(front: number, primary: number, backup: number, website: number): string {
+  const cfg = readFileSync(join(root, 'deploy/haproxy.cfg'), 'utf8');
+  const out = cfg
+    .replace(/^global\n(?:\t.*\n|\s*#.*\n)*/m, 'global\n\tlog stderr format raw local0 info\n\n')
+    .replace(/^\tbind :80$/m, `\tbind 127.0.0.1:${front}`)
+    .replace(/^\tserver primary \S+/m, `\tserver primary 127.0.0.1:${primary}`)
+    .replace(/^\tserver backup \S+/m, `\tserver backup 127.0.0.1:${backup}`)
+    .replace(/^\tserver www \S+/m, `\tserver www 127.0.0.1:${website}`);
+  for (const want of [`bind 127.0.0.1:${front}`, `server primary 127.0.0.1:${primary}`, `server backup 127.0.0.1:${backup}`]) {
+    if (!out.includes(want)) throw new Error(`deploy/haproxy.cfg: could not set "${want}"`);
+  }
+  return out;
+}
+
+interface Answer { status: number; body: string }
+
+function get(port: number, path: string, opts: { agent?: http.Agent; localAddress?: string; host?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port, path, agent: opts.agent ?? false, localAddress: opts.localAddress,
+      headers: { host: opts.host ?? 'gr.test', ...opts.headers },
+    }, (res) => {
+      let body = '';
+      res.setEncoding('latin1').on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+      res.on('error', reject);
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Every Line in a daemon's gr day files (both incarnations of the primary append to the same ones). */
+function lines(dir: string): Record<string, string>[] {
+  const d = join(dir, 'gr');
+  if (!existsSync(d)) return [];
+  return readdirSync(d).filter((f) => f.endsWith('.log')).sort()
+    .flatMap((f) => readFileSync(join(d, f), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, string>));
+}
+
+const bin = haproxyBinary();
+const work = tempDir('scratchd-haproxy-');
+const primaryDir = join(work, 'primary');
+const backupDir = join(work, 'backup');
+const flavors = [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens', enrich: { ip: 'ip' } }];
+const common = { flavors, trustedProxies: ['127.0.0.1'] };
+
+let primary: Daemon;
+let backup: Daemon;
+let haproxy: ChildProcess;
+let haproxyLog = '';
+let front = 0;
+
+t.before(async () => {
+  // An explicit port, not 0: Linux lets a port bound as 0 (auto-selected) be
+  // bound again only after the killed process's TIME-WAIT connections
+  // expire (60 s), even with SO_REUSEADDR; a configured port rebinds at once.
+  primary = await startDaemon({ config: { ...common, listen: `127.0.0.1:${await freePort()}`, backends: { file: { dir: primaryDir } } } });
+  backup = await startDaemon({ config: { ...common, backends: { file: { dir: backupDir } } } });
+  front = await freePort();
+  const cfgFile = join(work, 'haproxy.cfg');
+  writeFileSync(cfgFile, haproxyConfig(front, primary.port, backup.port, await freePort()));
+  execFileSync(bin, ['-c', '-q', '-f', cfgFile]);
+  haproxy = spawn(bin, ['-db', '-f', cfgFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  haproxy.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    haproxyLog += c;
+  });
+  haproxy.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    haproxyLog += c;
+  });
+  // Up when a beacon through it is answered.
+  await until(() => haproxy.exitCode === null, 1000);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const r = await get(front, '/health').catch((e: Error) => ({ status: 0, body: e.message }));
+    if (r.status === 200) break;
+    if (Date.now() > deadline || haproxy.exitCode !== null) throw new Error(`haproxy not serving: ${JSON.stringify(r)} ${haproxyLog}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+});
+
+t.teardown(async () => {
+  haproxy?.kill('SIGKILL');
+  await Promise.all([primary?.stop('SIGKILL'), backup?.stop('SIGKILL')]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+t.test('the example config passes haproxy -c as it is', async (t) => {
+  // Throws (and fails the test) unless haproxy exits 0.
+  execFileSync(bin, ['-c', '-q', '-f', join(root, 'deploy/haproxy.cfg')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.pass('haproxy -c: valid');
+});
+
+t.test('health checks: HTTP/1.1 with Host, both servers up', async (t) => {
+  // A HTTP/1.0 check (haproxy's default) would get 505 from uWS.
+  t.equal((await get(front, '/health')).body, 'ok\n', '/health through haproxy');
+  t.equal((await get(front, '/nothing-here')).status, 503, 'other paths go to the website backend (down here)');
+  t.notMatch(haproxyLog, /scratchd\/(primary|backup) is DOWN/, 'no server went down');
+});
+
+t.test('client IP: X-Forwarded-For from the trusted proxy only', async (t) => {
+  const before = lines(primaryDir).length;
+  // Through haproxy from 127.0.0.2, with a forged header haproxy passes on
+  // before its own: scratchd takes the address haproxy appended.
+  const via = await get(front, '/track?ipcheck=via', { localAddress: '127.0.0.2', headers: { 'x-forwarded-for': '203.0.113.9' } });
+  t.equal(via.status, 200);
+  // Directly from an untrusted peer (127.0.0.3) with a forged header.
+  const direct = await get(primary.port, '/track?ipcheck=direct', { localAddress: '127.0.0.3', headers: { 'x-forwarded-for': '203.0.113.9' } });
+  t.equal(direct.status, 200);
+  await until(() => lines(primaryDir).length >= before + 2);
+  const got = Object.fromEntries(lines(primaryDir).filter((l) => l.ipcheck !== undefined).map((l) => [l.ipcheck, l.ip]));
+  t.same(got, { via: '127.0.0.2', direct: '127.0.0.3' });
+});
+
+t.test('failover to the backup on SIGKILL, failback when the primary returns', async (t) => {
+  const CLIENTS = 4;
+  const PAUSE_MS = 2; // per client between requests: about 1-1.5k requests/s in all
+  const results = new Map<number, Answer | Error>();
+  const answeredAt = new Map<number, number>();
+  let next = 0;
+  let running = true;
+  const agents = Array.from({ length: CLIENTS }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+  const client = async (agent: http.Agent) => {
+    while (running) {
+      const id = next++;
+      try {
+        results.set(id, await get(front, `/track?id=${id}`, { agent }));
+        answeredAt.set(id, Date.now());
+      } catch (e) {
+        results.set(id, e as Error);
+      }
+      await new Promise((r) => setTimeout(r, PAUSE_MS));
+    }
+  };
+  const load = Promise.all(agents.map(client));
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  await sleep(1500);
+  const beforeKill = lines(primaryDir).length;
+  t.ok(beforeKill > 100, `primary serves (${beforeKill} lines)`);
+  t.equal(lines(backupDir).length, 0, 'backup idle while the primary is up');
+
+  const killedAt = Date.now();
+  const idAtKill = next;
+  primary.proc.kill('SIGKILL');
+  await primary.exited;
+  await until(() => lines(backupDir).length > 100, 10_000);
+  const failoverMs = Date.now() - killedAt;
+  await sleep(1500);
+
+  const restartedAt = Date.now();
+  const idAtRestart = next;
+  const primaryLinesAtRestart = lines(primaryDir).length;
+  primary = await startDaemon({ config: { ...common, listen: `127.0.0.1:${primary.port}`, backends: { file: { dir: primaryDir } } } });
+  await until(() => lines(primaryDir).length > primaryLinesAtRestart + 100, 20_000);
+  const failbackMs = Date.now() - restartedAt;
+  await sleep(1000);
+  const backupAtEnd = lines(backupDir).length;
+  await sleep(500);
+  running = false;
+  await load;
+  for (const a of agents) a.destroy();
+  const idAtEnd = next;
+
+  // Drain both: every Line they took is written (SIGTERM contract).
+  t.equal(await primary.stop('SIGTERM'), 0);
+  t.equal(await backup.stop('SIGTERM'), 0);
+
+  const ok = [...results].filter(([, r]) => !(r instanceof Error) && r.status === 200).map(([id]) => id);
+  const failed = [...results].filter(([, r]) => r instanceof Error || r.status !== 200);
+  const pIds = lines(primaryDir).filter((l) => l.id !== undefined).map((l) => Number(l.id));
+  const bIds = lines(backupDir).filter((l) => l.id !== undefined).map((l) => Number(l.id));
+  const count = (ids: number[]) => ids.reduce((m, id) => m.set(id, (m.get(id) ?? 0) + 1), new Map<number, number>());
+  const pc = count(pIds);
+  const bc = count(bIds);
+  const okSet = new Set(ok);
+  const missing = ok.filter((id) => !pc.has(id) && !bc.has(id));
+  const inBoth = ok.filter((id) => pc.has(id) && bc.has(id));
+  const twiceInOne = [...pc, ...bc].filter(([, n]) => n > 1).map(([id]) => id);
+  const persistedButFailed = failed.filter(([id]) => pc.has(id) || bc.has(id)).map(([id]) => id);
+  const unknown = [...pc.keys(), ...bc.keys()].filter((id) => !results.has(id));
+  const backupAfterFailback = bIds.filter((id) => id >= idAtRestart + 0).length;
+
+  const summary = {
+    requests: results.size, ok: ok.length, failed: failed.length,
+    failures: failed.slice(0, 10).map(([id, r]) => `${id}: ${r instanceof Error ? r.message : `${r.status} ${r.body.slice(0, 80)}`}`),
+    missing: missing.length, missingIds: missing.slice(0, 10), missingAnsweredMsBeforeKill: missing.slice(0, 10).map((id) => killedAt - answeredAt.get(id)!), inBoth: inBoth.length, twiceInOne: twiceInOne.length, persistedButFailed: persistedButFailed.length,
+    failoverMs, failbackMs, primaryLines: pIds.length, backupLines: bIds.length, idAtKill, idAtRestart, idAtEnd,
+    backupLinesAfterRestart: backupAfterFailback, backupAtEnd,
+  };
+  t.comment(`failover: ${JSON.stringify(summary)}`);
+  t.comment(haproxyLog.split('\n').filter((l) => /is (DOWN|UP)/.test(l) && !l.startsWith('[')).join('\n'));
+  // haproxy's log line (termination state, retries) of every failed request.
+  for (const [id] of failed) t.comment(haproxyLog.split('\n').filter((l) => l.includes(`/track?id=${id} `)).join('\n') || `${id}: no haproxy log line`);
+  // What haproxy did for the client: requests it retried ("N" in the last
+  // field of actconn/feconn/beconn/srv_conn/retries) or redispatched ("+N").
+  const retried = haproxyLog.split('\n').filter((l) => / \d+\/\d+\/\d+\/\d+\/\+?[1-9]\d* \d+\/\d+ "GET \/track\?id=/.test(l));
+  t.comment(`haproxy retried ${retried.length} requests:\n${retried.slice(0, 8).join('\n')}`);
+
+  t.equal(results.size, idAtEnd, 'every request finished');
+  t.ok(results.size > 3000, `steady load: ${results.size} requests`);
+  // Retries + redispatch hide the kill from clients: measured 0 failures in
+  // quiet runs, 1 ("socket hang up") in one of two runs next to a package
+  // build. Only a request in flight to the primary when it died can fail.
+  t.ok(failed.length <= CLIENTS, `client-visible failures: ${failed.length} (at most the ${CLIENTS} in flight)`);
+  t.same(failed.map(([id]) => id).filter((id) => Math.abs(id - idAtKill) > 2 * CLIENTS), [], 'failures only around the kill');
+  // A 200 whose Line was still queued in the primary when SIGKILL landed is
+  // lost: the queue is memory, the answer never waits for the disk, and the
+  // file backend gathers Lines for a few ms (COALESCE_MS) per write; only
+  // SIGTERM drains it. So only Lines answered just before the kill may be
+  // missing. Measured with 20 ms batches: 0-23 per run at ~1k req/s, all
+  // answered within 20 ms of the kill.
+  const lostEarly = missing.filter((id) => killedAt - answeredAt.get(id)! > 500);
+  t.same(lostEarly, [], `every 200 is in one of the two files, but ${missing.length} answered in the last 500 ms before the SIGKILL`);
+  t.same(inBoth, [], 'no 200 in both files');
+  t.same(twiceInOne, [], 'no Line twice in one file');
+  t.same(unknown, [], 'no Line for a request that was never sent');
+  t.same(persistedButFailed, [], 'no Line for a failed request');
+  t.ok(okSet.size === ok.length, 'ids unique');
+  t.ok(failoverMs < 5000, `failover within ${failoverMs} ms`);
+  t.ok(failbackMs < 10_000, `failback within ${failbackMs} ms`);
+  t.ok(lines(backupDir).length - backupAtEnd <= CLIENTS * 2, 'after failback the backup takes (almost) nothing');
+});

@@ -1,0 +1,137 @@
+/**
+ * The built daemon while its Kafka broker is paused, killed or absent, and
+ * while its file backend fails: the other backend and the HTTP answers do
+ * not notice. These tests break their broker, so they always start their
+ * own (KAFKA_BOOTSTRAP is ignored here, and says so); they never skip.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { consume } from '../helpers/consume.js';
+import { drainedCounters } from '../helpers/files.js';
+import { request } from '../helpers/http.js';
+import { startKafka, waitForMetadata } from '../helpers/kafka.js';
+import { health, idCounts, startKafkaDaemon, traffic, type KafkaDaemon } from '../helpers/kafka-daemon.js';
+import { until } from '../helpers/until.js';
+import type { Test } from 'tap';
+
+const kafka = await startKafka({ owned: true });
+t.teardown(() => kafka.stop());
+t.afterEach(async () => {
+  await kafka.resume();
+  await waitForMetadata(kafka.bootstrap, 5000).catch(() => kafka.restart());
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** An HTTP answer slower than this while a backend is down would mean the request path waits on it. */
+const SLOW_MS = 500;
+
+/** Every id answered so far is in the file now (the file backend is not held up). */
+async function fileKeepsUp(t: Test, d: KafkaDaemon, flavor: string, answered: () => string[]): Promise<void> {
+  const snapshot = new Set(answered());
+  await sleep(300); // the file backend batches; give it a moment, not an outage's worth
+  const inFile = new Set(d.fileLines(flavor).map((l) => (JSON.parse(l) as { id: string }).id));
+  t.same([...snapshot].filter((id) => !inFile.has(id)), [], `all ${snapshot.size} answered so far are in the file`);
+}
+
+async function expectDelivered(t: Test, d: KafkaDaemon, flavor: string, ids: string[]): Promise<void> {
+  const got = await consume(kafka.bootstrap, d.topics[flavor], { count: ids.length, settleMs: 2000, timeoutMs: 120_000 });
+  const counts = idCounts(got.map((m) => m.value));
+  t.same(ids.filter((id) => !counts.has(id)), [], `every one of ${ids.length} answered Lines reached Kafka`);
+  t.equal([...counts.values()].filter((c) => c > 1).length, 0, 'none twice');
+}
+
+for (const how of ['paused', 'killed'] as const) {
+  t.test(`broker ${how} for 20 s under steady traffic, then back`, async (t) => {
+    const d = await startKafkaDaemon(kafka.bootstrap);
+    t.teardown(() => d.stop());
+    const tr = traffic(d, 'gr.test');
+    await sleep(2000);
+    if (how === 'paused') await kafka.pause();
+    else await kafka.kill();
+    await sleep(10_000);
+    await fileKeepsUp(t, d, 'gr', () => tr.ok);
+    await sleep(10_000);
+    const h = await health(d);
+    t.not(h.body.backends.kafka?.state, 'ok', `kafka health during the outage: ${JSON.stringify(h.body.backends.kafka)}`);
+    t.equal(h.body.backends.file?.state, 'ok', 'file health unaffected');
+    if (how === 'paused') await kafka.resume();
+    else await kafka.restart();
+    await sleep(2000);
+    const { ok, bad, slowestMs } = await tr.stop();
+    t.same(bad, [], 'every request answered 200');
+    t.ok(slowestMs < SLOW_MS, `slowest answer ${slowestMs.toFixed(1)} ms`);
+    t.ok(ok.length > 1000, `${ok.length} requests over the outage`);
+    await fileKeepsUp(t, d, 'gr', () => ok);
+    await expectDelivered(t, d, 'gr', ok);
+    t.equal(await d.stop(), 0);
+    t.match(drainedCounters(d.logs, 'kafka'), { persisted: ok.length, dropped: 0 });
+    t.match(drainedCounters(d.logs, 'file'), { persisted: ok.length, dropped: 0 });
+  });
+}
+
+t.test('broker absent at start-up: scratchd starts, serves, and delivers once the broker appears', async (t) => {
+  await kafka.kill();
+  const d = await startKafkaDaemon(kafka.bootstrap);
+  t.teardown(() => d.stop());
+  const ids: string[] = [];
+  for (let i = 0; i < 100; i++) {
+    const r = await request(d.port, `/track?id=${i}`, { host: 'tr.test' });
+    t.equal(r.status, 200, undefined, { diagnostic: r.status !== 200 });
+    ids.push(String(i));
+  }
+  const h = await health(d);
+  t.equal(h.body.backends.kafka?.state, 'down', `kafka down: ${h.body.backends.kafka?.reason}`);
+  t.equal(h.status, 503, 'stats /health says 503 while a backend is down');
+  await until(() => d.fileLines('tr').length === 100, 5000).catch(() => {}); // the file backend batches for a few ms
+  t.equal(d.fileLines('tr').length, 100, 'the file has them all meanwhile');
+  await kafka.restart();
+  await expectDelivered(t, d, 'tr', ids);
+  t.equal((await health(d)).body.backends.kafka?.state, 'ok');
+  t.equal(await d.stop(), 0);
+  t.match(drainedCounters(d.logs, 'kafka'), { persisted: 100, dropped: 0 });
+});
+
+t.test('a failing file backend does not delay or lose Kafka messages', async (t) => {
+  const d = await startKafkaDaemon(kafka.bootstrap, {
+    user: { uid: 65534, gid: 65534 },
+    file: { retryMs: 50 },
+    kafka: { flushTimeoutMs: 2000 },
+    config: { shutdown: { graceMs: 0, drainTimeoutMs: 3000 } },
+  });
+  t.teardown(() => d.stop());
+  mkdirSync(join(d.dir, 'log'), { mode: 0o755 }); // root's, the daemon runs as nobody: every write fails
+  const tr = traffic(d, 'uk.test');
+  await sleep(3000);
+  const h = await health(d);
+  t.not(h.body.backends.file?.state, 'ok', `file health: ${JSON.stringify(h.body.backends.file)}`);
+  t.equal(h.body.backends.kafka?.state, 'ok', 'kafka health unaffected');
+  const { ok, bad, slowestMs } = await tr.stop();
+  t.same(bad, []);
+  t.ok(slowestMs < SLOW_MS, `slowest answer ${slowestMs.toFixed(1)} ms`);
+  // Kafka keeps up while the file backend retries: delivered within a second or so.
+  const began = Date.now();
+  await expectDelivered(t, d, 'uk', ok);
+  t.ok(Date.now() - began < 10_000, `delivered in ${Date.now() - began} ms`);
+  t.equal(d.fileLines('uk').length, 0, 'nothing in the file');
+  // The file backend cannot drain: main exits 2 at drainTimeoutMs, Kafka has all by then.
+  t.equal(await d.stop(), 2);
+});
+
+t.test('SIGTERM while the broker is down: files complete, Kafka gives up after flushTimeoutMs and counts the loss', async (t) => {
+  const d = await startKafkaDaemon(kafka.bootstrap, {
+    kafka: { flushTimeoutMs: 1000 },
+    config: { shutdown: { graceMs: 0, drainTimeoutMs: 5000 } },
+  });
+  t.teardown(() => d.stop());
+  await d.waitLog((l) => l.msg === 'kafka producer connected');
+  await kafka.kill();
+  for (let i = 0; i < 50; i++) t.equal((await request(d.port, `/track?id=${i}`, { host: 'gr.test' })).status, 200);
+  const began = Date.now();
+  t.equal(await d.stop(), 0, 'exit 0');
+  t.ok(Date.now() - began < 4000, `stopped in ${Date.now() - began} ms`);
+  t.equal(d.fileLines('gr').length, 50, 'the file has every Line');
+  t.match(drainedCounters(d.logs, 'file'), { persisted: 50 });
+  t.match(drainedCounters(d.logs, 'kafka'), { persisted: 0, dropped: 50 }, 'Kafka counts what it could not deliver');
+  t.ok(d.logs.some((l) => l.component === 'kafka' && String(l.msg).includes('dropped')), 'and says so in the log');
+});

@@ -1,0 +1,160 @@
+/**
+ * KafkaBackend while the broker is absent, paused or killed. These tests
+ * break their broker, so they always start their own (KAFKA_BOOTSTRAP is
+ * ignored here, and says so), never skip.
+ */
+import t from 'tap';
+import type { KafkaBackend } from '../../src/kafka/backend.js';
+import { startKafka, waitForMetadata } from '../helpers/kafka.js';
+import { consume } from '../helpers/consume.js';
+import { backend, flavor, kafkaConfig, line, sleep, until } from '../helpers/lines.js';
+import type { Flavor } from '../../src/flavor.js';
+import type { Test } from 'tap';
+
+const kafka = await startKafka({ owned: true });
+t.teardown(() => kafka.stop());
+t.afterEach(async () => {
+  // Whatever a test did to the broker, the next one gets a live one.
+  await kafka.resume();
+  await waitForMetadata(kafka.bootstrap, 5000).catch(() => kafka.restart());
+});
+
+/** Sends `perTick` Lines every 10 ms until stopped; returns the numbers accepted. */
+function traffic(k: KafkaBackend, f: Flavor, perTick = 5): { stop: () => string[]; refused: () => number } {
+  const accepted: string[] = [];
+  let n = 0;
+  let refused = 0;
+  const timer = setInterval(() => {
+    for (let i = 0; i < perTick; i++) {
+      const id = String(n++);
+      if (k.send(line(f, { id }))) accepted.push(id);
+      else refused++;
+    }
+  }, 10);
+  return { stop: () => { clearInterval(timer); return accepted; }, refused: () => refused };
+}
+
+async function expectAll(t: Test, f: Flavor, ids: string[], exactlyOnce: boolean): Promise<void> {
+  const got = await consume(kafka.bootstrap, f.topic, { count: ids.length, settleMs: 2000, timeoutMs: 90_000 });
+  const seen = new Map<string, number>();
+  for (const m of got) {
+    const id = (JSON.parse(m.value.toString()) as { id: string }).id;
+    seen.set(id, (seen.get(id) ?? 0) + 1);
+  }
+  const missing = ids.filter((id) => !seen.has(id));
+  const dups = [...seen.values()].filter((c) => c > 1).length;
+  t.equal(missing.length, 0, `every accepted Line is in Kafka (${ids.length})`);
+  if (exactlyOnce) t.equal(dups, 0, 'no duplicates');
+  else t.comment(`${dups} duplicates`);
+}
+
+t.test('broker absent at start: start() does not wait, Lines are delivered once it appears', async (t) => {
+  const f = flavor('absent');
+  await kafka.kill();
+  const k = backend(t, kafkaConfig(kafka.bootstrap));
+  const began = Date.now();
+  await k.start();
+  t.ok(Date.now() - began < 500, 'start() returns at once');
+  const tr = traffic(k, f);
+  await sleep(3000);
+  t.equal(k.health().state, 'down', `health down without a broker: ${k.health().reason}`);
+  t.equal(k.counters.persisted, 0);
+  await kafka.restart();
+  await sleep(2000);
+  const ids = tr.stop();
+  t.equal(tr.refused(), 0, 'nothing dropped');
+  await until('all delivered', () => k.counters.persisted === ids.length, 60_000);
+  t.equal(k.health().state, 'ok');
+  await expectAll(t, f, ids, true);
+  await k.close();
+  t.same(k.counters, { persisted: ids.length, failed: 0, dropped: 0, retried: 0 });
+});
+
+t.test('broker paused (SIGSTOP) for 20 s under steady traffic', async (t) => {
+  const f = flavor('paused');
+  const k = backend(t, kafkaConfig(kafka.bootstrap));
+  await k.start();
+  const tr = traffic(k, f);
+  await sleep(2000);
+  await kafka.pause();
+  await sleep(20_000);
+  t.not(k.health().state, 'ok', `health while paused: ${JSON.stringify(k.health())}`);
+  t.ok(k.queued() > 1000, `Lines wait meanwhile (${k.queued()})`);
+  await kafka.resume();
+  await sleep(2000);
+  const ids = tr.stop();
+  t.equal(tr.refused(), 0, 'nothing dropped');
+  await until('all delivered', () => k.counters.persisted === ids.length, 90_000);
+  await expectAll(t, f, ids, true);
+  await k.close();
+  t.match(k.counters, { persisted: ids.length, dropped: 0 });
+});
+
+t.test('broker killed (SIGKILL) for 20 s under steady traffic, then restarted', async (t) => {
+  const f = flavor('killed');
+  const k = backend(t, kafkaConfig(kafka.bootstrap));
+  await k.start();
+  const tr = traffic(k, f);
+  await sleep(2000);
+  await kafka.kill();
+  await sleep(20_000);
+  t.equal(k.health().state, 'down', `health while the broker is dead: ${k.health().reason}`);
+  await kafka.restart();
+  await sleep(2000);
+  const ids = tr.stop();
+  t.equal(tr.refused(), 0, 'nothing dropped');
+  await until('all settled', () => k.queued() === 0, 90_000);
+  t.equal(k.counters.dropped, 0);
+  // Acknowledged before the kill = flushed by Kafka? acks=all on one node
+  // only means written to the page cache, so SIGKILL can lose nothing here
+  // (the OS keeps the page cache) but power loss could.
+  await expectAll(t, f, ids, true);
+  await k.close();
+});
+
+t.test('beyond the bounds: counted as dropped, the rest delivered after recovery', async (t) => {
+  const f = flavor('bounded');
+  const k = backend(t, kafkaConfig(kafka.bootstrap, { queueCapacity: 200 }, { 'queue.buffering.max.messages': 100 }));
+  await k.start();
+  await until('connected', () => k.health().state === 'ok', 10_000);
+  await kafka.pause();
+  const tr = traffic(k, f, 5); // 500 Lines/s
+  await sleep(3000);
+  const ids = tr.stop();
+  t.ok(tr.refused() > 0, `some dropped (${tr.refused()})`);
+  t.equal(k.counters.dropped, tr.refused(), 'every refused Line counted as dropped');
+  t.ok(k.counters.retried > 0, `produce retried on QUEUE_FULL (${k.counters.retried})`);
+  t.ok(k.queued() <= 200 + 200 + 100, `bounded: ${k.queued()} waiting`);
+  t.equal(k.health().state, 'degraded', `health: ${k.health().reason}`);
+  await kafka.resume();
+  await until('all accepted delivered', () => k.counters.persisted === ids.length, 60_000);
+  await expectAll(t, f, ids, true);
+  await k.close();
+});
+
+t.test('close() with the broker down gives up after flushTimeoutMs and counts the loss', async (t) => {
+  const f = flavor('closedown');
+  const k = backend(t, kafkaConfig(kafka.bootstrap, { flushTimeoutMs: 1500 }));
+  await k.start();
+  await until('connected', () => k.health().state === 'ok', 10_000);
+  await kafka.kill();
+  for (let i = 0; i < 300; i++) k.send(line(f, { id: String(i) }));
+  const began = Date.now();
+  await k.close();
+  const took = Date.now() - began;
+  t.ok(took >= 1400 && took < 4000, `close took ${took} ms`);
+  t.same(k.counters, { persisted: 0, failed: 0, dropped: 300, retried: 0 });
+  t.equal(k.queued(), 0);
+});
+
+t.test('close() when no broker ever answered', async (t) => {
+  const f = flavor('neverup');
+  await kafka.kill();
+  const k = backend(t, kafkaConfig(kafka.bootstrap, { flushTimeoutMs: 1000 }));
+  await k.start();
+  for (let i = 0; i < 10; i++) k.send(line(f, { id: String(i) }));
+  const began = Date.now();
+  await k.close();
+  t.ok(Date.now() - began < 3000, 'bounded by flushTimeoutMs');
+  t.equal(k.counters.dropped, 10);
+});

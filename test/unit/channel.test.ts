@@ -1,0 +1,34 @@
+// The bounded channel: non-blocking send, batch receive, close and drain.
+import t from 'tap';
+import { Channel } from '../../src/channel.js';
+
+t.test('send reports full instead of waiting', async (t) => {
+  const c = new Channel<number>(3);
+  t.same([c.send(1), c.send(2), c.send(3), c.send(4)], [true, true, true, false]);
+  t.equal(c.length, 3);
+  t.same([...(await c.receive())], [1, 2, 3]);
+  t.equal(c.length, 0);
+  t.ok(c.send(5), 'room again after a receive');
+});
+
+t.test('a waiting receive gets everything sent in the same turn as one batch', async (t) => {
+  const c = new Channel<number>(10);
+  const batch = c.receive();
+  c.send(1);
+  c.send(2);
+  c.send(3);
+  t.same([...(await batch)], [1, 2, 3]);
+});
+
+t.test('close: no more sends, the rest is received, then empty batches', async (t) => {
+  const c = new Channel<string>(10);
+  c.send('a');
+  c.close();
+  t.notOk(c.send('b'));
+  t.same([...(await c.receive())], ['a']);
+  t.same([...(await c.receive())], []);
+  const waiting = new Channel<string>(1);
+  const r = waiting.receive();
+  waiting.close();
+  t.same([...(await r)], [], 'a waiting receive wakes on close');
+});
