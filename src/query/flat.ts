@@ -1,0 +1,303 @@
+import { CLASS, C_BRACKET, C_EQ, C_PCT, C_PLUS, C_SEP, bytes, hexAt, validUtf8, wellFormed, type Bytes } from './bytes.js';
+import { BAD_ENCODING, INVALID_UTF8, type Rejection } from './limits.js';
+import { ENTRY_WIDTH, SLAB, scratch } from './scratch.js';
+
+/*
+ * The fast path: no key has a bracket. Rack then does `params[k] = v` per segment:
+ * last value wins, the key keeps its first position. Key space cannot run out
+ * (the caller only comes here when the whole query is at most 65536 units long,
+ * and the distinct keys are disjoint parts of it).
+ *
+ * One pass over the query writes the JSON text as UTF-8 bytes straight into
+ * the free end of a shared slab, decoding `+` and %XX and escaping as it goes:
+ * each kept pair is `,"key":"value"` (or `,"key":null`). An entry table
+ * remembers where each key and value lie, to find repeated keys (by hash, then
+ * bytes) and to validate, at the end, the UTF-8 of only the values that
+ * survived. Without repeated keys those bytes already are the answer, a view of
+ * the slab; with them the surviving ranges are compacted in first-seen order.
+ * Handing out views of one slab (like Buffer.allocUnsafe's pool, but written in
+ * place) costs no string, no copy and no allocation but the view per query: the
+ * file backend copies the bytes once into its write buffer, Kafka takes them
+ * as they are.
+ */
+
+/** flat()'s answer when a key has a bracket: the query needs the Rack port. */
+export const NESTED: unique symbol = Symbol('nested');
+
+const EMPTY = Buffer.from('{}');
+/** per entry: key start, key end (with quotes), value start, value end, hash, value has bytes >= 0x80 */
+const E_KS = 0, E_KE = 1, E_VS = 2, E_VE = 3, E_H = 4, E_HIGH = 5, E_W = ENTRY_WIDTH;
+/** past this many entries, repeated keys are found through the index */
+const LINEAR = 24;
+
+/** JSON escapes for bytes < 0x20, '"' and '\' (JSON.stringify's and Ruby json's: lowercase \u00xx) */
+const ESCAPES: Uint8Array[] = [];
+for (let c = 0; c < 0x60; c++) {
+  const s = c < 0x20 || c === 0x22 || c === 0x5c ? JSON.stringify(String.fromCharCode(c)).slice(1, -1) : '';
+  ESCAPES.push(Uint8Array.from(Buffer.from(s, 'latin1')));
+}
+
+/** Writes decoded byte b (a %XX or raw ASCII) at n, escaped for JSON; returns the new n. */
+function put(o: Buffer, n: number, b: number): number {
+  if (b >= 0x20 && b !== 0x22 && b !== 0x5c) { o[n++] = b; return n; }
+  const e = ESCAPES[b]!;
+  for (let x = 0; x < e.length; x++) o[n++] = e[x]!;
+  return n;
+}
+
+function hashRange(o: Buffer, from: number, to: number): number {
+  let h = 0;
+  for (let x = from; x < to; x++) h = (Math.imul(h, 31) + o[x]!) | 0;
+  return h;
+}
+
+function sameRange(o: Buffer, a: number, b: number, len: number): boolean {
+  for (let x = 0; x < len; x++) if (o[a + x] !== o[b + x]) return false;
+  return true;
+}
+
+/** Index of the entry whose key bytes equal o[ks, ke) (hash h), or -1. */
+function findKey(o: Buffer, count: number, ks: number, ke: number, h: number): number {
+  const len = ke - ks;
+  const ent = scratch.entries;
+  if (!scratch.indexed) {
+    for (let e = 0; e < count; e++) {
+      const p = e * E_W;
+      if (ent[p + E_H] === h && ent[p + E_KE]! - ent[p + E_KS]! === len && sameRange(o, ent[p + E_KS]!, ks, len)) return e;
+    }
+    return -1;
+  }
+  const mask = scratch.table.length - 1;
+  for (let s = h & mask; scratch.stamp[s] === scratch.generation; s = (s + 1) & mask) {
+    const p = (scratch.table[s]! - 1) * E_W;
+    if (ent[p + E_H] === h && ent[p + E_KE]! - ent[p + E_KS]! === len && sameRange(o, ent[p + E_KS]!, ks, len)) return scratch.table[s]! - 1;
+  }
+  return -1;
+}
+
+function tableAdd(e: number, h: number): void {
+  const mask = scratch.table.length - 1;
+  let s = h & mask;
+  while (scratch.stamp[s] === scratch.generation) s = (s + 1) & mask;
+  scratch.stamp[s] = scratch.generation;
+  scratch.table[s] = e + 1;
+}
+
+/** Starts a new generation of the index with the first count entries. */
+function reindex(count: number): void {
+  if (count * 2 > scratch.table.length) {
+    let size = scratch.table.length;
+    while (count * 2 > size) size *= 2;
+    scratch.table = new Int32Array(size);
+    scratch.stamp = new Int32Array(size);
+    scratch.generation = 0;
+  }
+  scratch.generation = (scratch.generation + 1) | 0;
+  if (scratch.generation === 0) { scratch.stamp.fill(0); scratch.generation = 1; }
+  scratch.indexed = true;
+  for (let e = 0; e < count; e++) tableAdd(e, scratch.entries[e * E_W + E_H]!);
+}
+
+/** Records a kept pair (new key, or a repeated one: then only its value moves). Returns the new count; sets scratch.addDup. */
+function addEntry(o: Buffer, count: number, ks: number, ke: number, vs: number, ve: number, high: number): number {
+  const h = hashRange(o, ks, ke);
+  const at = findKey(o, count, ks, ke, h);
+  if (at >= 0) {
+    const p = at * E_W;
+    scratch.entries[p + E_VS] = vs; scratch.entries[p + E_VE] = ve; scratch.entries[p + E_HIGH] = high;
+    scratch.addDup = true;
+    return count;
+  }
+  if ((count + 1) * E_W > scratch.entries.length) {
+    const bigger = new Int32Array(scratch.entries.length * 2);
+    bigger.set(scratch.entries);
+    scratch.entries = bigger;
+  }
+  const p = count * E_W;
+  scratch.entries[p + E_KS] = ks; scratch.entries[p + E_KE] = ke; scratch.entries[p + E_VS] = vs; scratch.entries[p + E_VE] = ve; scratch.entries[p + E_H] = h; scratch.entries[p + E_HIGH] = high;
+  count++;
+  if (scratch.indexed) {
+    if (count * 2 > scratch.table.length) reindex(count);
+    else tableAdd(count - 1, h);
+  } else if (count > LINEAR) {
+    reindex(count);
+  }
+  return count;
+}
+
+export function flat(query: string, extra: readonly string[] | undefined): Buffer | Rejection | typeof NESTED {
+  // The loop reads bytes: a byte array load is cheaper than charCodeAt, and raw
+  // non-ASCII characters are then already the UTF-8 bytes they stand for. A lone
+  // surrogate has no UTF-8 form (utf8Write makes it U+FFFD); the general path
+  // handles those queries exactly as Rack would see their bytes.
+  if (scratch.src.length < query.length * 3) scratch.src = bytes(query.length * 3);
+  const q = scratch.src;
+  const len = q.utf8Write(query, 0);
+  if (len !== query.length && !wellFormed(query, 0, query.length)) return NESTED;
+  // worst case: content grows at most 6x (a control character becomes \u00xx), and
+  // each segment adds at most 8 bytes (,"":null) for at least one character of its own
+  // plus its separator: 10 bytes per character is enough. Each extra pair needs
+  // its JSON text as UTF-8 (at most 3 bytes per unit) plus `,:`.
+  let extraJson: string[] | undefined;
+  let need = len * 10 + 64;
+  if (extra !== undefined) {
+    extraJson = [];
+    for (let e = 0; e + 1 < extra.length; e += 2) {
+      const k = JSON.stringify(extra[e]!), v = JSON.stringify(extra[e + 1]!);
+      extraJson.push(k, v);
+      need += (k.length + v.length) * 3 + 2;
+    }
+  }
+  let o: Bytes, base: number;
+  if (need > SLAB) {
+    o = bytes(need);
+    base = 0;
+  } else {
+    if (SLAB - scratch.slabAt < need) {
+      scratch.slab = bytes(SLAB);
+      scratch.slabAt = 0;
+    }
+    o = scratch.slab;
+    base = scratch.slabAt;
+  }
+  let n = base + 1;           // o[base] is left for the '{'
+  let count = 0;
+  scratch.addDup = false;
+  scratch.indexed = false;
+  let i = 0;
+  while (i < len) {
+    const start = n;
+    o[n++] = 0x2c;            // ,
+    const ks = n;
+    o[n++] = 0x22;            // "
+    let high = 0;
+    let j = i, c = 0;
+    // key: up to '=' or a separator
+    for (; j < len; j++) {
+      c = q[j]!;
+      if (c < 128) {
+        const k = CLASS[c]!;
+        if (k === 0) { o[n++] = c; continue; }
+        if (k === C_SEP || k === C_EQ) break;
+        if (k === C_PCT) {
+          const b = hexAt(q, j, len);
+          if (b < 0) return BAD_ENCODING;
+          j += 2;
+          if (b >= 0x80) { high = 1; o[n++] = b; continue; }
+          if (b === 0x5b || b === 0x5d) return NESTED;
+          n = put(o, n, b);
+        } else if (k === C_PLUS) {
+          o[n++] = 0x20;
+        } else if (k === C_BRACKET) {
+          return NESTED;
+        } else {
+          n = put(o, n, c);
+        }
+      } else {
+        high = 1;
+        o[n++] = c;
+      }
+    }
+    o[n++] = 0x22;
+    const ke = n;
+    const hasEq = j < len && c === 0x3d;
+    if (ke - ks === 2) {
+      // empty key: Rack ignores the segment, after unescaping its value
+      n = start;
+      if (hasEq) {
+        for (j++; j < len; j++) {
+          c = q[j]!;
+          if (c === 0x26 || c === 0x3b) break;
+          if (c === 0x25 && hexAt(q, j, len) < 0) return BAD_ENCODING;
+        }
+      }
+    } else {
+      o[n++] = 0x3a;          // :
+      const vs = n;
+      let vhigh = 0;
+      if (hasEq) {
+        o[n++] = 0x22;
+        for (j++; j < len; j++) {
+          c = q[j]!;
+          if (c < 128) {
+            const k = CLASS[c]!;
+            if (k === 0) { o[n++] = c; continue; }
+            if (k === C_SEP) break;
+            if (k === C_PCT) {
+              const b = hexAt(q, j, len);
+              if (b < 0) return BAD_ENCODING;
+              j += 2;
+              if (b >= 0x80) { vhigh = 1; o[n++] = b; continue; }
+              n = put(o, n, b);
+            } else if (k === C_PLUS) {
+              o[n++] = 0x20;
+            } else {
+              n = put(o, n, c);     // = [ ] are plain bytes here; " \ and controls are escaped
+            }
+          } else {
+            vhigh = 1;
+            o[n++] = c;
+          }
+        }
+        o[n++] = 0x22;
+      } else {
+        o[n++] = 0x6e; o[n++] = 0x75; o[n++] = 0x6c; o[n++] = 0x6c;   // null
+      }
+      // a key that is not valid UTF-8 makes Rack's `name =~ regex` raise right here
+      if (high !== 0 && !validUtf8(o, ks, ke)) return INVALID_UTF8;
+      // (a repeated key leaves its bytes in place: the first entry now points at this value)
+      count = addEntry(o, count, ks, ke, vs, n, vhigh);
+    }
+    // the separator and the spaces after it
+    i = j + 1;
+    while (i < len && q[i] === 0x20) i++;
+  }
+  if (extraJson !== undefined) {
+    for (let e = 0; e + 1 < extraJson.length; e += 2) {
+      o[n++] = 0x2c;
+      const ks = n;
+      n += o.write(extraJson[e]!, n, 'utf8');
+      const ke = n;
+      o[n++] = 0x3a;
+      const vs = n;
+      n += o.write(extraJson[e + 1]!, n, 'utf8');
+      count = addEntry(o, count, ks, ke, vs, n, 0);
+    }
+  }
+  scratch.indexed = false;
+  if (count === 0) return EMPTY;
+  // only the values that survived need to be valid UTF-8
+  for (let e = 0; e < count; e++) {
+    const p = e * E_W;
+    if (scratch.entries[p + E_HIGH] !== 0 && !validUtf8(o, scratch.entries[p + E_VS]!, scratch.entries[p + E_VE]!)) return INVALID_UTF8;
+  }
+  let end: number;
+  if (!scratch.addDup) {
+    o[base + 1] = 0x7b;       // the first entry's ',' becomes the '{'
+    o[n] = 0x7d;
+    base++;
+    end = n + 1;
+  } else {
+    end = base + compact(o, base, n, count);
+  }
+  if (o === scratch.slab) scratch.slabAt = end;
+  return o.subarray(base, end);
+}
+
+/** Rewrites o[base, n) as one object of the surviving entries, in first-seen order; returns its length. */
+function compact(o: Bytes, base: number, n: number, count: number): number {
+  if (scratch.compacted.length < n - base + 2) scratch.compacted = bytes(n - base + 4096);
+  const w = scratch.compacted;
+  let m = 0;
+  w[m++] = 0x7b;
+  for (let e = 0; e < count; e++) {
+    const p = e * E_W;
+    if (e > 0) w[m++] = 0x2c;
+    for (let x = scratch.entries[p + E_KS]!, end = scratch.entries[p + E_KE]!; x < end; x++) w[m++] = o[x]!;
+    w[m++] = 0x3a;
+    for (let x = scratch.entries[p + E_VS]!, end = scratch.entries[p + E_VE]!; x < end; x++) w[m++] = o[x]!;
+  }
+  w[m++] = 0x7d;
+  w.copy(o, base, 0, m);
+  return m;
+}
