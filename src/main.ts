@@ -134,7 +134,7 @@ async function main(): Promise<void> {
   const stats = await startStatsServer(config.stats.listen, metrics, () => healthReport(stopping, backends),
     log.child({ component: 'stats' })).catch((err: Error) => fail(err.message));
 
-  const http = makeHttp(config, backends, counters);
+  const http = makeHttp(config, backends, counters, log.child({ component: 'http' }));
   const httpLog = log.child({ component: 'http' });
   const listener = await listen(http.app, config, httpLog);
   httpLog.info({ listen: listener.address, version, flavors: config.flavors.map((f) => f.name) }, 'serving');

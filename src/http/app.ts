@@ -6,6 +6,8 @@ import { isoTime } from '../day.js';
 import { flavorLookup, type Flavor } from '../flavor.js';
 import type { Line } from '../line.js';
 import { rejections, statusText } from './reject.js';
+import { internalFailure } from './internal.js';
+import { rateLimited, type Logger } from '../log.js';
 import { parseValues, type QueryLimits } from '../query/index.js';
 
 /** nginx's empty_gif: a 1×1 transparent GIF, 43 bytes. */
@@ -41,7 +43,7 @@ export interface Http {
  * handler (uWS corks that part for us); POST reads its body and answers from
  * onData, corked, and never after onAborted.
  */
-export function makeHttp(config: Config, backends: readonly Backend[], counters: RequestCounters): Http {
+export function makeHttp(config: Config, backends: readonly Backend[], counters: RequestCounters, log?: Logger): Http {
   const app = uWS.App();
   const lookup = flavorLookup(config.flavors);
   const { maxQueryBytes, maxBodyBytes } = config.limits;
@@ -49,6 +51,12 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
   const trusted = new Set(config.trustedProxies);
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   let draining = false;
+  const logError = log === undefined ? null : rateLimited(log);
+
+  /** The converter threw (answered 500 `internal`, counted by reject()): log it without the input. */
+  function converterFailed(input: string | Uint8Array, error: unknown): void {
+    logError?.('internal', internalFailure(input, error), 'converter failed: a bug in scratchd');
+  }
 
   function answer(res: HttpResponse, method: CountedMethod, status: number, body?: string): void {
     countResponse(counters, method, status);
@@ -72,7 +80,10 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
   /** The query or body → Values JSON, or the reason it is refused. */
   function values(flavor: Flavor, query: string, time: number, facts: Facts | null): Buffer | RejectReason {
     const json = parseValues(query, limits, facts === null ? undefined : enrichment(flavor, time, facts));
-    if ('reason' in json) return json.reason;
+    if ('reason' in json) {
+      if (json.reason === 'internal') converterFailed(query, json.error);
+      return json.reason;
+    }
     if (flavor.validate !== null && !flavor.validate(JSON.parse(json.toString()))) return 'schema';
     return json;
   }

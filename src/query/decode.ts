@@ -14,10 +14,12 @@ export const BAD_PCT: unique symbol = Symbol('invalid %-encoding');
 
 /**
  * Decodes q[from, to) given the classes seen in it (C_* bits). Returns the string,
- * BAD_BYTES (not valid UTF-8) or BAD_PCT (invalid %-encoding).
+ * BAD_BYTES (not valid UTF-8) or BAD_PCT (invalid %-encoding). `binary`: q holds raw
+ * bytes, one per character (a form body read as latin1): a character >= 0x80 is that
+ * byte, not a code point.
  */
-export function decode(q: string, from: number, to: number, cls: number): string | BadBytes | typeof BAD_PCT {
-  if ((cls & C_PCT) === 0) {
+export function decode(q: string, from: number, to: number, cls: number, binary = false): string | BadBytes | typeof BAD_PCT {
+  if ((cls & C_PCT) === 0 && (!binary || (cls & C_NONASCII) === 0)) {
     if ((cls & C_NONASCII) !== 0 && !wellFormed(q, from, to)) return BAD_BYTES;
     const s = q.slice(from, to);
     return (cls & C_PLUS) !== 0 ? s.replaceAll('+', ' ') : s;
@@ -44,6 +46,8 @@ export function decode(q: string, from: number, to: number, cls: number): string
       i += 2;
     } else if (c === 0x2b) {
       c = 0x20;
+    } else if (c >= 0x80 && binary) {
+      high = 1;
     } else if (c >= 0x80) {
       // a raw character: its UTF-8 bytes (a lone surrogate gives the 3 bytes of
       // its code point, which are invalid UTF-8, as Rack would see them)

@@ -58,12 +58,13 @@
  * surrogate in them as \udxxx, which is still valid JSON and valid UTF-8.
  */
 
-import { BYTESIZE_LIMIT, INVALID_UTF8, KEY_SPACE_LIMIT, TOO_MANY_PARAMS, isRejection, type QueryLimits, type Rejection } from './limits.js';
 import { NESTED, flat } from './flat.js';
 import { generate } from './json.js';
+import { BYTESIZE_LIMIT, KEY_SPACE_LIMIT, TOO_MANY_PARAMS, caught, type QueryLimits, type Rejection } from './limits.js';
 import { parseNested } from './rack.js';
 
 export { rackLimits, type QueryLimits, type QueryRejectReason, type Rejection } from './limits.js';
+export { mergeParams, paramsFromFields, parseParams, serializeParams, type Params } from './params.js';
 
 /**
  * The query string (the part after '?', still %-encoded, as a JS string) → the Values
@@ -93,8 +94,6 @@ export function parseValues(query: string, limits: QueryLimits, extra?: readonly
     }
     return Buffer.from(generate(parseNested(query, limits.maxDepth, extra), 1));
   } catch (e) {
-    if (isRejection(e)) return e;
-    // Not expected (a bug, or out of memory on a huge input): still never throw into the caller.
-    return INVALID_UTF8;
+    return caught(e);
   }
 }

@@ -4,7 +4,7 @@
  * JSON.stringify gives for well-formed strings (see index.ts).
  */
 import { BAD_BYTES } from './decode.js';
-import { Params, type Val } from './rack.js';
+import { RackHash, type Val } from './rack.js';
 import { DEPTH, INVALID_UTF8, MAX_NESTING } from './limits.js';
 
 /** JSON string literal of a valid string; JSON.stringify only when something needs escaping. */
@@ -23,7 +23,7 @@ export function generate(v: Val, depth: number): string {
   if (v === BAD_BYTES) throw INVALID_UTF8;
   if (depth > MAX_NESTING) throw DEPTH;
   let out: string;
-  if (v instanceof Params) {
+  if (v instanceof RackHash) {
     out = '{';
     for (const [k, x] of v.map) {
       if (out.length > 1) out += ',';

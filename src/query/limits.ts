@@ -24,8 +24,11 @@ export const KEY_SPACE = rej('key_space');
 export const isRejection = (e: unknown): e is Rejection =>
   e === BAD_ENCODING || e === INVALID_UTF8 || e === PARAM_TYPE || e === DEPTH || e === KEY_SPACE || e === TOO_MANY_PARAMS;
 
-/** An exception the converter did not mean to throw: answered 500 `internal`, never as bad input. */
-export const internal = (error: unknown): Rejection => Object.freeze({ reason: 'internal', error });
+/**
+ * What the converter threw: a Rejection it meant, or a bug, which becomes
+ * `internal` (answered 500 and logged by the caller), never passed off as bad input.
+ */
+export const caught = (e: unknown): Rejection => (isRejection(e) ? e : Object.freeze({ reason: 'internal', error: e }));
 
 /** Rack::QueryParser::BYTESIZE_LIMIT (4 MiB); over it Rack raises QueryLimitError. */
 export const BYTESIZE_LIMIT = 4194304;
