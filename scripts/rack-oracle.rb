@@ -149,6 +149,20 @@ def gen_entries
   deep << 'a' + '[x]' * 99 + '[' + '=1' << 'a' + '[]' * 100 + '[x]=1' << 'a' + '%5Bx%5D' * 100 + '=1'
   add.call('deep', deep)
 
+  # Mixed nesting (issue 12): alternations of `[]` and `[x]`, starting with either,
+  # at every length to past JSON's nesting limit with Rack's limits, and with every
+  # depth limit 1..100 around the length where Rack's recursion reaches it. Rack
+  # counts normalize_params calls: `[]` followed by `[x]` is one step.
+  alternate = ->(m, first) { (0...m).map { |i| (i + first).even? ? '[]' : '[x]' }.join }
+  mixed = []
+  (1..205).each { |m| [0, 1].each { |o| mixed << 'a' + alternate.(m, o) + '=1' } }
+  add.call('mixed', mixed)
+  (1..100).each do |d|
+    list = []
+    ([1, 2 * d - 4].max..(2 * d + 1)).each { |m| [0, 1].each { |o| list << 'a' + alternate.(m, o) + '=1' } }
+    add.call(format('mixedd%03d', d), list, limits: { 'maxParams' => 4096, 'maxDepth' => d })
+  end
+
   sep = []
   sep << (['a=1'] * 4096).join('&') << (['a=1'] * 4097).join('&') << (['a=1'] * 4096).join(';')
   sep << (['a=1'] * 4097).join(';') << '&' * 4095 << '&' * 4096 << ';' * 4096 << 'a' + '&;' * 2048

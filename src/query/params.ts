@@ -83,7 +83,8 @@ export function paramsFromFields(fields: Iterable<readonly [name: string, value:
     const list = [...fields];
     if (list.length > limits.maxParams || list.length >= MULTIPART_PART_LIMIT) return TOO_MANY_PARAMS;
     const hash = new RackHash(true);
-    for (const [name, value] of list) normalizeField(hash, name, value, limits.maxDepth);
+    // Rack names a part without a name after its content type: a text field's is text/plain
+    for (const [name, value] of list) normalizeField(hash, name === '' ? 'text/plain[]' : name, value, limits.maxDepth);
     return { hash, count: list.length, maxParams: limits.maxParams, rejection: null };
   } catch (e) {
     return caught(e);
