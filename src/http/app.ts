@@ -39,6 +39,7 @@ const HOST = bytes('host');
 const ORIGIN = bytes('origin');
 /** A chunked body's last-chunk line and end (RFC 9112 §7.1), as uWS hands it over when it misframes. */
 const CHUNKED_END = Buffer.from('\r\n0\r\n\r\n');
+const EMPTY = Buffer.alloc(0);
 
 export interface Http {
   readonly app: TemplatedApp;
@@ -157,6 +158,8 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     let done = false;
     let size = 0;
     const chunks: Buffer[] = [];
+    /** The last bytes of a chunked body, to see uWS misframe it. */
+    let tail = EMPTY;
 
     /** Answer once, corked, unless the client is gone. */
     const finish = (result: Buffer[] | Refusal, close?: boolean): void => {
@@ -192,10 +195,11 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       // uWS reuses the chunk's memory after this callback returns.
       else chunks.push(Buffer.from(chunk.slice(0)));
       if (!isLast) {
-        // uWS reads a chunk extension (`5;a=b`) as hex digits of the chunk
-        // size and then waits for a body that never comes; what it hands
-        // over then ends with the stream's own last chunk. Answer at once.
-        if (chunked && multipart === null && endsChunked(chunks)) return finish({ reason: 'chunk_extension' }, true);
+        if (chunked) {
+          const piece = Buffer.from(chunk);
+          if (misframed(tail, piece)) return finish({ reason: 'chunk_extension' }, true);
+          tail = Buffer.from(Buffer.concat([tail, piece]).subarray(-CHUNKED_END.length));
+        }
         return;
       }
       if (multipart !== null) {
@@ -236,12 +240,20 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
   };
 }
 
-/** Whether the body read so far ends with a chunked stream's last chunk. */
-function endsChunked(chunks: readonly Buffer[]): boolean {
-  const last = chunks[chunks.length - 1];
-  if (last === undefined || last.length === 0) return false;
-  const tail = last.length >= CHUNKED_END.length || chunks.length === 1 ? last : Buffer.concat(chunks.slice(-2));
-  return tail.length >= CHUNKED_END.length && tail.subarray(tail.length - CHUNKED_END.length).equals(CHUNKED_END);
+/**
+ * uWS reads a chunk extension (`5;a=b`, RFC 9112 §7.1.1) as more hex digits
+ * of the chunk size, then waits for a body that never comes, until its idle
+ * timeout. What it hands over then is framing it took for data: the
+ * stream's own last chunk (`…\r\n0\r\n\r\n`), or, after an extension on the
+ * last chunk (`0;a`), just the final CRLF. Seen here, the request is
+ * answered at once (400 chunk_extension, and close: the stream is out of
+ * step). A body whose data itself ends so is refused too: tracker bodies
+ * are forms and carry no raw CR LF.
+ */
+function misframed(tail: Buffer, piece: Buffer): boolean {
+  if (piece.length === 2 && piece[0] === 0x0d && piece[1] === 0x0a) return true;
+  const end = piece.length >= CHUNKED_END.length ? piece : Buffer.concat([tail, piece]);
+  return end.length >= CHUNKED_END.length && end.subarray(end.length - CHUNKED_END.length).equals(CHUNKED_END);
 }
 
 function countedMethod(method: string): CountedMethod {
