@@ -19,7 +19,8 @@ export interface Refusal {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Query and form body → the Values JSON, or the reason Rack would refuse it. */
-export function formValues(query: string, body: Buffer, limits: QueryLimits, extra: string[] | undefined): Buffer | RejectReason {
+export function formValues(query: string, raw: Buffer, limits: QueryLimits, extra: string[] | undefined): Buffer | RejectReason {
+  const body = rackForm(raw);
   // The common shapes keep parseValues' single pass: only one part present.
   if (body.length === 0) return unwrap(parseValues(query, limits, extra));
   if (query === '') {
@@ -44,6 +45,17 @@ export function queryMerged(query: string, post: Params, limits: QueryLimits, ex
   const get = parseParams(query, limits);
   if ('reason' in get) return get.reason;
   return unwrap(serializeParams(mergeParams(get, post), extra));
+}
+
+/**
+ * A form body as Rack 2.2's Request#POST reads it: one trailing NUL dropped
+ * ("Safari Ajax postings"), and split on `&` only, never `;` (parse_query(vars,
+ * '&')): a `;` becomes `%3B`, which the query parser decodes back to `;`.
+ */
+function rackForm(body: Buffer): Buffer {
+  const b = body.length > 0 && body[body.length - 1] === 0 ? body.subarray(0, body.length - 1) : body;
+  if (b.indexOf(0x3b) < 0) return b;
+  return Buffer.from(b.toString('latin1').replaceAll(';', '%3B'), 'latin1');
 }
 
 function unwrap(r: Buffer | { readonly reason: RejectReason }): Buffer | RejectReason {
