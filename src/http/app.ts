@@ -187,7 +187,16 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     res.onAborted(() => {
       done = true;
     });
-    res.onData((chunk, isLast) => {
+    // A bug in reading a body (busboy, bulk, merge) answers 500, never
+    // throws into uWS or an event emitter, which would end the process.
+    const guarded = (read: () => void): void => {
+      try {
+        read();
+      } catch {
+        finish({ reason: 'internal' });
+      }
+    };
+    res.onData((chunk, isLast) => guarded(() => {
       if (done) return;
       size += chunk.byteLength;
       if (size > maxBodyBytes) return finish({ reason: 'body_too_large' });
@@ -203,9 +212,9 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
         return;
       }
       if (multipart !== null) {
-        return multipart.end((post) => {
+        return multipart.end((post) => guarded(() => {
           finish(typeof post === 'string' ? { reason: post } : one(queryMerged(query, post, limits, extra)));
-        });
+        }));
       }
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       if (flavor.bulk) {
@@ -216,7 +225,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       }
       if (type === JSON_TYPE) return finish({ reason: 'bad_content_type' });
       finish(one(formValues(query, body, limits, extra)));
-    });
+    }));
   });
 
   app.options('/track', (res, req) => {
