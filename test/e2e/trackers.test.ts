@@ -207,3 +207,23 @@ t.test('trackers', async (t) => {
     t.match(m, /^scratchd_cors_denied_total 2$/m);
   });
 });
+
+t.test('the new keys are validated up front', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { writeFileSync } = await import('node:fs');
+  const { mainJs, tempDir } = await import('../helpers/daemon.js');
+  const file = join(tempDir(), 'config.json');
+  writeFileSync(file, JSON.stringify({
+    limits: { maxBulkRequests: 10001 },
+    flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens', bulk: 'yes', cors: { origins: ['www.example.gr', 'https://ok.example'], credentials: true } }],
+  }));
+  const r = spawnSync(process.execPath, [mainJs, '--config', file, '--check'], { encoding: 'utf8', timeout: 20_000 });
+  t.equal(r.status, 1);
+  t.same(r.stderr.trimEnd().split('\n').sort(), [
+    `${file}: /flavors/0/bulk: must be boolean`,
+    `${file}: /flavors/0/cors: unknown key "credentials"`,
+    `${file}: /flavors/0/cors/origins/0: must match pattern "^[a-z][a-z0-9+.-]*://[^/?#\\s]+$"`,
+    `${file}: /limits/maxBulkRequests: must be <= 10000`,
+    `scratchd: ${file}: 4 error(s)`,
+  ].sort());
+});
