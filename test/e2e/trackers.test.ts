@@ -91,6 +91,15 @@ t.test('trackers', async (t) => {
     t.equal(bad.body.toString(), 'bad_encoding\n');
     const badBody = await request(d.port, '/track?a=1', { host: 'gr.test', method: 'POST', body: 'a[=1&a[b]=2&a=%', headers: form });
     t.equal(badBody.status, 400);
+    // maxParams (1000) holds for each part and for the two together.
+    const half = (k: string) => Array.from({ length: 600 }, (_, i) => `${k}${i}`).join('&');
+    t.equal((await request(d.port, `/track?${half('q')}`, { host: 'gr.test', method: 'POST', body: '', headers: form })).status, 204, '600 in the query');
+    const body450 = Array.from({ length: 450 }, () => 'x').join('&');
+    t.equal((await request(d.port, '/track', { host: 'gr.test', method: 'POST', body: body450, headers: form })).status, 204, '450 in the body');
+    const both = await request(d.port, `/track?${half('q')}`, { host: 'gr.test', method: 'POST', body: body450, headers: form });
+    t.equal(both.status, 400, '600 in the query and 450 in the body');
+    t.equal(both.body.toString(), 'too_many_params\n');
+    t.same((await settle(d)).map((l) => Object.keys(JSON.parse(l)).length), [600, 1]);
     t.same(await settle(d), []);
   });
 
