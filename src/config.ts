@@ -24,6 +24,7 @@ export interface Limits {
   maxBodyBytes: number;
   maxParams: number;
   maxDepth: number;
+  maxBulkRequests: number;
 }
 
 /** The config file as config.schema.json describes it, defaults applied. */
@@ -34,7 +35,7 @@ export interface ConfigFile {
   limits: Limits;
   shutdown: { drainTimeoutMs: number; graceMs: number };
   trustedProxies: string[];
-  flavors: { name: string; hosts: string[]; timeZone: string; topic?: string; schema?: object; enrich?: Enrich }[];
+  flavors: { name: string; hosts: string[]; timeZone: string; topic?: string; schema?: object; enrich?: Enrich; bulk?: boolean; cors?: { origins?: string[] } }[];
   backends: { file: FileConfig; kafka: KafkaConfig };
 }
 

@@ -19,12 +19,30 @@ export interface Flavor {
   readonly validate: ((values: unknown) => boolean) | null;
   /** The flavor's calendar day (YYYY-MM-DD) at a time, ms since the epoch. */
   readonly day: (time: number) => string;
+  /** Read Matomo bulk bodies ({"requests":[...]}) as one hit per entry. */
+  readonly bulk: boolean;
+  /** Origins whose pages may read /track answers (CORS), exact `scheme://host[:port]`. */
+  readonly corsOrigins: readonly string[];
 }
 
-export type FlavorConfig = Omit<Flavor, 'day' | 'validate' | 'enrich'> & { enrich?: Enrich };
+export type FlavorConfig = Omit<Flavor, 'day' | 'validate' | 'enrich' | 'bulk' | 'corsOrigins'>
+  & { enrich?: Enrich; bulk?: boolean; cors?: { origins?: readonly string[] } };
 
 export function makeFlavor(config: FlavorConfig, validate: Flavor['validate']): Flavor {
-  return { ...config, enrich: config.enrich ?? null, validate, day: dayClock(config.timeZone) };
+  const { cors, ...rest } = config;
+  return {
+    ...rest,
+    enrich: config.enrich ?? null,
+    validate,
+    day: dayClock(config.timeZone),
+    bulk: config.bulk ?? true,
+    corsOrigins: cors?.origins ?? defaultOrigins(config.hosts),
+  };
+}
+
+/** A flavor's own hosts, over http and https: what its pages' Origin header says. */
+function defaultOrigins(hosts: readonly string[]): string[] {
+  return hosts.flatMap((h) => [`http://${h.toLowerCase()}`, `https://${h.toLowerCase()}`]);
 }
 
 /** The Host header's name part, lower-cased: "WWW.Example.gr:8080" → "www.example.gr". */

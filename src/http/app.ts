@@ -9,6 +9,10 @@ import { rejections, statusText } from './reject.js';
 import { internalFailure } from './internal.js';
 import { rateLimited, type Logger } from '../log.js';
 import { parseValues, type QueryLimits } from '../query/index.js';
+import { makeCors } from './cors.js';
+import { formValues, queryMerged, type Refusal } from './post.js';
+import { bulkEntries, bulkValues } from './bulk.js';
+import { multipartReader, type MultipartReader } from './multipart.js';
 
 /** nginx's empty_gif: a 1×1 transparent GIF, 43 bytes. */
 export const GIF = Buffer.from(
@@ -17,6 +21,8 @@ export const GIF = Buffer.from(
 );
 const NO_CACHE = 'no-store, no-cache, must-revalidate, max-age=0';
 const FORM = 'application/x-www-form-urlencoded';
+const MULTIPART = 'multipart/form-data';
+const JSON_TYPE = 'application/json';
 
 /**
  * Arguments to uWS as bytes: it converts each string argument into a freshly
@@ -29,8 +35,13 @@ const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
  * uWS writes `HTTP/1.1 ${status}\r\n` verbatim, and each call across the
  * JS/C++ boundary cost ~0.3 µs, a writeHeader per header ~0.9 µs per request.
  */
-const OK_GIF = bytes(`200 OK\r\nContent-Type: image/gif\r\nCache-Control: ${NO_CACHE}\r\nExpires: 0`);
+const OK_GIF_TEXT = `200 OK\r\nContent-Type: image/gif\r\nCache-Control: ${NO_CACHE}\r\nExpires: 0`;
+const OK_GIF = bytes(OK_GIF_TEXT);
 const HOST = bytes('host');
+const ORIGIN = bytes('origin');
+/** A chunked body's last-chunk line and end (RFC 9112 §7.1), as uWS hands it over when it misframes. */
+const CHUNKED_END = Buffer.from('\r\n0\r\n\r\n');
+const EMPTY = Buffer.alloc(0);
 
 export interface Http {
   readonly app: TemplatedApp;
@@ -48,8 +59,8 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
   const lookup = flavorLookup(config.flavors);
   const { maxQueryBytes, maxBodyBytes } = config.limits;
   const limits: QueryLimits = config.limits;
+  const cors = makeCors(config.flavors, OK_GIF_TEXT, counters.cors);
   const trusted = new Set(config.trustedProxies);
-  const utf8 = new TextDecoder('utf-8', { fatal: true });
   let draining = false;
   const logError = log === undefined ? null : rateLimited(log);
 
@@ -58,17 +69,19 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     logError?.('internal', internalFailure(input, error), 'converter failed: a bug in scratchd');
   }
 
-  function answer(res: HttpResponse, method: CountedMethod, status: number, body?: string): void {
+  /** `corsLines`: the allowed origin's CORS header lines (cors.ts), if any. */
+  function answer(res: HttpResponse, method: CountedMethod, status: number, body?: string, corsLines?: string | null, close = draining): void {
     countResponse(counters, method, status);
     const text = body ?? statusText[status]!.slice(4) + '\n';
-    res.writeStatus(statusText[status]!).writeHeader('Content-Type', 'text/plain; charset=utf-8');
-    if (method === 'HEAD') res.endWithoutBody(Buffer.byteLength(text), draining);
-    else res.end(text, draining);
+    res.writeStatus(corsLines == null ? statusText[status]! : `${statusText[status]!}\r\n${corsLines}`)
+      .writeHeader('Content-Type', 'text/plain; charset=utf-8');
+    if (method === 'HEAD') res.endWithoutBody(Buffer.byteLength(text), close);
+    else res.end(text, close);
   }
 
-  function reject(res: HttpResponse, method: CountedMethod, reason: RejectReason): void {
+  function reject(res: HttpResponse, method: CountedMethod, reason: RejectReason, corsLines?: string | null, at?: number, close?: boolean): void {
     counters.rejected[reason]++;
-    answer(res, method, rejections[reason].status, `${reason}\n`);
+    answer(res, method, rejections[reason].status, at === undefined ? `${reason}\n` : `${reason} at requests[${at}]\n`, corsLines, close);
   }
 
   /** Hand the Line to every backend; each counts its own drops. */
@@ -84,6 +97,11 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       if (json.reason === 'internal') converterFailed(query, json.error);
       return json.reason;
     }
+    return checked(flavor, json);
+  }
+
+  /** The flavor's JSON Schema, if it has one. */
+  function checked(flavor: Flavor, json: Buffer): Buffer | RejectReason {
     if (flavor.validate !== null && !flavor.validate(JSON.parse(json.toString()))) return 'schema';
     return json;
   }
@@ -103,17 +121,20 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       const time = Date.now();
       const flavor = lookup(req.getHeader(HOST));
       if (flavor === undefined) return reject(res, method, 'unknown_flavor');
+      // Browsers send Origin only on cross-origin fetches (XHR, beacons),
+      // never on an <img> pixel: the common hit reads one empty header.
+      const origin = req.getHeader(ORIGIN);
       const query = req.getQuery() ?? '';
       // Length in UTF-16 units is a lower bound of the byte length: only
       // count bytes when the cheap check cannot decide.
       if (query.length > maxQueryBytes || (query.length * 3 > maxQueryBytes && Buffer.byteLength(query) > maxQueryBytes)) {
-        return reject(res, method, 'too_long');
+        return reject(res, method, 'too_long', cors.lines(flavor, origin));
       }
       const json = values(flavor, query, time, flavor.enrich === null ? null : facts(res, req));
-      if (typeof json === 'string') return reject(res, method, json);
+      if (typeof json === 'string') return reject(res, method, json, cors.lines(flavor, origin));
       accept(flavor, json, time);
       countResponse(counters, method, 200);
-      res.writeStatus(OK_GIF);
+      res.writeStatus(origin === '' ? OK_GIF : cors.okGif(flavor, origin, OK_GIF));
       if (method === 'HEAD') res.endWithoutBody(GIF.length, draining);
       else res.end(GIF, draining);
     };
@@ -124,42 +145,42 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
 
   app.post('/track', (res, req) => {
     const time = Date.now();
-    const flavor = lookup(req.getHeader('host'));
+    const flavor = lookup(req.getHeader(HOST));
     if (flavor === undefined) return reject(res, 'POST', 'unknown_flavor');
-    const type = req.getHeader('content-type').split(';', 1)[0]!.trim().toLowerCase();
-    if (type !== FORM && type !== 'text/plain') return reject(res, 'POST', 'bad_content_type');
-    if (Number(req.getHeader('content-length')) > maxBodyBytes) return reject(res, 'POST', 'body_too_large');
+    const corsLines = cors.lines(flavor, req.getHeader(ORIGIN));
+    const contentType = req.getHeader('content-type');
+    const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
+    if (type !== FORM && type !== 'text/plain' && type !== MULTIPART && !(type === JSON_TYPE && flavor.bulk)) {
+      return reject(res, 'POST', 'bad_content_type', corsLines);
+    }
+    if (Number(req.getHeader('content-length')) > maxBodyBytes) return reject(res, 'POST', 'body_too_large', corsLines);
+    // Rails' params: the URL query counts as much as the body.
+    const query = req.getQuery() ?? '';
+    if (Buffer.byteLength(query) > maxQueryBytes) return reject(res, 'POST', 'too_long', corsLines);
+    let multipart: MultipartReader | null = null;
+    if (type === MULTIPART) {
+      const reader = multipartReader(contentType, config.limits);
+      if (typeof reader === 'string') return reject(res, 'POST', reader, corsLines);
+      multipart = reader;
+    }
+    const chunked = req.getHeader('transfer-encoding') !== '';
     // The request is only valid now, not in onData.
-    const requestFacts = flavor.enrich === null ? null : facts(res, req);
+    const extra = flavor.enrich === null ? undefined : enrichment(flavor, time, facts(res, req));
     let done = false;
     let size = 0;
     const chunks: Buffer[] = [];
-    res.onAborted(() => {
-      done = true;
-    });
-    res.onData((chunk, isLast) => {
+    /** The last bytes of a chunked body, to see uWS misframe it. */
+    let tail = EMPTY;
+
+    /** Answer once, corked, unless the client is gone. */
+    const finish = (result: Buffer[] | Refusal, close?: boolean): void => {
       if (done) return;
-      size += chunk.byteLength;
-      if (size > maxBodyBytes) {
-        done = true;
-        return res.cork(() => reject(res, 'POST', 'body_too_large'));
-      }
-      // uWS reuses the chunk's memory after this callback returns.
-      chunks.push(Buffer.from(chunk.slice(0)));
-      if (!isLast) return;
       done = true;
-      let body: string;
-      try {
-        body = utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-      } catch {
-        return res.cork(() => reject(res, 'POST', 'invalid_utf8'));
-      }
-      const json = values(flavor, body, time, requestFacts);
       res.cork(() => {
-        if (typeof json === 'string') return reject(res, 'POST', json);
-        accept(flavor, json, time);
+        if (!Array.isArray(result)) return reject(res, 'POST', result.reason, corsLines, result.at, close || draining);
+        for (const json of result) accept(flavor, json, time);
         countResponse(counters, 'POST', 204);
-        res.writeStatus('204 No Content')
+        res.writeStatus(corsLines === null ? '204 No Content' : `204 No Content\r\n${corsLines}`)
           .writeHeader('Cache-Control', NO_CACHE)
           .writeHeader('Expires', '0');
         // uWS can only close the connection after an answer with a
@@ -167,7 +188,64 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
         if (draining) res.end(undefined, true);
         else res.endWithoutBody();
       });
+    };
+    const one = (json: Buffer | RejectReason): Buffer[] | Refusal => {
+      if (typeof json === 'string') return { reason: json };
+      const c = checked(flavor, json);
+      return typeof c === 'string' ? { reason: c } : [c];
+    };
+
+    res.onAborted(() => {
+      done = true;
     });
+    // A bug in reading a body (busboy, bulk, merge) answers 500, never
+    // throws into uWS or an event emitter, which would end the process.
+    const guarded = (read: () => void): void => {
+      try {
+        read();
+      } catch {
+        finish({ reason: 'internal' });
+      }
+    };
+    res.onData((chunk, isLast) => guarded(() => {
+      if (done) return;
+      size += chunk.byteLength;
+      if (size > maxBodyBytes) return finish({ reason: 'body_too_large' });
+      if (multipart !== null) multipart.write(new Uint8Array(chunk));
+      // uWS reuses the chunk's memory after this callback returns.
+      else chunks.push(Buffer.from(chunk.slice(0)));
+      if (!isLast) {
+        if (chunked) {
+          const piece = Buffer.from(chunk);
+          if (misframed(tail, piece)) return finish({ reason: 'chunk_extension' }, true);
+          tail = Buffer.from(Buffer.concat([tail, piece]).subarray(-CHUNKED_END.length));
+        }
+        return;
+      }
+      if (multipart !== null) {
+        return multipart.end((post) => guarded(() => {
+          finish(typeof post === 'string' ? { reason: post } : one(queryMerged(query, post, limits, extra)));
+        }));
+      }
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      if (flavor.bulk) {
+        const entries = bulkEntries(body);
+        if (entries !== null) {
+          return finish(bulkValues(entries, config.limits, extra, (json) => checked(flavor, json)));
+        }
+      }
+      if (type === JSON_TYPE) return finish({ reason: 'bad_content_type' });
+      finish(one(formValues(query, body, limits, extra)));
+    }));
+  });
+
+  app.options('/track', (res, req) => {
+    const flavor = lookup(req.getHeader(HOST));
+    if (flavor === undefined) return reject(res, 'OTHER', 'unknown_flavor');
+    countResponse(counters, 'OTHER', 204);
+    res.writeStatus(cors.preflight(flavor, req.getHeader(ORIGIN)));
+    if (draining) res.end(undefined, true);
+    else res.endWithoutBody();
   });
 
   app.get('/health', (res) => answer(res, 'GET', draining ? 503 : 200, draining ? 'draining\n' : 'ok\n'));
@@ -180,6 +258,22 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       draining = true;
     },
   };
+}
+
+/**
+ * uWS reads a chunk extension (`5;a=b`, RFC 9112 §7.1.1) as more hex digits
+ * of the chunk size, then waits for a body that never comes, until its idle
+ * timeout. What it hands over then is framing it took for data: the
+ * stream's own last chunk (`…\r\n0\r\n\r\n`), or, after an extension on the
+ * last chunk (`0;a`), just the final CRLF. Seen here, the request is
+ * answered at once (400 chunk_extension, and close: the stream is out of
+ * step). A body whose data itself ends so is refused too: tracker bodies
+ * are forms and carry no raw CR LF.
+ */
+function misframed(tail: Buffer, piece: Buffer): boolean {
+  if (piece.length === 2 && piece[0] === 0x0d && piece[1] === 0x0a) return true;
+  const end = piece.length >= CHUNKED_END.length ? piece : Buffer.concat([tail, piece]);
+  return end.length >= CHUNKED_END.length && end.subarray(end.length - CHUNKED_END.length).equals(CHUNKED_END);
 }
 
 function countedMethod(method: string): CountedMethod {

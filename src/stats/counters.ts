@@ -4,6 +4,7 @@
  * label lookup per increment; these cost an add.)
  */
 import { rejectReasons, type RejectReason } from '../http/reject.js';
+import type { CorsCounters } from '../http/cors.js';
 
 export { rejectReasons, type RejectReason };
 
@@ -14,12 +15,13 @@ export interface RequestCounters {
   /** Answered requests: responses[method].get(status). */
   readonly responses: Record<CountedMethod, Map<number, number>>;
   readonly rejected: Record<RejectReason, number>;
+  readonly cors: CorsCounters;
 }
 
 export function newRequestCounters(): RequestCounters {
   const rejected = {} as Record<RejectReason, number>;
   for (const r of rejectReasons) rejected[r] = 0;
-  return { responses: { GET: new Map(), HEAD: new Map(), POST: new Map(), OTHER: new Map() }, rejected };
+  return { responses: { GET: new Map(), HEAD: new Map(), POST: new Map(), OTHER: new Map() }, rejected, cors: { preflight: 0, denied: 0 } };
 }
 
 export function countResponse(c: RequestCounters, method: CountedMethod, status: number): void {

@@ -103,6 +103,8 @@ export interface StatsSnapshot {
   gc: Record<string, { count: number; seconds_total: number }>;
   /** Largest event-loop delay over the last completed one-second window. */
   event_loop_lag_seconds: number;
+  /** OPTIONS /track preflights answered; requests from an Origin their flavor does not allow. */
+  cors: { preflight: number; denied: number };
 }
 
 export interface ScratchdMetrics {
@@ -156,6 +158,25 @@ export function createMetrics(
     collect() {
       this.reset();
       for (const r of rejectReasons) this.inc({ reason: r }, counters.rejected[r]);
+    },
+  });
+
+  new Counter({
+    name: 'scratchd_cors_preflight_total',
+    help: 'CORS preflights (OPTIONS /track) answered.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(counters.cors.preflight);
+    },
+  });
+  new Counter({
+    name: 'scratchd_cors_denied_total',
+    help: 'Requests to /track from an Origin their flavor does not allow (answered without CORS headers).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(counters.cors.denied);
     },
   });
 
@@ -288,6 +309,7 @@ export function createMetrics(
     return {
       requests,
       rejected,
+      cors: { preflight: counters.cors.preflight, denied: counters.cors.denied },
       backends: bs,
       kafka_delivery_latency_seconds: { count: kafkaLatencyCount, sum: kafkaLatencySum },
       process: {
