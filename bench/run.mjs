@@ -101,8 +101,8 @@ function ensureTools() {
   const newest = (dir) => Math.max(...readdirSync(dir).map((f) => statSync(join(dir, f)).mtimeMs));
   if (!existsSync(join(root, 'dist/main.js')) || newest(join(root, 'src')) > statSync(join(root, 'dist/main.js')).mtimeMs
       || newest(join(root, 'src')) > newest(join(root, 'dist'))) {
-    log('building: tsc -p .');
-    execFileSync('npx', ['tsc', '-p', '.'], { stdio: 'inherit' });
+    log('building: npm run build');
+    execFileSync('npm', ['run', 'build'], { stdio: 'inherit' });
   }
 }
 
@@ -628,14 +628,18 @@ async function startKafkaIfAvailable() {
  * static, so one built outside runs in the chroot). Returns the binary or
  * null and a reason.
  */
-function buildGo(dir) {
-  if (process.env.SCRATCHD_BENCH_GO_BINARY) return { binary: process.env.SCRATCHD_BENCH_GO_BINARY, reason: null, version: 'prebuilt (SCRATCHD_BENCH_GO_BINARY)' };
+function ensureGo() {
   if (!has('go') && process.getuid?.() === 0 && has('apt-get')) {
-    log('(g): installing golang-go with apt-get');
+    log('installing golang-go with apt-get (the Go contender and the timeline\'s load generator)');
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     spawnSync('apt-get', ['install', '-y', '-qq', 'golang-go'], { stdio: 'inherit', env });
   }
-  if (!has('go')) return { binary: null, reason: 'Go is not installed (no `go` on PATH; `apt-get install golang-go`, or set SCRATCHD_BENCH_GO_BINARY to a binary built from bench/go)' };
+  return has('go');
+}
+
+function buildGo(dir) {
+  if (process.env.SCRATCHD_BENCH_GO_BINARY) return { binary: process.env.SCRATCHD_BENCH_GO_BINARY, reason: null, version: 'prebuilt (SCRATCHD_BENCH_GO_BINARY)' };
+  if (!ensureGo()) return { binary: null, reason: 'Go is not installed (no `go` on PATH; `apt-get install golang-go`, or set SCRATCHD_BENCH_GO_BINARY to a binary built from bench/go)' };
   const binary = join(dir, 'scratchd-go');
   const env = { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' };
   const r = spawnSync('go', ['build', '-trimpath', '-o', binary, '.'], { cwd: join(benchDir, 'go'), env, encoding: 'utf8' });
@@ -735,6 +739,7 @@ async function main() {
   const timelines = [];
   if (TIMELINE > 0 && ctx.targetRate > 0 && (keys.includes('c') || keys.includes('d'))) {
     try {
+      if (!ensureGo()) throw new Error('Go is not installed: bench/go/client, the load generator that times every request, needs it');
       const client = buildClient(dir);
       for (const k of ['c', 'd'].filter((x) => keys.includes(x))) {
         log(`timeline: ${CONTENDERS[k].label} at ${ctx.targetRate} req/s for ${TIMELINE} s`);
