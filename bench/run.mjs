@@ -20,6 +20,8 @@
 // Options: --rounds N (3) --duration S (8) --paced-duration S (8)
 //          --connections N (64) --paced-connections N (200) --only a,b,c,d,g
 //          --calibration S (5) --timeline S (10, 0: skip) --scale S (8, 0: skip)
+//          --baseline DIR (a build by bench/build-rev.sh, as (c0)/(d0))
+//          --alt-flags="NODE FLAGS" (this build with other node flags, as (c1)/(d1))
 //          --out FILE (BENCHMARKS.md) --no-write --keep (keep the temp dir)
 // A smoke test of the runner itself (not a measurement):
 //   node bench/run.mjs --rounds 1 --duration 1 --paced-duration 1 --calibration 1 --timeline 2 --scale 1 --no-write
@@ -55,6 +57,7 @@ const { values: opt } = parseArgs({
     keep: { type: 'boolean', default: false },
     'prep-only': { type: 'string' },
     baseline: { type: 'string' },
+    'alt-flags': { type: 'string' },
   },
 });
 const ROUNDS = Number(opt.rounds);
@@ -564,8 +567,16 @@ if (opt.baseline) {
   CONTENDERS.d0 = scratchd(`(d0) scratchd, file + Kafka ${at}`, opt.baseline, 'kafkaConfigFile');
 }
 
+// --alt-flags "FLAGS": the same build started with other node flags instead of
+// scratchdFlags (e.g. "--max-semi-space-size=2"), as (c1) and (d1).
+if (opt['alt-flags'] !== undefined) {
+  const flags = opt['alt-flags'].split(' ').filter(Boolean);
+  CONTENDERS.c1 = scratchd(`(c1) scratchd, file backend, node ${opt['alt-flags']}`, root, 'configFile', flags);
+  CONTENDERS.d1 = scratchd(`(d1) scratchd, file + Kafka, node ${opt['alt-flags']}`, root, 'kafkaConfigFile', flags);
+}
+
 /** scratchd from build directory `build`, on the config file named by `ctx[config]`. */
-function scratchd(label, build, config) {
+function scratchd(label, build, config, flags = scratchdFlags) {
   return {
     label,
     node: true,
@@ -573,7 +584,7 @@ function scratchd(label, build, config) {
     port: (ctx) => ctx.ports.c,
     start: (ctx, gc) => {
       rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-      return spawnServer('scratchd', node, [...scratchdFlags, ...preload, join(build, 'dist/main.js'), '--config', ctx[config]], { SCRATCHD_BENCH_GC: gc });
+      return spawnServer('scratchd', node, [...flags, ...preload, join(build, 'dist/main.js'), '--config', ctx[config]], { SCRATCHD_BENCH_GC: gc });
     },
     stop: (s) => stopServer(s),
     rss: (pid) => vmHWM(pid),
@@ -697,6 +708,7 @@ async function main() {
     }
     keys.push(...keys.filter((k) => k === 'c' || k === 'd').map((k) => `${k}0`));
   }
+  if (opt['alt-flags'] !== undefined) keys.push(...keys.filter((k) => k === 'c' || k === 'd').map((k) => `${k}1`));
 
   // Calibration: scratchd's maximum rate sets the paced rate for every round.
   log(`calibrating: scratchd at maximum load for ${CALIBRATION} s`);
@@ -884,10 +896,10 @@ function renderTables(summary, ctx) {
       out.push(`| ${label(k)} | ${fmtRatio(r.rps / base.rps)} | ${fmtRatio(r.perCore / base.perCore)} | ${fmtRatio(r.cpu / base.cpu)} | ${fmtRatio(r.p50 / base.p50)} | ${fmtRatio(r.p99 / base.p99)} | ${fmtRatio(r.p999 / base.p999)} | ${fmtRatio(r.rss / base.rss)} |`);
     }
   }
-  for (const k of ['c', 'd']) {
-    const now = rows[k], then = rows[`${k}0`];
+  for (const [k, b] of [['c', 'c0'], ['d', 'd0'], ['c1', 'c'], ['d1', 'd']]) {
+    const now = rows[k], then = rows[b];
     if (!now || !then) continue;
-    out.push('', `Change vs baseline: (${k}) / (${k}0) req/s ${fmtRatio(now.rps / then.rps)}, CPU per request ${fmtRatio(now.cpu / then.cpu)}, p99 ${fmtRatio(now.p99 / then.p99)}, `
+    out.push('', `Change vs ${b.endsWith('0') ? 'baseline' : 'the usual flags'}: (${k}) / (${b}) req/s ${fmtRatio(now.rps / then.rps)}, CPU per request ${fmtRatio(now.cpu / then.cpu)}, p99 ${fmtRatio(now.p99 / then.p99)}, `
       + `half-load p99 ${fmtRatio(now.paced?.p99 / then.paced?.p99)}, peak RSS ${fmtRatio(now.rss / then.rss)}, GC ms/s ${fmtRatio(now.gcPerSec / then.gcPerSec)}`);
   }
   if (keys.some((k) => rows[k].paced)) {
