@@ -268,6 +268,15 @@ function analyse({ label, t0, lat, events, samples, run, rate, dir }) {
   md.push('|---|--:|--:|--:|--:|--:|--:|');
   md.push(`| all | ${cls.all.n} | ${share(cls.all, 'gc')} | ${share(cls.all, 'batch')} | ${share(cls.all, 'write')} | ${share(cls.all, 'both')} | ${share(cls.all, 'neither')} |`);
   md.push(`| slowest 1 % (> ${f3(p99)} ms) | ${cls.tail.n} | ${share(cls.tail, 'gc')} | ${share(cls.tail, 'batch')} | ${share(cls.tail, 'write')} | ${share(cls.tail, 'both')} | ${share(cls.tail, 'neither')} |`);
+  const over = [['gc', 'GC pauses'], ['batch', 'batch writes dispatched'], ['write', 'batch writes in flight']]
+    .map(([k, name]) => ({ name, tail: cls.tail[k] / Math.max(1, cls.tail.n), all: cls.all[k] / Math.max(1, cls.all.n) }))
+    .map((x) => ({ ...x, ratio: x.tail / Math.max(x.all, 1e-9) }));
+  stats.overRepresented = over;
+  const strong = over.filter((x) => x.ratio >= 1.5 && x.tail >= 0.1);
+  md.push('');
+  md.push(strong.length === 0
+    ? 'Nothing recorded here is over-represented among the slowest 1 % (none of the shares above is 1.5× its share among all requests): the tail comes from elsewhere (the event loop\'s own work, the kernel, the load generator); see the thread CPU columns.'
+    : `Over-represented among the slowest 1 %: ${strong.map((x) => `${x.name} (${(100 * x.tail).toFixed(0)} % of them vs ${(100 * x.all).toFixed(0)} % of all requests, ${x.ratio.toFixed(1)}×)`).join('; ')}.`);
   md.push('');
   md.push(`Correlation over the 100 ms windows of p99 with: GC ms ${f2(stats.corr.gcMs)}, number of writes ${f2(stats.corr.writes)}, longest write ${f2(stats.corr.writeMax)}, `
     + groupList.map((g) => `CPU of ${g} ${f2(stats.corr[`cpu ${g}`])} (mean ${f2(meanCpu(g))} ms per window)`).join(', ') + '.');
