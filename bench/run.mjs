@@ -758,7 +758,7 @@ async function main() {
         rmSync(join(dir, 'log'), { recursive: true, force: true });
         const t = await runTimeline({
           label: CONTENDERS[k].label, client, requestsFile: join(dir, 'requests.json'), rate: ctx.targetRate, conns: PACED_CONNS,
-          seconds: TIMELINE, dir, nodeFlags: scratchdFlags,
+          seconds: TIMELINE, dir, nodeFlags: scratchdFlags, kafka: k === 'd',
           server: { args: [join(root, 'dist/main.js'), '--config', k === 'c' ? ctx.configFile : ctx.kafkaConfigFile], port: ports.c, host: FLAVORS[0].host },
         });
         timelines.push(t);

@@ -35,7 +35,7 @@ export function timelineMethod() {
 \`bench/go/client\` (Go, on core 1: each of the connections sends after an exponential gap and records
 when it wrote the request and how long the answer took; wrk keeps only percentiles), the server run
 with \`--import bench/timeline-preload.mjs\` (every GC pause and every batch write of the file backend,
-timestamped) and its threads' CPU time read from \`/proc/PID/task/*/schedstat\` every 100 ms. Per
+timestamped; for (d) also the bursts of Kafka delivery reports, as node-rdkafka emits them) and its threads' CPU time read from \`/proc/PID/task/*/schedstat\` every 100 ms. Per
 100 ms window: requests, p99, and what else happened in it. A request "overlaps" a GC pause or a
 write when the two intervals intersect (a write "in flight" counts from its call on the event loop
 until its promise settles, i.e. including the pool thread's write(2) and the wait for the loop, so a
@@ -92,11 +92,11 @@ function runClient(client, { port, rate, conns, seconds, requestsFile, out }) {
  * One timed run. server: { args (node argv after the flags), port, host },
  * returns { markdown, buckets, stats }.
  */
-export async function runTimeline({ label, server, client, requestsFile, rate, conns = 200, seconds = 10, dir, nodeFlags = ['--max-semi-space-size=4'] }) {
+export async function runTimeline({ label, server, client, requestsFile, rate, conns = 200, seconds = 10, dir, nodeFlags = ['--max-semi-space-size=4'], kafka = false }) {
   const eventsFile = join(dir, `timeline-events-${label.replace(/\W+/g, '')}.json`);
   const timesFile = join(dir, `timeline-times-${label.replace(/\W+/g, '')}.bin`);
   const proc = spawn('taskset', ['-c', '0', process.execPath, ...nodeFlags, '--import', join(root, 'bench/timeline-preload.mjs'), ...server.args],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SCRATCHD_BENCH_TIMELINE: eventsFile } });
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SCRATCHD_BENCH_TIMELINE: eventsFile, ...(kafka ? { SCRATCHD_BENCH_TIMELINE_KAFKA: root } : {}) } });
   let output = '';
   proc.stdout.on('data', (c) => { output = (output + c).slice(-4000); });
   proc.stderr.on('data', (c) => { output = (output + c).slice(-4000); });
@@ -163,6 +163,9 @@ function analyse({ label, t0, lat, events, samples, run, rate, dir }) {
   const p99 = pct(all, 99);
   const gcIv = events.gc.map(([s, d, k]) => [s, s + d, k]);
   const wrIv = events.writes.map(([s, e, b]) => [s, e, b]);
+  const drIv = (events.reports ?? []).map(([s, e, n]) => [s, e, n]);
+  const hasDr = drIv.length > 0;
+  const inDr = overlapper(drIv.map((x) => x.slice()));
   const inGc = overlapper(gcIv.map((x) => x.slice()));
   const inWrite = overlapper(wrIv.map((x) => x.slice()));
   // A batch dispatched while the request waited: the call is a point in time
@@ -170,17 +173,19 @@ function analyse({ label, t0, lat, events, samples, run, rate, dir }) {
   // event loop is late to settle the write's promise, as the in-flight
   // interval is; so it separates "a batch ran" from "the loop was busy".
   const batchStarted = overlapper(wrIv.map(([st]) => [st, st]));
-  const cls = { all: { n: 0, gc: 0, write: 0, batch: 0, both: 0, neither: 0 }, tail: { n: 0, gc: 0, write: 0, batch: 0, both: 0, neither: 0 } };
+  const cls = { all: { n: 0, gc: 0, write: 0, batch: 0, dr: 0, both: 0, neither: 0 }, tail: { n: 0, gc: 0, write: 0, batch: 0, dr: 0, both: 0, neither: 0 } };
   const neitherLat = [];
   const nb = Math.ceil((Math.max(...t0.slice(-1)) - start) / BUCKET_MS) + 1;
-  const buckets = Array.from({ length: nb }, (_, i) => ({ t: i * BUCKET_MS, lat: [], gcN: 0, gcMs: 0, gcMax: 0, gcKinds: new Set(), wrN: 0, wrBytes: 0, wrMax: 0, cpu: {} }));
+  const buckets = Array.from({ length: nb }, (_, i) => ({ t: i * BUCKET_MS, lat: [], gcN: 0, gcMs: 0, gcMax: 0, gcKinds: new Set(), wrN: 0, wrBytes: 0, wrMax: 0, drN: 0, drReports: 0, drMs: 0, drMax: 0, cpu: {} }));
   for (let i = 0; i < n; i++) {
     const g = inGc(t0[i], t0[i] + lat[i]);
     const w = inWrite(t0[i], t0[i] + lat[i]);
     const bs = batchStarted(t0[i], t0[i] + lat[i]);
+    const dr = hasDr && inDr(t0[i], t0[i] + lat[i]);
     for (const c of lat[i] > p99 ? [cls.all, cls.tail] : [cls.all]) {
       c.n++;
       if (bs) c.batch++;
+      if (dr) c.dr++;
       if (g) c.gc++;
       if (w) c.write++;
       if (g && w) c.both++;
@@ -204,6 +209,14 @@ function analyse({ label, t0, lat, events, samples, run, rate, dir }) {
     b.wrN++;
     b.wrBytes += bytes;
     b.wrMax = Math.max(b.wrMax, e - s);
+  }
+  for (const [s, e, count] of drIv) {
+    const b = buckets[Math.floor((s - start) / BUCKET_MS)];
+    if (!b) continue;
+    b.drN++;
+    b.drReports += count;
+    b.drMs += e - s;
+    b.drMax = Math.max(b.drMax, e - s);
   }
   const groups = new Set();
   for (let i = 1; i < samples.length; i++) {
@@ -236,8 +249,8 @@ function analyse({ label, t0, lat, events, samples, run, rate, dir }) {
     return sxx === 0 || syy === 0 ? NaN : sxy / Math.sqrt(sxx * syy);
   };
   const groupList = [...groups].sort();
-  const csv = ['t_ms,requests,p99_ms,max_ms,gc_pauses,gc_ms,gc_max_ms,writes,write_bytes,write_max_ms,' + groupList.map((g) => `cpu_ms_${g.replace(/\W+/g, '_')}`).join(',')];
-  for (const b of full) csv.push([b.t, b.n, b.p99.toFixed(3), b.max.toFixed(3), b.gcN, b.gcMs.toFixed(3), b.gcMax.toFixed(3), b.wrN, b.wrBytes, b.wrMax.toFixed(3), ...groupList.map((g) => (b.cpu[g] ?? 0).toFixed(2))].join(','));
+  const csv = ['t_ms,requests,p99_ms,max_ms,gc_pauses,gc_ms,gc_max_ms,writes,write_bytes,write_max_ms,report_bursts,reports,report_ms,report_max_ms,' + groupList.map((g) => `cpu_ms_${g.replace(/\W+/g, '_')}`).join(',')];
+  for (const b of full) csv.push([b.t, b.n, b.p99.toFixed(3), b.max.toFixed(3), b.gcN, b.gcMs.toFixed(3), b.gcMax.toFixed(3), b.wrN, b.wrBytes, b.wrMax.toFixed(3), b.drN, b.drReports, b.drMs.toFixed(3), b.drMax.toFixed(3), ...groupList.map((g) => (b.cpu[g] ?? 0).toFixed(2))].join(','));
   const csvFile = join(dir, `timeline-${label.replace(/\W+/g, '')}.csv`);
   writeFileSync(csvFile, csv.join('\n') + '\n');
 
@@ -253,7 +266,7 @@ function analyse({ label, t0, lat, events, samples, run, rate, dir }) {
     label, requests: n, errors: run.errors, rate: n / secs, p50: pct(all, 50), p99, p999: pct(all, 99.9), max: all[n - 1],
     p99Neither: pct(neitherSorted, 99), cls, gcPauses: gcIv.length, writes: wrIv.length,
     windowP99: { median: pct(p99s, 50), p90: pct(p99s, 90), max: p99s[p99s.length - 1] },
-    corr: { gcMs: corr((b) => b.gcMs), writes: corr((b) => b.wrN), writeMax: corr((b) => b.wrMax), ...Object.fromEntries(groupList.map((g) => [`cpu ${g}`, corr((b) => b.cpu[g] ?? 0)])) },
+    corr: { gcMs: corr((b) => b.gcMs), writes: corr((b) => b.wrN), writeMax: corr((b) => b.wrMax), reportMs: corr((b) => b.drMs), ...Object.fromEntries(groupList.map((g) => [`cpu ${g}`, corr((b) => b.cpu[g] ?? 0)])) },
     csvFile,
   };
   const md = [];
@@ -261,14 +274,16 @@ function analyse({ label, t0, lat, events, samples, run, rate, dir }) {
   md.push('');
   md.push(`Client-side latency: p50 ${f3(stats.p50)} ms, p99 ${f3(p99)} ms, p99.9 ${f3(stats.p999)} ms, max ${f3(stats.max)} ms. `
     + `Per 100 ms window, p99: median ${f3(stats.windowP99.median)} ms, 90th percentile ${f3(stats.windowP99.p90)} ms, worst ${f3(stats.windowP99.max)} ms. `
-    + `${gcIv.length} GC pauses and ${wrIv.length} batch writes in the run. `
+    + `${gcIv.length} GC pauses and ${wrIv.length} batch writes in the run${hasDr ? `, ${drIv.reduce((a, x) => a + x[2], 0)} Kafka delivery reports in ${drIv.length} bursts (longest ${f2(Math.max(...drIv.map((x) => x[1] - x[0])))} ms)` : ''}. `
     + `p99 of the requests that overlapped neither a GC pause nor a write: ${f3(stats.p99Neither)} ms.`);
   md.push('');
-  md.push('| requests | count | overlap a GC pause | a batch write dispatched meanwhile | overlap a batch write in flight | GC and write in flight | neither GC nor write in flight |');
-  md.push('|---|--:|--:|--:|--:|--:|--:|');
-  md.push(`| all | ${cls.all.n} | ${share(cls.all, 'gc')} | ${share(cls.all, 'batch')} | ${share(cls.all, 'write')} | ${share(cls.all, 'both')} | ${share(cls.all, 'neither')} |`);
-  md.push(`| slowest 1 % (> ${f3(p99)} ms) | ${cls.tail.n} | ${share(cls.tail, 'gc')} | ${share(cls.tail, 'batch')} | ${share(cls.tail, 'write')} | ${share(cls.tail, 'both')} | ${share(cls.tail, 'neither')} |`);
-  const over = [['gc', 'GC pauses'], ['batch', 'batch writes dispatched'], ['write', 'batch writes in flight']]
+  const drHead = hasDr ? ' overlap a burst of Kafka delivery reports |' : '';
+  const drCell = (c) => (hasDr ? ` ${share(c, 'dr')} |` : '');
+  md.push(`| requests | count | overlap a GC pause | a batch write dispatched meanwhile | overlap a batch write in flight |${drHead} GC and write in flight | neither GC nor write in flight |`);
+  md.push(`|---|--:|--:|--:|--:|${hasDr ? '--:|' : ''}--:|--:|`);
+  md.push(`| all | ${cls.all.n} | ${share(cls.all, 'gc')} | ${share(cls.all, 'batch')} | ${share(cls.all, 'write')} |${drCell(cls.all)} ${share(cls.all, 'both')} | ${share(cls.all, 'neither')} |`);
+  md.push(`| slowest 1 % (> ${f3(p99)} ms) | ${cls.tail.n} | ${share(cls.tail, 'gc')} | ${share(cls.tail, 'batch')} | ${share(cls.tail, 'write')} |${drCell(cls.tail)} ${share(cls.tail, 'both')} | ${share(cls.tail, 'neither')} |`);
+  const over = [['gc', 'GC pauses'], ['batch', 'batch writes dispatched'], ['write', 'batch writes in flight'], ...(hasDr ? [['dr', 'bursts of Kafka delivery reports']] : [])]
     .map(([k, name]) => ({ name, tail: cls.tail[k] / Math.max(1, cls.tail.n), all: cls.all[k] / Math.max(1, cls.all.n) }))
     .map((x) => ({ ...x, ratio: x.tail / Math.max(x.all, 1e-9) }));
   stats.overRepresented = over;
@@ -278,15 +293,15 @@ function analyse({ label, t0, lat, events, samples, run, rate, dir }) {
     ? 'Nothing recorded here is over-represented among the slowest 1 % (none of the shares above is 1.5× its share among all requests): the tail comes from elsewhere (the event loop\'s own work, the kernel, the load generator); see the thread CPU columns.'
     : `Over-represented among the slowest 1 %: ${strong.map((x) => `${x.name} (${(100 * x.tail).toFixed(0)} % of them vs ${(100 * x.all).toFixed(0)} % of all requests, ${x.ratio.toFixed(1)}×)`).join('; ')}.`);
   md.push('');
-  md.push(`Correlation over the 100 ms windows of p99 with: GC ms ${f2(stats.corr.gcMs)}, number of writes ${f2(stats.corr.writes)}, longest write ${f2(stats.corr.writeMax)}, `
+  md.push(`Correlation over the 100 ms windows of p99 with: GC ms ${f2(stats.corr.gcMs)}, number of writes ${f2(stats.corr.writes)}, longest write ${f2(stats.corr.writeMax)}, ${hasDr ? `ms in delivery reports ${f2(stats.corr.reportMs)}, ` : ''}`
     + groupList.map((g) => `CPU of ${g} ${f2(stats.corr[`cpu ${g}`])} (mean ${f2(meanCpu(g))} ms per window)`).join(', ') + '.');
   md.push('');
   md.push(`Worst windows (per-window CSV: \`${csvFile}\` while the run's directory is kept):`);
   md.push('');
-  md.push(`| t s | requests | p99 ms | max ms | GC pauses (longest ms, kinds) | writes (longest ms) | ${groupList.map((g) => `CPU ms ${g}`).join(' | ')} |`);
-  md.push(`|--:|--:|--:|--:|---|---|${groupList.map(() => '--:').join('|')}|`);
+  md.push(`| t s | requests | p99 ms | max ms | GC pauses (longest ms, kinds) | writes (longest ms) |${hasDr ? ' delivery reports (bursts, longest ms) |' : ''} ${groupList.map((g) => `CPU ms ${g}`).join(' | ')} |`);
+  md.push(`|--:|--:|--:|--:|---|---|${hasDr ? '---|' : ''}${groupList.map(() => '--:').join('|')}|`);
   for (const b of worst) {
-    md.push(`| ${(b.t / 1000).toFixed(1)} | ${b.n} | ${f3(b.p99)} | ${f3(b.max)} | ${b.gcN} (${f2(b.gcMax)}${b.gcKinds.size ? `, ${[...b.gcKinds].join('/')}` : ''}) | ${b.wrN} (${f2(b.wrMax)}) | ${groupList.map((g) => f2(b.cpu[g] ?? 0)).join(' | ')} |`);
+    md.push(`| ${(b.t / 1000).toFixed(1)} | ${b.n} | ${f3(b.p99)} | ${f3(b.max)} | ${b.gcN} (${f2(b.gcMax)}${b.gcKinds.size ? `, ${[...b.gcKinds].join('/')}` : ''}) | ${b.wrN} (${f2(b.wrMax)}) |${hasDr ? ` ${b.drReports} (${b.drN}, ${f2(b.drMax)}) |` : ''} ${groupList.map((g) => f2(b.cpu[g] ?? 0)).join(' | ')} |`);
   }
   return { markdown: md.join('\n'), stats };
 }
@@ -306,7 +321,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   const client = buildClient(dir);
   const r = await runTimeline({
-    label: brokers ? '(d) scratchd, file + Kafka' : '(c) scratchd, file backend', client, requestsFile: join(dir, 'requests.json'), rate, seconds, dir,
+    label: brokers ? '(d) scratchd, file + Kafka' : '(c) scratchd, file backend', client, kafka: Boolean(brokers), requestsFile: join(dir, 'requests.json'), rate, seconds, dir,
     server: { args: [join(root, 'dist/main.js'), '--config', config], port: Number(c.listen.split(':')[1]), host: c.flavors[0].hosts[0] },
   });
   console.log(r.markdown);
