@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject } from 'ajv';
+import { createRequire } from 'node:module';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { checkTimeZone } from './day.js';
 import { hostName, makeFlavor, type Enrich, type Flavor } from './flavor.js';
 
@@ -52,6 +53,32 @@ export class ConfigError extends Error {
 
 const schemaPath = new URL('../config.schema.json', import.meta.url);
 
+/** How config.schema.json is compiled; scripts/config-validator.mjs uses the same. */
+export const configAjvOptions = { allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true } as const;
+
+// ajv is CommonJS: required when needed, not imported, so that a daemon whose
+// validator was generated at build time never loads ajv's compiler (its cost
+// in memory is in BENCHMARKS.md).
+const require = createRequire(import.meta.url);
+const ajvClass = (): typeof import('ajv').Ajv => (require('ajv') as typeof import('ajv')).Ajv;
+
+/**
+ * The validator of config.schema.json: the code `npm run build` generated
+ * (ajv standalone, dist/config-validator.cjs) if it was made from this very
+ * schema text, else (running from src/, or a stale build) compiled by ajv.
+ */
+function configValidator(): ValidateFunction<ConfigFile> {
+  const schemaText = readFileSync(schemaPath, 'utf8');
+  try {
+    const generated = require('./config-validator.cjs') as ValidateFunction<ConfigFile> & { schemaText?: string };
+    if (generated.schemaText === schemaText) return generated;
+  } catch {
+    // not generated: compile below
+  }
+  const Ajv = ajvClass();
+  return new Ajv(configAjvOptions).compile<ConfigFile>(JSON.parse(schemaText));
+}
+
 /** Read, validate and resolve a config file; throws ConfigError listing every problem. */
 export function loadConfig(file: string): Config {
   let text: string;
@@ -70,8 +97,7 @@ export function loadConfig(file: string): Config {
 }
 
 function resolveConfig(file: string, data: unknown): Config {
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
-  const validate = ajv.compile<ConfigFile>(JSON.parse(readFileSync(schemaPath, 'utf8')));
+  const validate = configValidator();
   if (!validate(data)) throw new ConfigError(file, validate.errors!.map(describe));
 
   const errors: string[] = [];
@@ -84,7 +110,8 @@ function resolveConfig(file: string, data: unknown): Config {
   }
   const hostOwner = new Map<string, string>();
   const names = new Set<string>();
-  const schemas = new Ajv({ allErrors: true, strict: false });
+  // Flavors' own schemas are compiled at start: only then is ajv loaded.
+  let schemas: import('ajv').Ajv | null = null;
   const flavors = data.flavors.map((f, i) => {
     const at = `/flavors/${i}`;
     if (names.has(f.name)) errors.push(`${at}/name: duplicate flavor name "${f.name}"`);
@@ -102,6 +129,7 @@ function resolveConfig(file: string, data: unknown): Config {
     let validate: Flavor['validate'] = null;
     if (f.schema !== undefined) {
       try {
+        schemas ??= new (ajvClass())({ allErrors: true, strict: false });
         validate = schemas.compile(f.schema);
       } catch (err) {
         errors.push(`${at}/schema: ${(err as Error).message}`);

@@ -1,0 +1,3 @@
+module scratchd/bench/go
+
+go 1.21
