@@ -34,6 +34,8 @@ export interface ConfigFile {
   limits: Limits;
   shutdown: { drainTimeoutMs: number; graceMs: number };
   trustedProxies: string[];
+  /** Loss windows (losses.jsonl) and replay progress. */
+  stateDir: string;
   flavors: { name: string; hosts: string[]; timeZone: string; topic?: string; schema?: object; enrich?: Enrich }[];
   backends: { file: FileConfig; kafka: KafkaConfig };
 }
