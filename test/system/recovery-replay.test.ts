@@ -11,12 +11,13 @@ import t from 'tap';
 import { dayOf } from '../../src/day.js';
 import { encodeEntries } from '../../src/file/day-index.js';
 import { dayStart } from '../../src/recovery/days.js';
-import { readLossWindows } from '../../src/recovery/losses.js';
+import { readLossWindows, type LossWindow } from '../../src/recovery/losses.js';
 import { consume } from '../helpers/consume.js';
 import { tempDir } from '../helpers/daemon.js';
 import { drainedCounters } from '../helpers/files.js';
 import { startKafka } from '../helpers/kafka.js';
-import { idCounts, startKafkaDaemon, traffic } from '../helpers/kafka-daemon.js';
+import { request } from '../helpers/http.js';
+import { idCounts, startKafkaDaemon, statsPort, traffic } from '../helpers/kafka-daemon.js';
 import { runId } from '../helpers/lines.js';
 import { cli, indexFromTimes, startCli } from '../helpers/recovery.js';
 import { until } from '../helpers/until.js';
@@ -36,10 +37,16 @@ t.test('broker down, Lines lost: the window is in losses.jsonl, and replaying it
   await kafka.kill();
   const atKill = tr.answered;
   await until(() => tr.answered >= atKill + 100, 30_000); // the queues hold 16: the rest is lost
+  const port = await statsPort(d);
+  const stats = JSON.parse((await request(port, '/stats')).body.toString()) as { loss_windows: { open: LossWindow[] } };
+  t.match(stats.loss_windows.open, [{ backend: 'kafka', flavor: 'gr', reasons: { queue_full: Number } }], '/stats shows the open window');
+  t.match((await request(port, '/metrics')).body.toString(), /^scratchd_loss_windows_total\{backend="kafka",flavor="gr"\} 1$/m,
+    'Prometheus counts it');
   await kafka.restart();
   await sleep(2000);
   const { ok, bad } = await tr.stop();
   t.same(bad, [], 'every request answered 200');
+  const stoppedAt = Date.now();
   t.equal(await d.stop(), 0, 'drained');
   const dropped = drainedCounters(d.logs, 'kafka').dropped!;
   t.ok(dropped > 0, `kafka dropped ${dropped} Lines`);
@@ -47,6 +54,7 @@ t.test('broker down, Lines lost: the window is in losses.jsonl, and replaying it
   const windows = readLossWindows(join(d.dir, 'state')).filter((w) => w.backend === 'kafka' && w.flavor === 'gr');
   t.ok(windows.length >= 1, `${windows.length} loss window(s) recorded`);
   t.equal(windows.reduce((n, w) => n + w.count, 0), dropped, 'the windows count every dropped Line');
+  t.ok(Date.parse(windows.at(-1)!.closedAt!) >= stoppedAt, 'the window still open at shutdown was closed and recorded before exit');
   for (const w of windows) {
     const logged = d.logs.filter((l) => (l.lossWindow as { id?: string } | undefined)?.id === w.id);
     t.equal(logged.length, 1, `window ${w.id} logged once`);
