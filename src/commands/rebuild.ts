@@ -23,7 +23,7 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import { encodeEntries, type IndexEntry } from '../file/day-index.js';
 import { daySpan, isDay } from '../recovery/days.js';
-import { CommandError, connectConsumer, partitionsOf } from '../recovery/kafka.js';
+import { CommandError, isSystemError, connectConsumer, partitionsOf } from '../recovery/kafka.js';
 import { manifest, writeAtomically, writeManifest } from '../recovery/manifest.js';
 import { mergeByTime, type Message } from '../recovery/merge.js';
 import { progressBar } from '../recovery/progress.js';
@@ -57,7 +57,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     return await rebuild(req);
   } catch (err) {
-    if (!(err instanceof CommandError || err instanceof ConfigError)) throw err;
+    // A file we cannot read or write (permissions, a full disk) is told in one line too.
+    if (!(err instanceof CommandError || err instanceof ConfigError || isSystemError(err))) throw err;
     process.stderr.write(`scratchd rebuild: ${err.message}\n`);
     return 1;
   }

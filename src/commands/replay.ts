@@ -23,7 +23,7 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import { batchTimes, byteRange, readIndex, type IndexEntry } from '../file/day-index.js';
 import { daysBetween, parseTime } from '../recovery/days.js';
-import { CommandError, connectProducer, ERR, errorCode } from '../recovery/kafka.js';
+import { CommandError, isSystemError, connectProducer, ERR, errorCode } from '../recovery/kafka.js';
 import { readLossWindows } from '../recovery/losses.js';
 import { progressBar } from '../recovery/progress.js';
 import { Watermark, type Position } from '../recovery/watermark.js';
@@ -84,7 +84,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     return await replay(req);
   } catch (err) {
-    if (!(err instanceof CommandError || err instanceof ConfigError)) throw err;
+    // A file we cannot read or write (permissions, a full disk) is told in one line too.
+    if (!(err instanceof CommandError || err instanceof ConfigError || isSystemError(err))) throw err;
     process.stderr.write(`scratchd replay: ${err.message}\n`);
     return 1;
   }

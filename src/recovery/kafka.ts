@@ -73,6 +73,11 @@ export async function partitionsOf(client: Kafka.Client<never> | Kafka.Producer 
   return t.partitions.map((p) => p.id).sort((a, b) => a - b);
 }
 
+/** An error from the system (ENOENT, EACCES, ENOSPC...): its message names the file. */
+export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}
+
 /** The error code librdkafka attached to an exception, if any. */
 export function errorCode(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number'
