@@ -24,17 +24,19 @@ mkdirSync(join(dir, 'log', 'gr'), { recursive: true });
 writeFileSync(join(dir, 'log', 'gr', 'gr-2026-11-29.log'), '{"id":"1"}\n{"id":"2"}\n{"id":"3"}\n');
 writeFileSync(join(dir, 'log', 'gr', 'gr-2026-11-29.log.idx'), encodeEntries([{ time: T, offset: 0 }]));
 
-function config(name: string, bootstrap: string): string {
+function config(name: string, bootstrap: string, stateDir = join(dir, 'state')): string {
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify({
     flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens', topic }],
-    stateDir: join(dir, 'state'),
+    stateDir,
     backends: { file: { dir: join(dir, 'log') }, kafka: { rdkafka: { 'metadata.broker.list': bootstrap } } },
   }));
   return file;
 }
 const good = config('good', kafka.bootstrap);
 const unreachable = config('unreachable', `127.0.0.1:${await freePort()}`);
+// A stateDir below a file: nothing can be kept there (root ignores permissions, not this).
+const noState = config('no-state', kafka.bootstrap, join(dir, 'good.json', 'state'));
 const range = ['--from', '2026-11-29T09:00:00Z', '--to', '2026-11-29T11:00:00Z'];
 const out = join(dir, 'out');
 
@@ -47,6 +49,7 @@ const cases: [string, string[], RegExp][] = [
   ['replay: --rate 0', ['replay', '--config', good, '--flavor', 'gr', ...range, '--rate', '0'], /--rate 0: a whole number/],
   ['replay: unknown option', ['replay', '--config', good, '--flavour', 'gr'], /Unknown option '--flavour'/],
   ['replay: broker unreachable', ['replay', '--config', unreachable, '--flavor', 'gr', ...range], /cannot reach Kafka at 127\.0\.0\.1:\d+/],
+  ['replay: stateDir unusable', ['replay', '--config', noState, '--flavor', 'gr', ...range], /good\.json\/state\/replay-gr-.*ENOTDIR/],
   ['rebuild: unknown flavor', ['rebuild', '--config', good, '--flavor', 'xx', '--day', '2026-11-29', '--out', out], /unknown flavor "xx"/],
   ['rebuild: no such day', ['rebuild', '--config', good, '--flavor', 'gr', '--day', '2026-02-30', '--out', out], /--day 2026-02-30: not a date/],
   ['rebuild: a day without Lines', ['rebuild', '--config', good, '--flavor', 'gr', '--day', '2026-01-01', '--out', out], /no Lines of gr on 2026-01-01 .* in topic /],
