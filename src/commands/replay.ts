@@ -314,6 +314,7 @@ function readProgress(path: string): Progress | null {
     return JSON.parse(readFileSync(path, 'utf8')) as Progress;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if (isSystemError(err)) throw err;
     throw new CommandError(`${path}: unreadable replay progress (${(err as Error).message}); delete it to start over`);
   }
 }

@@ -49,7 +49,7 @@ const cases: [string, string[], RegExp][] = [
   ['replay: --rate 0', ['replay', '--config', good, '--flavor', 'gr', ...range, '--rate', '0'], /--rate 0: a whole number/],
   ['replay: unknown option', ['replay', '--config', good, '--flavour', 'gr'], /Unknown option '--flavour'/],
   ['replay: broker unreachable', ['replay', '--config', unreachable, '--flavor', 'gr', ...range], /cannot reach Kafka at 127\.0\.0\.1:\d+/],
-  ['replay: stateDir unusable', ['replay', '--config', noState, '--flavor', 'gr', ...range], /good\.json\/state\/replay-gr-.*ENOTDIR/],
+  ['replay: stateDir unusable', ['replay', '--config', noState, '--flavor', 'gr', ...range], /ENOTDIR: not a directory, open '.*good\.json\/state\/replay-gr-/],
   ['rebuild: unknown flavor', ['rebuild', '--config', good, '--flavor', 'xx', '--day', '2026-11-29', '--out', out], /unknown flavor "xx"/],
   ['rebuild: no such day', ['rebuild', '--config', good, '--flavor', 'gr', '--day', '2026-02-30', '--out', out], /--day 2026-02-30: not a date/],
   ['rebuild: a day without Lines', ['rebuild', '--config', good, '--flavor', 'gr', '--day', '2026-01-01', '--out', out], /no Lines of gr on 2026-01-01 .* in topic /],
