@@ -31,11 +31,11 @@ export interface ConfigFile {
   listen: string;
   stats: { listen: string };
   log: { level: string };
+  /** Loss windows (losses.jsonl) and replay progress. */
+  stateDir: string;
   limits: Limits;
   shutdown: { drainTimeoutMs: number; graceMs: number };
   trustedProxies: string[];
-  /** Loss windows (losses.jsonl) and replay progress. */
-  stateDir: string;
   flavors: { name: string; hosts: string[]; timeZone: string; topic?: string; schema?: object; enrich?: Enrich }[];
   backends: { file: FileConfig; kafka: KafkaConfig };
 }

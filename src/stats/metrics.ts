@@ -91,6 +91,8 @@ export interface StatsSnapshot {
     up: number;
   }>;
   kafka_delivery_latency_seconds: { count: number; sum: number };
+  /** Loss windows open now and the last ones closed (src/recovery/losses.ts). */
+  loss_windows?: ReturnType<LossTracker['snapshot']>;
   process: {
     uptime_seconds: number;
     rss_bytes: number;
@@ -104,8 +106,6 @@ export interface StatsSnapshot {
   gc: Record<string, { count: number; seconds_total: number }>;
   /** Largest event-loop delay over the last completed one-second window. */
   event_loop_lag_seconds: number;
-  /** Loss windows open now and the last ones closed (src/recovery/losses.ts). */
-  loss_windows?: ReturnType<LossTracker['snapshot']>;
 }
 
 export interface ScratchdMetrics {
