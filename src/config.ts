@@ -33,6 +33,8 @@ export interface ConfigFile {
   listen: string;
   stats: { listen: string };
   log: { level: string };
+  /** Loss windows (losses.jsonl) and replay progress. */
+  stateDir: string;
   limits: Limits;
   shutdown: { drainTimeoutMs: number; graceMs: number };
   trustedProxies: string[];

@@ -2,17 +2,20 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { acceptInto, inheritedSocket, notify } from './http/activation.js';
-import type { Backend } from './backend.js';
+import type { Backend, LossListener } from './backend.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { newRequestCounters } from './stats/counters.js';
 import { FileBackend } from './file/backend.js';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { makeLogger, rateLimited, type Logger } from './log.js';
 import { createMetrics } from './stats/metrics.js';
+import { LossTracker } from './recovery/losses.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const usage = `Usage: scratchd --config FILE [--check]
+       scratchd replay --config FILE ...   (scratchd replay --help)
+       scratchd rebuild --config FILE ...  (scratchd rebuild --help)
 
 Tracking-pixel daemon: answers /track beacons and writes each one as a JSON
 line to per-flavor daily log files and Kafka topics.
@@ -78,13 +81,14 @@ async function readConfig(file: string, check: boolean): Promise<Config> {
   }
 }
 
-async function startBackends(config: Config, log: Logger): Promise<Backend[]> {
+async function startBackends(config: Config, log: Logger, onLoss: LossListener): Promise<Backend[]> {
   const backends: Backend[] = [];
   if (config.backends.file.enabled) backends.push(new FileBackend(config.backends.file, log.child({ component: 'file' })));
   if (config.backends.kafka.enabled) {
     const { KafkaBackend } = await import('./kafka/backend.js');
     backends.push(new KafkaBackend(config.backends.kafka, log.child({ component: 'kafka' })));
   }
+  for (const b of backends) b.onLoss = onLoss;
   for (const b of backends) await b.start();
   return backends;
 }
@@ -113,7 +117,15 @@ async function listen(app: TemplatedApp, config: Config, log: Logger): Promise<{
   return { address: config.listen.replace(/:\d+$/, `:${listening.port}`), stop: () => uWS.us_listen_socket_close(listening.socket) };
 }
 
+/** `scratchd NAME ...`: each subcommand is src/commands/NAME.ts, exporting run(argv) → exit code. */
+const subcommands = new Set(['replay', 'rebuild']);
+
 async function main(): Promise<void> {
+  const sub = process.argv[2];
+  if (sub !== undefined && subcommands.has(sub)) {
+    const command = (await import(`./commands/${sub}.js`)) as { run(argv: string[]): Promise<number> };
+    process.exit(await command.run(process.argv.slice(3)));
+  }
   const args = parseCommandLine();
   const config = await readConfig(args.config, args.check);
   if (args.check) {
@@ -128,9 +140,14 @@ async function main(): Promise<void> {
 
   const log = makeLogger(config.log.level);
   const counters = newRequestCounters();
-  const backends = await startBackends(config, log);
+  const losses = new LossTracker({
+    stateDir: config.stateDir, configFile: args.config, log: log.child({ component: 'losses' }),
+    timeZones: new Map(config.flavors.map((f) => [f.name, f.timeZone])),
+  });
+  losses.start();
+  const backends = await startBackends(config, log, losses.listener);
   let stopping = false;
-  const metrics = createMetrics(counters, backends);
+  const metrics = createMetrics(counters, backends, { losses });
   const stats = await startStatsServer(config.stats.listen, metrics, () => healthReport(stopping, backends),
     log.child({ component: 'stats' })).catch((err: Error) => fail(err.message));
 
@@ -153,7 +170,7 @@ async function main(): Promise<void> {
     void drain(config, log, () => http.app.close(), backends, () => {
       stats.close();
       metrics.close();
-    });
+    }, losses);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -166,17 +183,20 @@ async function main(): Promise<void> {
  */
 async function drain(
   config: Config, log: Logger, closeConnections: () => void, backends: readonly Backend[], closeStats: () => void,
+  losses: LossTracker,
 ): Promise<void> {
   const started = Date.now();
   const timer = setTimeout(() => {
     const lost = Object.fromEntries(backends.map((b) => [b.name, b.queued()]));
     log.error({ lost, drainTimeoutMs: config.shutdown.drainTimeoutMs }, 'drain timed out; queued Lines lost');
+    losses.closeAll();
     process.exit(2);
   }, config.shutdown.drainTimeoutMs);
   await new Promise((r) => setTimeout(r, config.shutdown.graceMs));
   closeConnections();
   await Promise.all(backends.map((b) => b.close()));
   clearTimeout(timer);
+  losses.closeAll(); // windows still open are recorded before exit
   closeStats();
   const totals = Object.fromEntries(backends.map((b) => [b.name, b.counters]));
   log.info({ ms: Date.now() - started, backends: totals }, 'drained');

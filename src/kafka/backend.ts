@@ -285,7 +285,7 @@ export class KafkaBackend implements Backend {
           // No opaque: node-rdkafka keeps a persistent handle per message for
           // one, which cost ~1.4 µs per Line on the serving thread; the report's
           // timestamp (the Line's time) gives the delivery latency instead.
-          this.producer.produce(line.flavor.topic, null, line.json, this.keyOf(line), line.time);
+          this.producer.produce(line.flavor.topic, null, line.json, this.keyOf(line), line.time, undefined, this.headersOf(line));
           this.inFlight++;
           this.batchAt++;
           this.queueFull = false;
@@ -326,6 +326,14 @@ export class KafkaBackend implements Backend {
       this.batch = [];
       this.batchAt = 0;
     }
+  }
+
+  /** Header `flavor` (replay and rebuild find a topic's flavor by it): one array per flavor, not per Line. */
+  private readonly headers = new Map<string, Kafka.MessageHeader[]>();
+  private headersOf(line: Line): Kafka.MessageHeader[] {
+    let h = this.headers.get(line.flavor.name);
+    if (h === undefined) this.headers.set(line.flavor.name, (h = [{ flavor: line.flavor.name }]));
+    return h;
   }
 
   /**

@@ -19,6 +19,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Backend, BackendState } from '../backend.js';
 import type { CountedMethod, RequestCounters } from './counters.js';
 import { rejectReasons } from './counters.js';
+import type { LossTracker } from '../recovery/losses.js';
 
 const methods: readonly CountedMethod[] = ['GET', 'HEAD', 'POST', 'OTHER'];
 const backendStates: readonly BackendState[] = ['ok', 'degraded', 'down'];
@@ -90,6 +91,8 @@ export interface StatsSnapshot {
     up: number;
   }>;
   kafka_delivery_latency_seconds: { count: number; sum: number };
+  /** Loss windows open now and the last ones closed (src/recovery/losses.ts). */
+  loss_windows?: ReturnType<LossTracker['snapshot']>;
   process: {
     uptime_seconds: number;
     rss_bytes: number;
@@ -124,6 +127,8 @@ const gcKinds: Record<number, string> = {
 export interface MetricsOptions {
   /** Include prom-client's process and Node.js default metrics (default true). */
   defaultMetrics?: boolean;
+  /** The loss-window tracker main installs as every backend's onLoss. */
+  losses?: LossTracker;
 }
 
 /** Build the registry and the JSON view over the given counters and backends. */
@@ -225,6 +230,18 @@ export function createMetrics(
 
   registry.registerMetric(kafkaDeliveryLatency as unknown as Histogram);
 
+  const losses = options.losses;
+  new Counter({
+    name: 'scratchd_loss_windows_total',
+    help: 'Loss windows opened (a backend started giving up on Lines of a flavor), by backend and flavor.',
+    labelNames: ['backend', 'flavor'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const w of losses?.windowsTotal() ?? []) this.inc({ backend: w.backend, flavor: w.flavor }, w.count);
+    },
+  });
+
   // GC pauses. prom-client's own nodejs_gc_duration_seconds looks at only the
   // first entry of each observer batch and has buckets too coarse for
   // scavenges; this one counts every pause.
@@ -323,6 +340,7 @@ export function createMetrics(
       },
       gc,
       event_loop_lag_seconds: lastLag,
+      ...(losses !== undefined ? { loss_windows: losses.snapshot() } : {}),
     };
   };
 

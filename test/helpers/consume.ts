@@ -20,6 +20,8 @@ export interface Consumed {
   topic: string;
   partition: number;
   offset: number;
+  /** Message headers, name → value (text). */
+  headers: Record<string, string>;
 }
 
 export interface ConsumeOptions {
@@ -82,6 +84,7 @@ export async function consume(bootstrap: string, topic: string, opts: ConsumeOpt
           topic: m.topic,
           partition: m.partition,
           offset: m.offset,
+          headers: Object.fromEntries((m.headers ?? []).flatMap((h) => Object.entries(h).map(([k, v]) => [k, String(v)]))),
         });
       }
       if (out.length >= target && settleUntil === Infinity) settleUntil = Date.now() + settleMs;

@@ -51,6 +51,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     listen: '127.0.0.1:0',
     stats: { listen: '127.0.0.1:0' },
     flavors: testFlavors,
+    // Loss windows and replay progress under the test's own dir, never /var/lib/scratchd.
+    stateDir: join(dir, 'state'),
     ...extra,
     backends: { ...extra.backends, file: { dir: join(dir, 'log'), ...extra.backends?.file } },
   };

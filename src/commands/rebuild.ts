@@ -1,0 +1,205 @@
+/**
+ * `scratchd rebuild`: a flavor's day file made again from its Kafka topic,
+ * for a day the file backend lost (or lost part of).
+ *
+ * Reads every partition from the offset of the day's first instant in the
+ * flavor's zone (offsetsForTimes, with a minute's slack either side for
+ * timestamps slightly out of order) up to its last, keeps the messages whose
+ * timestamp (the Line's arrival time) falls in the day and whose `flavor`
+ * header, if any, is the flavor, and writes them, each with a newline, to
+ * DIR/<flavor>/<flavor>-<day>.log with its index and manifest. With one
+ * partition that is the topic's order, byte for byte the original file;
+ * with several, Lines are merged by timestamp (src/recovery/merge.ts).
+ *
+ * The day's messages are held in memory until written: a day of one flavor
+ * is what the daemon wrote in a day, and is written in one pass.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type Kafka from 'node-rdkafka';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import type { Flavor } from '../flavor.js';
+import { encodeEntries, type IndexEntry } from '../file/day-index.js';
+import { daySpan, isDay } from '../recovery/days.js';
+import { CommandError, isSystemError, connectConsumer, partitionsOf } from '../recovery/kafka.js';
+import { manifest, writeAtomically, writeManifest } from '../recovery/manifest.js';
+import { mergeByTime, type Message } from '../recovery/merge.js';
+import { progressBar } from '../recovery/progress.js';
+
+const usage = `Usage: scratchd rebuild --config FILE --flavor NAME --day YYYY-MM-DD --out DIR
+
+Write DIR/<flavor>/<flavor>-<day>.log (with its .idx and .done manifest) from
+the flavor's Kafka topic: every message whose timestamp falls in that day in
+the flavor's time zone. DIR must not be the live log directory.
+
+  -h, --help    print this help
+`;
+
+/** Read this far beyond the day at each end: timestamps may be a little out of order. */
+const SLACK_MS = 60_000;
+const TIMEOUT_MS = 10_000;
+
+interface Request {
+  config: Config;
+  flavor: Flavor;
+  day: string;
+  out: string;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  try {
+    const req = request(argv);
+    if (req === null) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    return await rebuild(req);
+  } catch (err) {
+    // A file we cannot read or write (permissions, a full disk) is told in one line too.
+    if (!(err instanceof CommandError || err instanceof ConfigError || isSystemError(err))) throw err;
+    process.stderr.write(`scratchd rebuild: ${err.message}\n`);
+    return 1;
+  }
+}
+
+function request(argv: string[]): Request | null {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', short: 'c' }, flavor: { type: 'string' }, day: { type: 'string' }, out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    throw new CommandError(`${(err as Error).message} (try --help)`);
+  }
+  if (v.help) return null;
+  if (v.config === undefined) throw new CommandError('--config FILE is required (try --help)');
+  const config = loadConfig(v.config);
+  if (v.flavor === undefined || v.day === undefined || v.out === undefined) throw new CommandError('--flavor, --day and --out are required (try --help)');
+  const flavor = config.flavors.find((f) => f.name === v.flavor);
+  if (flavor === undefined) throw new CommandError(`unknown flavor "${v.flavor}" (the config has ${config.flavors.map((f) => f.name).join(', ')})`);
+  if (!isDay(v.day)) throw new CommandError(`--day ${v.day}: not a date (YYYY-MM-DD)`);
+  if (samePath(v.out, config.backends.file.dir)) {
+    throw new CommandError(`--out ${v.out} is the live log directory (backends.file.dir); rebuild elsewhere and move the file in by hand`);
+  }
+  const file = join(v.out, flavor.name, `${flavor.name}-${v.day}.log`);
+  if (existsSync(file)) throw new CommandError(`${file} exists; remove it or choose another --out`);
+  return { config, flavor, day: v.day, out: v.out };
+}
+
+function samePath(a: string, b: string): boolean {
+  const real = (p: string): string => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  return real(a) === real(b);
+}
+
+async function rebuild(req: Request): Promise<number> {
+  const { flavor, day } = req;
+  const { first, last } = daySpan(day, flavor.timeZone);
+  const topic = flavor.topic;
+  const consumer = await connectConsumer(req.config.backends.kafka, 'rebuild');
+  try {
+    const partitions = await partitionsOf(consumer, topic);
+    const starts = await offsetsAt(consumer, topic, partitions, first - SLACK_MS);
+    const ends = await offsetsAt(consumer, topic, partitions, last + 1 + SLACK_MS);
+    const ranges = partitions.map((p, i) => ({ partition: p, start: starts[i]!, end: ends[i]! })).filter((r) => r.start < r.end);
+    const total = ranges.reduce((n, r) => n + r.end - r.start, 0);
+    const kept = partitions.map((): Message[] => []);
+    const bar = progressBar(`rebuild ${flavor.name} ${day}`, total, 'messages');
+    let read = 0;
+    let keptLines = 0;
+    if (ranges.length > 0) {
+      consumer.assign(ranges.map((r) => ({ topic, partition: r.partition, offset: r.start })));
+      const next = new Map(ranges.map((r) => [r.partition, r.start]));
+      const endOf = new Map(ranges.map((r) => [r.partition, r.end]));
+      while ([...next].some(([p, o]) => o < endOf.get(p)!)) {
+        const batch = await new Promise<Kafka.Message[]>((res, rej) => consumer.consume(1000, (err, m) => (err ? rej(err) : res(m))));
+        for (const m of batch) {
+          if (m.offset >= endOf.get(m.partition)!) continue;
+          next.set(m.partition, m.offset + 1);
+          read++;
+          const ts = m.timestamp ?? -1;
+          if (ts < first || ts > last || m.value === null || !ofFlavor(m, flavor.name)) continue;
+          kept[partitions.indexOf(m.partition)]!.push({ timestamp: ts, value: m.value });
+          keptLines++;
+        }
+        bar.update(read, keptLines);
+      }
+    }
+    bar.stop();
+    if (keptLines === 0) throw new CommandError(`no Lines of ${flavor.name} on ${day} (${iso(first)} to ${iso(last)}) in topic ${topic}`);
+    const lines = mergeByTime(kept.filter((k) => k.length > 0));
+    const file = write(req, lines);
+    process.stdout.write(`rebuild ${flavor.name} ${day} from topic ${topic} (${ranges.length} partition(s)): ` +
+      `${read} messages read, ${lines.length} Lines written to ${file}\n`);
+    return 0;
+  } finally {
+    await new Promise<void>((r) => consumer.disconnect(() => r()));
+  }
+}
+
+/** Per partition, the first offset with a timestamp at or after `time` (the end of the log when none). */
+async function offsetsAt(consumer: Kafka.KafkaConsumer, topic: string, partitions: number[], time: number): Promise<number[]> {
+  const found = await new Promise<Kafka.TopicPartitionOffset[]>((res, rej) =>
+    consumer.offsetsForTimes(partitions.map((partition) => ({ topic, partition, offset: time })), TIMEOUT_MS,
+      (err, tps) => (err ? rej(new CommandError(`offsetsForTimes on ${topic}: ${err.message}`)) : res(tps))));
+  return Promise.all(partitions.map(async (p) => {
+    const o = found.find((x) => x.partition === p)?.offset ?? -1;
+    if (o >= 0) return o;
+    const w = await new Promise<Kafka.WatermarkOffsets>((res, rej) => consumer.queryWatermarkOffsets(topic, p, TIMEOUT_MS,
+      (err, offsets) => (err ? rej(new CommandError(`watermarks of ${topic}/${p}: ${err.message}`)) : res(offsets))));
+    return w.highOffset;
+  }));
+}
+
+/** No `flavor` header (a message from before it existed) counts as the topic's flavor. */
+function ofFlavor(m: Kafka.Message, name: string): boolean {
+  for (const h of m.headers ?? []) {
+    if (Object.hasOwn(h, 'flavor')) return String(h.flavor) === name;
+  }
+  return true;
+}
+
+/** The day file, its index (an entry where the timestamp changes) and its manifest; returns the file's path. */
+function write(req: Request, lines: readonly Message[]): string {
+  const dir = join(req.out, req.flavor.name);
+  mkdirSync(dir, { recursive: true, mode: 0o750 });
+  const file = join(dir, `${req.flavor.name}-${req.day}.log`);
+  let size = 0;
+  for (const l of lines) size += l.value.length + 1;
+  const data = Buffer.allocUnsafe(size);
+  const entries: IndexEntry[] = [];
+  let n = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    // Each run of equal timestamps is one "batch": replay gives its Lines their exact times.
+    if (i === 0 || l.timestamp !== lines[i - 1]!.timestamp) entries.push({ time: l.timestamp, offset: n });
+    l.value.copy(data, n);
+    n += l.value.length;
+    data[n++] = 10;
+    min = Math.min(min, l.timestamp);
+    max = Math.max(max, l.timestamp);
+  }
+  writeAtomically(file, data);
+  writeAtomically(`${file}.idx`, encodeEntries(entries));
+  writeManifest(`${file}.done`, manifest({
+    flavor: req.flavor.name, day: req.day, lines: lines.length, bytes: data.length,
+    sha256: createHash('sha256').update(data).digest('hex'),
+    firstTime: iso(min), lastTime: iso(max),
+  }));
+  return file;
+}
+
+const iso = (t: number): string => new Date(t).toISOString();

@@ -1,0 +1,61 @@
+/**
+ * Calendar days as spans of time in a zone, for the recovery commands. Built
+ * on `dayOf` (Intl) alone: no offset arithmetic of our own, so a day of 23 or
+ * 25 hours (a DST change) comes out right.
+ */
+import { dayOf } from '../day.js';
+
+const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** Is `day` a real YYYY-MM-DD date? */
+export function isDay(day: string): boolean {
+  const m = DAY.exec(day);
+  if (m === null) return false;
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  return d.toISOString().slice(0, 10) === day;
+}
+
+/** The day after `day` (YYYY-MM-DD). */
+export function nextDay(day: string): string {
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
+}
+
+/** The first millisecond (since the epoch) of `day` in `timeZone`. */
+export function dayStart(day: string, timeZone: string): number {
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
+  // Every zone's offset is within ±14 h, so the day starts in this span;
+  // the smallest instant whose day is not before `day`.
+  let lo = Date.UTC(y, m - 1, d) - 15 * 3_600_000;
+  let hi = Date.UTC(y, m - 1, d) + 15 * 3_600_000;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (dayOf(mid, timeZone) < day) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** [first, last] millisecond of `day` in `timeZone`, inclusive. */
+export function daySpan(day: string, timeZone: string): { first: number; last: number } {
+  return { first: dayStart(day, timeZone), last: dayStart(nextDay(day), timeZone) - 1 };
+}
+
+/** Every day (YYYY-MM-DD, in `timeZone`) that [from, to] touches, in order. */
+export function daysBetween(from: number, to: number, timeZone: string): string[] {
+  const days: string[] = [];
+  const last = dayOf(to, timeZone);
+  for (let day = dayOf(from, timeZone); day <= last; day = nextDay(day)) days.push(day);
+  return days;
+}
+
+/**
+ * A time given on the command line: ISO 8601 with a zone (Z or ±hh:mm; a
+ * time without one would silently mean the machine's zone), or ms since the
+ * epoch. NaN when it is neither.
+ */
+export function parseTime(text: string): number {
+  if (/^\d+$/.test(text)) return Number(text);
+  if (!/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})$/.test(text)) return NaN;
+  return Date.parse(text);
+}

@@ -1,0 +1,87 @@
+/**
+ * Kafka clients for the recovery commands, configured from the daemon's
+ * `backends.kafka.rdkafka` so they reach the same brokers the same way.
+ */
+import { hostname } from 'node:os';
+import Kafka from 'node-rdkafka';
+import type { KafkaConfig } from '../config.js';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** A one-line reason the command stops; the command prints it and exits 1. */
+export class CommandError extends Error {}
+
+/**
+ * The settings that say how to reach the cluster (brokers, TLS, SASL,
+ * sockets); the rest of `rdkafka` is for the daemon's producer and a consumer
+ * would refuse it.
+ */
+export function connectionSettings(rdkafka: KafkaConfig['rdkafka']): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(rdkafka)) {
+    if (/^(metadata\.broker\.list|bootstrap\.servers|broker\.address\.family|security\.|ssl\.|sasl\.|socket\.)/.test(k)) out[k] = v;
+  }
+  return out;
+}
+
+function brokers(rdkafka: KafkaConfig['rdkafka']): string {
+  return String(rdkafka['metadata.broker.list'] ?? rdkafka['bootstrap.servers'] ?? '(no metadata.broker.list)');
+}
+
+/** A connected producer like the daemon's (acks=all, idempotent), with delivery reports. */
+export async function connectProducer(config: KafkaConfig, what: string): Promise<Kafka.Producer> {
+  let producer: Kafka.Producer;
+  try {
+    const settings: Record<string, string | number | boolean> = {
+      // As the daemon's producer: acknowledged by every in-sync replica, no duplicates from retries.
+      acks: 'all', 'enable.idempotence': true, 'compression.type': 'lz4', 'linger.ms': 5,
+      ...config.rdkafka,
+      'client.id': `scratchd-${what}@${hostname()}`,
+      dr_cb: true,
+    };
+    producer = new Kafka.Producer(settings);
+  } catch (err) {
+    throw new CommandError(`backends.kafka.rdkafka: ${(err as Error).message}`);
+  }
+  await new Promise<void>((resolve, reject) => producer.connect({ timeout: CONNECT_TIMEOUT_MS, allTopics: false }, (err) =>
+    err ? reject(new CommandError(`cannot reach Kafka at ${brokers(config.rdkafka)}: ${err.message}`)) : resolve()));
+  producer.setPollInterval(50);
+  return producer;
+}
+
+export async function connectConsumer(config: KafkaConfig, what: string): Promise<Kafka.KafkaConsumer> {
+  const consumer = new Kafka.KafkaConsumer({
+    ...connectionSettings(config.rdkafka),
+    'client.id': `scratchd-${what}@${hostname()}`,
+    // Never joins the group (partitions are assigned), never commits.
+    'group.id': `scratchd-${what}`,
+    'enable.auto.commit': false,
+    'enable.partition.eof': false,
+  }, { 'auto.offset.reset': 'earliest' });
+  await new Promise<void>((resolve, reject) => consumer.connect({ timeout: CONNECT_TIMEOUT_MS, allTopics: false }, (err) =>
+    err ? reject(new CommandError(`cannot reach Kafka at ${brokers(config.rdkafka)}: ${err.message}`)) : resolve()));
+  return consumer;
+}
+
+/** The topic's partition ids; a CommandError when the cluster does not have it. */
+export async function partitionsOf(client: Kafka.Client<never> | Kafka.Producer | Kafka.KafkaConsumer, topic: string): Promise<number[]> {
+  const md = await new Promise<Kafka.Metadata>((resolve, reject) =>
+    (client as Kafka.Producer).getMetadata({ topic, timeout: CONNECT_TIMEOUT_MS }, (err, m) =>
+      err ? reject(new CommandError(`cannot read the metadata of topic ${topic}: ${err.message}`)) : resolve(m)));
+  const t = md.topics.find((x) => x.name === topic);
+  if (t === undefined || t.partitions.length === 0) throw new CommandError(`topic ${topic} does not exist`);
+  return t.partitions.map((p) => p.id).sort((a, b) => a - b);
+}
+
+/** An error from the system (ENOENT, EACCES, ENOSPC...): its message names the file. */
+export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}
+
+/** The error code librdkafka attached to an exception, if any. */
+export function errorCode(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number'
+    ? (err as { code: number }).code : undefined;
+}
+
+export const ERR = Kafka.CODES.ERRORS;

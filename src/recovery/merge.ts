@@ -1,0 +1,26 @@
+/**
+ * Several partitions' messages as one day file's Lines: ordered by
+ * timestamp, each partition's own order kept, and at equal timestamps the
+ * lower partition first. A k-way merge rather than a sort: a partition whose
+ * timestamps step back (a clock step) keeps its order instead of being
+ * reshuffled. With one partition it is that partition as it is.
+ */
+export interface Message {
+  readonly timestamp: number;
+  readonly value: Buffer;
+}
+
+export function mergeByTime(partitions: readonly (readonly Message[])[]): Message[] {
+  if (partitions.length === 1) return [...partitions[0]!];
+  const at = partitions.map(() => 0);
+  const out: Message[] = [];
+  for (;;) {
+    let best = -1;
+    for (let p = 0; p < partitions.length; p++) {
+      const m = partitions[p]![at[p]!];
+      if (m !== undefined && (best < 0 || m.timestamp < partitions[best]![at[best]!]!.timestamp)) best = p;
+    }
+    if (best < 0) return out;
+    out.push(partitions[best]![at[best]!++]!);
+  }
+}

@@ -1,0 +1,115 @@
+// The pure parts of recovery: the day-file index, day spans across DST,
+// the delivery watermark, the partition merge, and loss windows.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import t from 'tap';
+import { appendIndex, batchTimes, byteRange, decodeEntries, encodeEntries, readIndex } from '../../src/file/day-index.js';
+import { daySpan, daysBetween, isDay, parseTime } from '../../src/recovery/days.js';
+import { LossTracker, readLossWindows } from '../../src/recovery/losses.js';
+import { mergeByTime } from '../../src/recovery/merge.js';
+import { Watermark } from '../../src/recovery/watermark.js';
+
+t.test('index entries: 16 bytes each, little-endian; a trailing partial entry is ignored', async (t) => {
+  const buf = encodeEntries([{ time: 1_764_460_800_123, offset: 0 }, { time: 1_764_460_800_200, offset: 4096 }]);
+  t.equal(buf.length, 32);
+  t.equal(buf.readBigInt64LE(0), 1_764_460_800_123n);
+  t.equal(buf.readBigInt64LE(24), 4096n);
+  t.same(decodeEntries(Buffer.concat([buf, Buffer.alloc(7)])), [{ time: 1_764_460_800_123, offset: 0 }, { time: 1_764_460_800_200, offset: 4096 }]);
+  const dir = mkdtempSync(join(tmpdir(), 'idx-'));
+  t.equal(await readIndex(join(dir, 'none.idx')), null);
+  await appendIndex(join(dir, 'a.idx'), [{ time: 1, offset: 0 }]);
+  await appendIndex(join(dir, 'a.idx'), [{ time: 2, offset: 10 }]);
+  t.same(await readIndex(join(dir, 'a.idx')), [{ time: 1, offset: 0 }, { time: 2, offset: 10 }]);
+});
+
+t.test('a time range maps to whole batches: at most one extra batch at each end', async (t) => {
+  const e = [{ time: 100, offset: 0 }, { time: 200, offset: 50 }, { time: 300, offset: 90 }, { time: 400, offset: 140 }];
+  t.same(byteRange(e, 250, 350, 200), { start: 50, end: 140 }, 'the batch begun at 200 may hold Lines of 250');
+  t.same(byteRange(e, 200, 300, 200), { start: 0, end: 140 }, 'a batch begun at 200 may follow Lines of 200 in the one before');
+  t.same(byteRange(e, 0, 50, 200), { start: 0, end: 0 }, 'before everything: nothing');
+  t.same(byteRange(e, 500, 600, 200), { start: 140, end: 200 }, 'after the last entry: up to the end of the file');
+  t.same(byteRange([], 1, 2, 77), { start: 0, end: 77 });
+  const at = batchTimes(e);
+  t.same([0, 49, 50, 120, 150].map(at), [100, 100, 200, 300, 400]);
+});
+
+t.test('days in a zone, across DST changes', async (t) => {
+  t.ok(isDay('2026-03-29'));
+  t.notOk(isDay('2026-02-30'));
+  t.notOk(isDay('2026-3-29'));
+  // Europe/Athens: spring forward on 2026-03-29 (23 h), fall back on 2026-10-25 (25 h).
+  const spring = daySpan('2026-03-29', 'Europe/Athens');
+  t.equal(new Date(spring.first).toISOString(), '2026-03-28T22:00:00.000Z');
+  t.equal(new Date(spring.last).toISOString(), '2026-03-29T20:59:59.999Z');
+  const fall = daySpan('2026-10-25', 'Europe/Athens');
+  t.equal(new Date(fall.first).toISOString(), '2026-10-24T21:00:00.000Z');
+  t.equal(new Date(fall.last).toISOString(), '2026-10-25T21:59:59.999Z');
+  t.same(daysBetween(Date.parse('2026-03-28T21:59:59Z'), Date.parse('2026-03-29T21:00:00Z'), 'Europe/Athens'),
+    ['2026-03-28', '2026-03-29', '2026-03-30']);
+  t.equal(parseTime('2026-03-29T01:00:00+03:00'), Date.parse('2026-03-28T22:00:00Z'));
+  t.equal(parseTime('1774735200000'), 1774735200000);
+  t.ok(Number.isNaN(parseTime('2026-03-29T01:00:00')), 'a time without a zone is refused');
+  t.ok(Number.isNaN(parseTime('yesterday')));
+});
+
+t.test('watermark: the longest delivered prefix, stopped for good by a failure', async (t) => {
+  const w = new Watermark();
+  const s = [10, 20, 30, 40].map((offset) => w.push({ day: 'd', offset }));
+  t.same(s, [0, 1, 2, 3]);
+  t.notOk(w.settle(1, true), 'out of order: not yet');
+  t.equal(w.position, null);
+  t.ok(w.settle(0, true));
+  t.same(w.position, { day: 'd', offset: 20 });
+  t.notOk(w.settle(2, false));
+  t.notOk(w.settle(3, true));
+  t.same(w.position, { day: 'd', offset: 20 }, 'a failed Line is produced again on resume');
+});
+
+t.test('partitions merge by timestamp, each partition in its own order, lower partition first on ties', async (t) => {
+  const m = (ts: number, v: string) => ({ timestamp: ts, value: Buffer.from(v) });
+  const out = mergeByTime([[m(1, 'a'), m(3, 'b'), m(3, 'c')], [m(2, 'x'), m(3, 'y'), m(5, 'z')]]);
+  t.same(out.map((x) => x.value.toString()), ['a', 'x', 'b', 'c', 'y', 'z']);
+  t.same(mergeByTime([[m(5, 'a'), m(1, 'b')]]).map((x) => x.value.toString()), ['a', 'b'], 'one partition: as it is');
+});
+
+t.test('loss windows: extended by drops, closed after a quiet spell, logged once and appended', async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'losses-'));
+  const logged: { lossWindow?: unknown; msg: string }[] = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => { logged.push(JSON.parse(s)); } });
+  let now = 1_000_000;
+  const tracker = new LossTracker({
+    stateDir, configFile: '/etc/scratchd/config.json', log, now: () => now,
+    timeZones: new Map([['gr', 'Europe/Athens']]),
+  });
+  const T = Date.parse('2026-11-30T10:00:00.000Z');
+  tracker.listener('kafka', 'gr', T, 'queue_full');
+  now += 5000;
+  tracker.listener('kafka', 'gr', T + 5000, 'queue_full', 3);
+  tracker.listener('kafka', 'gr', T + 4000, 'delivery_failed');
+  tracker.listener('file', 'gr', T + 10, 'queue_full');
+  t.equal(tracker.snapshot().open.length, 2);
+  now += 9999;
+  t.same(tracker.closeQuiet(), [], 'not quiet for 10 s yet');
+  now += 1;
+  const closed = tracker.closeQuiet();
+  t.equal(closed.length, 2);
+  const k = closed.find((w) => w.backend === 'kafka')!;
+  t.match(k, {
+    id: 'kafka-gr-20261130T100000.000Z', flavor: 'gr', from: '2026-11-30T10:00:00.000Z', to: '2026-11-30T10:00:05.000Z',
+    count: 5, reasons: { queue_full: 4, delivery_failed: 1 },
+    command: 'scratchd replay --config /etc/scratchd/config.json --flavor gr --from 2026-11-30T10:00:00.000Z --to 2026-11-30T10:00:05.000Z',
+  });
+  const f = closed.find((w) => w.backend === 'file')!;
+  t.equal(f.command, `scratchd rebuild --config /etc/scratchd/config.json --flavor gr --day 2026-11-30 --out ${join(stateDir, 'rebuilt')}`);
+  t.same(readLossWindows(stateDir).map((w) => w.id).sort(), closed.map((w) => w.id).sort(), 'appended to losses.jsonl');
+  t.equal(logged.filter((l) => l.lossWindow !== undefined).length, 2, 'each logged once');
+  t.equal(tracker.closeQuiet().length, 0);
+  tracker.listener('kafka', 'gr', T, 'queue_full');
+  const again = tracker.closeAll();
+  t.equal(again.length, 1, 'shutdown closes what is open');
+  t.equal(again[0]!.id, 'kafka-gr-20261130T100000.000Z-2', 'ids stay unique');
+  t.equal(readFileSync(join(stateDir, 'losses.jsonl'), 'utf8').trim().split('\n').length, 3);
+  t.same(tracker.windowsTotal().find((w) => w.backend === 'kafka'), { backend: 'kafka', flavor: 'gr', count: 2 });
+});
