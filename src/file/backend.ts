@@ -144,8 +144,19 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
       late_lines: this.totals.late,
       torn_lines: this.totals.torn,
       flavors,
-      unsealed_past_days: Object.fromEntries(this.unsealed),
+      unsealed_past_days: this.unsealedPastDays(),
     };
+  }
+
+  /** As of the last pass, plus past days whose writer is still open (waiting for its idle time). */
+  private unsealedPastDays(): Record<string, string[]> {
+    const out: Record<string, Set<string>> = {};
+    for (const [flavor, days] of this.unsealed) out[flavor] = new Set(days);
+    const now = Date.now();
+    for (const w of this.writers.values()) {
+      if (w.day < w.flavor.day(now)) (out[w.flavor.name] ??= new Set()).add(w.day);
+    }
+    return Object.fromEntries(Object.entries(out).map(([f, days]) => [f, [...days].sort()]));
   }
 
   private async run(): Promise<void> {
