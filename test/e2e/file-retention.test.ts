@@ -142,3 +142,25 @@ t.test('retainDays: sealed days older than that are removed (every file), today 
   t.ok(existsSync(unsealable.log));
   t.equal(await d.stop(), 0);
 });
+
+t.test('config: compress and retainDays are checked up front', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { mainJs, tempDir } = await import('../helpers/daemon.js');
+  const dir = tempDir();
+  const check = (file: object) => {
+    const path = join(dir, 'config.json');
+    writeFileSync(path, JSON.stringify({ flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens' }], backends: { file } }));
+    const r = spawnSync(process.execPath, [mainJs, '--config', path, '--check'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+    return { code: r.status, stderr: r.stderr.replaceAll(path, 'FILE') };
+  };
+  t.equal(check({ compress: 'gzip', retainDays: 30 }).code, 0);
+  t.equal(check({ retainDays: null }).code, 0, 'null keeps every day');
+  const zstd = check({ compress: 'zstd' });
+  t.equal(zstd.code, 1);
+  t.match(zstd.stderr, 'FILE: /backends/file/compress: must be equal to one of the allowed values (none, gzip)');
+  for (const v of [0, 36501, 1.5, '7']) {
+    const r = check({ retainDays: v });
+    t.equal(r.code, 1, `retainDays ${JSON.stringify(v)} rejected`);
+    t.match(r.stderr, 'FILE: /backends/file/retainDays: must be');
+  }
+});
