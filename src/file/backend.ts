@@ -321,6 +321,8 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
       pruneBefore: final || retain === null ? null : addDays(today, -retain),
       compress: !final && this.config.compress === 'gzip',
     });
+    // Before any await: a Line for one of these days that arrives meanwhile is late, never written into a day being sealed or removed.
+    for (const p of plans) if (p.seal || p.prune) this.sealed.add(`${flavor.name}/${p.day}`);
     const unsealed = [...open].filter((d) => d < today);
     for (const p of plans) {
       const paths = dayPaths(this.config.dir, flavor.name, p.day);
