@@ -164,3 +164,29 @@ t.test('config: compress and retainDays are checked up front', async (t) => {
     t.match(r.stderr, 'FILE: /backends/file/retainDays: must be');
   }
 });
+
+t.test('SIGKILL while a day is being compressed: the next start removes the temp file and compresses again', async (t) => {
+  const log = newLogDir();
+  const p = dayPaths(log, 'gr', '2026-11-20');
+  // Big enough that compressing takes a while: random-ish Lines that gzip cannot shrink to nothing.
+  const { randomBytes } = await import('node:crypto');
+  const chunks: string[] = [];
+  for (let i = 0; i < 200_000; i++) chunks.push(`{"n":"${i}","r":"${randomBytes(48).toString('base64')}"}\n`);
+  const plain = chunks.join('');
+  writeFileSync(p.log, plain);
+  const config = { backends: { file: { dir: log, compress: 'gzip' } } };
+  const first = await startDaemon({ clock: at('2026-11-30T12:00:00Z'), config });
+  t.teardown(() => first.stop('SIGKILL'));
+  await until(() => existsSync(p.gzTemp), 20_000);
+  first.proc.kill('SIGKILL');
+  await first.exited;
+  t.ok(existsSync(p.gzTemp) && !existsSync(p.gz), 'killed between compressing and the rename');
+  t.ok(existsSync(p.log) && existsSync(p.done), 'the sealed day is intact');
+
+  const again = await startDaemon({ clock: at('2026-11-30T12:00:00Z'), config });
+  t.teardown(() => again.stop());
+  await again.waitLog((l) => l.msg === 'compressed day', 60_000);
+  t.ok(again.logs.some((l) => l.msg === 'removed a leftover temp file' && l.file === p.gzTemp));
+  checkCompressed(t, log, '2026-11-20', plain);
+  t.equal(await again.stop(), 0);
+});
