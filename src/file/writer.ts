@@ -106,19 +106,21 @@ export class DayWriter {
         const last = this.pendingLast;
         const data = this.encode();
         this.inFlight = lines;
-        await this.writeBatch(data, time);
+        const start = await this.writeBatch(data);
         if (last > this.lastTime) this.lastTime = last;
         this.inFlight = 0;
         this.state.held -= lines;
+        // Counted as soon as the bytes are in the file, before the index entry.
         this.host.written(this, lines);
+        await this.appendIndex(time, start);
       }
     } finally {
       this.running = null;
     }
   }
 
-  /** Append one batch; retry (alone) until it succeeds. */
-  private async writeBatch(data: Buffer, time: number): Promise<void> {
+  /** Append one batch; retry (alone) until it succeeds. Returns the offset where it starts. */
+  private async writeBatch(data: Buffer): Promise<number> {
     // One buffer, one write(2) for the whole batch. A short write is
     // continued before anything else; a failed attempt takes its own bytes
     // back, so a Line is never split or left partial.
@@ -134,13 +136,12 @@ export class DayWriter {
           this.size += n;
         }
         this.lastWrite = Date.now();
-        await this.appendIndex(time, start);
         if (this.failing) {
           this.failing = false;
           this.state.failingWriters--;
           this.host.recovered(this);
         }
-        return;
+        return start;
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         if (!this.failing) {
