@@ -1,14 +1,11 @@
-import { existsSync, promises as fs } from 'node:fs';
 import { ignoreLoss, newCounters, type Backend, type BackendHealth, type LossListener } from '../backend.js';
 import { Channel } from '../channel.js';
 import type { FileConfig } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import type { Line } from '../line.js';
 import { rateLimited, type Logger } from '../log.js';
-import { Compressor } from './compressor.js';
-import { planDays } from './maintenance.js';
-import { addDays, dayPaths, flavorDir } from './paths.js';
-import { sealDay } from './seal.js';
+import { DayKeeper } from './keeper.js';
+import { addDays, dayPaths } from './paths.js';
 import type { FileStats, FileStatsSource } from './stats.js';
 import { DayWriter, FlavorState, type WriterHost } from './writer.js';
 
@@ -45,11 +42,11 @@ const GATHER_LINES = 4096;
  * the whole: a Line that would take the total over `queueCapacity` is dropped
  * at `send`.
  *
- * Past days: a day's writer idle for `idleCloseMs` after the flavor's
- * midnight (plus `idleCloseMs` of grace) is closed and the day sealed
- * (seal.ts), then compressed (compressor.ts) and, past `retainDays`, pruned;
- * a pass over each flavor's directory (maintenance.ts) does the same for
- * files left by an earlier run.
+ * Past days: a day's writer idle for `idleCloseMs`, once the flavor's
+ * midnight is `idleCloseMs` behind, is closed and the day sealed, then
+ * compressed and, past `retainDays`, pruned (keeper.ts); the same pass does
+ * this for files left by an earlier run. Every past day is sealed at
+ * shutdown.
  */
 export class FileBackend implements Backend, FileStatsSource, WriterHost {
   readonly name = 'file';
@@ -61,9 +58,6 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
   /** Each flavor's most recently used writer: saves building a key per Line. */
   private readonly current = new Map<Flavor, DayWriter>();
   private readonly states = new Map<Flavor, FlavorState>();
-  /** `flavor/day` of days sealed or being sealed: no writer is ever made for them again. */
-  private readonly sealed = new Set<string>();
-  private readonly unsealed = new Map<string, string[]>();
   private readonly failing = new Map<DayWriter, string>();
   private readonly dirty: DayWriter[] = [];
   /** Lines held by writers (pending or in flight). */
@@ -74,8 +68,8 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
   private loop: Promise<void> = Promise.resolve();
   private sweeper: NodeJS.Timeout | undefined;
   private passing: Promise<void> | null = null;
-  private readonly compressor: Compressor;
-  private readonly totals = { sealed: 0, compressed: 0, pruned: 0, late: 0, torn: 0 };
+  private readonly keeper: DayKeeper;
+  private late = 0;
 
   constructor(private readonly config: FileConfig, private readonly log: Logger, flavors: readonly Flavor[] = []) {
     this.channel = new Channel(config.queueCapacity);
@@ -83,7 +77,7 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
     this.logError = rateLimited(log);
     for (const f of flavors) this.states.set(f, new FlavorState(f));
     this.share = Math.max(1, Math.floor(config.queueCapacity / Math.max(1, flavors.length)));
-    this.compressor = new Compressor(log, this.logError, () => this.totals.compressed++);
+    this.keeper = new DayKeeper(config, log, this.logError);
   }
 
   async start(): Promise<void> {
@@ -117,19 +111,19 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
     this.closing = true;
     this.channel.close();
     clearInterval(this.sweeper);
-    this.compressor.stop();
+    const compressing = this.keeper.stop();
     await this.loop;
     await Promise.all([...this.writers.values()].map((w) => w.idle()));
     await this.passing;
-    await this.compressor.stopped();
+    await compressing;
     // Every past day is sealed at shutdown: the ones written in this run, and
     // any other file of a past day still without a manifest.
     for (const w of [...this.writers.values()]) {
       this.writers.delete(w.key);
       await w.close();
-      if (w.day < w.flavor.day(Date.now())) await this.seal(w.state, w.day, w.lastTime);
+      if (w.day < w.flavor.day(Date.now())) await this.keeper.seal(w.flavor, w.day, w.lastTime);
     }
-    for (const s of this.states.values()) await this.scan(s, true);
+    for (const s of this.states.values()) await this.keeper.scan(s.flavor, new Set(), true);
   }
 
   fileStats(): FileStats {
@@ -138,11 +132,11 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
       flavors[s.flavor.name] = { queued: s.held, dropped: s.dropped, late: s.late, failing: s.failingWriters > 0 ? 1 : 0 };
     }
     return {
-      sealed_days: this.totals.sealed,
-      compressed_days: this.totals.compressed,
-      pruned_days: this.totals.pruned,
-      late_lines: this.totals.late,
-      torn_lines: this.totals.torn,
+      sealed_days: this.keeper.totals.sealed,
+      compressed_days: this.keeper.totals.compressed,
+      pruned_days: this.keeper.totals.pruned,
+      late_lines: this.late,
+      torn_lines: this.keeper.totals.torn,
       flavors,
       unsealed_past_days: this.unsealedPastDays(),
     };
@@ -151,7 +145,7 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
   /** As of the last pass, plus past days whose writer is still open (waiting for its idle time). */
   private unsealedPastDays(): Record<string, string[]> {
     const out: Record<string, Set<string>> = {};
-    for (const [flavor, days] of this.unsealed) out[flavor] = new Set(days);
+    for (const [flavor, days] of this.keeper.unsealed) out[flavor] = new Set(days);
     const now = Date.now();
     for (const w of this.writers.values()) {
       if (w.day < w.flavor.day(now)) (out[w.flavor.name] ??= new Set()).add(w.day);
@@ -209,12 +203,12 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
     const key = `${flavor.name}/${day}`;
     let w = this.writers.get(key);
     if (w === undefined) {
-      if (this.isSealed(flavor, day)) {
+      if (this.keeper.isSealed(flavor, day)) {
         const s = this.stateOf(flavor);
         s.late++;
-        this.totals.late++;
+        this.late++;
         let to = flavor.day(Date.now());
-        while (this.isSealed(flavor, to)) to = addDays(to, 1);
+        while (this.keeper.isSealed(flavor, to)) to = addDays(to, 1);
         return this.writerFor(flavor, to);
       }
       w = new DayWriter(key, this.stateOf(flavor), day, dayPaths(this.config.dir, flavor.name, day), this);
@@ -222,17 +216,6 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
     }
     this.current.set(flavor, w);
     return w;
-  }
-
-  /** Sealed in this run, or by an earlier one (its manifest exists: one stat, once per past day). */
-  private isSealed(flavor: Flavor, day: string): boolean {
-    const key = `${flavor.name}/${day}`;
-    if (this.sealed.has(key)) return true;
-    if (day < flavor.day(Date.now()) && existsSync(dayPaths(this.config.dir, flavor.name, day).done)) {
-      this.sealed.add(key);
-      return true;
-    }
-    return false;
   }
 
   // WriterHost: what writers report.
@@ -261,8 +244,7 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
   }
 
   torn(w: DayWriter, bytes: number): void {
-    this.totals.torn++;
-    this.log.warn({ file: w.paths.log, bytes, torn: w.paths.torn }, 'torn last line cut off');
+    this.keeper.torn(w.paths.log, bytes, w.paths.torn);
   }
 
   /** The sweeper: one pass at a time. */
@@ -282,102 +264,19 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
       if (w.busy || w.pending.length > 0) continue;
       if (w.day < w.flavor.day(now - this.config.idleCloseMs) && now - w.lastWrite >= this.config.idleCloseMs) {
         // From here on Lines of this day are late: the writer is gone and the day marked.
-        this.sealed.add(w.key);
+        this.keeper.markSealed(w.flavor, w.day);
         this.writers.delete(w.key);
         if (this.current.get(w.flavor) === w) this.current.delete(w.flavor);
         this.log.debug({ file: w.paths.log }, 'closing idle file');
         await w.close();
-        await this.seal(w.state, w.day, w.lastTime);
+        await this.keeper.seal(w.flavor, w.day, w.lastTime);
       }
     }
     for (const s of this.states.values()) {
       if (this.closing) return;
-      await this.scan(s, false);
-    }
-  }
-
-  /**
-   * One flavor's directory: seal past days left unsealed, finish or start
-   * compressions, remove leftover temp files, prune days past `retainDays`.
-   * `final` (shutdown): seal every past day, nothing else.
-   */
-  private async scan(s: FlavorState, final: boolean): Promise<void> {
-    const flavor = s.flavor;
-    const dir = flavorDir(this.config.dir, flavor.name);
-    let names: string[];
-    try {
-      names = await fs.readdir(dir);
-    } catch {
-      return; // not there yet, or broken: the writers report it
-    }
-    const now = Date.now();
-    const today = flavor.day(now);
-    const open = new Set<string>();
-    for (const w of this.writers.values()) if (w.state === s) open.add(w.day);
-    const retain = this.config.retainDays;
-    const plans = planDays({
-      names, flavor: flavor.name, today, open,
-      graceDay: final ? today : flavor.day(now - this.config.idleCloseMs),
-      pruneBefore: final || retain === null ? null : addDays(today, -retain),
-      compress: !final && this.config.compress === 'gzip',
-    });
-    // Before any await: a Line for one of these days that arrives meanwhile is late, never written into a day being sealed or removed.
-    for (const p of plans) if (p.seal || p.prune) this.sealed.add(`${flavor.name}/${p.day}`);
-    const unsealed = [...open].filter((d) => d < today);
-    for (const p of plans) {
-      const paths = dayPaths(this.config.dir, flavor.name, p.day);
-      if (this.compressor.busyWith(paths.log)) continue;
-      if (p.prune) {
-        await this.prune(flavor, p.day, names);
-        continue;
-      }
-      for (const name of final ? [] : p.removeTemp) {
-        await fs.rm(`${dir}/${name}`, { force: true });
-        this.log.warn({ file: `${dir}/${name}` }, 'removed a leftover temp file');
-      }
-      if (p.seal && !(await this.seal(s, p.day, 0))) unsealed.push(p.day);
-      else if (p.unsealed && !p.seal) unsealed.push(p.day);
-      if (p.compress || (p.seal && !final && this.config.compress === 'gzip')) this.compressor.enqueue(paths);
-    }
-    if (unsealed.length > 0) this.unsealed.set(flavor.name, unsealed.sort());
-    else this.unsealed.delete(flavor.name);
-  }
-
-  /** Seal one past day; false (logged) when it could not be sealed yet: the next pass tries again. */
-  private async seal(s: FlavorState, day: string, lastTime: number): Promise<boolean> {
-    const flavor = s.flavor;
-    this.sealed.add(`${flavor.name}/${day}`);
-    const paths = dayPaths(this.config.dir, flavor.name, day);
-    try {
-      const { manifest, tornBytes } = await sealDay(paths, flavor.name, day, lastTime);
-      if (tornBytes > 0) {
-        this.totals.torn++;
-        this.log.warn({ file: paths.log, bytes: tornBytes, torn: paths.torn }, 'torn last line cut off');
-      }
-      this.totals.sealed++;
-      this.log.info({ file: paths.log, lines: manifest.lines, bytes: manifest.bytes }, 'sealed day');
-      return true;
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      this.logError(`seal ${e.code ?? 'error'}`, { file: paths.log, err: e.message }, 'sealing failed; trying again later');
-      return false;
-    }
-  }
-
-  /** Remove every file of a day past `retainDays`, the manifest first (a half-pruned day is never taken for complete). */
-  private async prune(flavor: Flavor, day: string, names: readonly string[]): Promise<void> {
-    const dir = flavorDir(this.config.dir, flavor.name);
-    const prefix = `${flavor.name}-${day}.log`;
-    const mine = names.filter((n) => n === prefix || n.startsWith(`${prefix}.`));
-    mine.sort((a, b) => (a.endsWith('.done') ? -1 : b.endsWith('.done') ? 1 : 0));
-    try {
-      for (const n of mine) await fs.rm(`${dir}/${n}`, { force: true });
-      this.sealed.add(`${flavor.name}/${day}`);
-      this.totals.pruned++;
-      this.log.info({ flavor: flavor.name, day, files: mine }, 'pruned day');
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      this.logError(`prune ${e.code ?? 'error'}`, { flavor: flavor.name, day, err: e.message }, 'pruning failed; trying again later');
+      const open = new Set<string>();
+      for (const w of this.writers.values()) if (w.state === s) open.add(w.day);
+      await this.keeper.scan(s.flavor, open, false);
     }
   }
 }
