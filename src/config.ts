@@ -10,6 +10,10 @@ export interface FileConfig {
   queueCapacity: number;
   retryMs: number;
   idleCloseMs: number;
+  /** Compress sealed days: `none` or `gzip` (Node 20's zlib has no zstd). */
+  compress: 'none' | 'gzip';
+  /** Remove sealed days older than this many days; null keeps them forever. */
+  retainDays: number | null;
 }
 
 export interface KafkaConfig {

@@ -83,7 +83,7 @@ async function readConfig(file: string, check: boolean): Promise<Config> {
 
 async function startBackends(config: Config, log: Logger, onLoss: LossListener): Promise<Backend[]> {
   const backends: Backend[] = [];
-  if (config.backends.file.enabled) backends.push(new FileBackend(config.backends.file, log.child({ component: 'file' })));
+  if (config.backends.file.enabled) backends.push(new FileBackend(config.backends.file, log.child({ component: 'file' }), config.flavors));
   if (config.backends.kafka.enabled) {
     const { KafkaBackend } = await import('./kafka/backend.js');
     backends.push(new KafkaBackend(config.backends.kafka, log.child({ component: 'kafka' })));

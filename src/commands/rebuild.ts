@@ -24,7 +24,7 @@ import type { Flavor } from '../flavor.js';
 import { encodeEntries, type IndexEntry } from '../file/day-index.js';
 import { daySpan, isDay } from '../recovery/days.js';
 import { CommandError, isSystemError, connectConsumer, partitionsOf } from '../recovery/kafka.js';
-import { manifest, writeAtomically, writeManifest } from '../recovery/manifest.js';
+import { makeManifest, writeAtomically, writeManifest } from '../file/manifest.js';
 import { mergeByTime, type Message } from '../recovery/merge.js';
 import { progressBar } from '../recovery/progress.js';
 
@@ -139,7 +139,7 @@ async function rebuild(req: Request): Promise<number> {
     bar.stop();
     if (keptLines === 0) throw new CommandError(`no Lines of ${flavor.name} on ${day} (${iso(first)} to ${iso(last)}) in topic ${topic}`);
     const lines = mergeByTime(kept.filter((k) => k.length > 0));
-    const file = write(req, lines);
+    const file = await write(req, lines);
     process.stdout.write(`rebuild ${flavor.name} ${day} from topic ${topic} (${ranges.length} partition(s)): ` +
       `${read} messages read, ${lines.length} Lines written to ${file}\n`);
     return 0;
@@ -171,7 +171,7 @@ function ofFlavor(m: Kafka.Message, name: string): boolean {
 }
 
 /** The day file, its index (an entry where the timestamp changes) and its manifest; returns the file's path. */
-function write(req: Request, lines: readonly Message[]): string {
+async function write(req: Request, lines: readonly Message[]): Promise<string> {
   const dir = join(req.out, req.flavor.name);
   mkdirSync(dir, { recursive: true, mode: 0o750 });
   const file = join(dir, `${req.flavor.name}-${req.day}.log`);
@@ -192,14 +192,12 @@ function write(req: Request, lines: readonly Message[]): string {
     min = Math.min(min, l.timestamp);
     max = Math.max(max, l.timestamp);
   }
-  writeAtomically(file, data);
-  writeAtomically(`${file}.idx`, encodeEntries(entries));
-  writeManifest(`${file}.done`, manifest({
-    flavor: req.flavor.name, day: req.day, lines: lines.length, bytes: data.length,
-    sha256: createHash('sha256').update(data).digest('hex'),
-    firstTime: iso(min), lastTime: iso(max),
-  }));
+  await writeAtomically(file, data);
+  await writeAtomically(`${file}.idx`, encodeEntries(entries));
+  const digest = { lines: lines.length, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+  await writeManifest(`${file}.done`, makeManifest(req.flavor.name, req.day, digest, min, max));
   return file;
 }
+
 
 const iso = (t: number): string => new Date(t).toISOString();

@@ -1,19 +1,18 @@
-import { fstatSync, promises as fs } from 'node:fs';
-import { join } from 'node:path';
 import { ignoreLoss, newCounters, type Backend, type BackendHealth, type LossListener } from '../backend.js';
 import { Channel } from '../channel.js';
 import type { FileConfig } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import type { Line } from '../line.js';
 import { rateLimited, type Logger } from '../log.js';
+import { DayKeeper } from './keeper.js';
+import { addDays, dayPaths } from './paths.js';
+import type { FileStats, FileStatsSource } from './stats.js';
+import { DayWriter, FlavorState, type WriterHost } from './writer.js';
 
-/** `<dir>/<flavor>/<flavor>-<YYYY-MM-DD>.log` */
-export function dayFile(dir: string, flavor: string, day: string): string {
-  return join(dir, flavor, `${flavor}-${day}.log`);
-}
+export { dayFile } from './paths.js';
 
 /**
- * After a batch is written, the loop lets Lines gather for this long (counted
+ * After a batch is routed, the loop lets Lines gather for this long (counted
  * from the start of the batch) before it takes the next one, so a busy daemon
  * writes each file ~200 times a second rather than once per event-loop turn.
  * Each write costs a thread-pool round trip on the core that serves HTTP; per
@@ -29,54 +28,78 @@ export function dayFile(dir: string, flavor: string, day: string): string {
  */
 const COALESCE_MS = 5;
 const GATHER_LINES = 4096;
-const MAX_KEPT_BUFFER = 1024 * 1024;
 
 /**
- * Per-flavor daily log files. One loop takes batches from the channel, hands
- * each Line to the writer of its own (flavor, day) file, and waits until
- * every writer has written its part with a single append. While a write is
- * failing the loop keeps retrying it and takes nothing new, so the bounded
- * channel fills and further Lines are dropped (and counted) at `send`.
+ * Per-flavor daily log files. One loop takes batches from the channel and
+ * routes each Line to the writer of its (flavor, day) file; each writer
+ * writes, fails, backs off and retries on its own (writer.ts), so one broken
+ * flavor never holds up another.
+ *
+ * The queue: `queueCapacity` Lines in all, the channel plus what writers
+ * hold. A flavor with a failing write may hold at most its share,
+ * `queueCapacity / flavors`; its further Lines are dropped as they are routed,
+ * counted for that flavor. Healthy flavors are not limited by shares, only by
+ * the whole: a Line that would take the total over `queueCapacity` is dropped
+ * at `send`.
+ *
+ * Past days: a day's writer idle for `idleCloseMs`, once the flavor's
+ * midnight is `idleCloseMs` behind, is closed and the day sealed, then
+ * compressed and, past `retainDays`, pruned (keeper.ts); the same pass does
+ * this for files left by an earlier run. Every past day is sealed at
+ * shutdown.
  */
-export class FileBackend implements Backend {
+export class FileBackend implements Backend, FileStatsSource, WriterHost {
   readonly name = 'file';
   readonly counters = newCounters();
   onLoss: LossListener = ignoreLoss;
+  readonly retryMs: number;
   private readonly channel: Channel<Line>;
-  private readonly writers = new Map<string, Writer>();
+  private readonly writers = new Map<string, DayWriter>();
   /** Each flavor's most recently used writer: saves building a key per Line. */
-  private readonly current = new Map<Flavor, Writer>();
+  private readonly current = new Map<Flavor, DayWriter>();
+  private readonly states = new Map<Flavor, FlavorState>();
+  private readonly failing = new Map<DayWriter, string>();
+  private readonly dirty: DayWriter[] = [];
+  /** Lines held by writers (pending or in flight). */
+  private held = 0;
+  private readonly share: number;
   private closing = false;
   private readonly logError: ReturnType<typeof rateLimited>;
-  private inBatch = 0;
-  private flushing = false;
-  private failing: string | null = null;
   private loop: Promise<void> = Promise.resolve();
   private sweeper: NodeJS.Timeout | undefined;
+  private passing: Promise<void> | null = null;
+  private readonly keeper: DayKeeper;
+  private late = 0;
 
-  constructor(private readonly config: FileConfig, private readonly log: Logger) {
+  constructor(private readonly config: FileConfig, private readonly log: Logger, flavors: readonly Flavor[] = []) {
     this.channel = new Channel(config.queueCapacity);
+    this.retryMs = config.retryMs;
     this.logError = rateLimited(log);
+    for (const f of flavors) this.states.set(f, new FlavorState(f));
+    this.share = Math.max(1, Math.floor(config.queueCapacity / Math.max(1, flavors.length)));
+    this.keeper = new DayKeeper(config, log, this.logError);
   }
 
   async start(): Promise<void> {
     this.loop = this.run();
-    this.sweeper = setInterval(() => this.closeIdle(), Math.min(this.config.idleCloseMs, 60_000)).unref();
+    // The first pass seals what an earlier run left unsealed (after a crash).
+    this.tick();
+    this.sweeper = setInterval(() => this.tick(), Math.min(this.config.idleCloseMs, 60_000)).unref();
   }
 
   send(line: Line): boolean {
-    if (this.channel.send(line)) return true;
-    this.counters.dropped++;
-    this.onLoss(this.name, line.flavor.name, line.time, 'queue_full');
+    if (this.held + this.channel.length < this.channel.capacity && this.channel.send(line)) return true;
+    this.drop(line, this.stateOf(line.flavor));
     return false;
   }
 
   queued(): number {
-    return this.channel.length + this.inBatch;
+    return this.channel.length + this.held;
   }
 
   health(): BackendHealth {
-    return this.failing === null ? { state: 'ok' } : { state: 'degraded', reason: this.failing };
+    for (const reason of this.failing.values()) return { state: 'degraded', reason };
+    return { state: 'ok' };
   }
 
   reopen(): void {
@@ -88,8 +111,46 @@ export class FileBackend implements Backend {
     this.closing = true;
     this.channel.close();
     clearInterval(this.sweeper);
+    const compressing = this.keeper.stop();
     await this.loop;
-    await Promise.all([...this.writers.values()].map((w) => this.closeWriter(w)));
+    await Promise.all([...this.writers.values()].map((w) => w.idle()));
+    await this.passing;
+    await compressing;
+    // Every past day is sealed at shutdown: the ones written in this run, and
+    // any other file of a past day still without a manifest.
+    for (const w of [...this.writers.values()]) {
+      this.writers.delete(w.key);
+      await w.close();
+      if (w.day < w.flavor.day(Date.now())) await this.keeper.seal(w.flavor, w.day, w.lastTime);
+    }
+    for (const s of this.states.values()) await this.keeper.scan(s.flavor, new Set(), true);
+  }
+
+  fileStats(): FileStats {
+    const flavors: FileStats['flavors'] = {};
+    for (const s of this.states.values()) {
+      flavors[s.flavor.name] = { queued: s.held, dropped: s.dropped, late: s.late, failing: s.failingWriters > 0 ? 1 : 0 };
+    }
+    return {
+      sealed_days: this.keeper.totals.sealed,
+      compressed_days: this.keeper.totals.compressed,
+      pruned_days: this.keeper.totals.pruned,
+      late_lines: this.late,
+      torn_lines: this.keeper.totals.torn,
+      flavors,
+      unsealed_past_days: this.unsealedPastDays(),
+    };
+  }
+
+  /** As of the last pass, plus past days whose writer is still open (waiting for its idle time). */
+  private unsealedPastDays(): Record<string, string[]> {
+    const out: Record<string, Set<string>> = {};
+    for (const [flavor, days] of this.keeper.unsealed) out[flavor] = new Set(days);
+    const now = Date.now();
+    for (const w of this.writers.values()) {
+      if (w.day < w.flavor.day(now)) (out[w.flavor.name] ??= new Set()).add(w.day);
+    }
+    return Object.fromEntries(Object.entries(out).map(([f, days]) => [f, [...days].sort()]));
   }
 
   private async run(): Promise<void> {
@@ -97,20 +158,9 @@ export class FileBackend implements Backend {
       const batch = await this.channel.receive();
       if (batch.length === 0) return;
       const started = Date.now();
-      this.inBatch = batch.length;
-      this.flushing = true;
-      const dirty: Writer[] = [];
-      for (let i = 0; i < batch.length; i++) {
-        const line = batch[i]!;
-        const day = line.flavor.day(line.time);
-        let w = this.current.get(line.flavor);
-        if (w === undefined || w.day !== day) w = this.writerFor(line.flavor, day);
-        if (w.pending.length === 0) dirty.push(w);
-        w.pending.push(line.json);
-      }
-      await (dirty.length === 1 ? this.flush(dirty[0]!) : Promise.all(dirty.map((w) => this.flush(w))));
-      this.flushing = false;
-      this.inBatch = 0;
+      for (let i = 0; i < batch.length; i++) this.route(batch[i]!);
+      for (let i = 0; i < this.dirty.length; i++) this.dirty[i]!.kick();
+      this.dirty.length = 0;
       const wait = started + COALESCE_MS - Date.now();
       if (wait > 0 && !this.closing) {
         await this.channel.gather(Math.max(1, Math.min(GATHER_LINES, this.channel.capacity >> 1)), wait);
@@ -118,148 +168,115 @@ export class FileBackend implements Backend {
     }
   }
 
-  private writerFor(flavor: Flavor, day: string): Writer {
+  private route(line: Line): void {
+    const day = line.flavor.day(line.time);
+    let w = this.current.get(line.flavor);
+    if (w === undefined || w.day !== day) w = this.writerFor(line.flavor, day);
+    const s = w.state;
+    if (s.failingWriters !== 0 && s.held >= this.share) {
+      this.drop(line, s);
+      return;
+    }
+    w.push(line);
+    this.held++;
+    if (w.pending.length === 1) this.dirty.push(w);
+  }
+
+  private drop(line: Line, s: FlavorState): void {
+    this.counters.dropped++;
+    s.dropped++;
+    this.onLoss(this.name, line.flavor.name, line.time, 'queue_full');
+  }
+
+  private stateOf(flavor: Flavor): FlavorState {
+    let s = this.states.get(flavor);
+    if (s === undefined) this.states.set(flavor, (s = new FlavorState(flavor)));
+    return s;
+  }
+
+  /**
+   * The writer for a Line of `flavor` on `day`. A sealed day gets no more
+   * Lines (e.g. after the clock was stepped back): they go to the first day
+   * from today on that is not sealed, counted as late.
+   */
+  private writerFor(flavor: Flavor, day: string): DayWriter {
     const key = `${flavor.name}/${day}`;
     let w = this.writers.get(key);
     if (w === undefined) {
-      w = new Writer(key, flavor, day, dayFile(this.config.dir, flavor.name, day));
+      if (this.keeper.isSealed(flavor, day)) {
+        const s = this.stateOf(flavor);
+        s.late++;
+        this.late++;
+        let to = flavor.day(Date.now());
+        while (this.keeper.isSealed(flavor, to)) to = addDays(to, 1);
+        return this.writerFor(flavor, to);
+      }
+      w = new DayWriter(key, this.stateOf(flavor), day, dayPaths(this.config.dir, flavor.name, day), this);
       this.writers.set(key, w);
     }
     this.current.set(flavor, w);
     return w;
   }
 
-  /** Append the writer's pending Lines with one write; retry until it succeeds. */
-  private async flush(w: Writer): Promise<void> {
-    const lines = w.pending.length;
-    // One buffer, one write(2) for the whole batch. A short write is
-    // continued before anything else; a failed attempt takes its own bytes
-    // back (below), so a Line is never split or left partial.
-    const data = w.encode();
-    let written = 0;
-    for (;;) {
-      // Bytes of this batch already in the file before this attempt.
-      const before = written;
-      try {
-        const fd = await this.openWriter(w);
-        while (written < data.length) {
-          written += (await fd.write(data, written, data.length - written)).bytesWritten;
-        }
-        this.counters.persisted += lines;
-        w.lastWrite = Date.now();
-        if (this.failing !== null) {
-          this.log.info({ file: w.path }, 'writing again');
-          this.failing = null;
-        }
-        return;
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        this.counters.failed++;
-        this.failing = `${e.code ?? 'error'} ${w.path}`;
-        this.logError(e.code ?? 'write', { file: w.path, err: e.message }, 'write failed; retrying');
-        if (written > before && w.fd !== null) {
-          // A short write (disk full) left part of a Line in the file. Take
-          // this attempt's bytes back, so that no reader, and no later run
-          // after a drain timeout or crash, ever finds a partial Line.
-          try {
-            const fd = w.fd;
-            await fd.truncate((await fd.stat()).size - (written - before));
-            written = before;
-          } catch {
-            // Keep them: the retry writes the rest right after them.
-          }
-        }
-        await this.closeWriter(w, false);
-        await new Promise((r) => setTimeout(r, this.config.retryMs));
-        this.counters.retried++;
-      }
-    }
+  // WriterHost: what writers report.
+  written(_w: DayWriter, lines: number): void {
+    this.counters.persisted += lines;
+    this.held -= lines;
   }
 
-  /**
-   * The writer's open file, (re)opened when needed: first use, after an
-   * error, after SIGHUP, or when the file was deleted under us (a removed
-   * directory would otherwise swallow every write into an unlinked inode).
-   */
-  private async openWriter(w: Writer): Promise<fs.FileHandle> {
-    // fstat(2) of an open file never waits for the disk: done inline it costs
-    // a syscall, through the thread pool it cost a round trip per write.
-    if (w.fd !== null && (w.reopen || fstatSync(w.fd.fd).nlink === 0)) await this.closeWriter(w, false);
-    if (w.fd === null) {
-      await fs.mkdir(join(this.config.dir, w.flavor.name), { recursive: true, mode: 0o750 });
-      w.fd = await fs.open(w.path, 'a', 0o640);
-      w.reopen = false;
-    }
-    return w.fd;
+  failed(w: DayWriter, e: NodeJS.ErrnoException): void {
+    this.counters.failed++;
+    this.failing.set(w, `${e.code ?? 'error'} ${w.paths.log}`);
+    this.logError(e.code ?? 'write', { file: w.paths.log, flavor: w.flavor.name, err: e.message }, 'write failed; retrying');
   }
 
-  /** Close (and fsync) the file; `forget` also drops the writer from the map. */
-  private async closeWriter(w: Writer, forget = true): Promise<void> {
-    if (forget) {
-      this.writers.delete(w.key);
-      if (this.current.get(w.flavor) === w) this.current.delete(w.flavor);
-    }
-    const fd = w.fd;
-    w.fd = null;
-    if (fd === null) return;
-    try {
-      await fd.sync();
-    } catch {
-      // The data is in the page cache; a failing fsync is reported by the next write.
-    }
-    await fd.close().catch(() => {});
+  retrying(): void {
+    this.counters.retried++;
   }
 
-  /** Close files of past days that nobody has written to for a while. */
-  private closeIdle(): void {
-    if (this.flushing) return;
+  recovered(w: DayWriter): void {
+    this.failing.delete(w);
+    this.log.info({ file: w.paths.log, flavor: w.flavor.name }, 'writing again');
+  }
+
+  indexFailed(w: DayWriter, e: NodeJS.ErrnoException): void {
+    this.logError(`index ${e.code ?? 'error'}`, { file: w.paths.idx, err: e.message }, 'index write failed');
+  }
+
+  torn(w: DayWriter, bytes: number): void {
+    this.keeper.torn(w.paths.log, bytes, w.paths.torn);
+  }
+
+  /** The sweeper: one pass at a time. */
+  private tick(): void {
+    if (this.passing !== null || this.closing) return;
+    this.passing = this.pass()
+      .catch((err: Error) => this.logError('pass', { err: err.message }, 'day files pass failed'))
+      .finally(() => {
+        this.passing = null;
+      });
+  }
+
+  private async pass(): Promise<void> {
     const now = Date.now();
-    for (const w of this.writers.values()) {
-      if (w.day !== w.flavor.day(now) && now - w.lastWrite >= this.config.idleCloseMs) {
-        this.log.debug({ file: w.path }, 'closing idle file');
-        void this.closeWriter(w);
+    for (const w of [...this.writers.values()]) {
+      if (this.closing) return;
+      if (w.busy || w.pending.length > 0) continue;
+      if (w.day < w.flavor.day(now - this.config.idleCloseMs) && now - w.lastWrite >= this.config.idleCloseMs) {
+        // From here on Lines of this day are late: the writer is gone and the day marked.
+        this.keeper.markSealed(w.flavor, w.day);
+        this.writers.delete(w.key);
+        if (this.current.get(w.flavor) === w) this.current.delete(w.flavor);
+        this.log.debug({ file: w.paths.log }, 'closing idle file');
+        await w.close();
+        await this.keeper.seal(w.flavor, w.day, w.lastTime);
       }
     }
-  }
-}
-
-/** One (flavor, day) file and the Lines waiting for it. */
-class Writer {
-  fd: fs.FileHandle | null = null;
-  pending: Buffer[] = [];
-  lastWrite = Date.now();
-  reopen = false;
-  /** Reused for every batch (a writer has one write in flight at a time). */
-  private buffer: Buffer | null = null;
-
-  /**
-   * The pending Lines, each with its newline, copied into a reused buffer for
-   * one write. Empties `pending`.
-   */
-  encode(): Buffer {
-    const pending = this.pending;
-    let size = 0;
-    for (let i = 0; i < pending.length; i++) size += pending[i]!.length + 1;
-    let buf = this.buffer;
-    if (buf === null || buf.length < size) {
-      buf = Buffer.allocUnsafeSlow(Math.max(size, 64 * 1024));
-      // Keep up to 1 MiB for next time; a larger burst gets a one-off buffer.
-      this.buffer = buf.length <= MAX_KEPT_BUFFER ? buf : this.buffer;
+    for (const s of this.states.values()) {
+      if (this.closing) return;
+      const open = new Set<string>();
+      for (const w of this.writers.values()) if (w.state === s) open.add(w.day);
+      await this.keeper.scan(s.flavor, open, false);
     }
-    let n = 0;
-    for (let i = 0; i < pending.length; i++) {
-      buf.set(pending[i]!, n);
-      n += pending[i]!.length;
-      buf[n++] = 10; // \n
-    }
-    pending.length = 0;
-    return buf.subarray(0, n);
   }
-
-  constructor(
-    readonly key: string,
-    readonly flavor: Flavor,
-    readonly day: string,
-    readonly path: string,
-  ) {}
 }

@@ -16,6 +16,18 @@ export interface IndexEntry {
   readonly offset: number;
 }
 
+/** One entry's bytes, into `buf` (reused per writer: one small write per batch). */
+export function encodeEntry(buf: Buffer, time: number, offset: number): Buffer {
+  buf.writeBigInt64LE(BigInt(time), 0);
+  buf.writeBigInt64LE(BigInt(offset), 8);
+  return buf;
+}
+
+/** The entry at byte `at` of `buf`. */
+export function decodeEntry(buf: Buffer, at = 0): IndexEntry {
+  return { time: Number(buf.readBigInt64LE(at)), offset: Number(buf.readBigInt64LE(at + 8)) };
+}
+
 /** The bytes of one or more entries, to append to the index. */
 export function encodeEntries(entries: readonly IndexEntry[]): Buffer {
   const buf = Buffer.alloc(entries.length * ENTRY_BYTES);
@@ -31,7 +43,7 @@ export function decodeEntries(buf: Buffer): IndexEntry[] {
   const n = Math.floor(buf.length / ENTRY_BYTES);
   const out: IndexEntry[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    out[i] = { time: Number(buf.readBigInt64LE(i * ENTRY_BYTES)), offset: Number(buf.readBigInt64LE(i * ENTRY_BYTES + 8)) };
+    out[i] = decodeEntry(buf, i * ENTRY_BYTES);
   }
   return out;
 }
@@ -81,4 +93,46 @@ export function batchTimes(entries: readonly IndexEntry[]): (offset: number) => 
     while (i + 1 < entries.length && entries[i + 1]!.offset <= offset) i++;
     return entries[i]?.time ?? 0;
   };
+}
+
+/** The first and last whole entries of an index file; null when it has none or is missing. */
+export async function indexEnds(path: string): Promise<{ first: IndexEntry; last: IndexEntry } | null> {
+  let fd: fs.FileHandle;
+  try {
+    fd = await fs.open(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const size = (await fd.stat()).size;
+    const whole = size - (size % ENTRY_BYTES);
+    if (whole === 0) return null;
+    const buf = Buffer.alloc(ENTRY_BYTES);
+    await fd.read(buf, 0, ENTRY_BYTES, 0);
+    const first = decodeEntry(buf);
+    await fd.read(buf, 0, ENTRY_BYTES, whole - ENTRY_BYTES);
+    return { first, last: decodeEntry(buf) };
+  } finally {
+    await fd.close();
+  }
+}
+
+/**
+ * Make an index opened for appending fit its day file of `logSize` bytes:
+ * drop a trailing partial entry (a crash mid-write; appending after it would
+ * shift every later entry), and empty it when its last entry points past the
+ * file (the file was rotated away or truncated: the entries describe another
+ * file). Returns the index's size afterwards.
+ */
+export async function repairIndex(fd: fs.FileHandle, logSize: number): Promise<number> {
+  const size = (await fd.stat()).size;
+  let whole = size - (size % ENTRY_BYTES);
+  if (whole > 0) {
+    const buf = Buffer.alloc(ENTRY_BYTES);
+    await fd.read(buf, 0, ENTRY_BYTES, whole - ENTRY_BYTES);
+    // A batch that starts at X has at least one byte: X < logSize.
+    if (decodeEntry(buf).offset >= logSize) whole = 0;
+  }
+  if (whole !== size) await fd.truncate(whole);
+  return whole;
 }

@@ -17,6 +17,7 @@ import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay 
 import type { IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend, BackendState } from '../backend.js';
+import type { FileStats, FileStatsSource } from '../file/stats.js';
 import type { CountedMethod, RequestCounters } from './counters.js';
 import { rejectReasons } from './counters.js';
 import type { LossTracker } from '../recovery/losses.js';
@@ -108,6 +109,8 @@ export interface StatsSnapshot {
   event_loop_lag_seconds: number;
   /** OPTIONS /track preflights answered; requests from an Origin their flavor does not allow. */
   cors: { preflight: number; denied: number };
+  /** The file backend's days and per-flavor counts (when it is on). */
+  file?: FileStats;
 }
 
 export interface ScratchdMetrics {
@@ -241,6 +244,55 @@ export function createMetrics(
       for (const w of losses?.windowsTotal() ?? []) this.inc({ backend: w.backend, flavor: w.flavor }, w.count);
     },
   });
+  // The file backend's per-flavor drops and its days (sealed, compressed, pruned, late Lines).
+  const fileBackend = backends.find((b) => typeof (b as Partial<FileStatsSource>).fileStats === 'function') as
+    (Backend & FileStatsSource) | undefined;
+  if (fileBackend !== undefined) {
+    new Counter({
+      name: 'scratchd_backend_dropped_total',
+      help: 'Lines a backend gave up on, by flavor (the file backend: a broken flavor\'s share full, or the whole queue full).',
+      labelNames: ['backend', 'flavor'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [flavor, f] of Object.entries(fileBackend.fileStats().flavors)) this.inc({ backend: 'file', flavor }, f.dropped);
+      },
+    });
+    const fileTotal = (name: string, help: string, read: (s: FileStats) => number): void => {
+      new Counter({
+        name, help, registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(read(fileBackend.fileStats()));
+        },
+      });
+    };
+    fileTotal('scratchd_file_sealed_days_total', 'Past days sealed: fsynced and their manifest (.done) written.', (s) => s.sealed_days);
+    fileTotal('scratchd_file_compressed_days_total', 'Sealed days compressed to .log.gz.', (s) => s.compressed_days);
+    fileTotal('scratchd_file_pruned_days_total', 'Sealed days removed by retainDays.', (s) => s.pruned_days);
+    fileTotal('scratchd_file_torn_lines_total', 'Torn last Lines (from a crash mid-write) cut off to .torn.', (s) => s.torn_lines);
+    new Counter({
+      name: 'scratchd_file_late_lines_total',
+      help: 'Lines whose day was already sealed, written to a later day\'s file instead.',
+      labelNames: ['flavor'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [flavor, f] of Object.entries(fileBackend.fileStats().flavors)) this.inc({ flavor }, f.late);
+      },
+    });
+    new Gauge({
+      name: 'scratchd_file_unsealed_past_days',
+      help: 'Past days with a file and no manifest yet, by flavor.',
+      labelNames: ['flavor'] as const,
+      registers: [registry],
+      collect() {
+        const s = fileBackend.fileStats();
+        this.reset();
+        for (const flavor of Object.keys(s.flavors)) this.set({ flavor }, s.unsealed_past_days[flavor]?.length ?? 0);
+      },
+    });
+  }
 
   // GC pauses. prom-client's own nodejs_gc_duration_seconds looks at only the
   // first entry of each observer batch and has buckets too coarse for
@@ -341,6 +393,7 @@ export function createMetrics(
       gc,
       event_loop_lag_seconds: lastLag,
       ...(losses !== undefined ? { loss_windows: losses.snapshot() } : {}),
+      ...(fileBackend === undefined ? {} : { file: fileBackend.fileStats() }),
     };
   };
 

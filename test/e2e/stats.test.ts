@@ -446,24 +446,26 @@ t.test('daemon: a failing file backend is counted, and recovers', async (t) => {
   t.equal((await request(d.port, '/track?n=1', { host: 'gr.test' })).status, 200);
   // The first write fails; the backend holds that Line and retries in 3 s.
   await until('the first failure', () => statsOf(statsPort), (v) => v.s.backends.file.failed === 1);
-  // Two more fit the queue (capacity 2); the last two are dropped. The
-  // answers stay 200: the request path never waits on a backend.
+  // A flavor whose write fails holds at most its share of the queue,
+  // max(1, capacity 2 / 3 flavors) = 1 Line: the one being retried; the
+  // other four are dropped. The answers stay 200: the request path never
+  // waits on a backend.
   for (let n = 2; n <= 5; n++) t.equal((await request(d.port, `/track?n=${n}`, { host: 'gr.test' })).status, 200);
   const during = await statsOf(statsPort);
   const requests = { GET: { 200: 5 } };
   assertAll(t, during.m, during.s, {
     requests, rejected: reasons({}),
-    file: { queued: 3, persisted: 0, failed: 1, dropped: 2, retried: 0, state: 'degraded' },
+    file: { queued: 1, persisted: 0, failed: 1, dropped: 4, retried: 0, state: 'degraded' },
   });
   const h = await request(statsPort, '/health');
   t.equal(h.status, 200, 'degraded is not down');
   t.match(JSON.parse(h.body.toString()), { status: 'ok', backends: { file: { state: 'degraded', reason: /^ENOTDIR / } } });
 
   unlinkSync(blocker); // the cause is fixed; the retry succeeds
-  const after = await until('recovery', () => statsOf(statsPort), (v) => v.s.backends.file.persisted === 3, 10_000);
+  const after = await until('recovery', () => statsOf(statsPort), (v) => v.s.backends.file.persisted === 1, 10_000);
   assertAll(t, after.m, after.s, {
     requests, rejected: reasons({}),
-    file: { queued: 0, persisted: 3, failed: 1, dropped: 2, retried: 1, state: 'ok' },
+    file: { queued: 0, persisted: 1, failed: 1, dropped: 4, retried: 1, state: 'ok' },
   });
   t.equal(await d.stop(), 0);
 });

@@ -19,7 +19,8 @@ import { startKafka } from '../helpers/kafka.js';
 import { request } from '../helpers/http.js';
 import { idCounts, startKafkaDaemon, statsPort, traffic } from '../helpers/kafka-daemon.js';
 import { runId } from '../helpers/lines.js';
-import { cli, indexFromTimes, startCli } from '../helpers/recovery.js';
+import { cli, startCli } from '../helpers/recovery.js';
+import { readIndex } from '../../src/file/day-index.js';
 import { until } from '../helpers/until.js';
 
 const kafka = await startKafka({ owned: true });
@@ -65,10 +66,11 @@ t.test('broker down, Lines lost: the window is in losses.jsonl, and replaying it
   const lost = ok.filter((id) => !before.has(id));
   t.ok(lost.length > 0, `${lost.length} answered Lines are not in Kafka before the replay`);
 
-  // The file backend of this branch writes no index yet: one from the Lines' own times.
+  // The day file's own index, written by the file backend with each batch.
   const day = dayOf(Date.now(), 'Europe/Athens');
   const file = join(d.dir, 'log', 'gr', `gr-${day}.log`);
-  const entries = indexFromTimes(file);
+  const entries = (await readIndex(`${file}.idx`)) ?? [];
+  t.ok(entries.length > 0, `the file backend wrote ${entries.length} index entries`);
   for (const w of windows) {
     const r = await cli(['replay', '--config', join(d.dir, 'config.json'), '--window', w.id]);
     t.equal(r.code, 0, `replay --window ${w.id}: ${r.stderr}`);
@@ -79,20 +81,26 @@ t.test('broker down, Lines lost: the window is in losses.jsonl, and replaying it
   const counts = idCounts(after.map((m) => m.value));
   t.same(ok.filter((id) => !counts.has(id)), [], `every one of ${ok.length} answered Lines is in Kafka now`);
   const timeOf = (v: Buffer): number => Date.parse((JSON.parse(v.toString()) as { t: string }).t);
-  t.same(after.filter((m) => m.timestamp !== timeOf(m.value)).length, 0, 'every message has its Line\'s arrival time as timestamp');
+  // Produced live: the Line's arrival time; replayed: its write batch's first arrival time.
+  const batchStarts = new Set(entries.map((e) => e.time));
+  t.same(after.filter((m) => m.timestamp !== timeOf(m.value) && !(batchStarts.has(m.timestamp) && m.timestamp <= timeOf(m.value))).length, 0,
+    'every message has its Line\'s arrival time, or (replayed) its batch\'s, as timestamp');
   t.same(after.filter((m) => m.headers.flavor !== 'gr').length, 0, 'every message has the header flavor=gr');
-  // Extra Lines: only within a window's range, or the one batch (here: one Line) before it.
+  // Extra Lines: only within a window's range, or the one write batch before it.
   const timeById = new Map(after.map((m) => [(JSON.parse(m.value.toString()) as { id: string }).id, timeOf(m.value)]));
   const dupTimes = [...counts].filter(([, n]) => n > 1).map(([id]) => timeById.get(id)!);
   for (const w of windows) {
     const from = Date.parse(w.from);
-    const before = dupTimes.filter((x) => x < from && x >= Math.max(...entries.filter((e) => e.time < from).map((e) => e.time)));
-    t.ok(before.length <= 1, `window ${w.id}: ${before.length} extra Line(s) before it`);
+    const batchStart = Math.max(...entries.filter((e) => e.time < from).map((e) => e.time));
+    const early = dupTimes.filter((x) => x < from && x < batchStart);
+    t.same(early, [], `window ${w.id}: extra Lines before it only from the one batch that straddles its start`);
   }
   const inSomeWindow = (x: number): boolean => windows.some((w) => {
     const from = Date.parse(w.from);
     const prev = Math.max(...entries.filter((e) => e.time < from).map((e) => e.time));
-    return x >= prev && x <= Date.parse(w.to);
+    // The batch that holds `to` comes whole: up to the next batch's start.
+    const next = entries.find((e) => e.time > Date.parse(w.to))?.time ?? Infinity;
+    return x >= prev && x < next;
   });
   t.same(dupTimes.filter((x) => !inSomeWindow(x)), [], `the ${dupTimes.length} Lines produced twice are all within a window or its leading batch`);
 });

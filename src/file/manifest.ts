@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fs, readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/**
+ * The sealed-day manifest, `<flavor>-<day>.log.done`: one JSON object on one
+ * line. Its existence says the day is complete; batch jobs wait for it.
+ * Fields and order fixed in helpers-interfaces.md (`scratchd rebuild` writes
+ * the same object).
+ */
+export interface Manifest {
+  flavor: string;
+  day: string;
+  lines: number;
+  bytes: number;
+  /** Hex SHA-256 of the plain (uncompressed) day file. */
+  sha256: string;
+  /** Arrival times, ISO 8601 UTC; null when the day has no Lines. */
+  firstTime: string | null;
+  lastTime: string | null;
+  version: string;
+  compressed?: { file: string; bytes: number; sha256: string };
+}
+
+/**
+ * Lines (newlines), bytes and SHA-256 of a file, read as a stream. Hashing
+ * runs on the serving thread, one 64 KiB chunk at a time between requests:
+ * small chunks keep each slice short.
+ */
+export async function digestFile(path: string): Promise<{ lines: number; bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let lines = 0;
+  let bytes = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    bytes += chunk.length;
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+  }
+  return { lines, bytes, sha256: hash.digest('hex') };
+}
+
+export function makeManifest(
+  flavor: string, day: string, digest: { lines: number; bytes: number; sha256: string },
+  firstTime: number | null, lastTime: number | null,
+): Manifest {
+  const iso = (t: number | null) => (t === null || digest.lines === 0 ? null : new Date(t).toISOString());
+  return { flavor, day, lines: digest.lines, bytes: digest.bytes, sha256: digest.sha256, firstTime: iso(firstTime), lastTime: iso(lastTime), version };
+}
+
+export async function readManifest(path: string): Promise<Manifest | null> {
+  try {
+    return JSON.parse(await fs.readFile(path, 'utf8')) as Manifest;
+  } catch {
+    return null;
+  }
+}
+
+/** Write `manifest` to `path` atomically: a temp file in the same dir, fsync, rename, fsync the dir. */
+export async function writeManifest(path: string, manifest: Manifest): Promise<void> {
+  await writeAtomically(path, Buffer.from(`${JSON.stringify(manifest)}\n`));
+}
+
+export async function writeAtomically(path: string, data: Buffer): Promise<void> {
+  const temp = `${path}.tmp`;
+  const fd = await fs.open(temp, 'w', 0o640);
+  try {
+    await fd.writeFile(data);
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+  await fs.rename(temp, path);
+  await syncDir(dirname(path));
+}
+
+/** fsync a directory, so a rename or unlink in it survives a crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const fd = await fs.open(dir, 'r');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+}
+
+export const fileName = basename;

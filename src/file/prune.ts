@@ -1,0 +1,15 @@
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Remove every file of one flavor's day (`names`: the directory's listing):
+ * the manifest first, so that a prune cut short never leaves a day that looks
+ * complete with files missing. Returns the names removed.
+ */
+export async function pruneDay(dir: string, flavor: string, day: string, names: readonly string[]): Promise<string[]> {
+  const prefix = `${flavor}-${day}.log`;
+  const mine = names.filter((n) => n === prefix || n.startsWith(`${prefix}.`));
+  mine.sort((a, b) => Number(b.endsWith('.done')) - Number(a.endsWith('.done')));
+  for (const n of mine) await fs.rm(join(dir, n), { force: true });
+  return mine;
+}

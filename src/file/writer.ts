@@ -1,0 +1,268 @@
+import { fstatSync, promises as fs } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Flavor } from '../flavor.js';
+import type { Line } from '../line.js';
+import { ENTRY_BYTES, encodeEntry, repairIndex } from './day-index.js';
+import type { DayPaths } from './paths.js';
+import { cutTornTail } from './torn.js';
+
+const MAX_KEPT_BUFFER = 1024 * 1024;
+
+/** What one flavor's writers share: its part of the backend's queue and its counts. */
+export class FlavorState {
+  /** Lines routed to this flavor's writers and not yet written or dropped. */
+  held = 0;
+  /** Writers of this flavor whose last write failed. */
+  failingWriters = 0;
+  dropped = 0;
+  late = 0;
+  constructor(readonly flavor: Flavor) {}
+}
+
+/** What a writer reports to the backend that routes Lines to it. */
+export interface WriterHost {
+  readonly retryMs: number;
+  written(w: DayWriter, lines: number): void;
+  failed(w: DayWriter, err: NodeJS.ErrnoException): void;
+  retrying(w: DayWriter): void;
+  recovered(w: DayWriter): void;
+  indexFailed(w: DayWriter, err: NodeJS.ErrnoException): void;
+  torn(w: DayWriter, bytes: number): void;
+}
+
+/**
+ * The writer of one (flavor, day) file. It writes its pending Lines with one
+ * append per batch, then one 16-byte index entry; a failing write is retried
+ * every `retryMs` by this writer alone, so a broken flavor never holds up
+ * another. At most one write in flight per writer.
+ */
+export class DayWriter {
+  fd: fs.FileHandle | null = null;
+  private idxFd: fs.FileHandle | null = null;
+  /** Size of the day file as this writer knows it: where the next batch starts. */
+  private size = 0;
+  private idxSize = 0;
+  pending: Buffer[] = [];
+  /** Arrival time of the first pending Line: the index entry of the next batch. */
+  private pendingTime = 0;
+  /** Latest arrival time among the pending Lines. */
+  private pendingLast = 0;
+  /** The tail of an existing file is checked once, at this writer's first open. */
+  private tailChecked = false;
+  /** Latest arrival time among Lines written by this writer (for the manifest); 0 when none. */
+  lastTime = 0;
+  /** Lines in the batch being written (or retried). */
+  inFlight = 0;
+  failing = false;
+  reopen = false;
+  lastWrite = Date.now();
+  private running: Promise<void> | null = null;
+  private buffer: Buffer | null = null;
+  private readonly entry = Buffer.alloc(ENTRY_BYTES);
+
+  constructor(
+    readonly key: string,
+    readonly state: FlavorState,
+    readonly day: string,
+    readonly paths: DayPaths,
+    private readonly host: WriterHost,
+  ) {}
+
+  get flavor(): Flavor {
+    return this.state.flavor;
+  }
+
+  /** Lines held: pending plus the batch in flight. */
+  get held(): number {
+    return this.pending.length + this.inFlight;
+  }
+
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
+  push(line: Line): void {
+    if (this.pending.length === 0) this.pendingTime = line.time;
+    this.pending.push(line.json);
+    if (line.time > this.pendingLast) this.pendingLast = line.time;
+    this.state.held++;
+  }
+
+  /** Start writing what is pending unless a write is already under way. */
+  kick(): void {
+    if (this.running === null && this.pending.length > 0) this.running = this.drain();
+  }
+
+  /** Resolves once nothing is pending or in flight. */
+  async idle(): Promise<void> {
+    while (this.running !== null) await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const lines = this.pending.length;
+        const time = this.pendingTime;
+        const last = this.pendingLast;
+        const data = this.encode();
+        this.inFlight = lines;
+        const start = await this.writeBatch(data);
+        if (last > this.lastTime) this.lastTime = last;
+        this.inFlight = 0;
+        this.state.held -= lines;
+        // Counted as soon as the bytes are in the file, before the index entry.
+        this.host.written(this, lines);
+        await this.appendIndex(time, start);
+      }
+    } finally {
+      this.running = null;
+    }
+  }
+
+  /** Append one batch; retry (alone) until it succeeds. Returns the offset where it starts. */
+  private async writeBatch(data: Buffer): Promise<number> {
+    // One buffer, one write(2) for the whole batch. A short write is
+    // continued before anything else; a failed attempt takes its own bytes
+    // back, so a Line is never split or left partial.
+    let written = 0;
+    for (;;) {
+      const before = written;
+      try {
+        const fd = await this.open();
+        const start = this.size - written;
+        while (written < data.length) {
+          const n = (await fd.write(data, written, data.length - written)).bytesWritten;
+          written += n;
+          this.size += n;
+        }
+        this.lastWrite = Date.now();
+        if (this.failing) {
+          this.failing = false;
+          this.state.failingWriters--;
+          this.host.recovered(this);
+        }
+        return start;
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (!this.failing) {
+          this.failing = true;
+          this.state.failingWriters++;
+        }
+        this.host.failed(this, e);
+        if (written > before && this.fd !== null) {
+          // A short write (disk full) left part of a Line in the file. Take
+          // this attempt's bytes back, so that no reader, and no later run
+          // after a drain timeout or crash, ever finds a partial Line.
+          try {
+            await this.fd.truncate(this.size - (written - before));
+            this.size -= written - before;
+            written = before;
+          } catch {
+            // Keep them: the retry writes the rest right after them.
+          }
+        }
+        await this.close(false);
+        await new Promise((r) => setTimeout(r, this.host.retryMs));
+        this.host.retrying(this);
+      }
+    }
+  }
+
+  /**
+   * One index entry per batch, right after its bytes. A failed entry costs a
+   * reader only precision (it starts or stops a batch further out), never
+   * Lines, so it is logged and the batch still counts as written; a short
+   * entry is taken back so the later ones stay aligned.
+   */
+  private async appendIndex(time: number, offset: number): Promise<void> {
+    const fd = this.idxFd;
+    if (fd === null) return;
+    try {
+      const { bytesWritten } = await fd.write(encodeEntry(this.entry, time, offset), 0, ENTRY_BYTES);
+      if (bytesWritten === ENTRY_BYTES) {
+        this.idxSize += ENTRY_BYTES;
+        return;
+      }
+      await fd.truncate(this.idxSize);
+    } catch (err) {
+      this.host.indexFailed(this, err as NodeJS.ErrnoException);
+      await fd.truncate(this.idxSize).catch(() => {});
+    }
+  }
+
+  /**
+   * The open day file, (re)opened when needed: first use, after an error,
+   * after SIGHUP, or when the file was deleted under us (a removed directory
+   * would otherwise swallow every write into an unlinked inode).
+   */
+  private async open(): Promise<fs.FileHandle> {
+    // fstat(2) of an open file never waits for the disk: done inline it costs
+    // a syscall, through the thread pool it cost a round trip per write.
+    if (this.fd !== null && (this.reopen || fstatSync(this.fd.fd).nlink === 0)) await this.close(false);
+    if (this.fd === null) {
+      await fs.mkdir(dirname(this.paths.log), { recursive: true, mode: 0o750 });
+      const fd = await fs.open(this.paths.log, 'a+', 0o640);
+      try {
+        this.size = (await fd.stat()).size;
+        if (!this.tailChecked) {
+          // A crash mid-write in an earlier run; later reopens follow our own writes.
+          const { size, cut } = await cutTornTail(fd, this.size, this.paths.torn);
+          if (cut > 0) this.host.torn(this, cut);
+          this.size = size;
+          this.tailChecked = true;
+        }
+      } catch (err) {
+        await fd.close().catch(() => {});
+        throw err;
+      }
+      this.fd = fd;
+      this.reopen = false;
+      try {
+        this.idxFd = await fs.open(this.paths.idx, 'a+', 0o640);
+        this.idxSize = await repairIndex(this.idxFd, this.size);
+      } catch (err) {
+        this.host.indexFailed(this, err as NodeJS.ErrnoException);
+        await this.idxFd?.close().catch(() => {});
+        this.idxFd = null;
+      }
+    }
+    return this.fd;
+  }
+
+  /** Close the files; `sync` fsyncs them first (a failing fsync is reported by the next write). */
+  async close(sync = true): Promise<void> {
+    const fd = this.fd;
+    const idx = this.idxFd;
+    this.fd = null;
+    this.idxFd = null;
+    for (const f of [fd, idx]) {
+      if (f === null) continue;
+      if (sync) await f.sync().catch(() => {});
+      await f.close().catch(() => {});
+    }
+  }
+
+  /**
+   * The pending Lines, each with its newline, copied into a reused buffer for
+   * one write. Empties `pending`.
+   */
+  private encode(): Buffer {
+    const pending = this.pending;
+    let size = 0;
+    for (let i = 0; i < pending.length; i++) size += pending[i]!.length + 1;
+    let buf = this.buffer;
+    if (buf === null || buf.length < size) {
+      buf = Buffer.allocUnsafeSlow(Math.max(size, 64 * 1024));
+      // Keep up to 1 MiB for next time; a larger burst gets a one-off buffer.
+      this.buffer = buf.length <= MAX_KEPT_BUFFER ? buf : this.buffer;
+    }
+    let n = 0;
+    for (let i = 0; i < pending.length; i++) {
+      buf.set(pending[i]!, n);
+      n += pending[i]!.length;
+      buf[n++] = 10; // \n
+    }
+    pending.length = 0;
+    return buf.subarray(0, n);
+  }
+}
