@@ -3,10 +3,11 @@ import type { Backend } from '../backend.js';
 import type { Config } from '../config.js';
 import { countResponse, type CountedMethod, type RejectReason, type RequestCounters } from '../stats/counters.js';
 import { isoTime } from '../day.js';
-import { flavorLookup, type Flavor } from '../flavor.js';
+import type { Flavor } from '../flavor.js';
 import type { Line } from '../line.js';
 import { rejections, statusText } from './reject.js';
-import { parseValues, type QueryLimits } from '../query/index.js';
+import { parseValues } from '../query/index.js';
+import { httpSettings, type HttpSettings } from './settings.js';
 
 /** nginx's empty_gif: a 1×1 transparent GIF, 43 bytes. */
 export const GIF = Buffer.from(
@@ -34,6 +35,8 @@ export interface Http {
   readonly app: TemplatedApp;
   /** From now on /health answers 503 and every answer closes its connection. */
   drain(): void;
+  /** Serve with these settings from the next request on (config reload). */
+  configure(settings: HttpSettings): void;
 }
 
 /**
@@ -43,10 +46,7 @@ export interface Http {
  */
 export function makeHttp(config: Config, backends: readonly Backend[], counters: RequestCounters): Http {
   const app = uWS.App();
-  const lookup = flavorLookup(config.flavors);
-  const { maxQueryBytes, maxBodyBytes } = config.limits;
-  const limits: QueryLimits = config.limits;
-  const trusted = new Set(config.trustedProxies);
+  let settings = httpSettings(config);
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   let draining = false;
 
@@ -71,7 +71,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
 
   /** The query or body → Values JSON, or the reason it is refused. */
   function values(flavor: Flavor, query: string, time: number, facts: Facts | null): Buffer | RejectReason {
-    const json = parseValues(query, limits, facts === null ? undefined : enrichment(flavor, time, facts));
+    const json = parseValues(query, settings.limits, facts === null ? undefined : enrichment(flavor, time, facts));
     if ('reason' in json) return json.reason;
     if (flavor.validate !== null && !flavor.validate(JSON.parse(json.toString()))) return 'schema';
     return json;
@@ -81,7 +81,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     const e = flavor.enrich!;
     const pairs: string[] = [];
     if (e.time !== undefined) pairs.push(e.time, isoTime(time, flavor.timeZone));
-    if (e.ip !== undefined) pairs.push(e.ip, trusted.has(facts.peer) && facts.forwardedFor !== '' ? facts.forwardedFor : facts.peer);
+    if (e.ip !== undefined) pairs.push(e.ip, settings.trusted.has(facts.peer) && facts.forwardedFor !== '' ? facts.forwardedFor : facts.peer);
     if (e.userAgent !== undefined) pairs.push(e.userAgent, facts.userAgent);
     if (e.referer !== undefined) pairs.push(e.referer, facts.referer);
     return pairs;
@@ -90,11 +90,12 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
   function track(method: 'GET' | 'HEAD') {
     return (res: HttpResponse, req: HttpRequest): void => {
       const time = Date.now();
-      const flavor = lookup(req.getHeader(HOST));
+      const flavor = settings.lookup(req.getHeader(HOST));
       if (flavor === undefined) return reject(res, method, 'unknown_flavor');
       const query = req.getQuery() ?? '';
       // Length in UTF-16 units is a lower bound of the byte length: only
       // count bytes when the cheap check cannot decide.
+      const { maxQueryBytes } = settings;
       if (query.length > maxQueryBytes || (query.length * 3 > maxQueryBytes && Buffer.byteLength(query) > maxQueryBytes)) {
         return reject(res, method, 'too_long');
       }
@@ -113,11 +114,11 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
 
   app.post('/track', (res, req) => {
     const time = Date.now();
-    const flavor = lookup(req.getHeader('host'));
+    const flavor = settings.lookup(req.getHeader('host'));
     if (flavor === undefined) return reject(res, 'POST', 'unknown_flavor');
     const type = req.getHeader('content-type').split(';', 1)[0]!.trim().toLowerCase();
     if (type !== FORM && type !== 'text/plain') return reject(res, 'POST', 'bad_content_type');
-    if (Number(req.getHeader('content-length')) > maxBodyBytes) return reject(res, 'POST', 'body_too_large');
+    if (Number(req.getHeader('content-length')) > settings.maxBodyBytes) return reject(res, 'POST', 'body_too_large');
     // The request is only valid now, not in onData.
     const requestFacts = flavor.enrich === null ? null : facts(res, req);
     let done = false;
@@ -129,7 +130,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     res.onData((chunk, isLast) => {
       if (done) return;
       size += chunk.byteLength;
-      if (size > maxBodyBytes) {
+      if (size > settings.maxBodyBytes) {
         done = true;
         return res.cork(() => reject(res, 'POST', 'body_too_large'));
       }
@@ -167,6 +168,9 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     app,
     drain() {
       draining = true;
+    },
+    configure(next) {
+      settings = next;
     },
   };
 }
