@@ -11,7 +11,8 @@ status=0
 
 out=$(mktemp -d /tmp/scratchd-boot-deb.XXXXXX)
 trap 'rm -rf "$out"' EXIT
-if deb=$(../shared/trixie scripts/build-deb.sh --out "$out" | tail -n 1) && [ -f "$deb" ]; then
+# The build tools, installed in the chroot when missing (the package test does too).
+if deb=$(TRIXIE_PACKAGES="debhelper dpkg-dev fakeroot" ../shared/trixie scripts/build-deb.sh --out "$out" | tail -n 1) && [ -f "$deb" ]; then
 	test/boot/systemd-boot-test "$deb" "${SCRATCHD_BOOT_PORT:-18090}" || status=1
 else
 	echo "scripts/build-deb.sh failed: no boot test" >&2
