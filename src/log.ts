@@ -2,9 +2,27 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
+/** Each root logger's children: pino children keep their own level, so a new level is set on each. */
+const families = new WeakMap<Logger, WeakRef<Logger>[]>();
+
 /** JSON lines on stdout (journald collects them). */
 export function makeLogger(level: string): Logger {
-  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
+  const family: WeakRef<Logger>[] = [];
+  const root = pino({
+    level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime,
+    onChild: (child) => family.push(new WeakRef(child)),
+  });
+  families.set(root, family);
+  return root;
+}
+
+/** Set the level of a logger from makeLogger and of every child made from it (config reload). */
+export function setLogLevel(root: Logger, level: string): void {
+  root.level = level;
+  for (const ref of families.get(root) ?? []) {
+    const child = ref.deref();
+    if (child !== undefined) child.level = level;
+  }
 }
 
 /**

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { acceptInto, inheritedSocket, notify } from './http/activation.js';
 import type { Backend, LossListener } from './backend.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
+import { loadCheckedConfig, makeReloader } from './reload.js';
 import { newRequestCounters } from './stats/counters.js';
 import { FileBackend } from './file/backend.js';
 import type { TemplatedApp } from 'uWebSockets.js';
@@ -25,7 +26,8 @@ line to per-flavor daily log files and Kafka topics.
   -v, --version       print the version and exit
   -h, --help          print this help and exit
 
-Signals: SIGTERM/SIGINT drain and exit; SIGHUP reopens log files.
+Signals: SIGTERM/SIGINT drain and exit; SIGHUP reopens log files and reloads
+the configuration (a config with errors is refused and the running one stays).
 `;
 
 /** Print a one-line reason on stderr and exit 1. */
@@ -60,20 +62,10 @@ function parseCommandLine(): { config: string; check: boolean } {
   return { config: args.config, check: args.check === true };
 }
 
-/**
- * The config, or exit 1 listing every error (--check) or the first line of
- * them. librdkafka's own settings are checked by librdkafka, and only when
- * Kafka is on: loading node-rdkafka starts its threads.
- */
+/** The config, or exit 1 listing every error (--check) or the first line of them. */
 async function readConfig(file: string, check: boolean): Promise<Config> {
   try {
-    const config = loadConfig(file);
-    if (config.backends.kafka.enabled) {
-      const { rdkafkaConfigError } = await import('./kafka/backend.js');
-      const error = rdkafkaConfigError(config.backends.kafka.rdkafka);
-      if (error !== null) throw new ConfigError(file, [`/backends/kafka/rdkafka: ${error}`]);
-    }
-    return config;
+    return await loadCheckedConfig(file);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     if (check) for (const e of err.errors) process.stderr.write(`${err.file}: ${e}\n`);
@@ -157,8 +149,10 @@ async function main(): Promise<void> {
   httpLog.info({ listen: listener.address, version, flavors: config.flavors.map((f) => f.name) }, 'serving');
   notify('READY=1');
 
+  const reloader = makeReloader(args.config, config, { http, log });
   process.on('SIGHUP', () => {
     for (const b of backends) b.reopen();
+    void reloader.reload();
   });
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -167,7 +161,7 @@ async function main(): Promise<void> {
     notify('STOPPING=1');
     http.drain();
     listener.stop();
-    void drain(config, log, () => http.app.close(), backends, () => {
+    void drain(reloader.current(), log, () => http.app.close(), backends, () => {
       stats.close();
       metrics.close();
     }, losses);

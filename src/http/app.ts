@@ -3,12 +3,13 @@ import type { Backend } from '../backend.js';
 import type { Config } from '../config.js';
 import { countResponse, type CountedMethod, type RejectReason, type RequestCounters } from '../stats/counters.js';
 import { isoTime } from '../day.js';
-import { flavorLookup, type Flavor } from '../flavor.js';
+import type { Flavor } from '../flavor.js';
 import type { Line } from '../line.js';
 import { rejections, statusText } from './reject.js';
 import { internalFailure } from './internal.js';
 import { rateLimited, type Logger } from '../log.js';
-import { parseValues, type QueryLimits } from '../query/index.js';
+import { parseValues } from '../query/index.js';
+import { httpSettings, type HttpSettings } from './settings.js';
 import { makeCors } from './cors.js';
 import { formValues, queryMerged, type Refusal } from './post.js';
 import { bulkEntries, bulkValues } from './bulk.js';
@@ -47,6 +48,8 @@ export interface Http {
   readonly app: TemplatedApp;
   /** From now on /health answers 503 and every answer closes its connection. */
   drain(): void;
+  /** Serve with these settings from the next request on (config reload). */
+  configure(config: Config): void;
 }
 
 /**
@@ -56,11 +59,8 @@ export interface Http {
  */
 export function makeHttp(config: Config, backends: readonly Backend[], counters: RequestCounters, log?: Logger): Http {
   const app = uWS.App();
-  const lookup = flavorLookup(config.flavors);
-  const { maxQueryBytes, maxBodyBytes } = config.limits;
-  const limits: QueryLimits = config.limits;
-  const cors = makeCors(config.flavors, OK_GIF_TEXT, counters.cors);
-  const trusted = new Set(config.trustedProxies);
+  const settingsOf = (c: Config): HttpSettings => httpSettings(c, makeCors(c.flavors, OK_GIF_TEXT, counters.cors));
+  let settings = settingsOf(config);
   let draining = false;
   const logError = log === undefined ? null : rateLimited(log);
 
@@ -92,7 +92,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
 
   /** The query or body → Values JSON, or the reason it is refused. */
   function values(flavor: Flavor, query: string, time: number, facts: Facts | null): Buffer | RejectReason {
-    const json = parseValues(query, limits, facts === null ? undefined : enrichment(flavor, time, facts));
+    const json = parseValues(query, settings.limits, facts === null ? undefined : enrichment(flavor, time, facts));
     if ('reason' in json) {
       if (json.reason === 'internal') converterFailed(query, json.error);
       return json.reason;
@@ -110,7 +110,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     const e = flavor.enrich!;
     const pairs: string[] = [];
     if (e.time !== undefined) pairs.push(e.time, isoTime(time, flavor.timeZone));
-    if (e.ip !== undefined) pairs.push(e.ip, trusted.has(facts.peer) && facts.forwardedFor !== '' ? facts.forwardedFor : facts.peer);
+    if (e.ip !== undefined) pairs.push(e.ip, settings.trusted.has(facts.peer) && facts.forwardedFor !== '' ? facts.forwardedFor : facts.peer);
     if (e.userAgent !== undefined) pairs.push(e.userAgent, facts.userAgent);
     if (e.referer !== undefined) pairs.push(e.referer, facts.referer);
     return pairs;
@@ -119,7 +119,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
   function track(method: 'GET' | 'HEAD') {
     return (res: HttpResponse, req: HttpRequest): void => {
       const time = Date.now();
-      const flavor = lookup(req.getHeader(HOST));
+      const flavor = settings.lookup(req.getHeader(HOST));
       if (flavor === undefined) return reject(res, method, 'unknown_flavor');
       // Browsers send Origin only on cross-origin fetches (XHR, beacons),
       // never on an <img> pixel: the common hit reads one empty header.
@@ -127,14 +127,15 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       const query = req.getQuery() ?? '';
       // Length in UTF-16 units is a lower bound of the byte length: only
       // count bytes when the cheap check cannot decide.
+      const { maxQueryBytes } = settings;
       if (query.length > maxQueryBytes || (query.length * 3 > maxQueryBytes && Buffer.byteLength(query) > maxQueryBytes)) {
-        return reject(res, method, 'too_long', cors.lines(flavor, origin));
+        return reject(res, method, 'too_long', settings.cors.lines(flavor, origin));
       }
       const json = values(flavor, query, time, flavor.enrich === null ? null : facts(res, req));
-      if (typeof json === 'string') return reject(res, method, json, cors.lines(flavor, origin));
+      if (typeof json === 'string') return reject(res, method, json, settings.cors.lines(flavor, origin));
       accept(flavor, json, time);
       countResponse(counters, method, 200);
-      res.writeStatus(origin === '' ? OK_GIF : cors.okGif(flavor, origin, OK_GIF));
+      res.writeStatus(origin === '' ? OK_GIF : settings.cors.okGif(flavor, origin, OK_GIF));
       if (method === 'HEAD') res.endWithoutBody(GIF.length, draining);
       else res.end(GIF, draining);
     };
@@ -145,21 +146,21 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
 
   app.post('/track', (res, req) => {
     const time = Date.now();
-    const flavor = lookup(req.getHeader(HOST));
+    const flavor = settings.lookup(req.getHeader(HOST));
     if (flavor === undefined) return reject(res, 'POST', 'unknown_flavor');
-    const corsLines = cors.lines(flavor, req.getHeader(ORIGIN));
+    const corsLines = settings.cors.lines(flavor, req.getHeader(ORIGIN));
     const contentType = req.getHeader('content-type');
     const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
     if (type !== FORM && type !== 'text/plain' && type !== MULTIPART && !(type === JSON_TYPE && flavor.bulk)) {
       return reject(res, 'POST', 'bad_content_type', corsLines);
     }
-    if (Number(req.getHeader('content-length')) > maxBodyBytes) return reject(res, 'POST', 'body_too_large', corsLines);
+    if (Number(req.getHeader('content-length')) > settings.maxBodyBytes) return reject(res, 'POST', 'body_too_large', corsLines);
     // Rails' params: the URL query counts as much as the body.
     const query = req.getQuery() ?? '';
-    if (Buffer.byteLength(query) > maxQueryBytes) return reject(res, 'POST', 'too_long', corsLines);
+    if (Buffer.byteLength(query) > settings.maxQueryBytes) return reject(res, 'POST', 'too_long', corsLines);
     let multipart: MultipartReader | null = null;
     if (type === MULTIPART) {
-      const reader = multipartReader(contentType, config.limits);
+      const reader = multipartReader(contentType, settings.limits);
       if (typeof reader === 'string') return reject(res, 'POST', reader, corsLines);
       multipart = reader;
     }
@@ -210,7 +211,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     res.onData((chunk, isLast) => guarded(() => {
       if (done) return;
       size += chunk.byteLength;
-      if (size > maxBodyBytes) return finish({ reason: 'body_too_large' });
+      if (size > settings.maxBodyBytes) return finish({ reason: 'body_too_large' });
       if (multipart !== null) multipart.write(new Uint8Array(chunk));
       // uWS reuses the chunk's memory after this callback returns.
       else chunks.push(Buffer.from(chunk.slice(0)));
@@ -224,26 +225,26 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       }
       if (multipart !== null) {
         return multipart.end((post) => guarded(() => {
-          finish(typeof post === 'string' ? { reason: post } : one(queryMerged(query, post, limits, extra)));
+          finish(typeof post === 'string' ? { reason: post } : one(queryMerged(query, post, settings.limits, extra)));
         }));
       }
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       if (flavor.bulk) {
         const entries = bulkEntries(body);
         if (entries !== null) {
-          return finish(bulkValues(entries, config.limits, extra, (json) => checked(flavor, json)));
+          return finish(bulkValues(entries, settings.limits, extra, (json) => checked(flavor, json)));
         }
       }
       if (type === JSON_TYPE) return finish({ reason: 'bad_content_type' });
-      finish(one(formValues(query, body, limits, extra)));
+      finish(one(formValues(query, body, settings.limits, extra)));
     }));
   });
 
   app.options('/track', (res, req) => {
-    const flavor = lookup(req.getHeader(HOST));
+    const flavor = settings.lookup(req.getHeader(HOST));
     if (flavor === undefined) return reject(res, 'OTHER', 'unknown_flavor');
     countResponse(counters, 'OTHER', 204);
-    res.writeStatus(cors.preflight(flavor, req.getHeader(ORIGIN)));
+    res.writeStatus(settings.cors.preflight(flavor, req.getHeader(ORIGIN)));
     if (draining) res.end(undefined, true);
     else res.endWithoutBody();
   });
@@ -256,6 +257,9 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     app,
     drain() {
       draining = true;
+    },
+    configure(next) {
+      settings = settingsOf(next);
     },
   };
 }

@@ -51,7 +51,8 @@ t.test('systemd-analyze verify', async (t) => {
   if (existsSync('/usr/bin/scratchd')) {
     t.equal(originals.code, 0, `originals verify: ${originals.out}`);
   } else {
-    t.same(originals.out.split('\n').filter((l) => l !== ''),
+    // Once per command that runs it (ExecStart=, ExecReload=).
+    t.same([...new Set(originals.out.split('\n').filter((l) => l !== ''))],
       ['scratchd.service: Command /usr/bin/scratchd is not executable: No such file or directory'],
       'the originals differ only in the absent /usr/bin/scratchd');
   }
@@ -67,9 +68,17 @@ t.test('systemd-analyze verify', async (t) => {
 t.test('the units say what the daemon relies on', async (t) => {
   t.same(directive(socket, 'Accept'), ['no'], 'one daemon accepts every connection');
   t.same(directive(socket, 'FileDescriptorName'), ['http'], 'the fd is named http (inheritedSocket picks it by name)');
-  t.same(directive(service, 'Type'), ['notify'], 'Type=notify: the daemon sends READY=1');
+  t.same(directive(service, 'Type'), ['notify-reload'],
+    'Type=notify-reload: the daemon sends READY=1, systemd sends SIGHUP on reload (no /bin/kill: procps is not a dependency)');
   t.same(directive(service, 'ExecStart'), ['/usr/bin/scratchd --config /etc/scratchd/config.json']);
-  t.same(directive(service, 'ExecReload'), ['/bin/kill -HUP $MAINPID']);
+  t.same(directive(service, 'ExecReload'), ['/usr/bin/scratchd --config /etc/scratchd/config.json --check'],
+    'a reload checks the config first');
+  t.notOk(/\/bin\/kill|\bkill\b/.test(service.split('\n').filter((l) => !l.startsWith('#')).join('\n')), 'no kill(1) anywhere');
+  // A bad config must never fail the socket: no start limit, no exit status exempt from Restart=.
+  t.same(directive(service, 'StartLimitIntervalSec'), ['0'], 'no start limit');
+  t.same(directive(service, 'RestartPreventExitStatus'), [], 'exit 1 (bad config) is retried too');
+  t.same(directive(service, 'Restart'), ['on-failure']);
+  t.same(directive(service, 'StateDirectory'), ['scratchd'], '/var/lib/scratchd (the Kafka spool) made by systemd');
   t.same(directive(service, 'MemoryDenyWriteExecute'), [], 'no MemoryDenyWriteExecute: V8 JIT needs W+X');
   t.same(directive(service, 'CapabilityBoundingSet'), [''], 'no capabilities at all');
   for (const [k, v] of [['User', 'scratchd'], ['Group', 'scratchd'], ['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'],
