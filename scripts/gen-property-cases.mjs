@@ -8,7 +8,7 @@
 //   node scripts/gen-property-cases.mjs      # on the host, then:
 //   ruby scripts/rack-property-oracle.rb     # Rack 2.2.22 → property-expected.json
 //
-// Commit both files; test/query-property.test.ts checks src/query/ against them.
+// Commit both files; test/unit/query-property.test.ts checks src/query/ against them.
 import { writeFileSync } from 'node:fs';
 import fc from 'fast-check';
 

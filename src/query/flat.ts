@@ -21,6 +21,13 @@ import { ENTRY_WIDTH, SLAB, scratch } from './scratch.js';
  * as they are.
  */
 
+/*
+ * Module-level copies of the character classes the scan compares against in its
+ * inner loop: V8 folds a module's own constants into the compiled loop, while an
+ * imported binding is loaded from its module cell at every use.
+ */
+const PCT = C_PCT, PLUS = C_PLUS, BRACKET = C_BRACKET, SEP = C_SEP, EQ = C_EQ;
+
 /** flat()'s answer when a key has a bracket: the query needs the Rack port. */
 export const NESTED: unique symbol = Symbol('nested');
 
@@ -178,17 +185,17 @@ export function flat(query: string, extra: readonly string[] | undefined): Buffe
       if (c < 128) {
         const k = CLASS[c]!;
         if (k === 0) { o[n++] = c; continue; }
-        if (k === C_SEP || k === C_EQ) break;
-        if (k === C_PCT) {
+        if (k === SEP || k === EQ) break;
+        if (k === PCT) {
           const b = hexAt(q, j, len);
           if (b < 0) return BAD_ENCODING;
           j += 2;
           if (b >= 0x80) { high = 1; o[n++] = b; continue; }
           if (b === 0x5b || b === 0x5d) return NESTED;
           n = put(o, n, b);
-        } else if (k === C_PLUS) {
+        } else if (k === PLUS) {
           o[n++] = 0x20;
-        } else if (k === C_BRACKET) {
+        } else if (k === BRACKET) {
           return NESTED;
         } else {
           n = put(o, n, c);
@@ -222,14 +229,14 @@ export function flat(query: string, extra: readonly string[] | undefined): Buffe
           if (c < 128) {
             const k = CLASS[c]!;
             if (k === 0) { o[n++] = c; continue; }
-            if (k === C_SEP) break;
-            if (k === C_PCT) {
+            if (k === SEP) break;
+            if (k === PCT) {
               const b = hexAt(q, j, len);
               if (b < 0) return BAD_ENCODING;
               j += 2;
               if (b >= 0x80) { vhigh = 1; o[n++] = b; continue; }
               n = put(o, n, b);
-            } else if (k === C_PLUS) {
+            } else if (k === PLUS) {
               o[n++] = 0x20;
             } else {
               n = put(o, n, c);     // = [ ] are plain bytes here; " \ and controls are escaped

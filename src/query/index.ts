@@ -8,11 +8,13 @@
  * URLSearchParams/decodeURIComponent and a generic object builder would be both
  * slower and wrong in Rack's corner cases (`;` separators, spaces swallowed after
  * separators, `+` before %-decoding, invalid UTF-8 only mattering when it
- * survives, integer-like keys that a JS object would reorder). So:
+ * survives, integer-like keys that a JS object would reorder).
  *
- * Files: limits.ts (limits, Rejections), bytes.ts (byte helpers), scratch.ts
- * (the memory reused across calls), flat.ts (the fast path), decode.ts + rack.ts
- * (the Rack port), json.ts (JSON.generate).
+ * Files: this one is the GET entry (parseValues); params.ts the POST entries
+ * (Rails' params: parseParams, paramsFromFields, mergeParams, serializeParams);
+ * limits.ts the limits and Rejections; bytes.ts byte helpers; scratch.ts the
+ * memory reused across calls; flat.ts the fast path; decode.ts + rack.ts the
+ * Rack port; json.ts JSON.generate. So:
  *
  * - queries whose keys have no `[`/`]` (the tracker case) take a fast path: one
  *   pass over the query's UTF-8 bytes with a 128-entry class table (no regex, no
@@ -43,7 +45,8 @@
  * - normalize_params' depth counter: the top-level call gets the limit and raises
  *   when it reaches 0, so `maxDepth` counts normalize_params calls per key:
  *   `a` and `a[]` need 1, `a[b]` and `a[][b]` 2, `a[b][c]` 3 (Rack's 100 allows
- *   99 levels of `[x]`);
+ *   99 levels of `[x]`; a `[]` followed by `[x]` is one call, so alternations
+ *   reach twice as deep: the corpus' `mixed` groups check every limit 1..100);
  * - key space: each hash counts the characters (code points) of its distinct
  *   keys, 65536 at most;
  * - JSON.generate's default max_nesting of 100 (reachable through `a[][x][][x]...`)
@@ -71,7 +74,8 @@ export { mergeParams, paramsFromFields, parseParams, serializeParams, type Param
  * object serialized as JSON (UTF-8 bytes, the form every backend writes; read-only: it may
  * share its memory with other results), with exactly Rack 2.2 Rack::Utils.parse_nested_query
  * semantics (separators & and ;), or a Rejection (preallocated frozen objects, one per
- * reason; never throws). `extra` holds server-side [key, value, key, value, ...] pairs
+ * reason; never throws: an exception it did not mean to throw comes back as `internal`
+ * with the error, for the caller to answer 500 and log). `extra` holds server-side [key, value, key, value, ...] pairs
  * applied after the query's own pairs as plain keys, already decoded (last wins, Rack's
  * key order).
  */
