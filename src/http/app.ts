@@ -204,7 +204,8 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     const guarded = (read: () => void): void => {
       try {
         read();
-      } catch {
+      } catch (err) {
+        converterFailed(Buffer.concat(chunks), err);
         finish({ reason: 'internal' });
       }
     };

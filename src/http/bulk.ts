@@ -49,7 +49,10 @@ export function bulkValues(
     const query = entry.startsWith('?') ? entry.slice(1) : entry;
     if (Buffer.byteLength(query) > limits.maxQueryBytes) return { reason: 'too_long', at };
     const json = parseValues(query, limits, extra);
-    if ('reason' in json) return { reason: json.reason, at };
+    if ('reason' in json) {
+      if (json.reason === 'internal') throw json.error; // a converter bug: the caller logs it and answers 500
+      return { reason: json.reason, at };
+    }
     const checked = check(json);
     if (typeof checked === 'string') return { reason: checked, at };
     // parseValues' results stay valid across calls (views of a slab that is never rewritten).

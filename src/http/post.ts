@@ -20,7 +20,7 @@ export function formValues(query: string, raw: Buffer, limits: QueryLimits, extr
   // Matomo's default beacon (the query, an empty body) keeps parseValues' single pass.
   if (raw.length === 0) return unwrap(parseValues(query, limits, extra));
   const post = parseParams(raw, limits);
-  if ('reason' in post) return post.reason;
+  if ('reason' in post) return unwrap(post);
   return queryMerged(query, post, limits, extra);
 }
 
@@ -28,10 +28,13 @@ export function formValues(query: string, raw: Buffer, limits: QueryLimits, extr
 export function queryMerged(query: string, post: Params, limits: QueryLimits, extra: string[] | undefined): Buffer | RejectReason {
   if (query === '') return unwrap(serializeParams(post, extra));
   const get = parseParams(query, limits);
-  if ('reason' in get) return get.reason;
+  if ('reason' in get) return unwrap(get);
   return unwrap(serializeParams(mergeParams(get, post), extra));
 }
 
-function unwrap(r: Buffer | { readonly reason: RejectReason }): Buffer | RejectReason {
-  return 'reason' in r ? r.reason : r;
+/** A converter bug (`internal`) is thrown on, for the caller to log with its stack and answer 500. */
+function unwrap(r: Buffer | { readonly reason: RejectReason; readonly error?: unknown }): Buffer | RejectReason {
+  if (!('reason' in r)) return r;
+  if (r.reason === 'internal') throw r.error;
+  return r.reason;
 }
