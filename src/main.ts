@@ -83,7 +83,7 @@ async function startBackends(config: Config, log: Logger): Promise<Backend[]> {
   if (config.backends.file.enabled) backends.push(new FileBackend(config.backends.file, log.child({ component: 'file' })));
   if (config.backends.kafka.enabled) {
     const { KafkaBackend } = await import('./kafka/backend.js');
-    backends.push(new KafkaBackend(config.backends.kafka, log.child({ component: 'kafka' })));
+    backends.push(new KafkaBackend(config.backends.kafka, log.child({ component: 'kafka' }), config.flavors));
   }
   for (const b of backends) await b.start();
   return backends;
