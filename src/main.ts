@@ -13,6 +13,7 @@ import { createMetrics } from './stats/metrics.js';
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const usage = `Usage: scratchd --config FILE [--check]
+       scratchd spool --config FILE   (the Kafka spool's state, read only)
 
 Tracking-pixel daemon: answers /track beacons and writes each one as a JSON
 line to per-flavor daily log files and Kafka topics.
@@ -114,6 +115,10 @@ async function listen(app: TemplatedApp, config: Config, log: Logger): Promise<{
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'spool') {
+    const { spoolCommand } = await import('./commands/spool.js');
+    process.exit(await spoolCommand(process.argv.slice(3)));
+  }
   const args = parseCommandLine();
   const config = await readConfig(args.config, args.check);
   if (args.check) {

@@ -47,7 +47,7 @@ async function decodeYielding(buf: Buffer): Promise<Decoded> {
 }
 
 export async function recoverSpool(dir: string, readOnly = false): Promise<Recovered> {
-  if (!readOnly) await mkdir(join(dir, QUARANTINE), { recursive: true, mode: 0o750 });
+  if (!readOnly) await mkdir(dir, { recursive: true, mode: 0o750 });
   const names = (await readdir(dir)).filter((n) => segmentSeq(n) !== null).sort();
   const ledgerRead = readLedger(dir);
   const ledger = typeof ledgerRead === 'string' ? ledgerRead : 'ok';
@@ -56,6 +56,7 @@ export async function recoverSpool(dir: string, readOnly = false): Promise<Recov
   const quarantine = async (name: string, from: string, cut?: number): Promise<void> => {
     quarantined++;
     if (readOnly) return;
+    await mkdir(join(dir, QUARANTINE), { recursive: true, mode: 0o750 });
     const to = join(dir, QUARANTINE, cut === undefined ? name : `${name}.from-${cut}`);
     if (cut === undefined) await rename(from, to);
     else await copyFile(from, to);
