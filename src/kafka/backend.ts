@@ -559,8 +559,16 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
         await sleep(room <= 0 ? 10 : 100);
         continue;
       }
-      const records = await spool.read(room);
-      if (records.length === 0) {
+      let records = await spool.read(room);
+      let handOver = false;
+      if (records.length === 0 && !this.rewindPending && spool.canHandOver()) {
+        // Caught up with everything written: produce the unwritten appends
+        // from RAM and give new Lines back to the normal path in the same
+        // step, so no Line can come between and the order holds.
+        records = spool.handOver();
+        handOver = true;
+      }
+      if (records.length === 0 && !handOver) {
         await sleep(Math.min(50, spool.config.fsyncMs));
         continue;
       }
@@ -580,6 +588,10 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
           this.refused(err, r.flavor, r.time, topic);
           spool.ack(r.seq); // given up on: the watermark may pass it
         }
+      }
+      if (handOver && !this.rewindPending) {
+        this.spilling = false;
+        this.log.info({ drained: spool.drained, inFlight: this.spoolInFlight }, 'kafka: the spool caught up, Lines go to librdkafka again');
       }
       await new Promise((r) => setImmediate(r));
     }
@@ -648,6 +660,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       // Still in the spool: read again from the watermark once the others reported.
       this.counters.retried++;
       this.rewindPending = true;
+      this.startSpilling(`delivery from the spool failed: ${err.message}`);
       this.limited(`delivery ${err.code}`, { code: err.code, err: err.message, topic: report?.topic }, 'kafka delivery from the spool failed, will retry');
       return;
     }

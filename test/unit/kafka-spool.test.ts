@@ -210,3 +210,23 @@ t.test('read-only recovery changes nothing', async (t) => {
   t.equal(r.perFlavor.get('gr')?.records, 59);
   t.same(readdirSync(d).map((n) => [n, statSync(join(d, n)).size]), before);
 });
+
+t.test('handOver: once every written record was read, the unwritten appends are handed out from RAM, once', async (t) => {
+  const d = dir(t);
+  const { s } = await openSpool(d);
+  for (let i = 0; i < 5; i++) s.append('gr', i, line(i));
+  await s.flush();
+  t.notOk(s.canHandOver(), 'written records not read yet');
+  const first = await s.read(100);
+  for (let i = 5; i < 8; i++) s.append('gr', i, line(i));
+  t.ok(s.canHandOver());
+  const handed = s.handOver();
+  t.same([...first, ...handed].map((r) => r.seq), [1, 2, 3, 4, 5, 6, 7, 8], 'in order, none twice');
+  await s.flush();
+  t.same(await s.read(100), [], 'not read again from disk once written');
+  for (const r of [...first, ...handed]) s.ack(r.seq);
+  t.ok(s.isEmpty());
+  await s.flush();
+  t.same(segs(d), [], 'and deleted once acknowledged');
+  await s.close();
+});

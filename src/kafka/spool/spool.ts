@@ -72,6 +72,8 @@ export class Spool {
   private outstanding: Outstanding[] = [];
   private outHead = 0;
   private outUnacked = 0;
+  /** Highest sequence handed out by read() or handOver(). */
+  private handedOut = 0;
   private skip = new Set<number>();
   private readSeg = 0;
   private readOffset = 0;
@@ -87,6 +89,7 @@ export class Spool {
     const r = await recoverSpool(this.config.dir);
     this.segments = r.segments;
     this.acked = r.acked;
+    this.handedOut = r.acked;
     this.lastSeq = r.lastSeq;
     this.quarantined = r.quarantined;
     this.records = r.segments.reduce((n, s) => n + s.unacked, 0);
@@ -314,7 +317,8 @@ export class Spool {
       }
       this.readOffset += d.end;
       for (const r of d.records) {
-        if (r.seq <= this.acked) continue;
+        if (r.seq <= this.acked || r.seq <= this.handedOut) continue;
+        this.handedOut = r.seq;
         if (this.skip.delete(r.seq)) {
           this.outstanding.push({ seq: r.seq, time: r.time, acked: true });
           continue;
@@ -324,6 +328,37 @@ export class Spool {
         out.push(r);
       }
       this.advance();
+    }
+    return out;
+  }
+
+  /**
+   * Whether handOver() may be used now: every written record has been read
+   * and no write is under way, so the unwritten appends are exactly the
+   * records not yet handed out.
+   */
+  canHandOver(): boolean {
+    if (this.flushing !== null || !this.ready) return false;
+    const last = this.segments.length - 1;
+    if (last < 0) return true;
+    return this.readSeg === last && this.readOffset >= this.segments[last]!.bytes;
+  }
+
+  /**
+   * The appends not yet written, handed out from RAM (they are still written
+   * and acknowledged like any record), so the drainer can catch up with a
+   * tail that keeps growing and hand the stream back to the normal path in
+   * one step, in order.
+   */
+  handOver(): SpoolRecord[] {
+    const out: SpoolRecord[] = [];
+    for (const frame of this.pending) {
+      const r = decodeRecords(frame).records[0]!;
+      if (r.seq <= this.handedOut) continue;
+      this.handedOut = r.seq;
+      this.outstanding.push({ seq: r.seq, time: r.time, acked: false });
+      this.outUnacked++;
+      out.push(r);
     }
     return out;
   }
@@ -368,6 +403,7 @@ export class Spool {
     this.outstanding = [];
     this.outHead = 0;
     this.outUnacked = 0;
+    this.handedOut = this.acked;
     this.readSeg = 0;
     this.readOffset = 0;
   }
