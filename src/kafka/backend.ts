@@ -287,7 +287,8 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       return { state: 'down', reason: `the spool drops Lines (${this.lastSpoolDrop.reason})` };
     }
     if (this.spool !== null && (this.spilling || !this.spool.ready)) {
-      const why = !this.connected ? 'not connected to any broker yet' : !this.brokerUp ? 'no broker connection' : 'draining the spool';
+      const why = !this.spool.ready ? 'opening the spool' : !this.connected ? 'not connected to any broker yet'
+        : !this.brokerUp ? 'no broker connection' : 'draining the spool';
       return { state: 'spooling', reason: `${why}; ${this.spool.records} Lines safe in the spool` };
     }
     if (!this.connected) return { state: 'down', reason: `not connected to any broker yet${this.lastError ? `: ${this.lastError.what}` : ''}` };

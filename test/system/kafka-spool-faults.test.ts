@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { decodeRecords } from '../../src/kafka/spool/record.js';
 import { consume } from '../helpers/consume.js';
+import { mainJs } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
 import { startKafka, waitForMetadata } from '../helpers/kafka.js';
 import { health, stats, traffic, waitFor } from '../helpers/kafka-daemon.js';
@@ -119,6 +120,15 @@ t.test('damaged segments and a deleted ledger from a previous run: cut, quaranti
     for (const r of decodeRecords(readFileSync(join(dir, n))).records) expected.push((JSON.parse(r.payload.toString()) as { id: string }).id);
   }
   t.ok(expected.length < a.ok.length, `${a.ok.length - expected.length} Lines damaged on disk`);
+  // `scratchd spool` reports the state and the damage, and changes nothing.
+  const before = readdirSync(dir).sort().map((n) => `${n}:${statSync(join(dir, n)).size}`);
+  const cli = JSON.parse(execFileSync(process.execPath, [mainJs, 'spool', '--config', join(d1.dir, 'config.json'), '--json'], { encoding: 'utf8' })) as
+    { records: number; ledger: string; problems: string[]; flavors: Record<string, { records: number }> };
+  t.equal(cli.records, expected.length, 'scratchd spool: the intact records');
+  t.equal(cli.flavors.uk?.records, expected.length, 'scratchd spool: per flavor');
+  t.equal(cli.ledger, 'missing');
+  t.ok(cli.problems.length >= 3, `scratchd spool lists the damage: ${cli.problems.join('; ')}`);
+  t.same(readdirSync(dir).sort().map((n) => `${n}:${statSync(join(dir, n)).size}`), before, 'scratchd spool changed nothing');
 
   await kafka.restart();
   const d2 = await startSpoolDaemon(kafka.bootstrap, dir, { topics: d1.topics });
