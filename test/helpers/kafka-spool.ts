@@ -5,6 +5,7 @@
  * arrival order, so it is the reference order).
  */
 import { readdirSync } from 'node:fs';
+import Kafka from 'node-rdkafka';
 import type { Test } from 'tap';
 import { tempDir } from './daemon.js';
 import { consume } from './consume.js';
@@ -77,4 +78,31 @@ export function orderAgainstFile(t: Test, d: KafkaDaemon, flavor: string, kafkaI
   }
   t.equal(firstDiff, -1, `${flavor}: ${what} (${fileOrder.length} Lines)`,
     firstDiff < 0 ? {} : { file: fileOrder.slice(Math.max(0, firstDiff - 3), firstDiff + 5), kafka: kafkaFiltered.slice(Math.max(0, firstDiff - 3), firstDiff + 5) });
+}
+
+/** The `flavor` header of each of the first `count` messages of a single-partition topic (null when absent). */
+export async function flavorHeaders(bootstrap: string, topic: string, count: number): Promise<(string | null)[]> {
+  const consumer = new Kafka.KafkaConsumer({
+    'metadata.broker.list': bootstrap,
+    'group.id': `scratchd-test-headers-${process.pid}-${Date.now()}`,
+    'enable.auto.commit': false,
+    'client.id': 'scratchd-test-headers',
+  }, { 'auto.offset.reset': 'earliest' });
+  await new Promise<void>((resolve, reject) => consumer.connect({ timeout: 10_000 }, (err) => (err ? reject(err) : resolve())));
+  try {
+    consumer.assign([{ topic, partition: 0, offset: -2 /* beginning */ }]);
+    const out: (string | null)[] = [];
+    const deadline = Date.now() + 60_000;
+    while (out.length < count && Date.now() < deadline) {
+      const batch = await new Promise<Kafka.Message[]>((resolve, reject) =>
+        consumer.consume(1000, (err, msgs) => (err ? reject(err) : resolve(msgs))));
+      for (const m of batch) {
+        const h = m.headers?.find((x) => 'flavor' in x)?.flavor;
+        out.push(h === undefined ? null : Buffer.isBuffer(h) ? h.toString() : String(h));
+      }
+    }
+    return out.slice(0, count);
+  } finally {
+    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+  }
 }

@@ -9,7 +9,7 @@
 import t from 'tap';
 import { startKafka, waitForMetadata } from '../helpers/kafka.js';
 import { health, stats, traffic, waitFor } from '../helpers/kafka-daemon.js';
-import { orderAgainstFile, RAM_QUEUE, readTopic, segments, spoolDir, startSpoolDaemon } from '../helpers/kafka-spool.js';
+import { flavorHeaders, orderAgainstFile, RAM_QUEUE, readTopic, segments, spoolDir, startSpoolDaemon } from '../helpers/kafka-spool.js';
 
 const kafka = await startKafka({ owned: true });
 t.teardown(() => kafka.stop());
@@ -59,6 +59,8 @@ t.test('an outage 10× longer than the RAM queue holds: every answered Line in i
     t.same(got.missing, [], `${flavor}: every one of ${ok.length} answered Lines is in the topic`);
     t.equal(got.duplicates, 0, `${flavor}: none twice`);
     orderAgainstFile(t, d, flavor, got.ids);
+    const headers = await flavorHeaders(kafka.bootstrap, d.topics[flavor]!, got.ids.length);
+    t.same([...new Set(headers)], [flavor], `${flavor}: every message, spooled or not, has the flavor header`);
   }
   t.equal(await d.stop(), 0);
 });
