@@ -78,13 +78,13 @@ t.test('the spool\'s filesystem is full at start: scratchd serves, counts disk_f
   await kafka.kill();
   const d = await startSpoolDaemon(kafka.bootstrap, dir, { spool: { minFreeBytes: 0 } });
   t.teardown(() => d.stop());
-  for (let i = 0; i < 50; i++) t.equal((await request(d.port, `/track?id=full${i}`, { host: 'tr.test' })).status, 200, undefined, { diagnostic: false });
+  for (let i = 0; i < 50; i++) t.equal((await request(d.port, `/track?id=full${i}`, { host: 'tr.test' })).status, 200, 'answered 200');
   await waitFor('disk_full drops', async () => (await stats(d)).kafka_spool.dropped_total.disk_full > 0, 30_000);
   unlinkSync(join(dir, 'filler'));
   await sleep(500); // the spool looks at the free space at every flush (fsyncMs)
   const ids: string[] = [];
   for (let i = 0; i < 50; i++) {
-    t.equal((await request(d.port, `/track?id=room${i}`, { host: 'tr.test' })).status, 200, undefined, { diagnostic: false });
+    t.equal((await request(d.port, `/track?id=room${i}`, { host: 'tr.test' })).status, 200, 'answered 200');
     ids.push(`room${i}`);
   }
   await waitFor('spooled again', async () => (await stats(d)).kafka_spool.records >= 50, 30_000);
