@@ -12,7 +12,8 @@ export interface BackendCounters {
   retried: number;
 }
 
-export type BackendState = 'ok' | 'degraded' | 'down';
+/** `spooling`: Kafka only — unreachable, but every Line is safe in the disk spool. */
+export type BackendState = 'ok' | 'degraded' | 'spooling' | 'down';
 
 /** Why a backend gave up on a Line. */
 export type LossReason =

@@ -16,12 +16,23 @@ export interface FileConfig {
   retainDays: number | null;
 }
 
+export interface KafkaSpoolConfig {
+  enabled: boolean;
+  dir: string;
+  segmentBytes: number;
+  fsyncMs: number;
+  maxBytes: number;
+  minFreeBytes: number;
+}
+
 export interface KafkaConfig {
   enabled: boolean;
   queueCapacity: number;
   key: string | null;
   flushTimeoutMs: number;
   rdkafka: Record<string, string | number | boolean>;
+  /** Absent: no spool (outages are held in RAM only). */
+  spool?: KafkaSpoolConfig;
 }
 
 export interface Limits {

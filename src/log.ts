@@ -25,21 +25,38 @@ export function setLogLevel(root: Logger, level: string): void {
   }
 }
 
+/** Kinds remembered at once by a rateLimited logger; callers key by stable codes, so a few dozen suffice. */
+const MAX_KINDS = 256;
+
 /**
  * Logs the first occurrence of each kind of error at once, then at most one
  * line per interval with the number suppressed meanwhile, so a full disk
- * or a dead broker cannot flood the journal.
+ * or a dead broker cannot flood the journal. `kind` must be a stable key (an
+ * error code, never an error's text, which may differ on every failure).
+ * At most `maxKinds` kinds are remembered: beyond that the one seen least
+ * recently is forgotten (its suppressed count is logged then, if any), so
+ * the map cannot grow without bound whatever the callers pass.
  */
-export function rateLimited(log: Logger, intervalMs = 10_000): (kind: string, fields: object, msg: string) => void {
+export function rateLimited(log: Logger, intervalMs = 10_000, maxKinds = MAX_KINDS): (kind: string, fields: object, msg: string) => void {
+  // A Map iterates in insertion order; re-inserting on use keeps the least
+  // recently used kind first.
   const last = new Map<string, { at: number; suppressed: number }>();
   return (kind, fields, msg) => {
     const now = Date.now();
     const seen = last.get(kind);
     if (seen !== undefined && now - seen.at < intervalMs) {
       seen.suppressed++;
+      last.delete(kind);
+      last.set(kind, seen);
       return;
     }
     log.error({ ...fields, kind, suppressed: seen?.suppressed ?? 0 }, msg);
+    last.delete(kind);
     last.set(kind, { at: now, suppressed: 0 });
+    while (last.size > maxKinds) {
+      const [oldKind, old] = last.entries().next().value as [string, { at: number; suppressed: number }];
+      last.delete(oldKind);
+      if (old.suppressed > 0) log.error({ kind: oldKind, suppressed: old.suppressed }, 'more errors of this kind were not logged');
+    }
   };
 }

@@ -17,6 +17,7 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 const usage = `Usage: scratchd --config FILE [--check]
        scratchd replay --config FILE ...   (scratchd replay --help)
        scratchd rebuild --config FILE ...  (scratchd rebuild --help)
+       scratchd spool --config FILE   (the Kafka spool's state, read only)
 
 Tracking-pixel daemon: answers /track beacons and writes each one as a JSON
 line to per-flavor daily log files and Kafka topics.
@@ -78,7 +79,7 @@ async function startBackends(config: Config, log: Logger, onLoss: LossListener):
   if (config.backends.file.enabled) backends.push(new FileBackend(config.backends.file, log.child({ component: 'file' }), config.flavors));
   if (config.backends.kafka.enabled) {
     const { KafkaBackend } = await import('./kafka/backend.js');
-    backends.push(new KafkaBackend(config.backends.kafka, log.child({ component: 'kafka' })));
+    backends.push(new KafkaBackend(config.backends.kafka, log.child({ component: 'kafka' }), config.flavors));
   }
   for (const b of backends) b.onLoss = onLoss;
   for (const b of backends) await b.start();
@@ -110,7 +111,7 @@ async function listen(app: TemplatedApp, config: Config, log: Logger): Promise<{
 }
 
 /** `scratchd NAME ...`: each subcommand is src/commands/NAME.ts, exporting run(argv) → exit code. */
-const subcommands = new Set(['replay', 'rebuild']);
+const subcommands = new Set(['replay', 'rebuild', 'spool']);
 
 async function main(): Promise<void> {
   const sub = process.argv[2];

@@ -6,15 +6,23 @@
  * into librdkafka (`produce`), whose threads do batching, compression, I/O,
  * retries and reconnects. Delivery reports decide `persisted` / `failed`.
  *
- * Where Lines wait, and what bounds them, during a broker outage:
+ * Where Lines wait, and what bounds them, during a broker outage, without
+ * the spool (`spool` absent or off):
  *   1. librdkafka's queue (queue.buffering.max.messages / .kbytes); nothing
  *      there expires by time (message.timeout.ms=0), so only space bounds it;
  *   2. once that is full, produce() says QUEUE_FULL and the pump backs off and
  *      retries (`retried`), so Lines pile up in the channel (queueCapacity);
  *   3. once the channel is full too, `send` drops (`dropped`).
+ * With the spool (src/kafka/spool/), the backend switches to spilling when
+ * no broker is reachable, librdkafka holds more than half its queue, or
+ * produce() says QUEUE_FULL: from then on every Line goes to the spool's
+ * tail, and a drainer produces from its head (opaque = the record's
+ * sequence) and acknowledges on delivery reports; normal mode resumes when
+ * the spool is empty, so each topic keeps arrival order. Only maxBytes and
+ * minFreeBytes of disk bound an outage then.
  * Nothing is lost without being counted: a delivery error, a Line librdkafka
- * refuses outright, and whatever close() could not flush in time are all
- * counted as dropped.
+ * refuses outright, a Line the spool cannot take, and whatever close() could
+ * not flush (or spool) in time are all counted as dropped.
  */
 import { hostname } from 'node:os';
 import Kafka from 'node-rdkafka';
@@ -22,8 +30,12 @@ import { ignoreLoss, newCounters, type Backend, type BackendCounters, type Backe
 import { Channel } from '../channel.js';
 import type { KafkaConfig } from '../config.js';
 import type { Line } from '../line.js';
+import type { Flavor } from '../flavor.js';
 import { rateLimited, type Logger } from '../log.js';
-import { observeKafkaDeliveryLatency } from '../stats/metrics.js';
+import { InFlight } from './inflight.js';
+import { DeliveryLatency } from './latency.js';
+import { Spool, type SpoolDropReason } from './spool/spool.js';
+import type { KafkaStatsSource, SpoolSnapshot } from './stats.js';
 
 /** `backends.kafka` from the config; `rdkafka` is laid over RDKAFKA_DEFAULTS. */
 export type { KafkaConfig };
@@ -83,16 +95,37 @@ const RECENT_MS = 60_000;
 /** health(): Lines in flight without any delivery report for this long: the broker is stuck. */
 const STALL_MS = 15_000;
 
+/** Spooled records produced and not yet reported on, at most. */
+const DRAIN_WINDOW = 10_000;
+/** Records read from the spool per step, then the event loop serves requests. */
+const DRAIN_SLICE = 512;
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Delivery errors after which the same message may well succeed later: a
+ * spooled one stays in the spool, a normal one is re-spooled.
+ */
+const RETRIABLE = new Set<number>([
+  ERR.ERR__MSG_TIMED_OUT, ERR.ERR__TIMED_OUT, ERR.ERR__TRANSPORT, ERR.ERR__PURGE_QUEUE, ERR.ERR__PURGE_INFLIGHT,
+  ERR.ERR__ALL_BROKERS_DOWN, ERR.ERR_REQUEST_TIMED_OUT, ERR.ERR_NOT_ENOUGH_REPLICAS,
+  ERR.ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND, ERR.ERR_LEADER_NOT_AVAILABLE, ERR.ERR_NOT_LEADER_FOR_PARTITION,
+  ERR.ERR_NETWORK_EXCEPTION,
+].filter((c): c is number => typeof c === 'number'));
+
+function retriable(err: Kafka.LibrdKafkaError): boolean {
+  return RETRIABLE.has(err.code) || (err as { isRetriable?: boolean }).isRetriable === true;
+}
 
 function code(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number'
     ? (err as { code: number }).code : undefined;
 }
 
-export class KafkaBackend implements Backend {
+export class KafkaBackend implements Backend, KafkaStatsSource {
   readonly name = 'kafka';
   readonly counters: BackendCounters = newCounters();
+  readonly deliveryLatency = new DeliveryLatency();
   onLoss: LossListener = ignoreLoss;
   private readonly channel: Channel<Line>;
   private producer: Kafka.Producer;
@@ -119,11 +152,51 @@ export class KafkaBackend implements Backend {
   private wakePump: (() => void) | null = null;
   private connectTimer: NodeJS.Timeout | null = null;
   private pumping: Promise<void> = Promise.resolve();
+  /** The `flavor` header of each flavor's messages, made once. */
+  private readonly headers = new Map<string, Kafka.MessageHeader[]>();
+  private readonly byName = new Map<string, Flavor>();
+  private readonly byTopic = new Map<string, Flavor>();
 
-  constructor(private readonly config: KafkaConfig, private readonly log: Logger) {
+  // The spool (null when off) and the mode switch.
+  private spool: Spool | null = null;
+  private spoolOpened: Promise<void> = Promise.resolve();
+  /** Normal-path Lines librdkafka holds (spool on only): re-spooled if they come back failed or are left at shutdown. */
+  private readonly normal: InFlight | null;
+  /** New Lines go to the spool's tail while true. */
+  private spilling = false;
+  /** Spill once librdkafka holds this many messages. */
+  private readonly highWater: number;
+  /** Spooled records produced, no report yet. */
+  private spoolInFlight = 0;
+  /** A spooled record failed: read again from the watermark once the others reported. */
+  private rewindPending = false;
+  private draining: Promise<void> = Promise.resolve();
+  private stopDrain = false;
+  private lastSpoolDrop: { at: number; reason: SpoolDropReason } | null = null;
+  /** (time, drained) samples for the drain rate. */
+  private rateFrom = { at: Date.now(), drained: 0 };
+  private rate = 0;
+
+  constructor(private readonly config: KafkaConfig, private readonly log: Logger, flavors: readonly Flavor[] = []) {
     this.limited = rateLimited(log);
     this.channel = new Channel<Line>(config.queueCapacity);
+    for (const f of flavors) {
+      this.byName.set(f.name, f);
+      if (!this.byTopic.has(f.topic)) this.byTopic.set(f.topic, f);
+    }
+    if (config.spool?.enabled === true) {
+      this.spool = new Spool(config.spool, log.child({ component: 'kafka-spool' }), this.onSpoolDrop);
+    }
+    this.normal = this.spool === null ? null : new InFlight();
+    const max = Number(config.rdkafka['queue.buffering.max.messages'] ?? RDKAFKA_DEFAULTS['queue.buffering.max.messages']);
+    this.highWater = Math.max(1, Math.floor((Number.isFinite(max) ? max : 100_000) / 2));
     this.producer = this.newProducer();
+  }
+
+  private headersOf(flavor: string): Kafka.MessageHeader[] {
+    let h = this.headers.get(flavor);
+    if (h === undefined) this.headers.set(flavor, (h = [{ flavor }]));
+    return h;
   }
 
   /**
@@ -138,7 +211,7 @@ export class KafkaBackend implements Backend {
     producer.on('event.error', (err) => {
       if (/all broker connections are down/i.test(err.message)) this.brokerUp = false;
       this.lastError = { at: Date.now(), what: err.message };
-      this.limited(`error ${err.message}`, { err: err.message }, 'librdkafka error');
+      this.limited(`error ${err.code}`, { code: err.code, err: err.message }, 'librdkafka error');
     });
     producer.on('event.stats', (ev: { message: string }) => {
       try {
@@ -152,9 +225,46 @@ export class KafkaBackend implements Backend {
   /** Does not wait for a broker: an absent broker must not stop start-up. */
   async start(): Promise<void> {
     this.connect();
+    if (this.spool !== null) {
+      // In the background: serving starts at once; Lines wait in the channel meanwhile.
+      const spool = this.spool;
+      this.spoolOpened = spool.open().then(() => {
+        if (!spool.isEmpty()) this.startSpilling('the spool holds Lines from before');
+      }, (err: unknown) => {
+        this.log.error({ err: (err as Error).message, dir: spool.config.dir }, 'kafka spool cannot be opened; running without it');
+        this.spool = null;
+      });
+      this.draining = this.drain().catch((err: unknown) => {
+        this.log.error({ err }, 'kafka spool drainer stopped');
+      });
+    }
     this.pumping = this.pump().catch((err: unknown) => {
       this.log.error({ err }, 'kafka pump stopped');
     });
+  }
+
+  spoolSnapshot(): SpoolSnapshot | null {
+    const s = this.spool;
+    if (s === null) return null;
+    const now = Date.now();
+    if (now - this.rateFrom.at >= 5000) {
+      this.rate = ((s.drained - this.rateFrom.drained) * 1000) / (now - this.rateFrom.at);
+      this.rateFrom = { at: now, drained: s.drained };
+    }
+    const oldest = s.oldest();
+    return {
+      ready: s.ready ? 1 : 0,
+      spilling: this.spilling ? 1 : 0,
+      bytes: s.diskBytes,
+      records: s.records,
+      segments: s.segmentCount,
+      oldest_age_seconds: oldest === null ? 0 : Math.max(0, (now - oldest) / 1000),
+      drain_rate_per_second: this.rate,
+      spilled_total: s.spilled,
+      drained_total: s.drained,
+      dropped_total: { ...s.drops },
+      quarantined_total: s.quarantined,
+    };
   }
 
   send(line: Line): boolean {
@@ -173,6 +283,14 @@ export class KafkaBackend implements Backend {
     const now = Date.now();
     if (this.closing) return { state: 'down', reason: 'closing' };
     if (this.fatal !== null) return { state: 'down', reason: `fatal producer error, restart scratchd: ${this.fatal}` };
+    if (this.spool !== null && this.lastSpoolDrop !== null && now - this.lastSpoolDrop.at < RECENT_MS) {
+      return { state: 'down', reason: `the spool drops Lines (${this.lastSpoolDrop.reason})` };
+    }
+    if (this.spool !== null && (this.spilling || !this.spool.ready)) {
+      const why = !this.spool.ready ? 'opening the spool' : !this.connected ? 'not connected to any broker yet'
+        : !this.brokerUp ? 'no broker connection' : 'draining the spool';
+      return { state: 'spooling', reason: `${why}; ${this.spool.records} Lines safe in the spool` };
+    }
     if (!this.connected) return { state: 'down', reason: `not connected to any broker yet${this.lastError ? `: ${this.lastError.what}` : ''}` };
     if (!this.brokerUp) return { state: 'down', reason: `no broker connection${this.lastError ? `: ${this.lastError.what}` : ''}` };
     if (this.inFlight > 0 && now - this.lastReportAt > STALL_MS) {
@@ -198,10 +316,14 @@ export class KafkaBackend implements Backend {
       this.givingUp = true;
       this.wakePump?.();
     }, this.config.flushTimeoutMs);
-    await this.pumping; // everything queued is in librdkafka now, or counted as dropped
+    await this.pumping; // everything queued is in librdkafka or the spool now, or counted as dropped
     clearTimeout(giveUp);
     this.givingUp = true; // a connect attempt still under way disconnects when it completes
     if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    if (this.spool !== null) {
+      await this.closeWithSpool(deadline);
+      return;
+    }
 
     if (this.connected) {
       await new Promise<void>((resolve) => this.producer.flush(Math.max(0, deadline - Date.now()), () => resolve()));
@@ -223,6 +345,44 @@ export class KafkaBackend implements Backend {
       this.connected = false;
     }
     this.log.info({ ...this.counters }, 'kafka backend closed');
+  }
+
+  /**
+   * Shutdown with the spool: while a broker answers, keep delivering (the
+   * spool's head too) until everything is delivered or the deadline; then
+   * whatever librdkafka still holds of the normal path is written to the
+   * spool's tail instead of being lost (node-rdkafka has no purge: the
+   * backend's own references are what is written), the spool is flushed and
+   * closed, and the next start delivers it. Spooled records not yet
+   * acknowledged are still in the spool.
+   */
+  private async closeWithSpool(deadline: number): Promise<void> {
+    const spool = this.spool!;
+    await this.spoolOpened;
+    while (Date.now() < deadline && this.connected && this.brokerUp &&
+      (this.inFlight > 0 || (this.spilling && this.spool !== null && !spool.isEmpty()))) {
+      await sleep(20);
+    }
+    this.stopDrain = true;
+    await this.draining;
+    this.settled = true;
+    const left = this.normal!.takeAll();
+    if (this.spool !== null && left.length > 0) {
+      for (const line of left) this.spill(line);
+      this.log.warn({ lines: left.length }, 'kafka: Lines librdkafka still held at shutdown written to the spool');
+    } else if (left.length > 0) {
+      this.counters.dropped += left.length;
+      for (const line of left) this.onLoss(this.name, line.flavor.name, line.time, 'drain_timeout');
+      this.log.error({ dropped: left.length }, 'kafka: Lines not delivered within the flush timeout, dropped');
+    }
+    this.inFlight = 0;
+    this.spoolInFlight = 0;
+    if (this.spool !== null) await this.spool.close();
+    if (this.connected) {
+      await new Promise<void>((resolve) => this.producer.disconnect(0, () => resolve()));
+      this.connected = false;
+    }
+    this.log.info({ ...this.counters, spool: this.spoolSnapshot() }, 'kafka backend closed');
   }
 
   /**
@@ -272,21 +432,34 @@ export class KafkaBackend implements Backend {
     for (;;) {
       const batch = await this.channel.receive();
       if (batch.length === 0) return; // closed and empty
+      if (this.spool !== null && !this.spool.ready) await this.spoolOpened;
       this.batch = batch;
       this.batchAt = 0;
       let slice = 0;
       while (this.batchAt < batch.length && !this.givingUp) {
-        if (!this.connected) {
+        const line = batch[this.batchAt]!;
+        if (this.spool !== null) {
+          if (!this.spilling) {
+            if (!this.connected) this.startSpilling('not connected to any broker');
+            else if (!this.brokerUp) this.startSpilling('no broker connection');
+            else if (this.inFlight >= this.highWater) this.startSpilling('librdkafka holds half its queue');
+          }
+          if (this.spilling) {
+            this.spill(line);
+            this.batchAt++;
+            continue;
+          }
+        } else if (!this.connected) {
           await this.pause(CONNECT_RETRY_MS);
           continue;
         }
-        const line = batch[this.batchAt];
         try {
           // No opaque: node-rdkafka keeps a persistent handle per message for
-          // one, which cost ~1.4 µs per Line on the serving thread; the report's
-          // timestamp (the Line's time) gives the delivery latency instead.
-          this.producer.produce(line.flavor.topic, null, line.json, this.keyOf(line), line.time, undefined, this.headersOf(line));
+          // one, which costs on the serving thread; the report's timestamp
+          // (the Line's time) gives the delivery latency instead.
+          this.producer.produce(line.flavor.topic, null, line.json, this.keyOf(line.json), line.time, undefined, this.headersOf(line.flavor.name));
           this.inFlight++;
+          this.normal?.add(line);
           this.batchAt++;
           this.queueFull = false;
           if (++slice === PRODUCE_SLICE) {
@@ -295,26 +468,18 @@ export class KafkaBackend implements Backend {
           }
         } catch (err) {
           if (code(err) === ERR.ERR__QUEUE_FULL) {
-            // librdkafka holds as much as it may; wait for deliveries to make room.
             this.queueFull = true;
+            if (this.spool !== null) {
+              this.startSpilling('librdkafka queue full');
+              continue; // this Line goes to the spool
+            }
+            // librdkafka holds as much as it may; wait for deliveries to make room.
             this.counters.retried++;
             await this.pause(QUEUE_FULL_BACKOFF_MS);
             continue;
           }
-          // Refused outright (e.g. larger than message.max.bytes): it never will be accepted.
-          if (code(err) === ERR.ERR__FATAL && this.fatal === null) {
-            // Not recovered from here (a new producer would have to take over
-            // the old one's queue); it is made as loud as it gets instead.
-            this.fatal = (err as Error).message;
-            this.log.fatal({ err: this.fatal }, 'kafka producer hit a fatal error; every Line is dropped until scratchd restarts');
-          }
-          this.lastFailure = { at: Date.now(), what: `refused: ${(err as Error).message}` };
-          this.counters.failed++;
-          this.counters.dropped++;
-          this.onLoss(this.name, line.flavor.name, line.time, 'refused');
+          this.refused(err, line.flavor.name, line.time, line.flavor.topic);
           this.batchAt++;
-          this.limited(`produce ${code(err)}`, { code: code(err), err: (err as Error).message, topic: line.flavor.topic },
-            'kafka refused a Line, dropped');
         }
       }
       const left = batch.length - this.batchAt;
@@ -328,12 +493,109 @@ export class KafkaBackend implements Backend {
     }
   }
 
-  /** Header `flavor` (replay and rebuild find a topic's flavor by it): one array per flavor, not per Line. */
-  private readonly headers = new Map<string, Kafka.MessageHeader[]>();
-  private headersOf(line: Line): Kafka.MessageHeader[] {
-    let h = this.headers.get(line.flavor.name);
-    if (h === undefined) this.headers.set(line.flavor.name, (h = [{ flavor: line.flavor.name }]));
-    return h;
+  /** librdkafka refused a message outright (e.g. larger than message.max.bytes): it never will be accepted. */
+  private refused(err: unknown, flavor: string, time: number, topic: string): void {
+    if (code(err) === ERR.ERR__FATAL && this.fatal === null) {
+      // Not recovered from here (a new producer would have to take over
+      // the old one's queue); it is made as loud as it gets instead.
+      this.fatal = (err as Error).message;
+      this.log.fatal({ err: this.fatal }, 'kafka producer hit a fatal error; every Line is dropped until scratchd restarts');
+    }
+    this.lastFailure = { at: Date.now(), what: `refused: ${(err as Error).message}` };
+    this.counters.failed++;
+    this.counters.dropped++;
+    this.onLoss(this.name, flavor, time, 'refused');
+    this.limited(`produce ${code(err)}`, { code: code(err), err: (err as Error).message, topic },
+      'kafka refused a Line, dropped');
+  }
+
+  private startSpilling(why: string): void {
+    if (this.spilling) return;
+    this.spilling = true;
+    this.log.warn({ why, inFlight: this.inFlight }, 'kafka: new Lines go to the spool');
+  }
+
+  /** A Line to the spool's tail; the spool reports what it cannot take to onSpoolDrop. */
+  private spill(line: Line): void {
+    this.spool?.append(line.flavor.name, line.time, line.json);
+  }
+
+  private readonly onSpoolDrop = (reason: SpoolDropReason, flavor: string, time: number): void => {
+    this.counters.dropped++;
+    this.lastSpoolDrop = { at: Date.now(), reason };
+    this.onLoss(this.name, flavor, time, reason);
+    this.limited(`spool ${reason}`, { reason }, 'kafka spool cannot take a Line, dropped');
+  };
+
+  /**
+   * The drainer: while spilling and a broker is up, produce from the spool's
+   * head, at most DRAIN_WINDOW unreported and never past librdkafka's
+   * high-water mark, so its queue never fills; back to normal when the spool
+   * is empty.
+   */
+  private async drain(): Promise<void> {
+    await this.spoolOpened;
+    while (!this.stopDrain) {
+      const spool = this.spool;
+      if (spool === null) return;
+      if (!this.spilling) {
+        await sleep(50);
+        continue;
+      }
+      if (this.rewindPending) {
+        if (this.spoolInFlight > 0) {
+          await sleep(20);
+          continue;
+        }
+        spool.rewind();
+        this.rewindPending = false;
+      }
+      if (spool.isEmpty() && this.spoolInFlight === 0) {
+        this.spilling = false;
+        this.log.info({ drained: spool.drained }, 'kafka: the spool is empty, Lines go to librdkafka again');
+        continue;
+      }
+      const room = Math.min(DRAIN_WINDOW - this.spoolInFlight, this.highWater - this.inFlight, DRAIN_SLICE);
+      if (!this.connected || !this.brokerUp || this.fatal !== null || room <= 0) {
+        await sleep(room <= 0 ? 10 : 100);
+        continue;
+      }
+      let records = await spool.read(room);
+      let handOver = false;
+      if (records.length === 0 && !this.rewindPending && spool.canHandOver()) {
+        // Caught up with everything written: produce the unwritten appends
+        // from RAM and give new Lines back to the normal path in the same
+        // step, so no Line can come between and the order holds.
+        records = spool.handOver();
+        handOver = true;
+      }
+      if (records.length === 0 && !handOver) {
+        await sleep(Math.min(50, spool.config.fsyncMs));
+        continue;
+      }
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        const topic = this.byName.get(r.flavor)?.topic ?? r.flavor;
+        try {
+          this.producer.produce(topic, null, r.payload, this.keyOf(r.payload), r.time, r.seq, this.headersOf(r.flavor));
+          this.inFlight++;
+          this.spoolInFlight++;
+        } catch (err) {
+          if (code(err) === ERR.ERR__QUEUE_FULL || code(err) === ERR.ERR__STATE) {
+            // The rest of what was read goes out again after a rewind.
+            this.rewindPending = true;
+            break;
+          }
+          this.refused(err, r.flavor, r.time, topic);
+          spool.ack(r.seq); // given up on: the watermark may pass it
+        }
+      }
+      if (handOver && !this.rewindPending) {
+        this.spilling = false;
+        this.log.info({ drained: spool.drained, inFlight: this.spoolInFlight }, 'kafka: the spool caught up, Lines go to librdkafka again');
+      }
+      await new Promise((r) => setImmediate(r));
+    }
   }
 
   /**
@@ -342,10 +604,10 @@ export class KafkaBackend implements Backend {
    * is parsed back out here, and only when a key is configured: the default
    * (no key) costs no parse per Line.
    */
-  private keyOf(line: Line): string | null {
+  private keyOf(json: Buffer): string | null {
     const field = this.config.key;
     if (field === null) return null;
-    const v = (JSON.parse(line.json.toString()) as Record<string, unknown>)[field];
+    const v = (JSON.parse(json.toString()) as Record<string, unknown>)[field];
     if (v === undefined || v === null) return null;
     return typeof v === 'string' ? v : JSON.stringify(v);
   }
@@ -354,16 +616,59 @@ export class KafkaBackend implements Backend {
     if (this.settled) return;
     this.inFlight--;
     this.lastReportAt = Date.now();
+    const seq = (report as { opaque?: unknown } | undefined)?.opaque;
+    if (typeof seq === 'number') {
+      this.spoolReport(err, report, seq);
+      return;
+    }
+    const line = this.normal?.take(report.topic, report.timestamp, report.size);
     if (err) {
-      // Final: librdkafka has retried what it could. Counted as both a failure and a lost Line.
       this.counters.failed++;
+      if (this.spool !== null && line !== undefined && retriable(err)) {
+        // Back to the spool's tail (README: Kafka outages says where that is in the topic's order).
+        this.counters.retried++;
+        this.startSpilling(`delivery failed: ${err.message}`);
+        this.spill(line);
+        this.limited(`delivery ${err.code}`, { code: err.code, err: err.message, topic: report?.topic }, 'kafka delivery failed, Line re-spooled');
+        return;
+      }
+      // Final: librdkafka has retried what it could. Counted as both a failure and a lost Line.
       this.counters.dropped++;
       this.lastFailure = { at: Date.now(), what: `delivery failed: ${err.message}` };
-      this.limited(`delivery ${err.message}`, { err: err.message, topic: report?.topic }, 'kafka delivery failed, Line dropped');
+      this.onLoss(this.name, line?.flavor.name ?? this.byTopic.get(report?.topic)?.name ?? report?.topic ?? '',
+        line?.time ?? report?.timestamp ?? Date.now(), 'delivery_failed');
+      this.limited(`delivery ${err.code}`, { code: err.code, err: err.message, topic: report?.topic }, 'kafka delivery failed, Line dropped');
       return;
     }
     this.counters.persisted++;
     this.brokerUp = true;
-    if (typeof report.timestamp === 'number') observeKafkaDeliveryLatency((Date.now() - report.timestamp) / 1000);
+    if (typeof report.timestamp === 'number') this.deliveryLatency.observe((Date.now() - report.timestamp) / 1000);
   };
+
+  /** A report on a record produced from the spool (opaque = its sequence). */
+  private spoolReport(err: Kafka.LibrdKafkaError | null, report: Kafka.DeliveryReport, seq: number): void {
+    this.spoolInFlight--;
+    const spool = this.spool;
+    if (!err) {
+      spool?.ack(seq);
+      this.counters.persisted++;
+      this.brokerUp = true;
+      if (typeof report.timestamp === 'number') this.deliveryLatency.observe((Date.now() - report.timestamp) / 1000);
+      return;
+    }
+    this.counters.failed++;
+    if (retriable(err)) {
+      // Still in the spool: read again from the watermark once the others reported.
+      this.counters.retried++;
+      this.rewindPending = true;
+      this.startSpilling(`delivery from the spool failed: ${err.message}`);
+      this.limited(`delivery ${err.code}`, { code: err.code, err: err.message, topic: report?.topic }, 'kafka delivery from the spool failed, will retry');
+      return;
+    }
+    this.counters.dropped++;
+    this.lastFailure = { at: Date.now(), what: `delivery failed: ${err.message}` };
+    this.onLoss(this.name, this.byTopic.get(report?.topic)?.name ?? report?.topic ?? '', report?.timestamp ?? Date.now(), 'delivery_failed');
+    this.limited(`delivery ${err.code}`, { code: err.code, err: err.message, topic: report?.topic }, 'kafka delivery failed, Line dropped');
+    spool?.ack(seq); // given up on
+  }
 }

@@ -5,10 +5,10 @@
  * The request path and the backends only bump plain numbers
  * (RequestCounters, BackendCounters); everything here reads them when a
  * scrape asks (`collect()` callbacks), so serving a pixel never touches
- * prom-client. The only things observed as they happen are the histograms:
- * GC pauses (PerformanceObserver), event-loop lag (sampled once a second)
- * and Kafka delivery latency (the Kafka backend calls
- * `observeKafkaDeliveryLatency` from its delivery-report callback).
+ * prom-client. The only things observed as they happen are the histograms
+ * of GC pauses (PerformanceObserver) and event-loop lag (sampled once a
+ * second); the Kafka delivery-latency histogram is the Kafka backend's own
+ * plain numbers (src/kafka/latency.ts), read here like every counter.
  *
  * Names follow Prometheus conventions: `scratchd_` prefix, base units
  * (seconds, bytes), `_total` on counters, one label set per family.
@@ -18,67 +18,49 @@ import type { IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend, BackendState } from '../backend.js';
 import type { FileStats, FileStatsSource } from '../file/stats.js';
+import { LATENCY_BUCKETS } from '../kafka/latency.js';
+import { isKafkaStatsSource, type KafkaStatsSource, type SpoolSnapshot } from '../kafka/stats.js';
 import type { CountedMethod, RequestCounters } from './counters.js';
 import { rejectReasons } from './counters.js';
 import type { LossTracker } from '../recovery/losses.js';
 
 const methods: readonly CountedMethod[] = ['GET', 'HEAD', 'POST', 'OTHER'];
-const backendStates: readonly BackendState[] = ['ok', 'degraded', 'down'];
+const backendStates: readonly BackendState[] = ['ok', 'degraded', 'spooling', 'down'];
 
-/** Buckets for latencies that are normally milliseconds but may reach a broker outage. */
-const kafkaBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 /** GC pauses are mostly well under a millisecond (scavenges) up to tens of ms (mark-compact). */
 const gcBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 /** Per-second maximum event-loop delay. */
 const lagBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/**
- * Time from a Line's arrival to the report that Kafka has it, per delivered
- * message. Process-wide and registered in no registry at creation:
- * `createMetrics` adds it to the registry it builds. The Kafka backend
- * imports `observeKafkaDeliveryLatency` and needs nothing else from here.
- */
 const KAFKA_LATENCY = 'scratchd_kafka_delivery_latency_seconds';
-/** Reports per bucket (not cumulative); the last slot is above every bound. */
-const kafkaLatencyCounts = new Float64Array(kafkaBuckets.length + 1);
-let kafkaLatencyCount = 0;
-let kafkaLatencySum = 0;
 
 /**
- * Record one Kafka delivery report `seconds` after its Line arrived. Called
- * once per delivered message on the serving thread: prom-client's
- * Histogram.observe (label hashing and checks) cost ~0.7 µs of it, so the
- * counts live in a typed array, made into samples only when scraped.
+ * The Kafka backend's delivery-latency histogram as prom-client's registry
+ * reads any metric: `get()` turns the backend's plain numbers into samples
+ * (all zero without a Kafka backend).
  */
-export function observeKafkaDeliveryLatency(seconds: number): void {
-  if (!(seconds >= 0) || !Number.isFinite(seconds)) return;
-  let i = 0;
-  while (i < kafkaBuckets.length && seconds > kafkaBuckets[i]!) i++;
-  kafkaLatencyCounts[i]!++;
-  kafkaLatencyCount++;
-  kafkaLatencySum += seconds;
+function kafkaDeliveryLatency(kafka: KafkaStatsSource | undefined) {
+  return {
+    name: KAFKA_LATENCY,
+    help: 'Time from a Line\'s arrival (its Kafka timestamp) to the delivery report of its message, in seconds.',
+    type: 'histogram',
+    aggregator: 'sum',
+    get() {
+      const h = kafka?.deliveryLatency;
+      let cumulative = 0;
+      const values: { metricName: string; labels: Record<string, number | string>; value: number }[] = LATENCY_BUCKETS.map((le, i) => ({
+        metricName: `${KAFKA_LATENCY}_bucket`, labels: { le }, value: (cumulative += h?.counts[i] ?? 0),
+      }));
+      values.push(
+        { metricName: `${KAFKA_LATENCY}_bucket`, labels: { le: '+Inf' }, value: h?.count ?? 0 },
+        { metricName: `${KAFKA_LATENCY}_sum`, labels: {}, value: h?.sum ?? 0 },
+        { metricName: `${KAFKA_LATENCY}_count`, labels: {}, value: h?.count ?? 0 },
+      );
+      return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+    },
+    reset() {},
+  };
 }
-
-/** The histogram as prom-client's registry reads any metric: `get()` gives its samples. */
-const kafkaDeliveryLatency = {
-  name: KAFKA_LATENCY,
-  help: 'Time from a Line\'s arrival (its Kafka timestamp) to the delivery report of its message, in seconds.',
-  type: 'histogram',
-  aggregator: 'sum',
-  get() {
-    let cumulative = 0;
-    const values: { metricName: string; labels: Record<string, number | string>; value: number }[] = kafkaBuckets.map((le, i) => ({
-      metricName: `${KAFKA_LATENCY}_bucket`, labels: { le }, value: (cumulative += kafkaLatencyCounts[i]!),
-    }));
-    values.push(
-      { metricName: `${KAFKA_LATENCY}_bucket`, labels: { le: '+Inf' }, value: kafkaLatencyCount },
-      { metricName: `${KAFKA_LATENCY}_sum`, labels: {}, value: kafkaLatencySum },
-      { metricName: `${KAFKA_LATENCY}_count`, labels: {}, value: kafkaLatencyCount },
-    );
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  },
-  reset() {},
-};
 
 /** `GET /stats`: every number shallow-nested, so `a.b.c value` makes a Graphite path. */
 export interface StatsSnapshot {
@@ -94,6 +76,8 @@ export interface StatsSnapshot {
   kafka_delivery_latency_seconds: { count: number; sum: number };
   /** Loss windows open now and the last ones closed (src/recovery/losses.ts). */
   loss_windows?: ReturnType<LossTracker['snapshot']>;
+  /** The Kafka disk spool; absent when there is none. */
+  kafka_spool?: SpoolSnapshot;
   process: {
     uptime_seconds: number;
     rss_bytes: number;
@@ -231,7 +215,9 @@ export function createMetrics(
     },
   });
 
-  registry.registerMetric(kafkaDeliveryLatency as unknown as Histogram);
+  const kafka = backends.find((b): b is Backend & KafkaStatsSource => isKafkaStatsSource(b));
+  registry.registerMetric(kafkaDeliveryLatency(kafka) as unknown as Histogram);
+  if (kafka !== undefined) registerSpoolMetrics(registry, kafka);
 
   const losses = options.losses;
   new Counter({
@@ -368,9 +354,10 @@ export function createMetrics(
         failed: b.counters.failed,
         dropped: b.counters.dropped,
         retried: b.counters.retried,
-        up: s === 'ok' ? 1 : s === 'degraded' ? 0.5 : 0,
+        up: s === 'ok' ? 1 : s === 'down' ? 0 : 0.5,
       };
     }
+    const spool = kafka?.spoolSnapshot();
     const mem = process.memoryUsage();
     const cpu = process.cpuUsage();
     const gc: StatsSnapshot['gc'] = {};
@@ -380,7 +367,8 @@ export function createMetrics(
       rejected,
       cors: { preflight: counters.cors.preflight, denied: counters.cors.denied },
       backends: bs,
-      kafka_delivery_latency_seconds: { count: kafkaLatencyCount, sum: kafkaLatencySum },
+      kafka_delivery_latency_seconds: { count: kafka?.deliveryLatency.count ?? 0, sum: kafka?.deliveryLatency.sum ?? 0 },
+      ...(spool !== null && spool !== undefined ? { kafka_spool: spool } : {}),
       process: {
         uptime_seconds: process.uptime(),
         rss_bytes: mem.rss,
@@ -406,4 +394,47 @@ export function createMetrics(
       delay?.disable();
     },
   };
+}
+
+/** The Kafka spool's numbers, read at scrape time (only when the spool is on). */
+function registerSpoolMetrics(registry: Registry, kafka: KafkaStatsSource): void {
+  const gauge = (name: string, help: string, read: (s: SpoolSnapshot) => number): void => {
+    new Gauge({
+      name, help, registers: [registry],
+      collect() {
+        const s = kafka.spoolSnapshot();
+        if (s !== null) this.set(read(s));
+      },
+    });
+  };
+  const counter = (name: string, help: string, read: (s: SpoolSnapshot) => number): void => {
+    new Counter({
+      name, help, registers: [registry],
+      collect() {
+        const s = kafka.spoolSnapshot();
+        this.reset();
+        if (s !== null) this.inc(read(s));
+      },
+    });
+  };
+  gauge('scratchd_kafka_spool_bytes', 'Bytes of the Kafka spool\'s segment files on disk.', (s) => s.bytes);
+  gauge('scratchd_kafka_spool_records', 'Lines in the Kafka spool not yet acknowledged by Kafka.', (s) => s.records);
+  gauge('scratchd_kafka_spool_segments', 'Segment files of the Kafka spool.', (s) => s.segments);
+  gauge('scratchd_kafka_spool_oldest_age_seconds', 'Age of the oldest Line in the Kafka spool (0 when empty).', (s) => s.oldest_age_seconds);
+  gauge('scratchd_kafka_spool_drain_rate', 'Lines acknowledged from the Kafka spool per second, over the last few seconds.', (s) => s.drain_rate_per_second);
+  gauge('scratchd_kafka_spool_spilling', '1 while new Lines go to the Kafka spool instead of librdkafka.', (s) => s.spilling);
+  counter('scratchd_kafka_spool_spilled_total', 'Lines written to the Kafka spool.', (s) => s.spilled_total);
+  counter('scratchd_kafka_spool_drained_total', 'Lines from the Kafka spool acknowledged by Kafka.', (s) => s.drained_total);
+  counter('scratchd_kafka_spool_quarantined_total', 'Kafka spool segments (or their damaged tails) moved to quarantine/.', (s) => s.quarantined_total);
+  new Counter({
+    name: 'scratchd_kafka_spool_dropped_lines_total',
+    help: 'Lines the Kafka spool could not take, by reason (spool_full, disk_full, spool_error).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      const s = kafka.spoolSnapshot();
+      this.reset();
+      for (const r of ['spool_full', 'disk_full', 'spool_error'] as const) this.inc({ reason: r }, s?.dropped_total[r] ?? 0);
+    },
+  });
 }

@@ -8,7 +8,8 @@ import { getMetricsFromIterator, type PromData, type PromHistogramData, type Pro
 import t, { type Test } from 'tap';
 import type { Backend, BackendCounters, BackendHealth } from '../../src/backend.js';
 import { countResponse, newRequestCounters, rejectReasons } from '../../src/stats/counters.js';
-import { createMetrics, observeKafkaDeliveryLatency } from '../../src/stats/metrics.js';
+import { createMetrics } from '../../src/stats/metrics.js';
+import { DeliveryLatency } from '../../src/kafka/latency.js';
 import { healthReport, startStatsServer } from '../../src/stats/server.js';
 import { mainJs, startDaemon, tempDir } from '../helpers/daemon.js';
 import { raw, request } from '../helpers/http.js';
@@ -87,15 +88,15 @@ t.test('stats listener over fake counters and backends', async (t) => {
   Object.assign(file.counters, { persisted: 5, failed: 2, dropped: 1, retried: 2 });
   file.q = 3;
   file.h = { state: 'degraded', reason: 'EACCES /x' };
-  const kafka = new FakeBackend('kafka');
+  // The Kafka backend owns its delivery-latency histogram as plain numbers; metrics reads them at scrape time.
+  const kafka = Object.assign(new FakeBackend('kafka'), { deliveryLatency: new DeliveryLatency(), spoolSnapshot: () => null });
   Object.assign(kafka.counters, { persisted: 7, failed: 0, dropped: 0, retried: 0 });
   const backends = [file, kafka];
 
-  // The Kafka histogram is process-wide; in this test process only this test uses it.
-  observeKafkaDeliveryLatency(0.004);
-  observeKafkaDeliveryLatency(0.2);
-  observeKafkaDeliveryLatency(-1); // ignored: a clock step must not poison the sum
-  observeKafkaDeliveryLatency(NaN);
+  kafka.deliveryLatency.observe(0.004);
+  kafka.deliveryLatency.observe(0.2);
+  kafka.deliveryLatency.observe(-1); // ignored: a clock step must not poison the sum
+  kafka.deliveryLatency.observe(NaN);
   const kafkaSum = 0.004 + 0.2;
 
   const metrics = createMetrics(counters, backends);

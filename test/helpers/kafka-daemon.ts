@@ -23,11 +23,13 @@ export async function startKafkaDaemon(bootstrap: string, opts: DaemonOptions & 
   kafka?: Record<string, unknown>;
   file?: Record<string, unknown>;
   enrich?: Record<string, string>;
+  /** Flavor name → topic, to reuse another daemon's topics (a restart); new ones by default. */
+  topics?: Record<string, string>;
 } = {}): Promise<KafkaDaemon> {
   const n = ++daemons;
   const flavors = testFlavors.map((f) => ({
     ...f,
-    topic: `e2e.${f.name}.${runId}.${n}`,
+    topic: opts.topics?.[f.name] ?? `e2e.${f.name}.${runId}.${n}`,
     ...(opts.enrich !== undefined ? { enrich: opts.enrich } : {}),
   }));
   const kafka = (opts.kafka ?? {}) as { rdkafka?: Record<string, unknown> };
@@ -70,6 +72,8 @@ export async function health(d: Daemon): Promise<{ status: number; body: { backe
 export function traffic(d: Daemon, host: string, concurrency = 4, gapMs = 10) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const ok: string[] = [];
+  /** When each of `ok` was answered (Date.now()). */
+  const okAt: number[] = [];
   const bad: string[] = [];
   let next = 0;
   let slowest = 0;
@@ -80,7 +84,10 @@ export function traffic(d: Daemon, host: string, concurrency = 4, gapMs = 10) {
       const began = performance.now();
       try {
         const r = await request(d.port, `/track?id=${id}`, { host, agent });
-        if (r.status === 200) ok.push(id);
+        if (r.status === 200) {
+          ok.push(id);
+          okAt.push(Date.now());
+        }
         else bad.push(`${id}: ${r.status}`);
       } catch (err) {
         bad.push(`${id}: ${(err as Error).message}`);
@@ -93,11 +100,11 @@ export function traffic(d: Daemon, host: string, concurrency = 4, gapMs = 10) {
   return {
     get slowestMs() { return slowest; },
     get answered() { return ok.length; },
-    async stop(): Promise<{ ok: string[]; bad: string[]; slowestMs: number }> {
+    async stop(): Promise<{ ok: string[]; okAt: number[]; bad: string[]; slowestMs: number }> {
       stopped = true;
       await Promise.all(clients);
       agent.destroy();
-      return { ok, bad, slowestMs: slowest };
+      return { ok, okAt, bad, slowestMs: slowest };
     },
   };
 }
@@ -110,4 +117,20 @@ export function idCounts(values: Buffer[] | string[]): Map<string, number> {
     seen.set(id, (seen.get(id) ?? 0) + 1);
   }
   return seen;
+}
+
+/** The daemon's /stats object. */
+export async function stats(d: Daemon): Promise<Record<string, any>> {
+  const r = await request(await statsPort(d), '/stats');
+  return JSON.parse(r.body.toString()) as Record<string, any>;
+}
+
+/** Poll an async condition every 100 ms until it holds; fail after `timeoutMs` with `what`. */
+export async function waitFor(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -1,0 +1,85 @@
+/**
+ * One spooled Line on disk, a framed record:
+ *
+ *   u32 LE  body length (bytes after this 8-byte header)
+ *   u32 LE  CRC-32C of the body
+ *   body:
+ *     u64 LE  sequence (global, increasing; never reused, see ledger.ts)
+ *     i64 LE  arrival time, ms since the epoch (the Kafka timestamp)
+ *     u8      flavor name length, then the name's bytes (ASCII, [a-z0-9._-])
+ *     ...     payload: the Line's JSON bytes exactly
+ *
+ * The length comes first so a reader can skip, the checksum second so a torn
+ * or bit-flipped record is told apart from a good one. CRC-32C comes from a
+ * library (@aws-crypto/crc32c, table-driven): the spool is off the request
+ * path, so a native one would buy nothing that matters.
+ */
+import { crc32c } from '@aws-crypto/crc32c';
+
+export const HEADER_BYTES = 8;
+const FIXED_BODY_BYTES = 8 + 8 + 1;
+/** Longer bodies are taken as a corrupt length, not a record. */
+export const MAX_BODY_BYTES = 64 << 20;
+
+export interface SpoolRecord {
+  seq: number;
+  time: number;
+  flavor: string;
+  payload: Buffer;
+}
+
+/** The record's frame, ready to append. */
+export function encodeRecord(r: SpoolRecord): Buffer {
+  const flavorLen = Buffer.byteLength(r.flavor, 'latin1');
+  const body = FIXED_BODY_BYTES + flavorLen + r.payload.length;
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + body);
+  buf.writeUInt32LE(body, 0);
+  buf.writeBigUInt64LE(BigInt(r.seq), 8);
+  buf.writeBigInt64LE(BigInt(r.time), 16);
+  buf.writeUInt8(flavorLen, 24);
+  buf.write(r.flavor, 25, 'latin1');
+  r.payload.copy(buf, 25 + flavorLen);
+  buf.writeUInt32LE(crc32c(buf.subarray(HEADER_BYTES)), 4);
+  return buf;
+}
+
+/** Why decoding stopped before the end of the bytes given. */
+export type FrameProblem = 'truncated' | 'length' | 'checksum';
+
+export interface Decoded {
+  records: (SpoolRecord & { offset: number; bytes: number })[];
+  /** Offset just past the last good record. */
+  end: number;
+  /** null when every byte up to the end was good records. */
+  problem: FrameProblem | null;
+}
+
+/**
+ * Every whole, intact record in `buf` from `start`, stopping at the first
+ * that is not (a partial record at the end is `truncated`: more bytes may
+ * still come, or a crash cut it). Payloads are copies, independent of `buf`.
+ */
+export function decodeRecords(buf: Buffer, start = 0, limit = Infinity): Decoded {
+  const records: Decoded['records'] = [];
+  let at = start;
+  while (at < buf.length && records.length < limit) {
+    if (buf.length - at < HEADER_BYTES) return { records, end: at, problem: 'truncated' };
+    const body = buf.readUInt32LE(at);
+    if (body < FIXED_BODY_BYTES || body > MAX_BODY_BYTES) return { records, end: at, problem: 'length' };
+    if (buf.length - at - HEADER_BYTES < body) return { records, end: at, problem: 'truncated' };
+    const b = buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + body);
+    if (crc32c(b) !== buf.readUInt32LE(at + 4)) return { records, end: at, problem: 'checksum' };
+    const flavorLen = b.readUInt8(16);
+    if (FIXED_BODY_BYTES + flavorLen > body) return { records, end: at, problem: 'length' };
+    records.push({
+      seq: Number(b.readBigUInt64LE(0)),
+      time: Number(b.readBigInt64LE(8)),
+      flavor: b.toString('latin1', 17, 17 + flavorLen),
+      payload: Buffer.from(b.subarray(17 + flavorLen)),
+      offset: at,
+      bytes: HEADER_BYTES + body,
+    });
+    at += HEADER_BYTES + body;
+  }
+  return { records, end: at, problem: null };
+}

@@ -1,0 +1,34 @@
+/**
+ * What the Kafka backend exposes to src/stats/metrics.ts beyond
+ * BackendCounters: plain numbers read at scrape time (types only here, so
+ * the stats module never loads node-rdkafka).
+ */
+import type { DeliveryLatency } from './latency.js';
+
+export interface SpoolSnapshot {
+  /** The spool was opened (recovery done). */
+  ready: number;
+  /** 1 while Lines go to the spool instead of librdkafka. */
+  spilling: number;
+  bytes: number;
+  records: number;
+  segments: number;
+  /** Age of the oldest unacknowledged record, 0 when empty. */
+  oldest_age_seconds: number;
+  /** Records acknowledged per second over the last few seconds. */
+  drain_rate_per_second: number;
+  spilled_total: number;
+  drained_total: number;
+  dropped_total: { spool_full: number; disk_full: number; spool_error: number };
+  quarantined_total: number;
+}
+
+export interface KafkaStatsSource {
+  readonly deliveryLatency: DeliveryLatency;
+  /** null when the spool is off. */
+  spoolSnapshot(): SpoolSnapshot | null;
+}
+
+export function isKafkaStatsSource(b: object): b is KafkaStatsSource {
+  return 'deliveryLatency' in b && typeof (b as { spoolSnapshot?: unknown }).spoolSnapshot === 'function';
+}
