@@ -354,7 +354,7 @@ export async function oneShot(port: number, path: string, host?: string): Promis
 export function persisted(logDir: string): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   for (const flavor of readdirSync(logDir)) {
-    for (const f of readdirSync(join(logDir, flavor))) {
+    for (const f of readdirSync(join(logDir, flavor)).filter((n) => n.endsWith('.log'))) {
       for (const l of readFileSync(join(logDir, flavor, f), 'utf8').split('\n')) if (l !== '') out.push(JSON.parse(l) as Record<string, unknown>);
     }
   }
