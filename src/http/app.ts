@@ -9,7 +9,7 @@ import { rejections, statusText } from './reject.js';
 import { parseValues, type QueryLimits } from '../query/index.js';
 
 /** nginx's empty_gif: a 1×1 transparent GIF, 43 bytes. */
-export const GIF = Buffer.from(
+const GIF = Buffer.from(
   '47494638396101000100800100000000ffffff21f90401000001002c00000000010001000002024c01003b',
   'hex',
 );
@@ -24,8 +24,8 @@ const FORM = 'application/x-www-form-urlencoded';
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 /**
  * The status line's text and the GIF's headers, for one writeStatus call:
- * uWS writes `HTTP/1.1 ${status}\r\n` verbatim, and each call across the
- * JS/C++ boundary cost ~0.3 µs, a writeHeader per header ~0.9 µs per request.
+ * uWS writes `HTTP/1.1 ${status}\r\n` verbatim, and every call across the
+ * JS/C++ boundary has a fixed cost, so one call beats one writeHeader per header.
  */
 const OK_GIF = bytes(`200 OK\r\nContent-Type: image/gif\r\nCache-Control: ${NO_CACHE}\r\nExpires: 0`);
 const HOST = bytes('host');
@@ -113,7 +113,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
 
   app.post('/track', (res, req) => {
     const time = Date.now();
-    const flavor = lookup(req.getHeader('host'));
+    const flavor = lookup(req.getHeader(HOST));
     if (flavor === undefined) return reject(res, 'POST', 'unknown_flavor');
     const type = req.getHeader('content-type').split(';', 1)[0]!.trim().toLowerCase();
     if (type !== FORM && type !== 'text/plain') return reject(res, 'POST', 'bad_content_type');

@@ -14,7 +14,7 @@
  */
 import uWS from 'uWebSockets.js';
 import type { HttpResponse } from 'uWebSockets.js';
-import type { Logger } from 'pino';
+import type { Logger } from '../log.js';
 import type { Registry } from 'prom-client';
 import type { Backend, BackendHealth } from '../backend.js';
 import { statusText } from '../http/reject.js';
