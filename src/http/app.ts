@@ -1,4 +1,4 @@
-import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Backend } from '../backend.js';
 import type { Config } from '../config.js';
 import { countResponse, type CountedMethod, type RejectReason, type RequestCounters } from '../stats/counters.js';
@@ -7,6 +7,7 @@ import { flavorLookup, type Flavor } from '../flavor.js';
 import type { Line } from '../line.js';
 import { rejections, statusText } from './reject.js';
 import { parseValues, type QueryLimits } from '../query/index.js';
+import { uws } from './uws.js';
 
 /** nginx's empty_gif: a 1×1 transparent GIF, 43 bytes. */
 const GIF = Buffer.from(
@@ -42,7 +43,7 @@ export interface Http {
  * onData, corked, and never after onAborted.
  */
 export function makeHttp(config: Config, backends: readonly Backend[], counters: RequestCounters): Http {
-  const app = uWS.App();
+  const app = uws().App();
   const lookup = flavorLookup(config.flavors);
   const { maxQueryBytes, maxBodyBytes } = config.limits;
   const limits: QueryLimits = config.limits;

@@ -127,7 +127,7 @@ t.test('the daemon serves on the inherited socket', async (t) => {
   });
 
   await t.test('uWS limits hold on adopted connections', async (t) => {
-    // Request heads beyond UWS_HTTP_MAX_HEADERS_SIZE (maxQueryBytes + 8 KiB).
+    // Request heads beyond the limit main passes to loadUws (maxQueryBytes + 8 KiB).
     const big = new Http1Connection(sock.port);
     await big.ready;
     const r = await big.request(`/track?id=${'x'.repeat(64 * 1024)}`).catch((e: Error) => e);
