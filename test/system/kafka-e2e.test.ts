@@ -10,7 +10,7 @@ import { consume } from '../helpers/consume.js';
 import { drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
 import { startKafka } from '../helpers/kafka.js';
-import { health, idCounts, startKafkaDaemon, statsPort } from '../helpers/kafka-daemon.js';
+import { health, idCounts, startKafkaDaemon } from '../helpers/kafka-daemon.js';
 
 const kafka = await startKafka();
 t.teardown(() => kafka.stop());
@@ -57,7 +57,7 @@ t.test('three flavors: exact values, timestamps and topics; the same bytes as th
   const h = await health(d);
   t.same(h.body.backends.kafka, { state: 'ok' }, 'health: kafka ok');
   // Each delivery report is timed from its Line's arrival (the message timestamp).
-  const stats = JSON.parse((await request(await statsPort(d), '/stats')).body.toString()) as
+  const stats = JSON.parse((await request(d.statsPort, '/stats')).body.toString()) as
     { kafka_delivery_latency_seconds: { count: number; sum: number } };
   const latency = stats.kafka_delivery_latency_seconds;
   t.equal(latency.count, 4, 'delivery latency: one observation per delivered message');
