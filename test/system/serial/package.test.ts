@@ -12,8 +12,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { root, tempDir } from '../helpers/daemon.js';
-import { request } from '../helpers/http.js';
+import { root, tempDir } from '../../helpers/daemon.js';
+import { request } from '../../helpers/http.js';
 
 const run = promisify(execFile);
 const pkgVersion = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
@@ -29,7 +29,7 @@ const unitsInTree = existsSync(join(root, 'systemd/scratchd.socket')) && existsS
 t.setTimeout(9 * 60_000);
 
 if (process.getuid?.() !== 0 || !existsSync('/etc/debian_version')) {
-  t.fail('the package test needs root on Debian: run it in the trixie chroot (../shared/trixie npx tap test/package.test.ts)');
+  t.fail('the package test needs root on Debian: run it in the trixie chroot (../shared/trixie npx tap test/system/serial/package.test.ts)');
   process.exit(1);
 }
 
