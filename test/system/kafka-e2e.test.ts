@@ -11,6 +11,7 @@ import { drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
 import { startKafka } from '../helpers/kafka.js';
 import { health, idCounts, startKafkaDaemon } from '../helpers/kafka-daemon.js';
+import { until } from '../helpers/wait.js';
 
 const kafka = await startKafka();
 t.teardown(() => kafka.stop());
@@ -51,7 +52,7 @@ t.test('three flavors: exact values, timestamps and topics; the same bytes as th
       t.equal(m.topic, d.topics[flavor]);
     }
     // Value = the file's line, byte for byte, without the newline.
-    await new Promise((r) => setTimeout(r, 300));
+    await until(`${flavor}: the file has them too`, () => d.fileLines(flavor).length >= values.length);
     t.same(got.map((m) => m.value.toString('utf8')), d.fileLines(flavor), `${flavor}: same bytes as the file`);
   }
   const h = await health(d);

@@ -9,7 +9,6 @@ import t from 'tap';
 const root = new URL('../..', import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   scripts: Record<string, string>;
-  tap: { serial?: string[] };
 };
 const tiers = { unit: 'test/unit', e2e: 'test/e2e', system: 'test/system' } as const;
 
@@ -50,13 +49,6 @@ t.test('npm test runs every tier, after building and typechecking', async (t) =>
   t.match(script, /^npm run build && npm run test:types && /);
   const covered = files.filter((f) => pathsIn(script).some((d) => under(f, d)));
   t.same(covered, files, 'so every test file');
-});
-
-t.test('serial folders exist, inside a tier', async (t) => {
-  for (const dir of pkg.tap.serial ?? []) {
-    t.ok(statSync(join(root, dir)).isDirectory(), `${dir} exists`);
-    t.ok(Object.values(tiers).some((d) => under(dir, d)), `${dir} is inside a tier`);
-  }
 });
 
 t.test('unit tests stay in-process: no daemon, no network, no child processes', async (t) => {
