@@ -117,12 +117,19 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     check();
   });
 
-  const serving = await waitLog((l) => l.msg === 'serving');
-  const port = Number(String(serving.listen).split(':').pop());
-  // Logged before "serving", so already here.
-  const statsReady = logs.find((l) => l.msg === 'stats listener ready');
-  if (statsReady === undefined) throw new Error('the daemon serves without logging "stats listener ready"');
-  const statsPort = Number(statsReady.port);
+  let port: number;
+  let statsPort: number;
+  try {
+    const serving = await waitLog((l) => l.msg === 'serving');
+    port = Number(String(serving.listen).split(':').pop());
+    // Logged before "serving", so already here.
+    const statsReady = logs.find((l) => l.msg === 'stats listener ready');
+    if (statsReady === undefined) throw new Error('the daemon serves without logging "stats listener ready"');
+    statsPort = Number(statsReady.port);
+  } catch (err) {
+    proc.kill('SIGKILL'); // a daemon the test cannot use must not outlive it
+    throw err;
+  }
 
   return {
     proc, port, statsPort, dir, logs, config, waitLog, exited,
