@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { checkTimeZone } from './day.js';
 import { hostName, makeFlavor, type Enrich, type Flavor } from './flavor.js';
+import { splitHostPort } from './http/listen.js';
 
 export interface FileConfig {
   enabled: boolean;
@@ -164,10 +165,4 @@ function describe(e: ErrorObject): string {
   if (e.keyword === 'additionalProperties') return `${at}: unknown key "${e.params.additionalProperty}"`;
   if (e.keyword === 'enum') return `${at}: ${e.message} (${(e.params.allowedValues as unknown[]).join(', ')})`;
   return `${at}: ${e.message}`;
-}
-
-/** "host:port" → its parts; IPv6 hosts are written in brackets. */
-export function splitHostPort(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  return { host: listen.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(listen.slice(i + 1)) };
 }

@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { acceptInto, inheritedSocket, notify } from './http/activation.js';
+import { notify } from './http/activation.js';
+import { listenPublic } from './http/listen.js';
+import { loadUws } from './http/uws.js';
 import type { Backend, LossListener } from './backend.js';
 import { ConfigError, type Config } from './config.js';
 import { loadCheckedConfig, makeReloader } from './reload.js';
 import { newRequestCounters } from './stats/counters.js';
 import { FileBackend } from './file/backend.js';
-import type { TemplatedApp } from 'uWebSockets.js';
-import { makeLogger, rateLimited, type Logger } from './log.js';
+import { makeLogger, type Logger } from './log.js';
 import { createMetrics } from './stats/metrics.js';
 import { LossTracker } from './recovery/losses.js';
 
@@ -86,30 +87,6 @@ async function startBackends(config: Config, log: Logger, onLoss: LossListener):
   return backends;
 }
 
-/**
- * Serve on the socket systemd passed (it outlives us, so a restart drops
- * nothing), else listen as configured. Returns the address to log and how
- * to stop accepting.
- */
-async function listen(app: TemplatedApp, config: Config, log: Logger): Promise<{ address: string; stop(): void }> {
-  const inherited = inheritedSocket();
-  if (inherited !== null) {
-    const acceptError = rateLimited(log);
-    try {
-      const acceptor = acceptInto(app, inherited, { onError: (err) => acceptError('accept', { err }, 'accept failed; backing off') });
-      return { address: `systemd:fd${inherited}`, stop: () => acceptor.stop() };
-    } catch (err) {
-      fail(`cannot accept on the socket systemd passed (fd ${inherited}): ${(err as Error).message}`);
-    }
-  }
-  const { listenOn } = await import('./http/listen.js');
-  const { default: uWS } = await import('uWebSockets.js');
-  const listening = await listenOn(app, config.listen);
-  if (listening === null) fail(`cannot listen on ${config.listen}`);
-  // Port 0 asks for any free port (tests do): log the one we got.
-  return { address: config.listen.replace(/:\d+$/, `:${listening.port}`), stop: () => uWS.us_listen_socket_close(listening.socket) };
-}
-
 /** `scratchd NAME ...`: each subcommand is src/commands/NAME.ts, exporting run(argv) → exit code. */
 const subcommands = new Set(['replay', 'rebuild', 'spool']);
 
@@ -125,9 +102,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${args.config}: ok\n`);
     return;
   }
-  // uWS reads its request-head limit once, when it loads: room for the
-  // longest query we accept plus ordinary headers.
-  process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(config.limits.maxQueryBytes + 8192);
+  // Request heads: room for the longest query we accept plus ordinary headers.
+  loadUws(config.limits.maxQueryBytes + 8192);
   const { makeHttp } = await import('./http/app.js');
   const { healthReport, startStatsServer } = await import('./stats/server.js');
 
@@ -146,7 +122,7 @@ async function main(): Promise<void> {
 
   const http = makeHttp(config, backends, counters, log.child({ component: 'http' }));
   const httpLog = log.child({ component: 'http' });
-  const listener = await listen(http.app, config, httpLog);
+  const listener = await listenPublic(http.app, config.listen, httpLog).catch((err: Error) => fail(err.message));
   httpLog.info({ listen: listener.address, version, flavors: config.flavors.map((f) => f.name) }, 'serving');
   notify('READY=1');
 

@@ -14,13 +14,13 @@ export { dayFile } from './paths.js';
 /**
  * After a batch is routed, the loop lets Lines gather for this long (counted
  * from the start of the batch) before it takes the next one, so a busy daemon
- * writes each file ~200 times a second rather than once per event-loop turn.
- * Each write costs a thread-pool round trip on the core that serves HTTP; per
- * call, not per byte: profiled under load, writes per turn took 6% of the
- * process's CPU, writes per 25 ms 1.7%, per 5 ms ~1.5% more than per 20 ms.
- * Smaller batches keep the tail short, though: each is a pass on the event
- * loop and a write(2) in a pool thread that competes for the same core; at
- * half load p99 was 0.79–0.97 ms with 5 ms against 1.04–1.19 ms with 20 ms.
+ * writes each file a bounded number of times a second rather than once per
+ * event-loop turn. Each write costs a thread-pool round trip on the core that
+ * serves HTTP, per call, not per byte, so fewer, larger writes cost less CPU.
+ * Smaller batches keep the latency tail short, though: each is a pass on the
+ * event loop and a write(2) in a pool thread that competes for the same core,
+ * and a long batch makes the requests that arrive during it wait longer.
+ * BENCHMARKS.md has the measurements behind this value.
  * It delays only when a Line reaches the page cache (nginx's buffered
  * access_log waits up to its flush=, 1 s typically), never an answer; the
  * wait ends early once the queue is half full or holds GATHER_LINES, and when

@@ -12,13 +12,13 @@
  * HEAD is answered like GET without a body. Other methods on these paths:
  * 405 with Allow. Anything else: 404.
  */
-import uWS from 'uWebSockets.js';
 import type { HttpResponse } from 'uWebSockets.js';
-import type { Logger } from 'pino';
+import type { Logger } from '../log.js';
 import type { Registry } from 'prom-client';
 import type { Backend, BackendHealth } from '../backend.js';
 import { statusText } from '../http/reject.js';
 import { listenOn } from '../http/listen.js';
+import { uws } from '../http/uws.js';
 
 export interface HealthReport {
   status: 'ok' | 'draining';
@@ -69,7 +69,7 @@ export function startStatsServer(
   log: Logger,
 ): Promise<StatsServer> {
   const registry = metrics.registry;
-  const app = uWS.App();
+  const app = uws().App();
 
   const send = (res: HttpResponse, head: boolean, status: number, type: string, body: string,
     extra?: Record<string, string>): void => {
@@ -150,7 +150,7 @@ export function startStatsServer(
       close() {
         if (closed) return;
         closed = true;
-        uWS.us_listen_socket_close(listening.socket);
+        uws().us_listen_socket_close(listening.socket);
         app.close(); // also ends kept-alive connections, so nothing holds the loop
       },
     };

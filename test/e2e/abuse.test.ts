@@ -12,7 +12,7 @@ import { dayOf } from '../../src/day.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { dayLines, drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
-import { until } from '../helpers/until.js';
+import { sleep, until } from '../helpers/wait.js';
 import { rawExchange, rssKiB, stats, watch, type Counts, type RawResult } from '../helpers/watch.js';
 
 const d = await startDaemon();
@@ -66,15 +66,16 @@ function abuse(name: string, counted: Record<string, number>, fn: (t: TAP) => Pr
     w.reset();
     await fn(t as unknown as TAP);
     const rounds = w.latencies.length;
-    await until(() => w.latencies.length >= rounds + 3, 5000);
+    await until('three more rounds of the normal client', () => w.latencies.length >= rounds + 3);
     t.equal(d.proc.exitCode, null, 'daemon still running');
     t.equal(d.proc.signalCode, null, 'daemon not killed');
     t.same([...new Set(w.outcomes)], [200], `normal client: every one of ${w.outcomes.length} requests answered 200`);
-    t.ok(w.p99() < 500, `normal client p99 ${w.p99().toFixed(1)} ms < 500 ms`);
+    // A daemon stalled by the abuse answers in seconds; a busy CI machine
+    // alone can delay a loopback request by hundreds of ms.
+    t.ok(w.p99() < 2000, `normal client p99 ${w.p99().toFixed(1)} ms < 2000 ms`);
     t.ok(w.peakRssKiB < rssLimit, `peak VmRSS ${w.peakRssKiB} KiB < ${rssLimit} KiB`);
     const after = await stats(d);
-    if (before === null || after === null) t.comment('no stats listener in this build: counters not checked');
-    else t.same(delta(before, after), counted, 'counters moved by exactly these');
+    t.same(delta(before, after), counted, 'counters moved by exactly these');
   });
 }
 
@@ -125,7 +126,7 @@ abuse('slowloris: 50 heads at one byte a second for 4 s get nothing and cost not
   });
   for (let i = 0; i < 4; i++) {
     for (const { s } of socks) s.write(head[i]!);
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
   }
   t.ok(socks.every(({ got }) => got.length === 0), 'no answer to an unfinished head');
   t.ok(socks.every(({ s }) => !s.destroyed), 'still open: uWS closes them only at its idle timeout (about 30 s, not reset by the trickle)');
@@ -140,14 +141,14 @@ abuse('2000 idle connections: accepted, held, harmless', {}, async (t) => {
     s.on('error', () => {});
     socks.push(s);
   }
-  await until(() => connected === 2000, 10_000);
+  await until('2000 connections accepted', () => connected === 2000);
   const rss = rssKiB(d.proc.pid!);
   t.ok(rss < rssLimit, `VmRSS with 2000 idle connections: ${rss} KiB`);
   // A burst from the normal side while they are all open.
   const burst = await Promise.all(Array.from({ length: 50 }, (_, i) => request(d.port, `/track?burst=${i}`, { host: 'gr.test' })));
   t.same([...new Set(burst.map((r) => r.status))], [200]);
   for (let i = 0; i < 50; i++) acceptedAbuse.push(`{"burst":"${i}"}`);
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   t.ok(socks.every((s) => !s.destroyed), 'none closed by the server meanwhile');
   for (const s of socks) s.destroy();
 });

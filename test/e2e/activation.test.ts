@@ -6,6 +6,7 @@ import { acceptInto, inheritedSocket, notify } from '../../src/http/activation.j
 import {
   daemonConfig, fdCount, holdSocket, Http1Connection, mainJs, oneShot, persisted, type Activator, type Generation,
 } from '../helpers/socket-activation.js';
+import { poll, sleep, until } from '../helpers/wait.js';
 
 const me = String(process.pid);
 
@@ -57,7 +58,7 @@ t.test('the daemon serves on the inherited socket', async (t) => {
   const gen: Generation = await sock.start([process.execPath, mainJs, '--config', cfg.file]);
   await gen.waitNotify('READY=1');
   const serving = () => gen.logs().some((l) => l.msg === 'serving' && l.listen === 'systemd:fd3');
-  for (let i = 0; i < 100 && !serving(); i++) await new Promise((r) => setTimeout(r, 20)); // stdout may trail READY=1
+  await until('the "serving" log line (stdout may trail READY=1)', serving);
   t.ok(serving(), 'logs that it serves on fd 3');
   const env = readFileSync(`/proc/${gen.pid}/environ`, 'utf8');
   t.match(env, /LISTEN_PID=/, 'systemd-style env as exec saw it');
@@ -117,17 +118,13 @@ t.test('the daemon serves on the inherited socket', async (t) => {
     }));
     t.equal(ok, total, 'all answered');
     // uWS closes its side when it reads the client's FIN or RST.
-    let after = fdCount(gen.pid);
-    for (let i = 0; i < 100 && after > before; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      after = fdCount(gen.pid);
-    }
+    const after = await poll(`the fd count back to ${before}`, () => fdCount(gen.pid), (n) => n <= before);
     t.comment(`fds before ${before}, after ${total} connections ${after}`);
     t.ok(after <= before, `fd count back to ${before} (is ${after})`);
   });
 
   await t.test('uWS limits hold on adopted connections', async (t) => {
-    // Request heads beyond UWS_HTTP_MAX_HEADERS_SIZE (maxQueryBytes + 8 KiB).
+    // Request heads beyond the limit main passes to loadUws (maxQueryBytes + 8 KiB).
     const big = new Http1Connection(sock.port);
     await big.ready;
     const r = await big.request(`/track?id=${'x'.repeat(64 * 1024)}`).catch((e: Error) => e);
@@ -163,13 +160,13 @@ t.test('EMFILE: backs off instead of spinning, serves the queue when fds return'
     await c.ready; // the kernel completes the handshake whether or not we accept
     held.push(c);
   }
-  await new Promise((r) => setTimeout(r, 500));
+  await until('the daemon to run out of fds', () => gen.logs().some((l) => l.msg === 'accept failed; backing off'));
   const cpu = (): number => {
     const f = readFileSync(`/proc/${gen.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return Number(f[11]) + Number(f[12]); // utime + stime, clock ticks
   };
   const c0 = cpu();
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   const ticks = cpu() - c0;
   t.ok(ticks < 30, `not spinning while out of fds (${ticks} ticks of CPU in 1 s)`);
   t.ok(gen.logs().some((l) => l.msg === 'accept failed; backing off' && JSON.stringify(l).includes('EMFILE')), 'logs EMFILE');

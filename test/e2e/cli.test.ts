@@ -1,10 +1,10 @@
 // The command line: --help, --version, --check, and exit 1 with one line on stderr.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { mainJs, root, startDaemon, tempDir } from '../helpers/daemon.js';
+import { holdPort } from '../helpers/wait.js';
 
 function run(...args: string[]) {
   const r = spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', timeout: 20_000 });
@@ -104,11 +104,9 @@ t.test('starting with a bad config: exit 1, one line on stderr', async (t) => {
 });
 
 t.test('a port that cannot be bound: exit 1, one line on stderr', async (t) => {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const port = (server.address() as net.AddressInfo).port;
+  const { port, close } = await holdPort();
   const r = run('--config', configFile({ listen: `127.0.0.1:${port}`, stats: { listen: '127.0.0.1:0' }, flavors: [flavor], backends: { file: { dir: tempDir() } } }));
-  server.close();
+  await close();
   t.equal(r.code, 1);
   t.equal(r.stderr, `scratchd: cannot listen on 127.0.0.1:${port}\n`);
 });

@@ -7,12 +7,12 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { dayOf } from '../../src/day.js';
 import { startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
 import { dayLines, drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
-import { until } from '../helpers/until.js';
+import { sleep, until } from '../helpers/wait.js';
 import { stats } from '../helpers/watch.js';
 
 const nobody = { uid: 65534, gid: 65534 };
@@ -85,7 +85,7 @@ async function send(d: Daemon, from: number, to: number, sent: Set<string>): Pro
   return statuses;
 }
 
-type TAP = typeof t;
+type TAP = Test;
 
 t.test('ENOSPC on a 1 MiB tmpfs: HTTP unaffected, errors counted, no partial line, resumes when space is freed, nothing lost', async (t) => {
   const log = tmpfs(t);
@@ -97,7 +97,7 @@ t.test('ENOSPC on a 1 MiB tmpfs: HTTP unaffected, errors counted, no partial lin
   const sent = new Set<string>();
 
   t.same([...new Set(await send(d, 0, 20, sent))], [200]);
-  await until(() => dayLines(log, 'gr', athens()).length === 20);
+  await until('20 Lines in the file', () => dayLines(log, 'gr', athens()).length === 20);
   const filler = fill(log);
   t.ok(filler > 0, `filled with ${filler} bytes`);
 
@@ -105,22 +105,22 @@ t.test('ENOSPC on a 1 MiB tmpfs: HTTP unaffected, errors counted, no partial lin
   const err = await d.waitLog((l) => l.msg === 'write failed; retrying');
   t.equal(err.kind, 'ENOSPC');
   t.equal(err.file, join(log, 'gr', `gr-${athens()}.log`));
-  const during = (await stats(d))!;
+  const during = await stats(d);
   t.ok(during.backends.file!.failed! >= 1, `failed counted: ${during.backends.file!.failed}`);
   t.ok(during.backends.file!.queued! > 0, `Lines held for retry: ${during.backends.file!.queued}`);
   // Keep failing for a while, sending meanwhile; the file must stay whole at every look.
   for (let i = 0; i < 5; i++) {
     t.same([...new Set(await send(d, 120 + i * 10, 130 + i * 10, sent))], [200]);
     checkWhole(t, log, sent, `during the fault (${i})`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   t.equal(d.logs.filter((l) => l.msg === 'write failed; retrying').length, 1, 'repeated errors are rate-limited in the log');
 
   unlinkSync(join(log, 'filler'));
   await d.waitLog((l) => l.msg === 'writing again');
   t.same([...new Set(await send(d, 170, 180, sent))], [200]);
-  await until(() => dayLines(log, 'gr', athens()).length === 180, 5000);
-  const after = (await stats(d))!;
+  await until('180 Lines in the file', () => dayLines(log, 'gr', athens()).length === 180);
+  const after = await stats(d);
   t.equal(after.backends.file!.persisted, 180);
   t.equal(await d.stop(), 0);
   const lines = checkWhole(t, log, sent, 'after');
@@ -138,7 +138,7 @@ t.test('still full at SIGTERM: exit 2 after the drain timeout, the held Lines re
   t.teardown(() => d.stop());
   const sent = new Set<string>();
   t.same([...new Set(await send(d, 0, 3, sent))], [200]);
-  await until(() => dayLines(log, 'gr', athens()).length === 3);
+  await until('3 Lines in the file', () => dayLines(log, 'gr', athens()).length === 3);
   fill(log);
   t.same([...new Set(await send(d, 3, 40, sent))], [200]);
   await d.waitLog((l) => l.msg === 'write failed; retrying');
@@ -179,17 +179,17 @@ t.test('permissions of the open day file dropped: felt at the next reopen (SIGHU
   const file = join(log, 'gr', `gr-${athens()}.log`);
   const sent = new Set<string>();
   t.same([...new Set(await send(d, 0, 3, sent))], [200]);
-  await until(() => dayLines(log, 'gr', athens()).length === 3);
+  await until('3 Lines in the file', () => dayLines(log, 'gr', athens()).length === 3);
   chmodSync(file, 0o440);
   t.same([...new Set(await send(d, 3, 6, sent))], [200]);
-  await until(() => dayLines(log, 'gr', athens()).length === 6);
+  await until('6 Lines in the file', () => dayLines(log, 'gr', athens()).length === 6);
   t.pass('an open descriptor keeps writing: permissions are checked at open');
   d.proc.kill('SIGHUP');
   await d.waitLog((l) => l.msg === 'reopening files');
   t.same([...new Set(await send(d, 6, 10, sent))], [200]);
   const err = await d.waitLog((l) => l.msg === 'write failed; retrying');
   t.equal(err.kind, 'EACCES');
-  t.equal(((await stats(d))!.backends.file as Record<string, number>).persisted, 6);
+  t.equal(((await stats(d)).backends.file as Record<string, number>).persisted, 6);
   chmodSync(file, 0o640);
   await d.waitLog((l) => l.msg === 'writing again');
   t.equal(await d.stop(), 0);

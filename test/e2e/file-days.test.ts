@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { decodeEntries } from '../../src/file/day-index.js';
 import type { Manifest } from '../../src/file/manifest.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
@@ -14,7 +14,6 @@ import { dayLines } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
 import { stats } from '../helpers/watch.js';
 
-type TAP = typeof t;
 const at = (iso: string) => Date.parse(iso);
 const file = (log: string, flavor: string, day: string, ext = '') => join(log, flavor, `${flavor}-${day}.log${ext}`);
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -30,7 +29,7 @@ const sealedLog = (flavor: string, day: string) => (l: Record<string, unknown>) 
   l.msg === 'sealed day' && String(l.file).endsWith(`/${flavor}-${day}.log`);
 
 /** The manifest agrees with the file: lines, bytes, sha256, times within [from, to]; the index points at batch starts. */
-function checkSealed(t: TAP, log: string, flavor: string, day: string, lines: string[], from: number, to: number): Manifest {
+function checkSealed(t: Test, log: string, flavor: string, day: string, lines: string[], from: number, to: number): Manifest {
   const data = readFileSync(file(log, flavor, day));
   t.equal(data.toString(), lines.map((l) => `${l}\n`).join(''), `${flavor} ${day}: exactly its Lines`);
   const text = readFileSync(file(log, flavor, day, '.done'), 'utf8');

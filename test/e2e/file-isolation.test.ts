@@ -8,15 +8,14 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { dayOf } from '../../src/day.js';
 import { startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
 import { dayLines, drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
-import { until } from '../helpers/until.js';
-import { stats, statsPort } from '../helpers/watch.js';
+import { until } from '../helpers/wait.js';
+import { stats } from '../helpers/watch.js';
 
-type TAP = typeof t;
 const nobody = { uid: 65534, gid: 65534 };
 const zones: Record<string, string> = { gr: 'Europe/Athens', tr: 'Europe/Istanbul', uk: 'Europe/London' };
 const today = (flavor: string) => dayOf(Date.now(), zones[flavor]!);
@@ -49,7 +48,7 @@ function steadyLoad(d: Daemon) {
 const numbers = (log: string, flavor: string) => dayLines(log, flavor, today(flavor)).map((l) => Number((JSON.parse(l) as { n: string }).n));
 
 async function metric(d: Daemon, line: RegExp): Promise<number | undefined> {
-  const text = (await request(statsPort(d)!, '/metrics')).body.toString();
+  const text = (await request(d.statsPort!, '/metrics')).body.toString();
   const m = line.exec(text);
   return m === null ? undefined : Number(m[1]);
 }
@@ -58,9 +57,9 @@ async function metric(d: Daemon, line: RegExp): Promise<number | undefined> {
  * Start the load, break gr, check the healthy flavors keep writing while gr
  * fails, repair gr, check it recovers, stop and count every Line.
  */
-async function isolation(t: TAP, d: Daemon, log: string, kind: RegExp, breakGr: () => void, repairGr: () => void): Promise<void> {
+async function isolation(t: Test, d: Daemon, log: string, kind: RegExp, breakGr: () => void, repairGr: () => void): Promise<void> {
   const load = steadyLoad(d);
-  await until(() => load.sent.gr!.length >= 20 && numbers(log, 'gr').length >= 10);
+  await until('load.sent.gr!.length >= 20 && numbers(log, \'gr\').length >= 10', () => load.sent.gr!.length >= 20 && numbers(log, 'gr').length >= 10);
   breakGr();
   const err = await d.waitLog((l) => l.msg === 'write failed; retrying' && l.flavor === 'gr');
   t.match(err.kind, kind, `gr fails with ${err.kind}`);
@@ -68,7 +67,7 @@ async function isolation(t: TAP, d: Daemon, log: string, kind: RegExp, breakGr: 
   // lands, several times over, and gr holds no more than its share.
   for (let round = 0; round < 3; round++) {
     const mark = { tr: load.sent.tr!.length, uk: load.sent.uk!.length };
-    await until(() => numbers(log, 'tr').length >= mark.tr && numbers(log, 'uk').length >= mark.uk, 5000);
+    await until('numbers(log, \'tr\').length >= mark.tr && numbers(log, \'uk\').leng...', () => numbers(log, 'tr').length >= mark.tr && numbers(log, 'uk').length >= mark.uk, 5000);
     const s = (await stats(d)) as unknown as { file: { flavors: Record<string, { failing: number; queued: number; dropped: number }> } };
     t.equal(s.file.flavors.gr!.failing, 1, `round ${round}: gr still failing`);
     t.ok(s.file.flavors.gr!.queued <= SHARE, `round ${round}: gr holds ${s.file.flavors.gr!.queued} ≤ its share ${SHARE}`);
@@ -87,7 +86,7 @@ async function isolation(t: TAP, d: Daemon, log: string, kind: RegExp, breakGr: 
   repairGr();
   await d.waitLog((l) => l.msg === 'writing again' && l.flavor === 'gr');
   const afterRepair = load.sent.gr!.length;
-  await until(() => load.sent.gr!.length >= afterRepair + 20);
+  await until('load.sent.gr!.length >= afterRepair + 20', () => load.sent.gr!.length >= afterRepair + 20);
   await load.stop();
   t.equal(await d.stop(), 0);
 

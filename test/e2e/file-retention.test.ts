@@ -6,14 +6,14 @@ import { createHash } from 'node:crypto';
 import { chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { compressDay } from '../../src/file/compress.js';
 import type { Manifest } from '../../src/file/manifest.js';
 import { dayPaths } from '../../src/file/paths.js';
 import { sealDay } from '../../src/file/seal.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
-import { until } from '../helpers/until.js';
+import { until } from '../helpers/wait.js';
 import { stats } from '../helpers/watch.js';
 
 const at = (iso: string) => Date.parse(iso);
@@ -30,7 +30,7 @@ function newLogDir(): string {
 const lines = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `{"${tag}":"${i}","pad":"${'z'.repeat(i % 50)}"}\n`).join('');
 
 /** The .gz holds exactly the plain bytes the manifest describes; the manifest names the .gz by size and checksum. */
-function checkCompressed(t: typeof import('tap').default, log: string, day: string, plain: string): void {
+function checkCompressed(t: Test, log: string, day: string, plain: string): void {
   const p = dayPaths(log, 'gr', day);
   t.notOk(existsSync(p.log), `${day}: the plain file is gone`);
   t.notOk(existsSync(p.gzTemp), `${day}: no temp file`);
@@ -90,8 +90,8 @@ t.test('a compression cut short is put right at start-up', async (t) => {
 
   const d = await startDaemon({ clock: at('2026-11-30T12:00:00Z'), config: { backends: { file: { dir: log, compress: 'gzip' } } } });
   t.teardown(() => d.stop());
-  await until(() => [a, b, c, dd].every((p) => !existsSync(p.log)), 20_000);
-  await until(() => d.logs.filter((l) => l.msg === 'compressed day').length === 3);
+  await until('[a, b, c, dd].every((p) => !existsSync(p.log))', () => [a, b, c, dd].every((p) => !existsSync(p.log)), 20_000);
+  await until('d.logs.filter((l) => l.msg === \'compressed day\').length === 3', () => d.logs.filter((l) => l.msg === 'compressed day').length === 3);
   t.ok(d.logs.some((l) => l.msg === 'removed a leftover temp file' && l.file === a.gzTemp), 'the temp file removed');
   t.ok(d.logs.some((l) => l.msg === 'removed a leftover temp file' && l.file === `${dd.done}.tmp`), 'the half-written manifest removed');
   t.ok(d.logs.some((l) => l.msg === 'removed the plain file of a compressed day' && l.file === c.log));
@@ -125,7 +125,7 @@ t.test('retainDays: sealed days older than that are removed (every file), today 
 
   const d = await startDaemon({ user: nobody, clock: at('2026-11-30T12:00:00Z'), config: { backends: { file: { dir: log, retainDays: 2, idleCloseMs: 1000 } } } });
   t.teardown(() => d.stop());
-  await until(() => d.logs.filter((l) => l.msg === 'pruned day').length === 2, 20_000);
+  await until('d.logs.filter((l) => l.msg === \'pruned day\').length === 2', () => d.logs.filter((l) => l.msg === 'pruned day').length === 2, 20_000);
   for (const p of [old1, old2]) {
     for (const f of Object.values(p)) t.notOk(existsSync(f), `removed: ${f}`);
   }
@@ -177,7 +177,7 @@ t.test('SIGKILL while a day is being compressed: the next start removes the temp
   const config = { backends: { file: { dir: log, compress: 'gzip' } } };
   const first = await startDaemon({ clock: at('2026-11-30T12:00:00Z'), config });
   t.teardown(() => first.stop('SIGKILL'));
-  await until(() => existsSync(p.gzTemp), 20_000);
+  await until('existsSync(p.gzTemp)', () => existsSync(p.gzTemp), 20_000);
   first.proc.kill('SIGKILL');
   await first.exited;
   t.ok(existsSync(p.gzTemp) && !existsSync(p.gz), 'killed between compressing and the rename');

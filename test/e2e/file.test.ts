@@ -7,7 +7,7 @@ import { dayOf } from '../../src/day.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { dayLines, drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
-import { until } from '../helpers/until.js';
+import { until } from '../helpers/wait.js';
 
 const today = (tz: string) => dayOf(Date.now(), tz);
 const nobody = { uid: 65534, gid: 65534 };
@@ -148,7 +148,7 @@ t.test('the flavor directory removed under a running daemon: recreated, nothing 
   const d = await startDaemon();
   const log = join(d.dir, 'log');
   await request(d.port, '/track?n=1', { host: 'gr.test' });
-  await until(() => dayLines(log, 'gr', today('Europe/Athens')).length === 1);
+  await until('the first Line in the file', () => dayLines(log, 'gr', today('Europe/Athens')).length === 1);
   rmSync(join(log, 'gr'), { recursive: true });
   await request(d.port, '/track?n=2', { host: 'gr.test' });
   t.equal(await d.stop(), 0);
@@ -159,7 +159,7 @@ t.test('SIGHUP reopens files (rotation by rename)', async (t) => {
   const d = await startDaemon();
   const file = join(d.dir, 'log', 'gr', `gr-${today('Europe/Athens')}.log`);
   await request(d.port, '/track?n=1', { host: 'gr.test' });
-  await until(() => dayLines(join(d.dir, 'log'), 'gr', today('Europe/Athens')).length === 1);
+  await until('the first Line in the file', () => dayLines(join(d.dir, 'log'), 'gr', today('Europe/Athens')).length === 1);
   renameSync(file, `${file}.1`);
   d.proc.kill('SIGHUP');
   await d.waitLog((l) => l.msg === 'reopening files');

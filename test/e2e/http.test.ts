@@ -100,6 +100,10 @@ t.test('public listener', async (t) => {
     // Bytes, not characters: 400 × "α" is 400 characters but 800 bytes when %-decoded... and 2400 raw.
     const wide = await request(d.port, '/track?a=' + encodeURIComponent('α'.repeat(200)), { host: 'gr.test' });
     t.equal(wide.status, 414);
+    // Past uWS's default 4 KiB head but within the limit main loads it with
+    // (maxQueryBytes + 8 KiB): scratchd's own answer, not uWS's 431.
+    const longer = await request(d.port, '/track?a=' + 'x'.repeat(6000), { host: 'gr.test' });
+    t.equal(longer.status, 414, 'uWS was loaded with the configured head limit');
   });
 
   await t.test('per-flavor JSON Schema: 400 schema', async (t) => {

@@ -13,8 +13,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
-import { statsPort } from '../helpers/watch.js';
-import { until } from '../helpers/until.js';
+import { until } from '../helpers/wait.js';
 
 interface Exchange {
   /** Everything the server sent, latin1. */
@@ -55,7 +54,7 @@ function lines(d: Daemon): string[] {
 }
 
 async function stats(d: Daemon): Promise<{ requests: Record<string, Record<string, number>>; rejected: Record<string, number> }> {
-  return JSON.parse((await request(statsPort(d)!, '/stats')).body.toString());
+  return JSON.parse((await request(d.statsPort!, '/stats')).body.toString());
 }
 
 const good = (id: string) => `GET /track?id=${id} HTTP/1.1\r\nHost: gr.test\r\n\r\n`;
@@ -81,7 +80,7 @@ t.test('pipelined valid request + uWS error in one read', async (t) => {
       // The known uWS fault: the valid request's 200 was corked, then uWS
       // wrote its error around the cork buffer and closed the socket.
       t.same(statuses(r.text), [uwsStatus], 'the client gets only uWS\'s error (the 200 is lost inside uWS)');
-      await until(() => lines(d).includes(`{"id":"${id}"}`));
+      await until('lines(d).includes(`{"id":"${id}"}`)', () => lines(d).includes(`{"id":"${id}"}`));
       t.pass('the valid request\'s Line is recorded (its handler ran)');
       const after = await stats(d);
       t.equal((after.requests.GET?.['200'] ?? 0) - (before.requests.GET?.['200'] ?? 0), 1,
@@ -158,6 +157,6 @@ t.test('chunk extensions never leave a connection hanging', async (t) => {
   // Nothing from those bodies was recorded; an ordinary chunked body still is.
   const plain = await exchange(d.port, Buffer.from(`${head}5\r\nx=ok1\r\n0\r\n\r\n`.replace('Transfer-Encoding', 'Connection: close\r\nTransfer-Encoding')), 5000);
   t.same(statuses(plain.text), ['204']);
-  await until(() => lines(d).includes('{"x":"ok1"}'));
+  await until('lines(d).includes(\'{"x":"ok1"}\')', () => lines(d).includes('{"x":"ok1"}'));
   t.notOk(lines(d).some((l) => l.includes('ext')), 'no Line from a misframed body');
 });

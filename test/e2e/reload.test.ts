@@ -9,7 +9,7 @@ import { dayOf } from '../../src/day.js';
 import { startDaemon, testFlavors, type Daemon } from '../helpers/daemon.js';
 import { dayLines } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
-import { until } from '../helpers/until.js';
+import { until } from '../helpers/wait.js';
 
 const today = (tz: string) => dayOf(Date.now(), tz);
 
@@ -79,7 +79,7 @@ function halfPost(port: number, host: string, body: string): Promise<{ finish():
 t.test('a changed flavor table applies at once, and no request in flight fails', async (t) => {
   const d = await startDaemon();
   const load = keepLoading(d.port, 4, 'gr.test');
-  await until(() => load.statuses.length > 50);
+  await until('load.statuses.length > 50', () => load.statuses.length > 50);
   // A POST whose body is half sent when the reload happens.
   const post = await halfPost(d.port, 'gr.test', 'in=flight&during=reload');
 
@@ -108,7 +108,7 @@ t.test('a changed flavor table applies at once, and no request in flight fails',
     await nthLog(d, 'config reloaded', i);
   }
   const before = load.statuses.length;
-  await until(() => load.statuses.length > before + 50);
+  await until('load.statuses.length > before + 50', () => load.statuses.length > before + 50);
   await load.stop();
   t.same(load.errors.map((e) => e.message), [], 'no request failed at the connection level');
   t.ok(load.statuses.length > 100, `${load.statuses.length} requests during the reloads`);

@@ -10,7 +10,6 @@ import { dayOf } from '../../src/day.js';
 import { mainJs, startDaemon, tempDir } from '../helpers/daemon.js';
 import { dayLines, drainedCounters } from '../helpers/files.js';
 import { raw, request } from '../helpers/http.js';
-import { statsPort } from '../helpers/watch.js';
 
 const nobody = { uid: 65534, gid: 65534 };
 const flavor = { name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens' };
@@ -39,9 +38,9 @@ function check(config: unknown): { code: number | null; stderr: string; file: st
 t.test('the stats listener is never reachable through the public port', async (t) => {
   const d = await startDaemon();
   t.teardown(() => d.stop());
-  const sp = statsPort(d);
-  t.ok(sp !== null && sp !== d.port, `stats on its own port ${sp}, public on ${d.port}`);
-  t.equal((await request(sp!, '/stats')).status, 200, 'the stats listener itself answers');
+  const sp = d.statsPort;
+  t.not(sp, d.port, `stats on its own port ${sp}, public on ${d.port}`);
+  t.equal((await request(sp, '/stats')).status, 200, 'the stats listener itself answers');
   for (const path of ['/metrics', '/stats', '/metrics/', '//metrics', '/stats?x=1', '/%6Detrics', '/track/../metrics', '/./stats', '/METRICS']) {
     for (const host of [undefined, 'gr.test', `127.0.0.1:${sp}`, 'localhost:9100']) {
       for (const method of ['GET', 'HEAD', 'POST']) {
@@ -148,7 +147,7 @@ t.test('unprivileged: runs as nobody with a writable log dir, no warnings, files
   const d = await startDaemon({ user: nobody });
   t.teardown(() => d.stop());
   t.equal((await request(d.port, '/track?who=nobody', { host: 'gr.test' })).status, 200);
-  t.equal((await request(statsPort(d)!, '/health')).status, 200, 'stats listener up');
+  t.equal((await request(d.statsPort, '/health')).status, 200, 'stats listener up');
   d.proc.kill('SIGHUP');
   await d.waitLog((l) => l.msg === 'reopening files');
   t.equal((await request(d.port, '/track?who=again', { host: 'gr.test' })).status, 200);

@@ -6,6 +6,7 @@ import { dayOf } from '../../src/day.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { dayLines, drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 t.test('SIGTERM under load loses no 200-answered request', async (t) => {
   const d = await startDaemon({ config: { shutdown: { graceMs: 300, drainTimeoutMs: 10_000 } } });
@@ -27,7 +28,8 @@ t.test('SIGTERM under load loses no 200-answered request', async (t) => {
     }
   };
   const clients = Array.from({ length: 20 }, client);
-  await new Promise((r) => setTimeout(r, 500));
+  // Under way before the signal, however slow the machine is today.
+  await until('100 requests answered', () => answered.size > 100);
   d.proc.kill('SIGTERM');
   const code = await d.exited;
   stop = true;

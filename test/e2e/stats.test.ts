@@ -11,10 +11,14 @@ import { countResponse, newRequestCounters, rejectReasons } from '../../src/stat
 import { createMetrics } from '../../src/stats/metrics.js';
 import { DeliveryLatency } from '../../src/kafka/latency.js';
 import { healthReport, startStatsServer } from '../../src/stats/server.js';
+import { loadUws } from '../../src/http/uws.js';
 import { mainJs, startDaemon, tempDir } from '../helpers/daemon.js';
 import { raw, request } from '../helpers/http.js';
+import { freePort, holdPort, poll, sleep } from '../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
+// The stats listeners below run in this process; main loads uWS the same way.
+loadUws(16 * 1024);
 
 /**
  * Parse Prometheus text exposition; throws on a malformed line or histogram.
@@ -110,7 +114,11 @@ t.test('stats listener over fake counters and backends', async (t) => {
   let keep: unknown[] = [];
   for (let i = 0; i < 200_000; i++) keep.push({ i, s: String(i) });
   keep = [];
-  await new Promise((r) => setTimeout(r, 1100)); // GC observer batches; one lag window
+  // The GC observer reports in batches, the lag histogram once a second: wait for both.
+  await poll('a minor GC pause and one event-loop lag window in /metrics',
+    async () => parseMetrics((await request(server.port, '/metrics')).body.toString()),
+    (m) => (histograms(m, 'scratchd_event_loop_lag_seconds')[0]?.count ?? 0) >= 1
+      && (histograms(m, 'scratchd_gc_pause_seconds').find((h) => h.labels.kind === 'minor')?.count ?? 0) > 0);
 
   await t.test('/metrics is Prometheus text with exact values', async (t) => {
     const r = await request(server.port, '/metrics');
@@ -266,7 +274,7 @@ t.test('stats listener over fake counters and backends', async (t) => {
         r();
       }));
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     t.equal((await request(server.port, '/metrics')).status, 200);
     const pipelined = await raw(server.port, 'GET /stats HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n', 500);
     t.equal(pipelined.match(/HTTP\/1\.1 200 OK/g)?.length, 2, 'pipelined sync and async answers');
@@ -277,12 +285,10 @@ t.test('stats listener over fake counters and backends', async (t) => {
     await t.rejects(startStatsServer(`127.0.0.1:${server.port}`, metrics, health, log),
       { message: `stats listener: cannot listen on 127.0.0.1:${server.port} (address in use, not local, or not permitted)` },
       'the port our own listener holds (uWS would share it without exclusive-port)');
-    const other = net.createServer();
-    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
-    const port = (other.address() as net.AddressInfo).port;
-    await t.rejects(startStatsServer(`127.0.0.1:${port}`, metrics, health, log), /cannot listen on 127\.0\.0\.1:\d+/,
+    const other = await holdPort();
+    await t.rejects(startStatsServer(`127.0.0.1:${other.port}`, metrics, health, log), /cannot listen on 127\.0\.0\.1:\d+/,
       'a port another socket holds');
-    other.close();
+    await other.close();
     await t.rejects(startStatsServer('192.0.2.1:9100', metrics, health, log), /cannot listen on 192\.0\.2\.1:9100/,
       'not a local address');
   });
@@ -320,16 +326,6 @@ async function converterVerdict(t: Test, query: string, spec: string): Promise<s
 async function statsOf(port: number): Promise<{ m: PromMetrics; s: any }> {
   const [m, s] = await Promise.all([request(port, '/metrics'), request(port, '/stats')]);
   return { m: await parseMetrics(m.body.toString()), s: JSON.parse(s.body.toString()) };
-}
-
-async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Assert requests, rejections and one backend's counters in both views. */
@@ -373,7 +369,7 @@ t.test('daemon: every counter after a scripted sequence', async (t) => {
     },
   });
   t.teardown(() => d.stop('SIGKILL'));
-  const statsPort = Number((await d.waitLog((l) => l.msg === 'stats listener ready')).port);
+  const statsPort = d.statsPort;
   t.not(statsPort, d.port, 'its own listener');
 
   const requests: Record<string, Record<string, number>> = { GET: {}, HEAD: {}, POST: {} };
@@ -413,7 +409,7 @@ t.test('daemon: every counter after a scripted sequence', async (t) => {
   await send('schema failure', '/track?id=abc', 400, 'schema', { host: 'shop.test' });
   for (const p of ['/metrics', '/stats']) await send(`public ${p}`, p, 404, null);
 
-  const { m, s } = await until('the file backend to persist every Line', () => statsOf(statsPort),
+  const { m, s } = await poll('the file backend to persist every Line', () => statsOf(statsPort),
     (v) => v.s.backends.file.persisted === lines && v.s.backends.file.queued === 0);
   t.ok(lines >= 6);
   assertAll(t, m, s, { requests, rejected, file: { queued: 0, persisted: lines, failed: 0, dropped: 0, retried: 0, state: 'ok' } });
@@ -426,7 +422,7 @@ t.test('daemon: every counter after a scripted sequence', async (t) => {
 
   // Draining: /health answers 503 until the process exits.
   d.proc.kill('SIGTERM');
-  const h = await until('draining', () => request(statsPort, '/health'), (r) => r.status === 503, 3000);
+  const h = await poll('draining', () => request(statsPort, '/health'), (r) => r.status === 503);
   t.equal(JSON.parse(h.body.toString()).status, 'draining');
   t.equal(await d.exited, 0);
 });
@@ -442,11 +438,11 @@ t.test('daemon: a failing file backend is counted, and recovers', async (t) => {
     },
   });
   t.teardown(() => d.stop('SIGKILL'));
-  const statsPort = Number((await d.waitLog((l) => l.msg === 'stats listener ready')).port);
+  const statsPort = d.statsPort;
 
   t.equal((await request(d.port, '/track?n=1', { host: 'gr.test' })).status, 200);
   // The first write fails; the backend holds that Line and retries in 3 s.
-  await until('the first failure', () => statsOf(statsPort), (v) => v.s.backends.file.failed === 1);
+  await poll('the first failure', () => statsOf(statsPort), (v) => v.s.backends.file.failed === 1);
   // A flavor whose write fails holds at most its share of the queue,
   // max(1, capacity 2 / 3 flavors) = 1 Line: the one being retried; the
   // other four are dropped. The answers stay 200: the request path never
@@ -463,7 +459,7 @@ t.test('daemon: a failing file backend is counted, and recovers', async (t) => {
   t.match(JSON.parse(h.body.toString()), { status: 'ok', backends: { file: { state: 'degraded', reason: /^ENOTDIR / } } });
 
   unlinkSync(blocker); // the cause is fixed; the retry succeeds
-  const after = await until('recovery', () => statsOf(statsPort), (v) => v.s.backends.file.persisted === 1, 10_000);
+  const after = await poll('recovery', () => statsOf(statsPort), (v) => v.s.backends.file.persisted === 1, 10_000);
   assertAll(t, after.m, after.s, {
     requests, rejected: reasons({}),
     file: { queued: 0, persisted: 1, failed: 1, dropped: 4, retried: 1, state: 'ok' },
@@ -472,10 +468,9 @@ t.test('daemon: a failing file backend is counted, and recovers', async (t) => {
 });
 
 t.test('daemon: stats listener cannot bind: exit 1, one line on stderr', async (t) => {
-  const holder = net.createServer();
-  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+  const holder = await holdPort();
   t.teardown(() => holder.close());
-  const held = (holder.address() as net.AddressInfo).port;
+  const held = holder.port;
   const dir = tempDir();
   const run = (config: object) => {
     const file = `${dir}/config.json`;
@@ -490,10 +485,7 @@ t.test('daemon: stats listener cannot bind: exit 1, one line on stderr', async (
   });
   // The same port for both listeners: the stats socket holds it exclusively,
   // so the public one fails instead of silently sharing it.
-  const free = net.createServer();
-  await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
-  const port = (free.address() as net.AddressInfo).port;
-  await new Promise((r) => free.close(r));
+  const port = await freePort();
   const same = run({ listen: `127.0.0.1:${port}`, stats: { listen: `127.0.0.1:${port}` } });
   t.equal(same.code, 1);
   t.match(same.stderr, /^scratchd: cannot listen on 127\.0\.0\.1:\d+\n$/);

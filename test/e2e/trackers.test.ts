@@ -7,8 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
-import { statsPort } from '../helpers/watch.js';
-import { until } from '../helpers/until.js';
+import { until } from '../helpers/wait.js';
 import { parseValues, rackLimits } from '../../src/query/index.js';
 
 /** Every Line of a flavor so far, in file order. */
@@ -33,7 +32,7 @@ async function settle(d: Daemon, flavor = 'gr', host = 'gr.test'): Promise<strin
   const mark = `settle${Math.random().toString(36).slice(2)}`;
   const r = await request(d.port, `/track?${mark}=1`, { host });
   if (r.status !== 200) throw new Error(`sentinel got ${r.status}`);
-  await until(() => lines(d, flavor).some((l) => l.includes(mark)));
+  await until('lines(d, flavor).some((l) => l.includes(mark))', () => lines(d, flavor).some((l) => l.includes(mark)));
   const all = lines(d, flavor);
   const end = all.findIndex((l) => l.includes(mark));
   const from = consumed.get(flavor) ?? 0;
@@ -78,7 +77,7 @@ t.test('trackers', async (t) => {
       ['/track?u[x]=1&u[y]=2&k=q', 'u[z]=3', '{"u":{"z":"3"},"k":"q"}'],
       ['/track?list[]=1&list[]=2', 'list[]=3&e=%F0%9F%98%80', '{"list":["3"],"e":"😀"}'],
     ];
-    for (const [path, body, want] of cases) {
+    for (const [path, body] of cases) {
       const r = await request(d.port, path, { host: 'gr.test', method: 'POST', body, headers: form });
       t.equal(r.status, 204, `${path} ${body}`);
     }
@@ -208,7 +207,7 @@ t.test('trackers', async (t) => {
     t.equal(deniedPre.headers['access-control-allow-methods'], undefined);
     t.same(await settle(d, 'shop', 'shop.test'), ['{"c":"3"}', '{"c":"5"}']);
 
-    const port = statsPort(d)!;
+    const port = d.statsPort!;
     const s = JSON.parse((await request(port, '/stats')).body.toString()) as { cors: { preflight: number; denied: number } };
     t.same(s.cors, { preflight: 2, denied: 2 });
     const m = (await request(port, '/metrics')).body.toString();

@@ -12,6 +12,7 @@
  */
 import Kafka from 'node-rdkafka';
 import { metadata } from './kafka.js';
+import { sleep } from './wait.js';
 
 export interface Consumed {
   value: Buffer;
@@ -48,7 +49,7 @@ export async function consume(bootstrap: string, topic: string, opts: ConsumeOpt
     } else if (Date.now() > deadline) {
       return [];
     } else {
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   }
 

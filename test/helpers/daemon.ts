@@ -28,6 +28,8 @@ export interface DaemonOptions {
 export interface Daemon {
   readonly proc: ChildProcess;
   readonly port: number;
+  /** The stats listener's port (every daemon has one). */
+  readonly statsPort: number;
   readonly dir: string;
   readonly logs: Record<string, unknown>[];
   readonly config: Record<string, unknown>;
@@ -93,7 +95,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     resolve(code);
   }));
 
-  const waitLog: Daemon['waitLog'] = (pred, timeoutMs = 20_000) => new Promise((resolve, reject) => {
+  // Generous: only a failing start waits this long, and CI's two cores are shared.
+  const waitLog: Daemon['waitLog'] = (pred, timeoutMs = 60_000) => new Promise((resolve, reject) => {
     const check = () => {
       const found = logs.find(pred);
       if (found !== undefined) {
@@ -116,11 +119,22 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     check();
   });
 
-  const serving = await waitLog((l) => l.msg === 'serving');
-  const port = Number(String(serving.listen).split(':').pop());
+  let port: number;
+  let statsPort: number;
+  try {
+    const serving = await waitLog((l) => l.msg === 'serving');
+    port = Number(String(serving.listen).split(':').pop());
+    // Logged before "serving", so already here.
+    const statsReady = logs.find((l) => l.msg === 'stats listener ready');
+    if (statsReady === undefined) throw new Error('the daemon serves without logging "stats listener ready"');
+    statsPort = Number(statsReady.port);
+  } catch (err) {
+    proc.kill('SIGKILL'); // a daemon the test cannot use must not outlive it
+    throw err;
+  }
 
   return {
-    proc, port, dir, logs, config, waitLog, exited,
+    proc, port, statsPort, dir, logs, config, waitLog, exited,
     setClock: (time) => new Promise((resolve) => {
       proc.once('message', () => resolve());
       proc.send({ clock: time });

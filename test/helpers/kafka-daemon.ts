@@ -9,6 +9,7 @@ import { startDaemon, testFlavors, type Daemon, type DaemonOptions } from './dae
 import { dayLines } from './files.js';
 import { request } from './http.js';
 import { runId } from './lines.js';
+import { sleep } from './wait.js';
 
 let daemons = 0;
 
@@ -53,14 +54,8 @@ export async function startKafkaDaemon(bootstrap: string, opts: DaemonOptions & 
   });
 }
 
-/** The stats listener's port, from its log line. */
-export async function statsPort(d: Daemon): Promise<number> {
-  const l = await d.waitLog((x) => x.msg === 'stats listener ready');
-  return Number(l.port);
-}
-
 export async function health(d: Daemon): Promise<{ status: number; body: { backends: Record<string, { state: string; reason?: string }> } }> {
-  const r = await request(await statsPort(d), '/health');
+  const r = await request(d.statsPort, '/health');
   return { status: r.status, body: JSON.parse(r.body.toString()) };
 }
 
@@ -93,13 +88,15 @@ export function traffic(d: Daemon, host: string, concurrency = 4, gapMs = 10) {
         bad.push(`${id}: ${(err as Error).message}`);
       }
       slowest = Math.max(slowest, performance.now() - began);
-      await new Promise((r) => setTimeout(r, gapMs));
+      await sleep(gapMs);
     }
   };
   const clients = Array.from({ length: concurrency }, client);
   return {
     get slowestMs() { return slowest; },
     get answered() { return ok.length; },
+    /** The ids answered 200 so far. */
+    get ok(): readonly string[] { return ok; },
     async stop(): Promise<{ ok: string[]; okAt: number[]; bad: string[]; slowestMs: number }> {
       stopped = true;
       await Promise.all(clients);
@@ -121,7 +118,7 @@ export function idCounts(values: Buffer[] | string[]): Map<string, number> {
 
 /** The daemon's /stats object. */
 export async function stats(d: Daemon): Promise<Record<string, any>> {
-  const r = await request(await statsPort(d), '/stats');
+  const r = await request(d.statsPort, '/stats');
   return JSON.parse(r.body.toString()) as Record<string, any>;
 }
 

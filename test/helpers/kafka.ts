@@ -29,10 +29,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Kafka from 'node-rdkafka';
+import { freePort, sleep } from './wait.js';
 
 export const KAFKA_VERSION = process.env.KAFKA_VERSION ?? '4.1.1';
 const LOG4J_VERSION = '2.24.3';
@@ -103,7 +103,7 @@ function ensureJavaAndMaven(): void {
   const pkgs = ['default-jre-headless', 'maven'];
   console.error(`# installing ${pkgs.join(' ')} for the test Kafka broker (once)`);
   const install = (): boolean =>
-    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], {
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=300', ...pkgs], {
       stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
     }).status === 0;
   if (!install()) {
@@ -117,12 +117,48 @@ function ensureJavaAndMaven(): void {
   if (!have('java') || !have('mvn')) throw new Error('java/mvn still missing after apt-get install');
 }
 
+/**
+ * Run `fn` holding `path` (a directory: mkdir is atomic) as a lock across
+ * processes: test files run in parallel, and two of them installing Java or
+ * fetching Kafka into one cache at once would break each other. A dead
+ * holder's lock is taken over.
+ */
+function withLock<T>(path: string, fn: () => T): T {
+  mkdirSync(dirname(path), { recursive: true });
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    try {
+      mkdirSync(path);
+      writeFileSync(join(path, 'pid'), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let holder = NaN;
+      try {
+        holder = Number(readFileSync(join(path, 'pid'), 'utf8'));
+      } catch { /* being created or removed */ }
+      if (Number.isInteger(holder) && holder > 0 && !existsSync(`/proc/${holder}`)) rmSync(path, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`${path} held by pid ${holder} for 15 minutes`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500); // a synchronous sleep: the callers are synchronous
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(path, { recursive: true, force: true });
+  }
+}
+
 /** Kafka's jars, fetched from Maven Central once; returns the libs dir. */
 function ensureKafka(): string {
   const cache = process.env.KAFKA_CACHE ?? `/var/cache/scratchd-test/kafka-${KAFKA_VERSION}`;
   const libs = join(cache, 'libs');
   const stamp = join(cache, 'complete');
   if (existsSync(stamp) && have('java')) return libs;
+  return withLock(`${cache}.lock`, () => installKafka(cache, libs, stamp));
+}
+
+function installKafka(cache: string, libs: string, stamp: string): string {
   ensureJavaAndMaven();
   if (existsSync(stamp)) return libs;
   mkdirSync(cache, { recursive: true });
@@ -170,18 +206,6 @@ function ensureKafka(): string {
 
 // ---------------------------------------------------------------- broker
 
-/** A loopback port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
 /** Kafka's Uuid text form: 16 random bytes, base64url, no padding. */
 function kafkaUuid(): string {
   for (;;) {
@@ -189,8 +213,6 @@ function kafkaUuid(): string {
     if (/^[A-Za-z0-9]/.test(id)) return id; // a leading '-' would read as an option
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const live = new Set<ChildProcess>();
 process.once('exit', () => {

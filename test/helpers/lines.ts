@@ -26,16 +26,6 @@ export function kafkaConfig(bootstrap: string, over: Partial<KafkaConfig> = {}, 
 /** warn and above on stderr (tap shows it on failure); SCRATCHD_TEST_LOG=debug for more. */
 export const log = pino({ level: process.env.SCRATCHD_TEST_LOG ?? 'warn' }, pino.destination(2));
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 /** A KafkaBackend closed at the end of the test whatever happens, so a failing test leaves no producer running. */
 export function backend(t: { teardown: (fn: () => unknown) => void }, config: KafkaConfig): KafkaBackend {
   const k = new KafkaBackend(config, log.child({ component: 'kafka' }));

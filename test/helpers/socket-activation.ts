@@ -131,7 +131,7 @@ export async function holdSocket(port = 0): Promise<Activator> {
     if (ev.event === 'exited') exits.set(ev.pid, ev);
     for (const l of listeners) l(ev);
   });
-  const next = <E extends Event>(pred: (e: Event) => e is E, timeoutMs = 20_000): Promise<E> =>
+  const next = <E extends Event>(pred: (e: Event) => e is E, timeoutMs = 60_000): Promise<E> =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         listeners.delete(on);
@@ -172,7 +172,7 @@ export async function holdSocket(port = 0): Promise<Activator> {
         pid,
         exited,
         notified: notes.get(pid)!,
-        async waitNotify(state, timeoutMs = 20_000) {
+        async waitNotify(state, timeoutMs = 60_000) {
           if (notes.get(pid)!.includes(state)) return;
           await Promise.race([
             next((e): e is Extract<Event, { event: 'notify' }> => e.event === 'notify' && e.pid === pid && e.state.split('\n').includes(state), timeoutMs),

@@ -7,6 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Daemon } from './daemon.js';
 import { request } from './http.js';
+import { sleep } from './wait.js';
 
 /** The daemon's resident set size in KiB (VmRSS). */
 export function rssKiB(pid: number): number {
@@ -58,7 +59,7 @@ export function watch(d: Daemon, host = 'gr.test', everyMs = 20): Watch {
       } catch {
         // exited: the test's liveness check reports it
       }
-      await new Promise((r) => setTimeout(r, everyMs));
+      await sleep(everyMs);
     }
   })();
   return {
@@ -112,22 +113,19 @@ export function rawExchange(port: number, data: string | Buffer, waitMs = 1000):
   });
 }
 
-/** The stats listener's port, once main starts one ("stats listener ready"); null before. */
-export function statsPort(d: Daemon): number | null {
-  const l = d.logs.find((x) => x.msg === 'stats listener ready');
-  return l === undefined ? null : Number(l.port);
-}
-
 export interface Counts {
   rejected: Record<string, number>;
   requests: Record<string, Record<string, number>>;
   backends: Record<string, Record<string, number>>;
 }
 
-/** GET /stats from the stats listener, or null when this build has none. */
-export async function stats(d: Daemon): Promise<Counts | null> {
-  const port = statsPort(d);
-  if (port === null) return null;
-  const r = await request(port, '/stats');
-  return JSON.parse(r.body.toString()) as Counts;
+/** GET /stats from the stats listener; fails when it does not answer 200 with the counters. */
+export async function stats(d: Daemon): Promise<Counts> {
+  const r = await request(d.statsPort, '/stats');
+  if (r.status !== 200) throw new Error(`GET /stats answered ${r.status}: ${r.body.toString()}`);
+  const counts = JSON.parse(r.body.toString()) as Counts;
+  for (const key of ['rejected', 'requests', 'backends'] as const) {
+    if (typeof counts[key] !== 'object' || counts[key] === null) throw new Error(`GET /stats has no "${key}": ${r.body.toString()}`);
+  }
+  return counts;
 }

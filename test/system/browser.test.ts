@@ -23,7 +23,7 @@ import busboy from 'busboy';
 import puppeteer, { type Browser, type CDPSession } from 'puppeteer-core';
 import t from 'tap';
 import { root, startDaemon, type Daemon } from '../helpers/daemon.js';
-import { until } from '../helpers/until.js';
+import { until } from '../helpers/wait.js';
 import { parseValues, type QueryLimits } from '../../src/query/index.js';
 import { paramsFromFields } from '../../src/query/index.js';
 import { formValues, queryMerged } from '../../src/http/post.js';
@@ -233,8 +233,8 @@ t.test('real trackers in headless Chromium', async (t) => {
     await page.waitForFunction('window.__done === true', { timeout: 20_000 });
     // Quiet: every hit answered and nothing new for a second (Matomo's own
     // retries would come in that time).
-    await until(() => pending.size > 0, 15_000);
-    await until(() => [...pending.values()].every((h) => h.done) && Date.now() - lastHit > 1000, 30_000);
+    await until('pending.size > 0', () => pending.size > 0, 15_000);
+    await until('[...pending.values()].every((h) => h.done) && Date.now() - lastHit ...', () => [...pending.values()].every((h) => h.done) && Date.now() - lastHit > 1000, 30_000);
     await Promise.all(bodies);
     t.ok(pending.size > 0, `${mode}: the browser sent hits`);
     await page.close();
@@ -244,7 +244,7 @@ t.test('real trackers in headless Chromium', async (t) => {
 
   const want: string[] = [];
   for (const hit of hits) want.push(...await expectedLines(hit));
-  await until(() => dayLines(d).length >= want.length, 20_000);
+  await until('dayLines(d).length >= want.length', () => dayLines(d).length >= want.length, 20_000);
   // Anything late (a resend) would land within the next moments.
   await new Promise((r) => setTimeout(r, 500));
   const got = dayLines(d);

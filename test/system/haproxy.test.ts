@@ -6,11 +6,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { root, startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
-import { until } from '../helpers/until.js';
+import { freePort, poll, sleep, until } from '../helpers/wait.js';
 
 t.setTimeout(240_000);
 
@@ -30,14 +29,6 @@ function haproxyBinary(): string {
   }
   if (bin === '') throw new Error('haproxy is not installed and could not be: run with TRIXIE_PACKAGES="haproxy" (../shared/trixie)');
   return bin;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** deploy/haproxy.cfg with loopback addresses, in the foreground, logging to stderr. */
@@ -115,14 +106,9 @@ t.before(async () => {
     haproxyLog += c;
   });
   // Up when a beacon through it is answered.
-  await until(() => haproxy.exitCode === null, 1000);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const r = await get(front, '/health').catch((e: Error) => ({ status: 0, body: e.message }));
-    if (r.status === 200) break;
-    if (Date.now() > deadline || haproxy.exitCode !== null) throw new Error(`haproxy not serving: ${JSON.stringify(r)} ${haproxyLog}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const up = await poll('haproxy to serve /health', () => get(front, '/health').catch((e: Error) => ({ status: 0, body: e.message })),
+    (r) => r.status === 200 || haproxy.exitCode !== null);
+  if (up.status !== 200) throw new Error(`haproxy not serving: ${JSON.stringify(up)} ${haproxyLog}`);
 });
 
 t.teardown(async () => {
@@ -153,7 +139,7 @@ t.test('client IP: X-Forwarded-For from the trusted proxy only', async (t) => {
   // Directly from an untrusted peer (127.0.0.3) with a forged header.
   const direct = await get(primary.port, '/track?ipcheck=direct', { localAddress: '127.0.0.3', headers: { 'x-forwarded-for': '203.0.113.9' } });
   t.equal(direct.status, 200);
-  await until(() => lines(primaryDir).length >= before + 2);
+  await until('both Lines in the primary\'s file', () => lines(primaryDir).length >= before + 2);
   const got = Object.fromEntries(lines(primaryDir).filter((l) => l.ipcheck !== undefined).map((l) => [l.ipcheck, l.ip]));
   t.same(got, { via: '127.0.0.2', direct: '127.0.0.3' });
 });
@@ -175,13 +161,19 @@ t.test('failover to the backup on SIGKILL, failback when the primary returns', a
       } catch (e) {
         results.set(id, e as Error);
       }
-      await new Promise((r) => setTimeout(r, PAUSE_MS));
+      await sleep(PAUSE_MS);
     }
   };
   const load = Promise.all(agents.map(client));
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // Each phase lasts until enough traffic went where it should, not a fixed
+  // time: on a loaded machine the same time carries far fewer requests.
+  const answered = (): number => [...results.values()].filter((r) => !(r instanceof Error) && r.status === 200).length;
+  const more = async (what: string, n: number): Promise<void> => {
+    const from = answered();
+    await until(`${n} more answers (${what})`, () => answered() >= from + n, 60_000);
+  };
 
-  await sleep(1500);
+  await more('the primary serving', 1000);
   const beforeKill = lines(primaryDir).length;
   t.ok(beforeKill > 100, `primary serves (${beforeKill} lines)`);
   t.equal(lines(backupDir).length, 0, 'backup idle while the primary is up');
@@ -190,19 +182,19 @@ t.test('failover to the backup on SIGKILL, failback when the primary returns', a
   const idAtKill = next;
   primary.proc.kill('SIGKILL');
   await primary.exited;
-  await until(() => lines(backupDir).length > 100, 10_000);
+  await until('the backup to take over', () => lines(backupDir).length > 100, 30_000);
   const failoverMs = Date.now() - killedAt;
-  await sleep(1500);
+  await more('the backup serving', 1000);
 
   const restartedAt = Date.now();
   const idAtRestart = next;
   const primaryLinesAtRestart = lines(primaryDir).length;
   primary = await startDaemon({ config: { ...common, listen: `127.0.0.1:${primary.port}`, backends: { file: { dir: primaryDir } } } });
-  await until(() => lines(primaryDir).length > primaryLinesAtRestart + 100, 20_000);
+  await until('the primary to take traffic back', () => lines(primaryDir).length > primaryLinesAtRestart + 100, 30_000);
   const failbackMs = Date.now() - restartedAt;
-  await sleep(1000);
+  await more('the primary serving again', 700);
   const backupAtEnd = lines(backupDir).length;
-  await sleep(500);
+  await more('after failback', 300);
   running = false;
   await load;
   for (const a of agents) a.destroy();
@@ -263,7 +255,8 @@ t.test('failover to the backup on SIGKILL, failback when the primary returns', a
   t.same(unknown, [], 'no Line for a request that was never sent');
   t.same(persistedButFailed, [], 'no Line for a failed request');
   t.ok(okSet.size === ok.length, 'ids unique');
-  t.ok(failoverMs < 5000, `failover within ${failoverMs} ms`);
-  t.ok(failbackMs < 10_000, `failback within ${failbackMs} ms`);
+  // Bounds for a loaded CI machine; quiet runs are in the README.
+  t.ok(failoverMs < 15_000, `failover within ${failoverMs} ms`);
+  t.ok(failbackMs < 30_000, `failback within ${failbackMs} ms`);
   t.ok(lines(backupDir).length - backupAtEnd <= CLIENTS * 2, 'after failback the backup takes (almost) nothing');
 });

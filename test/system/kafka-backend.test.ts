@@ -6,7 +6,8 @@ import t from 'tap';
 import { KafkaBackend, rdkafkaConfigError } from '../../src/kafka/backend.js';
 import { startKafka } from '../helpers/kafka.js';
 import { consume } from '../helpers/consume.js';
-import { backend, flavor, kafkaConfig, line, log, until } from '../helpers/lines.js';
+import { backend, flavor, kafkaConfig, line, log } from '../helpers/lines.js';
+import { until } from '../helpers/wait.js';
 
 const kafka = await startKafka();
 t.teardown(() => kafka.stop());

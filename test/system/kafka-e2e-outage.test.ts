@@ -12,7 +12,7 @@ import { drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
 import { startKafka, waitForMetadata } from '../helpers/kafka.js';
 import { health, idCounts, startKafkaDaemon, traffic, type KafkaDaemon } from '../helpers/kafka-daemon.js';
-import { until } from '../helpers/until.js';
+import { sleep, until } from '../helpers/wait.js';
 import type { Test } from 'tap';
 
 const kafka = await startKafka({ owned: true });
@@ -22,16 +22,26 @@ t.afterEach(async () => {
   await waitForMetadata(kafka.bootstrap, 5000).catch(() => kafka.restart());
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-/** An HTTP answer slower than this while a backend is down would mean the request path waits on it. */
-const SLOW_MS = 500;
+/**
+ * An HTTP answer slower than this while a backend is down would mean the
+ * request path waits on it (it would wait for the whole outage). Not tighter:
+ * on a loaded CI machine the client itself can stall for hundreds of ms.
+ */
+const SLOW_MS = 2000;
 
-/** Every id answered so far is in the file now (the file backend is not held up). */
-async function fileKeepsUp(t: Test, d: KafkaDaemon, flavor: string, answered: () => string[]): Promise<void> {
+/**
+ * Every id answered so far reaches the file within a few seconds, while the
+ * outage goes on for longer (the file backend is not held up). The file
+ * backend batches, and a loaded machine is slow: wait for it, up to a bound.
+ */
+async function fileKeepsUp(t: Test, d: KafkaDaemon, flavor: string, answered: () => readonly string[]): Promise<void> {
   const snapshot = new Set(answered());
-  await sleep(300); // the file backend batches; give it a moment, not an outage's worth
-  const inFile = new Set(d.fileLines(flavor).map((l) => (JSON.parse(l) as { id: string }).id));
-  t.same([...snapshot].filter((id) => !inFile.has(id)), [], `all ${snapshot.size} answered so far are in the file`);
+  const missing = (): string[] => {
+    const inFile = new Set(d.fileLines(flavor).map((l) => (JSON.parse(l) as { id: string }).id));
+    return [...snapshot].filter((id) => !inFile.has(id));
+  };
+  await until('the answered Lines in the file', () => missing().length === 0, 5000).catch(() => {});
+  t.same(missing(), [], `all ${snapshot.size} answered so far are in the file`);
 }
 
 async function expectDelivered(t: Test, d: KafkaDaemon, flavor: string, ids: string[]): Promise<void> {
@@ -77,13 +87,13 @@ t.test('broker absent at start-up: scratchd starts, serves, and delivers once th
   const ids: string[] = [];
   for (let i = 0; i < 100; i++) {
     const r = await request(d.port, `/track?id=${i}`, { host: 'tr.test' });
-    t.equal(r.status, 200, undefined, { diagnostic: r.status !== 200 });
+    t.equal(r.status, 200, `request ${i}`, { diagnostic: r.status !== 200 });
     ids.push(String(i));
   }
   const h = await health(d);
   t.equal(h.body.backends.kafka?.state, 'down', `kafka down: ${h.body.backends.kafka?.reason}`);
   t.equal(h.status, 503, 'stats /health says 503 while a backend is down');
-  await until(() => d.fileLines('tr').length === 100, 5000).catch(() => {}); // the file backend batches for a few ms
+  await until('100 Lines in the file', () => d.fileLines('tr').length === 100, 10_000).catch(() => {}); // the file backend batches
   t.equal(d.fileLines('tr').length, 100, 'the file has them all meanwhile');
   await kafka.restart();
   await expectDelivered(t, d, 'tr', ids);
@@ -112,7 +122,7 @@ t.test('a failing file backend does not delay or lose Kafka messages', async (t)
   // Kafka keeps up while the file backend retries: delivered within a second or so.
   const began = Date.now();
   await expectDelivered(t, d, 'uk', ok);
-  t.ok(Date.now() - began < 10_000, `delivered in ${Date.now() - began} ms`);
+  t.ok(Date.now() - began < 30_000, `delivered in ${Date.now() - began} ms (not held until the file backend recovers: it never does here)`);
   t.equal(d.fileLines('uk').length, 0, 'nothing in the file');
   // The file backend cannot drain: main exits 2 at drainTimeoutMs, Kafka has all by then.
   t.equal(await d.stop(), 2);
@@ -121,15 +131,15 @@ t.test('a failing file backend does not delay or lose Kafka messages', async (t)
 t.test('SIGTERM while the broker is down: files complete, Kafka gives up after flushTimeoutMs and counts the loss', async (t) => {
   const d = await startKafkaDaemon(kafka.bootstrap, {
     kafka: { flushTimeoutMs: 1000 },
-    config: { shutdown: { graceMs: 0, drainTimeoutMs: 5000 } },
+    config: { shutdown: { graceMs: 0, drainTimeoutMs: 10_000 } },
   });
   t.teardown(() => d.stop());
   await d.waitLog((l) => l.msg === 'kafka producer connected');
   await kafka.kill();
   for (let i = 0; i < 50; i++) t.equal((await request(d.port, `/track?id=${i}`, { host: 'gr.test' })).status, 200);
   const began = Date.now();
-  t.equal(await d.stop(), 0, 'exit 0');
-  t.ok(Date.now() - began < 4000, `stopped in ${Date.now() - began} ms`);
+  t.equal(await d.stop(), 0, 'exit 0: within the drain timeout');
+  t.ok(Date.now() - began < 8000, `stopped in ${Date.now() - began} ms: after flushTimeoutMs, not the drain timeout`);
   t.equal(d.fileLines('gr').length, 50, 'the file has every Line');
   t.match(drainedCounters(d.logs, 'file'), { persisted: 50 });
   t.match(drainedCounters(d.logs, 'kafka'), { persisted: 0, dropped: 50 }, 'Kafka counts what it could not deliver');

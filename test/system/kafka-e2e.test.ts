@@ -10,7 +10,8 @@ import { consume } from '../helpers/consume.js';
 import { drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
 import { startKafka } from '../helpers/kafka.js';
-import { health, idCounts, startKafkaDaemon, statsPort } from '../helpers/kafka-daemon.js';
+import { health, idCounts, startKafkaDaemon } from '../helpers/kafka-daemon.js';
+import { until } from '../helpers/wait.js';
 
 const kafka = await startKafka();
 t.teardown(() => kafka.stop());
@@ -51,13 +52,13 @@ t.test('three flavors: exact values, timestamps and topics; the same bytes as th
       t.equal(m.topic, d.topics[flavor]);
     }
     // Value = the file's line, byte for byte, without the newline.
-    await new Promise((r) => setTimeout(r, 300));
+    await until(`${flavor}: the file has them too`, () => d.fileLines(flavor).length >= values.length);
     t.same(got.map((m) => m.value.toString('utf8')), d.fileLines(flavor), `${flavor}: same bytes as the file`);
   }
   const h = await health(d);
   t.same(h.body.backends.kafka, { state: 'ok' }, 'health: kafka ok');
   // Each delivery report is timed from its Line's arrival (the message timestamp).
-  const stats = JSON.parse((await request(await statsPort(d), '/stats')).body.toString()) as
+  const stats = JSON.parse((await request(d.statsPort, '/stats')).body.toString()) as
     { kafka_delivery_latency_seconds: { count: number; sum: number } };
   const latency = stats.kafka_delivery_latency_seconds;
   t.equal(latency.count, 4, 'delivery latency: one observation per delivered message');

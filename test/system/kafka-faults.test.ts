@@ -14,7 +14,7 @@ import { drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
 import { startKafka } from '../helpers/kafka.js';
 import { health, idCounts, startKafkaDaemon, traffic, type KafkaDaemon } from '../helpers/kafka-daemon.js';
-import { until } from '../helpers/until.js';
+import { sleep, until } from '../helpers/wait.js';
 import { stats } from '../helpers/watch.js';
 
 /** The size limit of the small topics below (topic-level max.message.bytes); the broker's stays at its default. */
@@ -22,8 +22,8 @@ const MAX_MESSAGE = 16_384;
 const kafka = await startKafka({ props: ['auto.create.topics.enable=false'] });
 t.teardown(() => kafka.stop());
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const SLOW_MS = 500;
+/** An answer slower than this would mean the request path waits on Kafka; not tighter, for loaded CI machines. */
+const SLOW_MS = 2000;
 
 /** The daemon's flavors' topics, created up front: this broker creates none by itself. */
 async function withTopics(d: KafkaDaemon, ...flavors: string[]): Promise<void> {
@@ -45,7 +45,7 @@ function fileCount(d: KafkaDaemon, flavor: string): number {
 }
 
 async function kafkaCounters(d: KafkaDaemon): Promise<Record<string, number>> {
-  return (await stats(d))!.backends.kafka!;
+  return (await stats(d)).backends.kafka!;
 }
 
 t.test('broker SIGKILLed twice under steady traffic: HTTP and file unaffected, every Line delivered once', async (t: Test) => {
@@ -85,8 +85,8 @@ t.test('topic missing, auto-creation off: counted and logged, other topics and t
     for (const host of ['gr.test', 'uk.test']) {
       const started = performance.now();
       const r = await request(d.port, `/track?id=${i}`, { host });
-      t.equal(r.status, 200, undefined, { diagnostic: r.status !== 200 });
-      t.ok(performance.now() - started < SLOW_MS, undefined, { diagnostic: false });
+      t.equal(r.status, 200, `${host} ${i}`, { diagnostic: r.status !== 200 });
+      t.ok(performance.now() - started < SLOW_MS, `${host} ${i} answered at once`, { diagnostic: false });
     }
   }
   const got = await consume(kafka.bootstrap, d.topics.gr!, { count: 20, settleMs: 500, timeoutMs: 30_000 });
@@ -113,7 +113,7 @@ t.test('topic missing, while running: librdkafka fails its Lines after topic.met
   const d = await startKafkaDaemon(kafka.bootstrap, { kafka: { rdkafka: { 'topic.metadata.propagation.max.ms': 2000 } } });
   t.teardown(() => d.stop());
   for (let i = 0; i < 10; i++) t.equal((await request(d.port, `/track?id=${i}`, { host: 'uk.test' })).status, 200);
-  const failed = await d.waitLog((l) => l.msg === 'kafka delivery failed, Line dropped', 15_000);
+  const failed = await d.waitLog((l) => l.msg === 'kafka delivery failed, Line dropped');
   t.equal(failed.err, 'unknown topic or partition');
   t.equal((await health(d)).body.backends.kafka?.state, 'degraded', 'health shows the recent delivery errors');
   t.equal(await d.stop(), 0);
@@ -139,12 +139,12 @@ t.test('a Line over the topic\'s size limit: refused by the broker, counted, the
     }
   }
   t.same([...new Set(await Promise.all(sends))].sort(), [200, 204], 'all answered');
-  await until(() => fileCount(d, 'tr') === 51, 5000);
+  await until('51 Lines in the file', () => fileCount(d, 'tr') === 51);
   const got = await consume(kafka.bootstrap, d.topics.tr!, { count: 50, settleMs: 1500, timeoutMs: 30_000 });
   const counts = idCounts(got.map((m) => m.value));
   t.same(Array.from({ length: 50 }, (_, i) => String(i)).filter((id) => !counts.has(id)).slice(0, 10), [], 'every small Line delivered');
   t.notOk(counts.has('big'), 'the big one is not in Kafka');
-  await until(() => d.logs.some((l) => l.msg === 'kafka delivery failed, Line dropped'), 10_000);
+  await until('a failed delivery logged', () => d.logs.some((l) => l.msg === 'kafka delivery failed, Line dropped'));
   t.comment(`errors logged: ${JSON.stringify(errors(d))}`);
   t.match(await kafkaCounters(d), { persisted: 50, failed: 1, dropped: 1 }, 'the big one counted as failed and dropped');
   t.equal(await d.stop(), 0);
@@ -166,8 +166,8 @@ t.test('producer batches larger than the topic accepts: whole batches of small L
     sends.push(request(d.port, `/track?id=${i}&pad=${randomBytes(600).toString('base64url')}`, { host: 'tr.test' }).then((r) => r.status));
   }
   t.same([...new Set(await Promise.all(sends))], [200]);
-  await until(() => fileCount(d, 'tr') === 200, 5000);
-  await until(() => d.logs.some((l) => l.msg === 'kafka delivery failed, Line dropped'), 10_000);
+  await until('200 Lines in the file', () => fileCount(d, 'tr') === 200);
+  await until('a failed delivery logged', () => d.logs.some((l) => l.msg === 'kafka delivery failed, Line dropped'));
   t.equal(await d.stop(), 0);
   t.comment(`errors logged: ${JSON.stringify(errors(d))}`);
   const c = drainedCounters(d.logs, 'kafka');

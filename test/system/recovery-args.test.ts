@@ -8,7 +8,8 @@ import t from 'tap';
 import { encodeEntries } from '../../src/file/day-index.js';
 import { consume } from '../helpers/consume.js';
 import { tempDir } from '../helpers/daemon.js';
-import { freePort, startKafka } from '../helpers/kafka.js';
+import { startKafka } from '../helpers/kafka.js';
+import { freePort } from '../helpers/wait.js';
 import { runId } from '../helpers/lines.js';
 import { cli } from '../helpers/recovery.js';
 

@@ -17,11 +17,11 @@ import { tempDir } from '../helpers/daemon.js';
 import { drainedCounters } from '../helpers/files.js';
 import { startKafka } from '../helpers/kafka.js';
 import { request } from '../helpers/http.js';
-import { idCounts, startKafkaDaemon, statsPort, traffic } from '../helpers/kafka-daemon.js';
+import { idCounts, startKafkaDaemon, traffic } from '../helpers/kafka-daemon.js';
 import { runId } from '../helpers/lines.js';
 import { cli, startCli } from '../helpers/recovery.js';
 import { readIndex } from '../../src/file/day-index.js';
-import { until } from '../helpers/until.js';
+import { until } from '../helpers/wait.js';
 
 const kafka = await startKafka({ owned: true });
 t.teardown(() => kafka.stop());
@@ -34,11 +34,11 @@ t.test('broker down, Lines lost: the window is in losses.jsonl, and replaying it
   });
   t.teardown(() => d.stop());
   const tr = traffic(d, 'gr.test', 2, 20);
-  await until(() => tr.answered >= 40, 30_000);
+  await until('tr.answered >= 40', () => tr.answered >= 40, 30_000);
   await kafka.kill();
   const atKill = tr.answered;
-  await until(() => tr.answered >= atKill + 100, 30_000); // the queues hold 16: the rest is lost
-  const port = await statsPort(d);
+  await until('tr.answered >= atKill + 100', () => tr.answered >= atKill + 100, 30_000); // the queues hold 16: the rest is lost
+  const port = d.statsPort;
   const stats = JSON.parse((await request(port, '/stats')).body.toString()) as { loss_windows: { open: LossWindow[] } };
   t.match(stats.loss_windows.open, [{ backend: 'kafka', flavor: 'gr', reasons: { queue_full: Number } }], '/stats shows the open window');
   t.match((await request(port, '/metrics')).body.toString(), /^scratchd_loss_windows_total\{backend="kafka",flavor="gr"\} 1$/m,
@@ -149,7 +149,7 @@ t.test('an interrupted replay resumes without producing a Line twice; plain and 
 
   const first = startCli(['replay', ...range, '--rate', '30']);
   const progress = join(dir, 'state', `replay-gr-${Date.parse(from)}-${Date.parse(to)}.json`);
-  await until(() => existsSync(progress) && (JSON.parse(readFileSync(progress, 'utf8')) as { delivered: number }).delivered >= 40, 30_000);
+  await until('existsSync(progress) && (JSON.parse(readFileSync(progress, \'utf8\'...', () => existsSync(progress) && (JSON.parse(readFileSync(progress, 'utf8')) as { delivered: number }).delivered >= 40, 30_000);
   first.proc.kill('SIGTERM');
   const stopped = await first.done;
   t.equal(stopped.code, 130, 'interrupted');

@@ -6,7 +6,9 @@
 //
 // It changes the chroot (a package, a system user, /var/log/scratchd) and
 // puts it back at the end; a lock keeps two runs (other worktrees share the
-// chroot) from meeting.
+// chroot) from meeting. It runs in parallel with the other system tests: none
+// of them uses what it changes, and every apt call waits for the dpkg lock.
+// The longest system test, its name sorts first so that tap starts it first.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +16,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { root, tempDir } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
+import { sleep } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 const pkgVersion = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
@@ -29,7 +32,7 @@ const unitsInTree = existsSync(join(root, 'systemd/scratchd.socket')) && existsS
 t.setTimeout(9 * 60_000);
 
 if (process.getuid?.() !== 0 || !existsSync('/etc/debian_version')) {
-  t.fail('the package test needs root on Debian: run it in the trixie chroot (../shared/trixie npx tap test/package.test.ts)');
+  t.fail('the package test needs root on Debian: run it in the trixie chroot (../shared/trixie npx tap test/system/debian-package.test.ts)');
   process.exit(1);
 }
 
@@ -92,7 +95,7 @@ async function lock(): Promise<void> {
       } catch { /* being created or removed */ }
       if (Number.isInteger(holder) && !existsSync(`/proc/${holder}`)) rmSync(LOCK, { recursive: true, force: true });
       if (Date.now() > deadline) throw new Error(`${LOCK} held by pid ${holder}`);
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
     }
   }
 }
@@ -160,7 +163,7 @@ async function runInstalled(config: string, activated = false): Promise<Running>
       proc.kill('SIGKILL');
       throw new Error(`installed scratchd did not start (exit ${proc.exitCode}): ${err} ${JSON.stringify(logs)}`);
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   const port = activated ? Number(readFileSync(portFile, 'utf8')) : Number(String(serving.listen).split(':').pop());
   return { proc, logs, exited, stderr: () => err, port };
