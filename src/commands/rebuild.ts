@@ -19,11 +19,12 @@ import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type Kafka from 'node-rdkafka';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { loadConfig, type Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import { encodeEntries, type IndexEntry } from '../file/day-index.js';
 import { daySpan, isDay } from '../recovery/days.js';
-import { CommandError, isSystemError, connectConsumer, partitionsOf } from '../recovery/kafka.js';
+import { connectConsumer, partitionsOf } from '../recovery/kafka.js';
+import { CommandError, runCommand } from './command.js';
 import { makeManifest, writeAtomically, writeManifest } from '../file/manifest.js';
 import { mergeByTime, type Message } from '../recovery/merge.js';
 import { progressBar } from '../recovery/progress.js';
@@ -48,21 +49,7 @@ interface Request {
   out: string;
 }
 
-export async function run(argv: string[]): Promise<number> {
-  try {
-    const req = request(argv);
-    if (req === null) {
-      process.stdout.write(usage);
-      return 0;
-    }
-    return await rebuild(req);
-  } catch (err) {
-    // A file we cannot read or write (permissions, a full disk) is told in one line too.
-    if (!(err instanceof CommandError || err instanceof ConfigError || isSystemError(err))) throw err;
-    process.stderr.write(`scratchd rebuild: ${err.message}\n`);
-    return 1;
-  }
-}
+export const run = (argv: string[]): Promise<number> => runCommand('rebuild', usage, () => request(argv), rebuild);
 
 function request(argv: string[]): Request | null {
   let v;

@@ -19,11 +19,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createGunzip } from 'node:zlib';
 import type Kafka from 'node-rdkafka';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { loadConfig, type Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import { batchTimes, byteRange, readIndex, type IndexEntry } from '../file/day-index.js';
 import { daysBetween, parseTime } from '../recovery/days.js';
-import { CommandError, isSystemError, connectProducer, ERR, errorCode } from '../recovery/kafka.js';
+import { connectProducer, ERR, errorCode } from '../recovery/kafka.js';
+import { CommandError, isSystemError, runCommand } from './command.js';
 import { readLossWindows } from '../recovery/losses.js';
 import { progressBar } from '../recovery/progress.js';
 import { Watermark, type Position } from '../recovery/watermark.js';
@@ -75,21 +76,7 @@ interface Progress extends Position {
   complete: boolean;
 }
 
-export async function run(argv: string[]): Promise<number> {
-  try {
-    const req = request(argv);
-    if (req === null) {
-      process.stdout.write(usage);
-      return 0;
-    }
-    return await replay(req);
-  } catch (err) {
-    // A file we cannot read or write (permissions, a full disk) is told in one line too.
-    if (!(err instanceof CommandError || err instanceof ConfigError || isSystemError(err))) throw err;
-    process.stderr.write(`scratchd replay: ${err.message}\n`);
-    return 1;
-  }
-}
+export const run = (argv: string[]): Promise<number> => runCommand('replay', usage, () => request(argv), replay);
 
 function request(argv: string[]): Request | null {
   let v;

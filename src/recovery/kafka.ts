@@ -5,11 +5,9 @@
 import { hostname } from 'node:os';
 import Kafka from 'node-rdkafka';
 import type { KafkaConfig } from '../config.js';
+import { CommandError } from '../commands/command.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
-
-/** A one-line reason the command stops; the command prints it and exits 1. */
-export class CommandError extends Error {}
 
 /**
  * The settings that say how to reach the cluster (brokers, TLS, SASL,
@@ -71,11 +69,6 @@ export async function partitionsOf(client: Kafka.Client<never> | Kafka.Producer 
   const t = md.topics.find((x) => x.name === topic);
   if (t === undefined || t.partitions.length === 0) throw new CommandError(`topic ${topic} does not exist`);
   return t.partitions.map((p) => p.id).sort((a, b) => a - b);
-}
-
-/** An error from the system (ENOENT, EACCES, ENOSPC...): its message names the file. */
-export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).syscall === 'string';
 }
 
 /** The error code librdkafka attached to an exception, if any. */

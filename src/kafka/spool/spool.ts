@@ -22,18 +22,12 @@ import { open, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../log.js';
 import { fsyncDirAsync, writeLedgerAsync } from './ledger.js';
+import type { KafkaSpoolConfig } from '../../config.js';
 import { recoverSpool } from './recovery.js';
 import { decodeRecords, encodeRecord, HEADER_BYTES, MAX_BODY_BYTES, type SpoolRecord } from './record.js';
 import { segmentName, type SegmentInfo } from './segment.js';
 
-export interface SpoolConfig {
-  enabled: boolean;
-  dir: string;
-  segmentBytes: number;
-  fsyncMs: number;
-  maxBytes: number;
-  minFreeBytes: number;
-}
+export type SpoolConfig = KafkaSpoolConfig;
 
 export type SpoolDropReason = 'spool_full' | 'disk_full' | 'spool_error';
 
