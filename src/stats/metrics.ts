@@ -23,6 +23,8 @@ import { isKafkaStatsSource, type KafkaStatsSource, type SpoolSnapshot } from '.
 import type { CountedMethod, RequestCounters } from './counters.js';
 import { rejectReasons } from './counters.js';
 import type { LossTracker } from '../recovery/losses.js';
+import { registerFileMetrics } from './file-metrics.js';
+import { registerSpoolMetrics } from './spool-metrics.js';
 
 const methods: readonly CountedMethod[] = ['GET', 'HEAD', 'POST', 'OTHER'];
 const backendStates: readonly BackendState[] = ['ok', 'degraded', 'spooling', 'down'];
@@ -230,55 +232,9 @@ export function createMetrics(
       for (const w of losses?.windowsTotal() ?? []) this.inc({ backend: w.backend, flavor: w.flavor }, w.count);
     },
   });
-  // The file backend's per-flavor drops and its days (sealed, compressed, pruned, late Lines).
   const fileBackend = backends.find((b) => typeof (b as Partial<FileStatsSource>).fileStats === 'function') as
     (Backend & FileStatsSource) | undefined;
-  if (fileBackend !== undefined) {
-    new Counter({
-      name: 'scratchd_backend_dropped_total',
-      help: 'Lines a backend gave up on, by flavor (the file backend: a broken flavor\'s share full, or the whole queue full).',
-      labelNames: ['backend', 'flavor'] as const,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [flavor, f] of Object.entries(fileBackend.fileStats().flavors)) this.inc({ backend: 'file', flavor }, f.dropped);
-      },
-    });
-    const fileTotal = (name: string, help: string, read: (s: FileStats) => number): void => {
-      new Counter({
-        name, help, registers: [registry],
-        collect() {
-          this.reset();
-          this.inc(read(fileBackend.fileStats()));
-        },
-      });
-    };
-    fileTotal('scratchd_file_sealed_days_total', 'Past days sealed: fsynced and their manifest (.done) written.', (s) => s.sealed_days);
-    fileTotal('scratchd_file_compressed_days_total', 'Sealed days compressed to .log.gz.', (s) => s.compressed_days);
-    fileTotal('scratchd_file_pruned_days_total', 'Sealed days removed by retainDays.', (s) => s.pruned_days);
-    fileTotal('scratchd_file_torn_lines_total', 'Torn last Lines (from a crash mid-write) cut off to .torn.', (s) => s.torn_lines);
-    new Counter({
-      name: 'scratchd_file_late_lines_total',
-      help: 'Lines whose day was already sealed, written to a later day\'s file instead.',
-      labelNames: ['flavor'] as const,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [flavor, f] of Object.entries(fileBackend.fileStats().flavors)) this.inc({ flavor }, f.late);
-      },
-    });
-    new Gauge({
-      name: 'scratchd_file_unsealed_past_days',
-      help: 'Past days with a file and no manifest yet, by flavor.',
-      labelNames: ['flavor'] as const,
-      registers: [registry],
-      collect() {
-        const s = fileBackend.fileStats();
-        this.reset();
-        for (const flavor of Object.keys(s.flavors)) this.set({ flavor }, s.unsealed_past_days[flavor]?.length ?? 0);
-      },
-    });
-  }
+  if (fileBackend !== undefined) registerFileMetrics(registry, fileBackend);
 
   // GC pauses. prom-client's own nodejs_gc_duration_seconds looks at only the
   // first entry of each observer batch and has buckets too coarse for
@@ -394,47 +350,4 @@ export function createMetrics(
       delay?.disable();
     },
   };
-}
-
-/** The Kafka spool's numbers, read at scrape time (only when the spool is on). */
-function registerSpoolMetrics(registry: Registry, kafka: KafkaStatsSource): void {
-  const gauge = (name: string, help: string, read: (s: SpoolSnapshot) => number): void => {
-    new Gauge({
-      name, help, registers: [registry],
-      collect() {
-        const s = kafka.spoolSnapshot();
-        if (s !== null) this.set(read(s));
-      },
-    });
-  };
-  const counter = (name: string, help: string, read: (s: SpoolSnapshot) => number): void => {
-    new Counter({
-      name, help, registers: [registry],
-      collect() {
-        const s = kafka.spoolSnapshot();
-        this.reset();
-        if (s !== null) this.inc(read(s));
-      },
-    });
-  };
-  gauge('scratchd_kafka_spool_bytes', 'Bytes of the Kafka spool\'s segment files on disk.', (s) => s.bytes);
-  gauge('scratchd_kafka_spool_records', 'Lines in the Kafka spool not yet acknowledged by Kafka.', (s) => s.records);
-  gauge('scratchd_kafka_spool_segments', 'Segment files of the Kafka spool.', (s) => s.segments);
-  gauge('scratchd_kafka_spool_oldest_age_seconds', 'Age of the oldest Line in the Kafka spool (0 when empty).', (s) => s.oldest_age_seconds);
-  gauge('scratchd_kafka_spool_drain_rate', 'Lines acknowledged from the Kafka spool per second, over the last few seconds.', (s) => s.drain_rate_per_second);
-  gauge('scratchd_kafka_spool_spilling', '1 while new Lines go to the Kafka spool instead of librdkafka.', (s) => s.spilling);
-  counter('scratchd_kafka_spool_spilled_total', 'Lines written to the Kafka spool.', (s) => s.spilled_total);
-  counter('scratchd_kafka_spool_drained_total', 'Lines from the Kafka spool acknowledged by Kafka.', (s) => s.drained_total);
-  counter('scratchd_kafka_spool_quarantined_total', 'Kafka spool segments (or their damaged tails) moved to quarantine/.', (s) => s.quarantined_total);
-  new Counter({
-    name: 'scratchd_kafka_spool_dropped_lines_total',
-    help: 'Lines the Kafka spool could not take, by reason (spool_full, disk_full, spool_error).',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-    collect() {
-      const s = kafka.spoolSnapshot();
-      this.reset();
-      for (const r of ['spool_full', 'disk_full', 'spool_error'] as const) this.inc({ reason: r }, s?.dropped_total[r] ?? 0);
-    },
-  });
 }
