@@ -9,7 +9,7 @@ import { startDaemon, testFlavors, type Daemon, type DaemonOptions } from './dae
 import { dayLines } from './files.js';
 import { request } from './http.js';
 import { runId } from './lines.js';
-import { sleep } from './wait.js';
+import { sleep, until } from './wait.js';
 
 let daemons = 0;
 
@@ -122,12 +122,6 @@ export async function stats(d: Daemon): Promise<Record<string, any>> {
   return JSON.parse(r.body.toString()) as Record<string, any>;
 }
 
-/** Poll an async condition every 100 ms until it holds; fail after `timeoutMs` with `what`. */
-export async function waitFor(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** `until` with the Kafka tests' longer default deadline. */
+export const waitFor = (what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> =>
+  until(what, cond, timeoutMs);

@@ -23,7 +23,7 @@ t.afterEach(async () => {
   await waitForMetadata(kafka.bootstrap, 5000).catch(() => kafka.restart());
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../helpers/wait.js';
 
 /** A tmpfs of `size` mounted on a new directory, unmounted at teardown. */
 function tmpfs(t: Test, size: string): string {

@@ -17,7 +17,7 @@ t.afterEach(async () => {
   await waitForMetadata(kafka.bootstrap, 5000).catch(() => kafka.restart());
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../helpers/wait.js';
 
 t.test('an outage 10× longer than the RAM queue holds: every answered Line in its topic, in order, once; the spool empties', async (t) => {
   const dir = spoolDir();
@@ -87,7 +87,10 @@ t.test('SIGTERM during an outage, restart with the broker back: nothing missing'
   t.teardown(() => d2.stop());
   const got = await readTopic(kafka.bootstrap, d1.topics.gr!, a.ok);
   t.same(got.missing, [], `every one of ${a.ok.length} answered Lines is in the topic`);
-  t.equal(got.duplicates, 0, 'none twice');
+  // A Line the broker wrote but could not acknowledge before it died is
+  // still librdkafka's at SIGTERM, so it is spooled and comes again (README:
+  // Kafka outages, Shutdown): only those can come twice.
+  t.ok(got.duplicates <= (purged?.lines ?? 0), `twice: ${got.duplicates}, at most the ${purged?.lines ?? 0} Lines librdkafka still held`);
   await waitFor('the spool empties', async () => (await stats(d2)).kafka_spool.records === 0, 60_000);
   await waitFor('its segments are deleted', () => segments(dir).length === 0, 10_000);
   t.equal(await d2.stop(), 0);
@@ -111,13 +114,16 @@ t.test('SIGKILL while spooling: nothing answered before the last fsync is missin
   t.teardown(() => d2.stop('SIGKILL'));
   // Kill it again mid-drain: the Lines delivered but not yet in the persisted ledger come again.
   await waitFor('draining', async () => (await stats(d2)).kafka_spool.drained_total > 0, 60_000);
+  // The drain rate just before the kill, for the bound below.
+  const before = { n: (await stats(d2)).kafka_spool.drained_total, at: Date.now() };
+  await sleep(500);
+  const last = { n: (await stats(d2)).kafka_spool.drained_total, at: Date.now() };
   d2.proc.kill('SIGKILL');
+  const drainRate = (last.n - before.n) / Math.max(0.1, (last.at - before.at) / 1000);
   await d2.exited;
   const d3 = await startSpoolDaemon(kafka.bootstrap, dir, { topics: d1.topics });
   t.teardown(() => d3.stop());
-  const drainFrom = Date.now();
   await waitFor('the spool empties', async () => (await stats(d3)).kafka_spool.records === 0, 120_000);
-  const drainRate = (await stats(d3)).kafka_spool.drained_total / Math.max(0.1, (Date.now() - drainFrom) / 1000);
 
   const got = await readTopic(kafka.bootstrap, d1.topics.uk!, a.ok);
   // The spool's promise: what was answered before the last fsync (plus the
@@ -129,7 +135,7 @@ t.test('SIGKILL while spooling: nothing answered before the last fsync is missin
   t.comment(`missing, all answered in the last ${margin} ms before the SIGKILL: ${got.missing.length}`);
   // README: at most the Lines in flight from the spool (half the RAM queue
   // here) plus those acknowledged since the last ledger write (fsyncMs of
-  // draining; twice that for the write's own fsyncs, at the drain rate measured).
+  // draining; twice that for the write's own fsyncs, at the drain rate measured just before the kill).
   const bound = RAM_QUEUE / 2 + Math.ceil((drainRate * 2 * fsyncMs) / 1000);
   t.ok(got.duplicates <= bound, `duplicates after a SIGKILL mid-drain: ${got.duplicates} (bound ${bound})`);
   t.equal(await d3.stop(), 0);

@@ -21,11 +21,10 @@ import { idCounts, startKafkaDaemon, traffic } from '../helpers/kafka-daemon.js'
 import { runId } from '../helpers/lines.js';
 import { cli, startCli } from '../helpers/recovery.js';
 import { readIndex } from '../../src/file/day-index.js';
-import { until } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const kafka = await startKafka({ owned: true });
 t.teardown(() => kafka.stop());
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 t.test('broker down, Lines lost: the window is in losses.jsonl, and replaying it puts every answered Line in Kafka', async (t) => {
   const d = await startKafkaDaemon(kafka.bootstrap, {
