@@ -14,17 +14,23 @@
 // ratios to (a) and (b) of the same run; the machine is shared and noisy.
 //
 // After the rounds: a latency timeline of (c) and (d) at half load
-// (bench/timeline.mjs: where the tail comes from) and two server threads vs
-// one (bench/scale/: CPU per request).
+// (bench/timeline.mjs: where the tail comes from), (d) during a spool drain
+// (issue 14: half-load p99 while the Kafka spool drains vs the same process
+// idle, see runDrain) and two server threads vs one (bench/scale/: CPU per
+// request).
 //
 // Options: --rounds N (3) --duration S (8) --paced-duration S (8)
-//          --connections N (64) --paced-connections N (200) --only a,b,c,d,g
+//          --connections N (64) --paced-connections N (200) --only a,b,c,d,g,drain
+//          --drain S (8, 0: skip; half-load seconds idle and draining, per round)
+//          --drain-fill S (10; seconds at maximum load with the broker down)
 //          --calibration S (5) --timeline S (10, 0: skip) --scale S (8, 0: skip)
 //          --baseline DIR (a build by bench/build-rev.sh, as (c0)/(d0))
 //          --alt-flags="NODE FLAGS" (this build with other node flags, as (c1)/(d1))
 //          --out FILE (BENCHMARKS.md) --no-write --keep (keep the temp dir)
 // A smoke test of the runner itself (not a measurement):
-//   node bench/run.mjs --rounds 1 --duration 1 --paced-duration 1 --calibration 1 --timeline 2 --scale 1 --no-write
+//   node bench/run.mjs --rounds 1 --duration 1 --paced-duration 1 --calibration 1 --timeline 2 --scale 1 --drain 3 --drain-fill 3 --no-write
+// Only the drain measurement (one round):
+//   node bench/run.mjs --only drain --rounds 1 --calibration 2 --drain 4 --drain-fill 4 --no-write
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import {
@@ -48,10 +54,12 @@ const { values: opt } = parseArgs({
     'paced-duration': { type: 'string', default: '8' },
     connections: { type: 'string', default: '64' },
     'paced-connections': { type: 'string', default: '200' },
-    only: { type: 'string', default: 'a,b,c,d,g' },
+    only: { type: 'string', default: 'a,b,c,d,g,drain' },
     calibration: { type: 'string', default: '5' },
     timeline: { type: 'string', default: '10' },
     scale: { type: 'string', default: '8' },
+    drain: { type: 'string', default: '8' },
+    'drain-fill': { type: 'string', default: '10' },
     out: { type: 'string', default: 'BENCHMARKS.md' },
     'no-write': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -69,6 +77,8 @@ const ONLY = new Set(opt.only.split(','));
 const CALIBRATION = Number(opt.calibration);
 const TIMELINE = Number(opt.timeline);
 const SCALE = Number(opt.scale);
+const DRAIN = Number(opt.drain);
+const DRAIN_FILL = Number(opt['drain-fill']);
 const started = Date.now();
 
 function log(msg) {
@@ -361,7 +371,14 @@ http {
   return join(dir, 'nginx.conf');
 }
 
-function scratchdConfig(dir, port, statsPort, kafka) {
+/**
+ * The drain measurement's librdkafka RAM queue: small, as in the spool's
+ * system tests, so an outage outgrows it within a second at maximum load and
+ * the drainer's window (half of it) is what paces the drain.
+ */
+const DRAIN_RAM_QUEUE = 10_000;
+
+function scratchdConfig(dir, port, statsPort, kafka, spool = false) {
   const config = {
     listen: `127.0.0.1:${port}`,
     stats: { listen: `127.0.0.1:${statsPort}` },
@@ -371,10 +388,16 @@ function scratchdConfig(dir, port, statsPort, kafka) {
     flavors: FLAVORS.map((f) => ({ name: f.name, hosts: [f.host], timeZone: f.timeZone, topic: `bench.${f.name}` })),
     backends: {
       file: { enabled: true, dir: join(dir, 'log') },
-      kafka: kafka === null ? { enabled: false } : { enabled: true, rdkafka: { 'metadata.broker.list': kafka.brokers } },
+      kafka: kafka === null ? { enabled: false }
+        : !spool ? { enabled: true, rdkafka: { 'metadata.broker.list': kafka.brokers } }
+          : {
+            enabled: true,
+            spool: { enabled: true, dir: join(dir, 'spool') },
+            rdkafka: { 'metadata.broker.list': kafka.brokers, 'queue.buffering.max.messages': DRAIN_RAM_QUEUE },
+          },
     },
   };
-  const file = join(dir, `scratchd-${kafka === null ? 'file' : 'kafka'}.json`);
+  const file = join(dir, `scratchd-${kafka === null ? 'file' : spool ? 'drain' : 'kafka'}.json`);
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
 }
@@ -506,6 +529,151 @@ async function runContender(key, ctx, round) {
   return result;
 }
 
+// ---------------------------------------------------- (d) during a drain ----
+
+/** scratchd's /stats `kafka_spool` object (null when the spool is off or not open yet). */
+function spoolStats(statsPort) {
+  return new Promise((resolve, reject) => {
+    const s = connect(statsPort, '127.0.0.1');
+    let buf = '';
+    s.setTimeout(5000, () => s.destroy(new Error('/stats: no answer in 5 s')));
+    s.on('connect', () => s.write('GET /stats HTTP/1.1\r\nHost: stats\r\nConnection: close\r\n\r\n'));
+    s.on('data', (d) => { buf += d; });
+    s.on('error', reject);
+    s.on('close', () => {
+      try {
+        resolve(JSON.parse(buf.slice(buf.indexOf('\r\n\r\n') + 4)).kafka_spool ?? null);
+      } catch (err) {
+        reject(new Error(`/stats: ${err.message}: ${buf.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+async function waitSpool(statsPort, what, ok, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await spoolStats(statsPort).catch(() => null);
+    if (s !== null && ok(s)) return s;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s (kafka_spool ${JSON.stringify(s)})`);
+    await sleep(250);
+  }
+}
+
+/**
+ * Issue 14: does a spool drain slow the request path? One scratchd process
+ * (file + Kafka, spool on, librdkafka's queue DRAIN_RAM_QUEUE):
+ *   1. idle: broker up, spool empty, DRAIN s at half load (the paced load of (e));
+ *   2. the broker SIGKILLed, DRAIN_FILL s at maximum load fill the spool;
+ *   3. the broker restarted (same port and data); once the drainer has
+ *      delivered its first records, DRAIN s at the same half load.
+ * The figure is p99 of 3 over p99 of 1, in the same process and run.
+ * /stats `kafka_spool` is read every second of 3: how many records drained in
+ * the window and whether the spool still held records at its end, so the
+ * reader sees the whole window was a drain.
+ */
+async function runDrain(ctx, kafka, round) {
+  const { ports } = ctx;
+  rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
+  rmSync(join(ctx.dir, 'spool'), { recursive: true, force: true });
+  const server = spawnServer('scratchd', node, [...scratchdFlags, join(root, 'dist/main.js'), '--config', ctx.drainConfigFile]);
+  const r = { round };
+  try {
+    await waitReady(ports.c, FLAVORS[0].host, server);
+    await waitSpool(ports.stats, 'the spool opened', (s) => s.ready === 1, 30_000);
+    // Warm-up at the measured half load, not at maximum: at maximum load the
+    // small RAM queue would already spill, and idle must mean a spool never used.
+    await wrk(ports.c, { seconds: 1, conns: PACED_CONNS, script: ctx.script, rate: ctx.pacedRate });
+    r.warmSpilled = (await spoolStats(ports.stats)).spilled_total;
+    await waitSpool(ports.stats, 'the spool empty after the warm-up', (s) => s.records === 0 && s.spilling === 0, 120_000);
+    const idle0 = await spoolStats(ports.stats);
+    r.idle = await wrk(ports.c, { seconds: DRAIN, conns: PACED_CONNS, script: ctx.script, rate: ctx.pacedRate });
+    const idle1 = await spoolStats(ports.stats);
+    r.idleSpilled = idle1.spilled_total - idle0.spilled_total;
+
+    await kafka.command('kill');
+    r.fill = await wrk(ports.c, { seconds: DRAIN_FILL, conns: CONNS, script: ctx.script });
+    const filled = await waitSpool(ports.stats, 'the fill spooled', (s) => s.spilling === 1 && s.records > 0, 30_000);
+    r.filledRecords = filled.records;
+    r.filledBytes = filled.bytes;
+    const restartAt = Date.now();
+    await kafka.command('restart');
+    const first = await waitSpool(ports.stats, 'the drain started', (s) => s.drained_total > filled.drained_total, 60_000);
+    r.restartSeconds = (Date.now() - restartAt) / 1000;
+
+    const samples = [first];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        await sleep(1000);
+        if (sampling) samples.push(await spoolStats(ports.stats).catch(() => null));
+      }
+    })();
+    r.drain = await wrk(ports.c, { seconds: DRAIN, conns: PACED_CONNS, script: ctx.script, rate: ctx.pacedRate });
+    sampling = false;
+    await sampler;
+    const last = await spoolStats(ports.stats);
+    samples.push(last);
+    r.drainedInWindow = last.drained_total - first.drained_total;
+    r.recordsAtStart = first.records;
+    r.recordsAtEnd = last.records;
+    // Seconds into the window at which the spool was first seen empty (null: never).
+    const emptyAt = samples.findIndex((s) => s !== null && s.records === 0 && s.spilling === 0);
+    r.emptiedAfter = emptyAt < 0 ? null : Math.min(emptyAt, DRAIN);
+    r.dropped = Object.values(last.dropped_total).reduce((a, b) => a + b, 0);
+  } catch (err) {
+    err.serverOutput = server.output().slice(-4000);
+    throw err;
+  } finally {
+    r.exit = await stopServer(server);
+  }
+  r.ratio = r.drain && r.idle ? r.drain.p99 / r.idle.p99 : NaN;
+  return r;
+}
+
+function summarizeDrain(drains) {
+  const ok = drains.filter((d) => d.drain && d.idle);
+  if (ok.length === 0) return null;
+  const idle = median(ok.map((d) => d.idle.p99));
+  const during = median(ok.map((d) => d.drain.p99));
+  // wrk paces each connection by its own answers: a server that slows down
+  // gets fewer requests, not longer latencies only. So the drain must also
+  // keep the rate done (within 10 % of idle's) to count as not slowing down.
+  const kept = median(ok.map((d) => d.drain.rps / d.idle.rps));
+  return {
+    idle, during, ratio: during / idle, kept, met: during <= 2 * idle && kept >= 0.9,
+    wholeWindow: ok.every((d) => d.emptiedAfter === null),
+    drained: median(ok.map((d) => d.drainedInWindow)),
+    errors: ok.reduce((n, d) => n + d.idle.status + d.drain.status + d.idle.socketErrors + d.drain.socketErrors, 0),
+  };
+}
+
+function renderDrain(drains, ctx) {
+  const s = summarizeDrain(drains);
+  const out = [`### (d) during a spool drain (issue 14): ${ctx.targetRate} req/s aimed at (the half load of (e)), ${DRAIN} s idle then ${DRAIN} s draining, per round`, '', '(The half load of (e) is half of the file backend\'s maximum, so for (d) a larger share of its own.)', ''];
+  out.push(`One scratchd process per round, file + Kafka with the spool on (\`backends.kafka.spool\`) and librdkafka's RAM queue at ${DRAIN_RAM_QUEUE} messages (the drainer keeps at most half of it unreported): `
+    + `first ${DRAIN} s at half load with the broker up and the spool empty (idle), then the broker SIGKILLed and ${DRAIN_FILL} s at maximum load (\`wrk -c${CONNS}\`) fill the spool, `
+    + `then the broker restarted on the same port and data and, as soon as the drainer has delivered its first records, ${DRAIN} s at the same half load while the spool drains. `
+    + 'New Lines go to the spool\'s tail until it is empty, so the drainer also carries the load of the window itself. '
+    + 'Records drained are from `/stats` `kafka_spool.drained_total` over the window; "spool at end" > 0 means the whole window was a drain.', '');
+  out.push('| round | idle p99 ms | draining p99 ms | ratio | idle p50 ms | draining p50 ms | draining p99.9 ms | req/s done idle / draining | spooled by the fill | records drained in the window | spool at start / end of window | broker back after s | non-2xx + socket errors |');
+  out.push('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|');
+  for (const d of drains) {
+    if (!d.drain || !d.idle) {
+      out.push(`| ${d.round} | failed: ${d.error ?? '?'} ||||||||||||`);
+      continue;
+    }
+    out.push(`| ${d.round} | ${fmtMs(d.idle.p99)} | ${fmtMs(d.drain.p99)} | ${fmtRatio(d.ratio)} | ${fmtMs(d.idle.p50)} | ${fmtMs(d.drain.p50)} | ${fmtMs(d.drain.p999)} | ${fmtN(d.idle.rps)} / ${fmtN(d.drain.rps)} | ${d.filledRecords} | ${d.drainedInWindow} | ${d.recordsAtStart} / ${d.recordsAtEnd}${d.emptiedAfter === null ? '' : ` (empty after ~${d.emptiedAfter} s)`} | ${fmtN(d.restartSeconds, 1)} | ${d.idle.status + d.drain.status + d.idle.socketErrors + d.drain.socketErrors} |`);
+  }
+  if (s) {
+    out.push('', `Median p99: idle ${fmtMs(s.idle)} ms, during the drain ${fmtMs(s.during)} ms: **${fmtRatio(s.ratio)}**; requests done during the drain ${fmtRatio(s.kept)} idle's `
+      + '(wrk paces each connection by its answers, so a slower server is offered less: the rate must hold too, within 10 %). '
+      + `Target (p99 ≤ 2× idle, rate held): ${s.met ? 'met' : '**not met**'}`
+      + `${s.wholeWindow ? '' : '; in at least one round the spool emptied before the window ended (raise --drain-fill)'}.`);
+  }
+  return out.join('\n');
+}
+
 function readJson(f) {
   try {
     return JSON.parse(readFileSync(f, 'utf8'));
@@ -614,6 +782,22 @@ async function startKafkaIfAvailable() {
     });
     let out = '';
     p.stderr.on('data', (c) => { out += c; });
+    // "kill" / "restart" on the helper's stdin, answered by "DONE <command>".
+    let waiter = null;
+    p.stdout.setEncoding('utf8').on('data', (c) => {
+      for (const m of c.matchAll(/^(DONE|FAILED) (\w+)(.*)$/gm)) waiter?.(m);
+    });
+    const command = (cmd) => new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`broker ${cmd}: no answer in 180 s`)), 180_000);
+      waiter = (m) => {
+        if (m[2] !== cmd) return;
+        clearTimeout(t);
+        waiter = null;
+        if (m[1] === 'DONE') resolve();
+        else reject(new Error(`broker ${cmd} failed:${m[3]}`));
+      };
+      p.stdin.write(`${cmd}\n`);
+    });
     const brokers = await new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`broker not up in 180 s: ${out.slice(-2000)}`)), 180_000);
       p.stdout.setEncoding('utf8').on('data', (c) => {
@@ -626,7 +810,7 @@ async function startKafkaIfAvailable() {
       });
       p.on('exit', (code) => reject(new Error(`broker helper exited ${code}: ${out.slice(-2000)}`)));
     });
-    return { kafka: { brokers, stop: () => { p.stdin.end(); p.kill('SIGTERM'); } }, reason: null };
+    return { kafka: { brokers, command, stop: () => { p.stdin.end(); p.kill('SIGTERM'); } }, reason: null };
   } catch (err) {
     return { kafka: null, reason: `the broker did not start: ${err.message.split('\n')[0]}` };
   }
@@ -684,11 +868,13 @@ async function main() {
   if (opt['prep-only']) return; // bench/profile.mjs: only the traffic and the config
 
   let kafkaInfo = { kafka: null, reason: 'not requested (--only)' };
-  if (ONLY.has('d')) {
+  const wantDrain = ONLY.has('drain') && DRAIN > 0;
+  if (ONLY.has('d') || wantDrain) {
     log('(d): looking for the Kafka backend and broker harness');
     kafkaInfo = await startKafkaIfAvailable();
     if (kafkaInfo.kafka) {
       ctx.kafkaConfigFile = scratchdConfig(dir, ports.c, ports.stats, kafkaInfo.kafka);
+      ctx.drainConfigFile = scratchdConfig(dir, ports.c, ports.stats, kafkaInfo.kafka, true);
       log(`(d): broker at ${kafkaInfo.kafka.brokers}`);
     } else log(`(d): not available — ${kafkaInfo.reason}`);
   }
@@ -768,6 +954,29 @@ async function main() {
       log(`timeline: skipped — ${err.message.split('\n')[0]}`);
     }
   }
+  // Issue 14: (d) during a spool drain vs idle, after everything else that
+  // uses the broker, since it kills and restarts it.
+  const drains = [];
+  let drainReason = wantDrain ? null : 'skipped (--drain 0 or not in --only)';
+  if (wantDrain && !kafkaInfo.kafka) drainReason = `no broker: ${kafkaInfo.reason}`;
+  else if (wantDrain && ctx.pacedRate > 0) {
+    for (let round = 1; round <= ROUNDS; round++) {
+      log(`drain round ${round}/${ROUNDS}: (d) with the spool, ${DRAIN} s idle, broker killed for ${DRAIN_FILL} s at maximum load, ${DRAIN} s while draining, at ${ctx.targetRate} req/s`);
+      try {
+        const d = await runDrain(ctx, kafkaInfo.kafka, round);
+        drains.push(d);
+        log(`  idle p99 ${ms(d.idle.p99)} ms, draining p99 ${ms(d.drain.p99)} ms (${d.ratio.toFixed(2)}×), req/s done idle ${d.idle.rps.toFixed(0)}, draining ${d.drain.rps.toFixed(0)}; `
+          + `spooled ${d.filledRecords}, drained in the window ${d.drainedInWindow}, spool ${d.recordsAtStart} → ${d.recordsAtEnd}${d.emptiedAfter === null ? '' : ` (empty after ~${d.emptiedAfter} s)`}, `
+          + `broker back after ${d.restartSeconds.toFixed(1)} s, spilled in warm-up ${d.warmSpilled} and idle ${d.idleSpilled}, spool drops ${d.dropped}, non-2xx ${d.idle.status + d.drain.status}, socket errors ${d.idle.socketErrors + d.drain.socketErrors}, exit ${d.exit}`);
+      } catch (err) {
+        log(`  drain round failed — ${err.message.split('\n')[0]}`);
+        if (err.serverOutput) log(`  scratchd's last output:\n${err.serverOutput}`);
+        drains.push({ round, error: err.message.split('\n')[0] });
+        // The next round (and the broker's stop) want it up again.
+        await kafkaInfo.kafka.command('restart').catch(() => {});
+      }
+    }
+  }
   kafkaInfo.kafka?.stop();
 
   // Item 7: two server threads vs one, CPU per request.
@@ -782,16 +991,17 @@ async function main() {
   }
 
   const summary = summarize(results, keys, ctx);
-  const report = renderReport({ info, summary, results, ctx, kafkaInfo, goInfo, avgQuery, requests, timelines, scale });
+  const report = renderReport({ info, summary, results, ctx, kafkaInfo, goInfo, avgQuery, requests, timelines, scale, drains, drainReason });
   writeFileSync(join(dir, 'results.json'), JSON.stringify({ info, results, summary }, null, 2));
   if (!opt['no-write']) {
     writeFileSync(resolve(root, opt.out), report);
     log(`wrote ${opt.out}`);
   }
   process.stdout.write('\n' + renderTables(summary, ctx) + '\n');
+  if (drains.length > 0) process.stdout.write('\n' + renderDrain(drains, ctx) + '\n');
   if (!opt.keep) rmSync(dir, { recursive: true, force: true });
   else log(`kept ${dir}`);
-  const failures = summary.checks.filter((c) => !c.ok);
+  const failures = [...summary.checks, ...drainChecks(drains)].filter((c) => !c.ok);
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; correctness: ${failures.length === 0 ? 'all rounds ok' : failures.map((f) => f.text).join('; ')}`);
   process.exitCode = failures.length === 0 ? 0 : 1;
 }
@@ -947,11 +1157,24 @@ function renderTargets(summary, extra = {}) {
   add('6. Go contender (g), same rounds', g && c ? `(c)/(g): req/s ${fmtRatio(c.rps / g.rps)}, CPU per request ${fmtRatio(c.cpu / g.cpu)}, half-load p99 ${fmtRatio(c.paced?.p99 / g.paced?.p99)}, peak RSS ${fmtRatio(c.rss / g.rss)}`
     : `not measured${extra.goReason ? `: ${extra.goReason}` : ''}`, g && c ? 'reported' : null);
   add('7. two server threads vs one (CPU per request)', extra.scale ? extra.scale.summary : `not measured${extra.scaleReason ? `: ${extra.scaleReason}` : ''}`, extra.scale ? 'reported' : null);
+  const dr = extra.drain;
+  add('issue 14: (d) half-load p99 during a spool drain ≤ 2× idle (same process, same run)', dr
+    ? `${fmtRatio(dr.ratio)} (${fmtMs(dr.during)} / ${fmtMs(dr.idle)} ms; requests done ${fmtRatio(dr.kept)} idle's; median ${fmtN(dr.drained)} records drained in the window${dr.wholeWindow ? ', spool non-empty to its end' : ', **the spool emptied before the window ended in some round**'})`
+    : `not measured${extra.drainReason ? `: ${extra.drainReason}` : ''}`, dr ? dr.met : null);
   add('earlier: (c) ≥ 0.6× (a), req/s', c && a ? fmtRatio(c.rps / a.rps) : na, c && a ? c.rps >= 0.6 * a.rps : null);
   return ['| target (issue 18) | measured | |', '|---|---|---|', ...t].join('\n');
 }
 
-function renderReport({ info, summary, results, ctx, kafkaInfo, goInfo, avgQuery, requests, timelines, scale }) {
+/** The drain rounds' own correctness: every request answered 200, nothing dropped by the spool, clean exit. */
+function drainChecks(drains) {
+  return drains.map((d) => {
+    if (!d.drain) return { ok: false, text: `drain round ${d.round}: ${d.error ?? 'no result'}` };
+    const bad = d.idle.status + d.drain.status + d.fill.status + d.idle.socketErrors + d.drain.socketErrors + d.fill.socketErrors;
+    return { ok: bad === 0 && d.dropped === 0 && d.exit === 0, text: `drain round ${d.round}: non-2xx + socket errors ${bad}, spool drops ${d.dropped}, exit ${d.exit}` };
+  });
+}
+
+function renderReport({ info, summary, results, ctx, kafkaInfo, goInfo, avgQuery, requests, timelines, scale, drains = [], drainReason = null }) {
   const notesFile = join(benchDir, 'notes.md');
   const notes = existsSync(notesFile) ? readFileSync(notesFile, 'utf8').trim() : '';
   const sample = requests[0];
@@ -1007,7 +1230,7 @@ absolute numbers move between runs, ratios much less.
   when each wrk run stopped (answered and written, but not counted by wrk: at most one per connection). wrk's
   non-2xx and socket errors are reported separately and must be 0. nginx's access-log lines are counted the same way.
 - (g) Go: ${goInfo?.binary ? `\`bench/go\` (stdlib net/http: Host → flavor, flat Rack-like query → JSON, a buffered channel and one writer goroutine per flavor's file, flushed whenever its channel is empty), built with ${goInfo.version}, \`CGO_ENABLED=0\`; pinned to core 0 like the others, so GOMAXPROCS is 1. Its Lines are checked like scratchd's.` : `**not measured**: ${goInfo?.reason ?? 'not requested'}.`}
-- (d) Kafka: ${kafkaInfo.kafka ? `broker ${kafkaInfo.kafka.brokers}, started by test/helpers/kafka.ts, pinned to core 1 with wrk.` : `**not available**: ${kafkaInfo.reason}. The runner detects and runs it when the backend and the broker harness are on the branch.`}
+- (d) Kafka: ${kafkaInfo.kafka ? `broker ${kafkaInfo.kafka.brokers}, started by test/helpers/kafka.ts (its own, never \`KAFKA_BOOTSTRAP\`'s: the drain measurement kills and restarts it), pinned to core 1 with wrk.` : `**not available**: ${kafkaInfo.reason}. The runner detects and runs it when the backend and the broker harness are on the branch.`}
 
 Commands (inside the chroot: \`../shared/trixie npm run bench\`):
 
@@ -1031,13 +1254,15 @@ ${renderTables(summary, ctx)}
 
 ### Targets
 
-${renderTargets(summary, { goReason: goInfo?.reason, scale, scaleReason: scale === null ? (SCALE > 0 ? 'the measurement failed (see the runner\'s log)' : 'skipped (--scale 0)') : null })}
+${renderTargets(summary, { drain: summarizeDrain(drains), drainReason, goReason: goInfo?.reason, scale, scaleReason: scale === null ? (SCALE > 0 ? 'the measurement failed (see the runner\'s log)' : 'skipped (--scale 0)') : null })}
 
 ${timelines.length > 0 ? `### Where the tail comes from: latency timeline at half load
 
 ${timelineMethod()}
 
 ${timelines.map((t) => t.markdown).join('\n\n')}` : ''}
+
+${drains.length > 0 ? renderDrain(drains, ctx) : ''}
 
 ${scale ? `### Two server threads vs one (issue 18, item 7)
 
@@ -1051,7 +1276,7 @@ ${perRound.join('\n')}
 
 Correctness checks:
 
-${summary.checks.map((c) => `- ${c.ok ? 'ok' : '**FAILED**'}: ${c.text}`).join('\n')}
+${[...summary.checks, ...drainChecks(drains)].map((c) => `- ${c.ok ? 'ok' : '**FAILED**'}: ${c.text}`).join('\n')}
 
 ${notes}
 `;
