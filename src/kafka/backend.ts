@@ -556,13 +556,18 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
         continue;
       }
       const room = Math.min(DRAIN_WINDOW - this.spoolInFlight, this.highWater - this.inFlight, DRAIN_SLICE);
-      if (!this.connected || !this.brokerUp || this.fatal !== null || room <= 0) {
+      // With nothing to send, librdkafka (sparse connections) may not connect
+      // to the partition leader again for minutes after an outage, so no
+      // report says the broker is back: one record at a time probes for it,
+      // and its delivery report sets brokerUp.
+      const probe = this.connected && !this.brokerUp && this.fatal === null && this.spoolInFlight === 0;
+      if (!probe && (!this.connected || !this.brokerUp || this.fatal !== null || room <= 0)) {
         await sleep(room <= 0 ? 10 : 100);
         continue;
       }
-      let records = await spool.read(room);
+      let records = await spool.read(probe ? 1 : room);
       let handOver = false;
-      if (records.length === 0 && !this.rewindPending && spool.canHandOver()) {
+      if (!probe && records.length === 0 && !this.rewindPending && spool.canHandOver()) {
         // Caught up with everything written: produce the unwritten appends
         // from RAM and give new Lines back to the normal path in the same
         // step, so no Line can come between and the order holds.
@@ -573,6 +578,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
         await sleep(Math.min(50, spool.config.fsyncMs));
         continue;
       }
+      const sliceStart = performance.now();
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!;
         const topic = this.byName.get(r.flavor)?.topic ?? r.flavor;
@@ -594,7 +600,9 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
         this.spilling = false;
         this.log.info({ drained: spool.drained, inFlight: this.spoolInFlight }, 'kafka: the spool caught up, Lines go to librdkafka again');
       }
-      await new Promise((r) => setImmediate(r));
+      // At most half of the serving thread: rest as long as the slice took,
+      // so requests keep their turn while a long outage drains.
+      await sleep(Math.max(1, performance.now() - sliceStart));
     }
   }
 
