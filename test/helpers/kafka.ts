@@ -32,7 +32,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Kafka from 'node-rdkafka';
-import { freePort, sleep } from './wait.js';
+import { sleep, stablePort } from './wait.js';
 
 export const KAFKA_VERSION = process.env.KAFKA_VERSION ?? '4.1.1';
 const LOG4J_VERSION = '2.24.3';
@@ -76,7 +76,8 @@ export async function startKafka(opts: StartOptions = {}): Promise<KafkaBroker> 
     console.error(`# KAFKA_BOOTSTRAP=${external} ignored here: this test kills/pauses its broker, so it starts its own`);
   }
   const libs = ensureKafka();
-  const broker = new OwnedBroker(libs, await freePort(), await freePort(), opts.props ?? []);
+  // Ports that stay free while a test has its broker killed (it restarts on them).
+  const broker = new OwnedBroker(libs, await stablePort(), await stablePort(), opts.props ?? []);
   await broker.format();
   await broker.launch();
   return broker;

@@ -47,6 +47,25 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * A free loopback port below the kernel's ephemeral range (32768 and up), for
+ * a server that is killed and must come back on the same port (a Kafka
+ * broker): while it is down, no outgoing connection's local port and no
+ * listen on port 0 by a test running beside it can take the port.
+ */
+export async function stablePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.on('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port below the ephemeral range');
+}
+
 /** A loopback port held by a listening server until `close()`: for "port in use" cases. */
 export function holdPort(): Promise<{ port: number; server: Server; close(): Promise<void> }> {
   return new Promise((resolve, reject) => {
