@@ -57,6 +57,9 @@ if (isMainThread) {
   });
 } else {
   const config = loadConfig(workerData.configFile);
+  // The app loads uWS through http/uws.js, which must be told the head limit first (as main.ts does).
+  const { loadUws } = await import(new URL('http/uws.js', dist));
+  loadUws(config.limits.maxQueryBytes + 8192);
   const { makeHttp } = await import(new URL('http/app.js', dist));
   const { acceptInto } = await import(new URL('http/activation.js', dist));
   const { newRequestCounters } = await import(new URL('stats/counters.js', dist));
