@@ -120,8 +120,8 @@ async function main(): Promise<void> {
   const stats = await startStatsServer(config.stats.listen, metrics, () => healthReport(stopping, backends),
     log.child({ component: 'stats' })).catch((err: Error) => fail(err.message));
 
-  const http = makeHttp(config, backends, counters, log.child({ component: 'http' }));
   const httpLog = log.child({ component: 'http' });
+  const http = makeHttp(config, backends, counters, httpLog);
   const listener = await listenPublic(http.app, config.listen, httpLog).catch((err: Error) => fail(err.message));
   httpLog.info({ listen: listener.address, version, flavors: config.flavors.map((f) => f.name) }, 'serving');
   notify('READY=1');

@@ -17,14 +17,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type Kafka from 'node-rdkafka';
-import { loadConfig, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import { encodeEntries, type IndexEntry } from '../file/day-index.js';
 import { daySpan, isDay } from '../recovery/days.js';
 import { connectConsumer, partitionsOf } from '../recovery/kafka.js';
-import { CommandError, runCommand } from './command.js';
+import { CommandError, commandArgs, flavorNamed, runCommand } from './command.js';
 import { makeManifest, writeAtomically, writeManifest } from '../file/manifest.js';
 import { mergeByTime, type Message } from '../recovery/merge.js';
 import { progressBar } from '../recovery/progress.js';
@@ -52,24 +51,11 @@ interface Request {
 export const run = (argv: string[]): Promise<number> => runCommand('rebuild', usage, () => request(argv), rebuild);
 
 function request(argv: string[]): Request | null {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', short: 'c' }, flavor: { type: 'string' }, day: { type: 'string' }, out: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (err) {
-    throw new CommandError(`${(err as Error).message} (try --help)`);
-  }
-  if (v.help) return null;
-  if (v.config === undefined) throw new CommandError('--config FILE is required (try --help)');
-  const config = loadConfig(v.config);
+  const args = commandArgs(argv, { flavor: { type: 'string' }, day: { type: 'string' }, out: { type: 'string' } });
+  if (args === null) return null;
+  const { values: v, config } = args;
   if (v.flavor === undefined || v.day === undefined || v.out === undefined) throw new CommandError('--flavor, --day and --out are required (try --help)');
-  const flavor = config.flavors.find((f) => f.name === v.flavor);
-  if (flavor === undefined) throw new CommandError(`unknown flavor "${v.flavor}" (the config has ${config.flavors.map((f) => f.name).join(', ')})`);
+  const flavor = flavorNamed(config, v.flavor);
   if (!isDay(v.day)) throw new CommandError(`--day ${v.day}: not a date (YYYY-MM-DD)`);
   if (samePath(v.out, config.backends.file.dir)) {
     throw new CommandError(`--out ${v.out} is the live log directory (backends.file.dir); rebuild elsewhere and move the file in by hand`);

@@ -16,15 +16,14 @@
  */
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createGunzip } from 'node:zlib';
 import type Kafka from 'node-rdkafka';
-import { loadConfig, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import { batchTimes, byteRange, readIndex, type IndexEntry } from '../file/day-index.js';
 import { daysBetween, parseTime } from '../recovery/days.js';
 import { connectProducer, ERR, errorCode } from '../recovery/kafka.js';
-import { CommandError, isSystemError, runCommand } from './command.js';
+import { CommandError, commandArgs, flavorNamed, isSystemError, runCommand } from './command.js';
 import { readLossWindows } from '../recovery/losses.js';
 import { progressBar } from '../recovery/progress.js';
 import { Watermark, type Position } from '../recovery/watermark.js';
@@ -79,22 +78,12 @@ interface Progress extends Position {
 export const run = (argv: string[]): Promise<number> => runCommand('replay', usage, () => request(argv), replay);
 
 function request(argv: string[]): Request | null {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', short: 'c' }, flavor: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' },
-        window: { type: 'string' }, rate: { type: 'string' }, 'dry-run': { type: 'boolean' }, resume: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (err) {
-    throw new CommandError(`${(err as Error).message} (try --help)`);
-  }
-  if (v.help) return null;
-  if (v.config === undefined) throw new CommandError('--config FILE is required (try --help)');
-  const config = loadConfig(v.config);
+  const args = commandArgs(argv, {
+    flavor: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, window: { type: 'string' },
+    rate: { type: 'string' }, 'dry-run': { type: 'boolean' }, resume: { type: 'boolean' },
+  });
+  if (args === null) return null;
+  const { values: v, config, configFile } = args;
   let { flavor: name, from, to } = v;
   if (v.window !== undefined) {
     if (name !== undefined || from !== undefined || to !== undefined) throw new CommandError('--window takes the place of --flavor, --from and --to');
@@ -104,8 +93,7 @@ function request(argv: string[]): Request | null {
     ({ flavor: name, from, to } = w);
   }
   if (name === undefined || from === undefined || to === undefined) throw new CommandError('--flavor, --from and --to (or --window) are required (try --help)');
-  const flavor = config.flavors.find((f) => f.name === name);
-  if (flavor === undefined) throw new CommandError(`unknown flavor "${name}" (the config has ${config.flavors.map((f) => f.name).join(', ')})`);
+  const flavor = flavorNamed(config, name);
   const fromMs = parseTime(from);
   const toMs = parseTime(to);
   if (Number.isNaN(fromMs)) throw new CommandError(`--from ${from}: not an ISO 8601 time with a zone (Z or ±hh:mm) nor ms since the epoch`);
@@ -113,7 +101,7 @@ function request(argv: string[]): Request | null {
   if (fromMs > toMs) throw new CommandError(`--from ${from} is after --to ${to}`);
   const rate = v.rate === undefined ? DEFAULT_RATE : Number(v.rate);
   if (!Number.isInteger(rate) || rate < 1 || rate > 1_000_000) throw new CommandError(`--rate ${v.rate}: a whole number of Lines a second, 1 to 1000000`);
-  return { configFile: v.config, config, flavor, from: fromMs, to: toMs, rate, dryRun: v['dry-run'] === true, resume: v.resume === true };
+  return { configFile, config, flavor, from: fromMs, to: toMs, rate, dryRun: v['dry-run'] === true, resume: v.resume === true };
 }
 
 /** The day files the range touches, each with its byte range. */
