@@ -686,7 +686,7 @@ function readJson(f) {
 const node = process.execPath;
 const preload = ['--import', join(benchDir, 'gc-preload.mjs')];
 /** How scratchd is started in production (debian/scratchd.sh, npm start). */
-const scratchdFlags = ['--max-semi-space-size=4'];
+const scratchdFlags = ['--max-semi-space-size=2'];
 
 const CONTENDERS = {
   a: {
@@ -1242,8 +1242,8 @@ Commands (inside the chroot: \`../shared/trixie npm run bench\`):
 \`\`\`
 taskset -c 0 node --import bench/gc-preload.mjs bench/ceiling.mjs PORT                     # (a)
 taskset -c 0 nginx -c TMP/nginx.conf -p TMP                                              # (b), see below
-taskset -c 0 node --max-semi-space-size=4 --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-file.json  # (c), (e)
-taskset -c 0 node --max-semi-space-size=4 --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-kafka.json # (d)
+taskset -c 0 node ${scratchdFlags.join(' ')} --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-file.json  # (c), (e)
+taskset -c 0 node ${scratchdFlags.join(' ')} --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-kafka.json # (d)
 taskset -c 0 TMP/scratchd-go -listen 127.0.0.1:PORT -dir TMP/go-log -flavor gr=www.example.gr,Europe/Athens …      # (g)
 taskset -c 1 wrk -t1 -c${CONNS} -d${DURATION}s --latency --timeout 5s -s TMP/track.lua http://127.0.0.1:PORT/track
 taskset -c 1 wrk -t1 -c${PACED_CONNS} -d${PACED_DURATION}s --latency --timeout 5s -s TMP/track.lua http://127.0.0.1:PORT/track -- ${ctx.pacedRate} ${PACED_CONNS}

@@ -7,7 +7,7 @@
 //   node bench/variants.mjs SECONDS ROUNDS 'VARIANTS'
 //
 // VARIANTS is a JSON array of {name, flags?, env?, kafka?, rdkafka?}:
-// `flags` node flags instead of the production --max-semi-space-size=4,
+// `flags` node flags instead of the production --max-semi-space-size=2,
 // `env` extra environment (e.g. MALLOC_ARENA_MAX), `kafka` true for (d)
 // (a broker from bench/kafka-broker.mts is started once), `rdkafka` settings
 // laid over backends.kafka.rdkafka. The variants alternate within each
@@ -94,7 +94,7 @@ async function runOne(v) {
   rmSync(logDir, { recursive: true, force: true });
   const gc = join(dir, `gc-${v.name}`);
   for (const f of readdirSync(dir).filter((f) => f.startsWith(`gc-${v.name}`))) rmSync(join(dir, f));
-  const flags = v.flags ?? ['--max-semi-space-size=4'];
+  const flags = v.flags ?? ['--max-semi-space-size=2'];
   const p = spawn('taskset', ['-c', '0', process.execPath, ...flags, '--import', join(root, 'bench/gc-preload.mjs'), join(root, 'dist/main.js'), '--config', configFor(v)], {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(v.env ?? {}), SCRATCHD_BENCH_GC: gc },
   });
