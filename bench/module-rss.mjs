@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const reps = Number(process.argv[2] ?? 7);
-const flags = ['--max-semi-space-size=4', '--expose-gc'];
+const flags = ['--max-semi-space-size=2', '--expose-gc'];
 
 // Each probe runs after the baseline reading; the module is used as scratchd
 // uses it, since much of the cost comes at first use, not at import.

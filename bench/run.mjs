@@ -25,7 +25,8 @@
 //          --drain-fill S (10; seconds at maximum load with the broker down)
 //          --calibration S (5) --timeline S (10, 0: skip) --scale S (8, 0: skip)
 //          --baseline DIR (a build by bench/build-rev.sh, as (c0)/(d0))
-//          --alt-flags="NODE FLAGS" (this build with other node flags, as (c1)/(d1))
+//          --alt-flags="NODE FLAGS [NAME=VALUE…]" (this build with other node flags, and
+//            environment variables such as MALLOC_ARENA_MAX=2, as (c1)/(d1))
 //          --out FILE (BENCHMARKS.md) --no-write --keep (keep the temp dir)
 // A smoke test of the runner itself (not a measurement):
 //   node bench/run.mjs --rounds 1 --duration 1 --paced-duration 1 --calibration 1 --timeline 2 --scale 1 --drain 3 --drain-fill 3 --no-write
@@ -685,7 +686,7 @@ function readJson(f) {
 const node = process.execPath;
 const preload = ['--import', join(benchDir, 'gc-preload.mjs')];
 /** How scratchd is started in production (debian/scratchd.sh, npm start). */
-const scratchdFlags = ['--max-semi-space-size=4'];
+const scratchdFlags = ['--max-semi-space-size=2'];
 
 const CONTENDERS = {
   a: {
@@ -736,15 +737,19 @@ if (opt.baseline) {
 }
 
 // --alt-flags "FLAGS": the same build started with other node flags instead of
-// scratchdFlags (e.g. "--max-semi-space-size=2"), as (c1) and (d1).
+// scratchdFlags (e.g. "--max-semi-space-size=1"), as (c1) and (d1); words of
+// the form NAME=VALUE are set in its environment instead (e.g. MALLOC_ARENA_MAX=2).
 if (opt['alt-flags'] !== undefined) {
-  const flags = opt['alt-flags'].split(' ').filter(Boolean);
-  CONTENDERS.c1 = scratchd(`(c1) scratchd, file backend, node ${opt['alt-flags']}`, root, 'configFile', flags);
-  CONTENDERS.d1 = scratchd(`(d1) scratchd, file + Kafka, node ${opt['alt-flags']}`, root, 'kafkaConfigFile', flags);
+  const words = opt['alt-flags'].split(' ').filter(Boolean);
+  const isEnv = (w) => /^[A-Z_][A-Z0-9_]*=/.test(w);
+  const flags = words.filter((w) => !isEnv(w));
+  const env = Object.fromEntries(words.filter(isEnv).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+  CONTENDERS.c1 = scratchd(`(c1) scratchd, file backend, node ${opt['alt-flags']}`, root, 'configFile', flags, env);
+  CONTENDERS.d1 = scratchd(`(d1) scratchd, file + Kafka, node ${opt['alt-flags']}`, root, 'kafkaConfigFile', flags, env);
 }
 
 /** scratchd from build directory `build`, on the config file named by `ctx[config]`. */
-function scratchd(label, build, config, flags = scratchdFlags) {
+function scratchd(label, build, config, flags = scratchdFlags, env = {}) {
   return {
     label,
     node: true,
@@ -752,7 +757,7 @@ function scratchd(label, build, config, flags = scratchdFlags) {
     port: (ctx) => ctx.ports.c,
     start: (ctx, gc) => {
       rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-      return spawnServer('scratchd', node, [...flags, ...preload, join(build, 'dist/main.js'), '--config', ctx[config]], { SCRATCHD_BENCH_GC: gc });
+      return spawnServer('scratchd', node, [...flags, ...preload, join(build, 'dist/main.js'), '--config', ctx[config]], { ...env, SCRATCHD_BENCH_GC: gc });
     },
     stop: (s) => stopServer(s),
     rss: (pid) => vmHWM(pid),
@@ -1237,8 +1242,8 @@ Commands (inside the chroot: \`../shared/trixie npm run bench\`):
 \`\`\`
 taskset -c 0 node --import bench/gc-preload.mjs bench/ceiling.mjs PORT                     # (a)
 taskset -c 0 nginx -c TMP/nginx.conf -p TMP                                              # (b), see below
-taskset -c 0 node --max-semi-space-size=4 --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-file.json  # (c), (e)
-taskset -c 0 node --max-semi-space-size=4 --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-kafka.json # (d)
+taskset -c 0 node ${scratchdFlags.join(' ')} --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-file.json  # (c), (e)
+taskset -c 0 node ${scratchdFlags.join(' ')} --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-kafka.json # (d)
 taskset -c 0 TMP/scratchd-go -listen 127.0.0.1:PORT -dir TMP/go-log -flavor gr=www.example.gr,Europe/Athens …      # (g)
 taskset -c 1 wrk -t1 -c${CONNS} -d${DURATION}s --latency --timeout 5s -s TMP/track.lua http://127.0.0.1:PORT/track
 taskset -c 1 wrk -t1 -c${PACED_CONNS} -d${PACED_DURATION}s --latency --timeout 5s -s TMP/track.lua http://127.0.0.1:PORT/track -- ${ctx.pacedRate} ${PACED_CONNS}

@@ -92,7 +92,7 @@ function runClient(client, { port, rate, conns, seconds, requestsFile, out }) {
  * One timed run. server: { args (node argv after the flags), port, host },
  * returns { markdown, buckets, stats }.
  */
-export async function runTimeline({ label, server, client, requestsFile, rate, conns = 200, seconds = 10, dir, nodeFlags = ['--max-semi-space-size=4'], kafka = false }) {
+export async function runTimeline({ label, server, client, requestsFile, rate, conns = 200, seconds = 10, dir, nodeFlags = ['--max-semi-space-size=2'], kafka = false }) {
   const eventsFile = join(dir, `timeline-events-${label.replace(/\W+/g, '')}.json`);
   const timesFile = join(dir, `timeline-times-${label.replace(/\W+/g, '')}.bin`);
   const proc = spawn('taskset', ['-c', '0', process.execPath, ...nodeFlags, '--import', join(root, 'bench/timeline-preload.mjs'), ...server.args],

@@ -99,7 +99,7 @@ function countLines(dir) {
 }
 
 const node = process.execPath;
-const flags = ['--max-semi-space-size=4'];
+const flags = ['--max-semi-space-size=2'];
 const MODES = {
   one: { label: 'one thread (scratchd as is)', procs: (cfg) => [[node, ...flags, join(root, 'dist/main.js'), '--config', cfg]] },
   threads2: { label: '2 worker threads, socket hand-off, one writer per file (bench/scale/threads.mjs)', procs: (cfg) => [[node, ...flags, join(root, 'bench/scale/threads.mjs'), '--config', cfg, '--threads', '2']] },

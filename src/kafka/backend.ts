@@ -95,6 +95,14 @@ const RECENT_MS = 60_000;
 /** health(): Lines in flight without any delivery report for this long: the broker is stuck. */
 const STALL_MS = 15_000;
 
+/**
+ * How often delivery reports are fetched from librdkafka. node-rdkafka emits
+ * a poll's worth of reports in one stretch of the event loop, which requests
+ * wait behind; polling at linger.ms's cadence takes each produce batch's
+ * reports as they come instead of several batches at once.
+ */
+const POLL_MS = 5;
+
 /** Spooled records produced and not yet reported on, at most. */
 const DRAIN_WINDOW = 10_000;
 /** Records read from the spool per step, then the event loop serves requests. */
@@ -414,7 +422,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       }
       this.connected = true;
       this.brokerUp = true;
-      this.producer.setPollInterval(50); // delivery reports reach JS only through poll()
+      this.producer.setPollInterval(POLL_MS); // delivery reports reach JS only through poll()
       this.log.info('kafka producer connected');
       this.wakePump?.();
     });
