@@ -25,6 +25,7 @@
  * not flush (or spool) in time are all counted as dropped.
  */
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import Kafka from 'node-rdkafka';
 import { ignoreLoss, newCounters, type Backend, type BackendCounters, type BackendHealth, type LossListener } from '../backend.js';
 import { Channel } from '../channel.js';
@@ -34,6 +35,7 @@ import type { Flavor } from '../flavor.js';
 import { rateLimited, type Logger } from '../log.js';
 import { InFlight } from './inflight.js';
 import { DeliveryLatency } from './latency.js';
+import { DrainPace } from './drain-pace.js';
 import { Spool, type SpoolDropReason } from './spool/spool.js';
 import type { KafkaStatsSource, SpoolSnapshot } from './stats.js';
 
@@ -173,6 +175,9 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
   private draining: Promise<void> = Promise.resolve();
   private stopDrain = false;
   private lastSpoolDrop: { at: number; reason: SpoolDropReason } | null = null;
+  /** Paces the drainer by what the request path leaves of the event loop (drain-pace.ts). */
+  private readonly pace = new DrainPace();
+  private loopMark = performance.eventLoopUtilization();
   /** (time, drained) samples for the drain rate. */
   private rateFrom = { at: Date.now(), drained: 0 };
   private rate = 0;
@@ -260,6 +265,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       segments: s.segmentCount,
       oldest_age_seconds: oldest === null ? 0 : Math.max(0, (now - oldest) / 1000),
       drain_rate_per_second: this.rate,
+      drain_duty: this.pace.duty,
       spilled_total: s.spilled,
       drained_total: s.drained,
       dropped_total: { ...s.drops },
@@ -600,9 +606,16 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
         this.spilling = false;
         this.log.info({ drained: spool.drained, inFlight: this.spoolInFlight }, 'kafka: the spool caught up, Lines go to librdkafka again');
       }
-      // At most half of the serving thread: rest as long as the slice took,
-      // so requests keep their turn while a long outage drains.
-      await sleep(Math.max(1, performance.now() - sliceStart));
+      // Rest so that the whole loop stays under the pace's ceiling: the
+      // drainer gets what the request path leaves (drain-pace.ts).
+      const now = performance.now();
+      let utilization: number | null = null;
+      if (this.pace.due(now)) {
+        const mark = performance.eventLoopUtilization();
+        utilization = performance.eventLoopUtilization(mark, this.loopMark).utilization;
+        this.loopMark = mark;
+      }
+      await sleep(Math.max(1, this.pace.step(now, utilization, now - sliceStart)));
     }
   }
 
