@@ -24,7 +24,7 @@
  * refuses outright, a Line the spool cannot take, and whatever close() could
  * not flush (or spool) in time are all counted as dropped.
  */
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import Kafka from 'node-rdkafka';
 import { ignoreLoss, newCounters, type Backend, type BackendCounters, type BackendHealth, type LossListener } from '../backend.js';
@@ -35,7 +35,7 @@ import type { Flavor } from '../flavor.js';
 import { rateLimited, type Logger } from '../log.js';
 import { InFlight } from './inflight.js';
 import { DeliveryLatency } from './latency.js';
-import { DrainPace } from './drain-pace.js';
+import { busyness, DrainPace } from './drain-pace.js';
 import { Spool, type SpoolDropReason } from './spool/spool.js';
 import type { KafkaStatsSource, SpoolSnapshot } from './stats.js';
 
@@ -178,6 +178,9 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
   /** Paces the drainer by what the request path leaves of the event loop (drain-pace.ts). */
   private readonly pace = new DrainPace();
   private loopMark = performance.eventLoopUtilization();
+  private cpuMark = { at: performance.now(), cpu: process.cpuUsage() };
+  /** The cores this process may run on (its CPU affinity), for the pace's CPU share. */
+  private readonly cores = availableParallelism();
   /** (time, drained) samples for the drain rate. */
   private rateFrom = { at: Date.now(), drained: 0 };
   private rate = 0;
@@ -612,8 +615,11 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       let utilization: number | null = null;
       if (this.pace.due(now)) {
         const mark = performance.eventLoopUtilization();
-        utilization = performance.eventLoopUtilization(mark, this.loopMark).utilization;
+        const cpu = process.cpuUsage();
+        const cpuMs = (cpu.user - this.cpuMark.cpu.user + cpu.system - this.cpuMark.cpu.system) / 1000;
+        utilization = busyness(performance.eventLoopUtilization(mark, this.loopMark).utilization, cpuMs, now - this.cpuMark.at, this.cores);
         this.loopMark = mark;
+        this.cpuMark = { at: now, cpu };
       }
       await sleep(Math.max(1, this.pace.step(now, utilization, now - sliceStart)));
     }

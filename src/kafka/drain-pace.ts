@@ -8,11 +8,17 @@
  * moments. So instead of guessing that cost, the controller looks at what the
  * whole loop does (`performance.eventLoopUtilization()`, which counts uWS's
  * request handling too: uWS runs its sockets on Node's libuv loop) and aims
- * it at a ceiling, giving the drainer only what the request path leaves:
+ * it at a ceiling, giving the drainer only what the request path leaves.
+ * The loop is not all of the process: librdkafka's threads (compression,
+ * sockets) and libuv's pool (spool writes and reads) work hardest during a
+ * drain, and where the process has one core (taskset, a small VM) they take
+ * it from the loop unseen by its utilization; so the figure used is the
+ * larger of the loop's utilization and the process's CPU time over the
+ * cores it may run on (`busyness`).
  *   - `duty` is the share of wall time the drainer's own slices may take;
  *     after a slice of `sliceMs` it rests sliceMs × (1 − duty) / duty;
  *   - every `periodMs` or more, duty moves by half the gap between the ceiling
- *     and the utilization measured since the last decision: down when the
+ *     and the busyness measured since the last decision: down when the
  *     loop is busier than the ceiling, up when it idles (an idle server drains
  *     at up to `maxDuty`). Half the gap, over periods longer than a delivery
  *     report's lag, so that costs the slice does not see (which make a duty
@@ -45,7 +51,17 @@ export const PACE_DEFAULTS: Readonly<PaceConfig> = {
   maxRestMs: 200,
 };
 
-/** The next duty, given the loop's utilization (0..1) since the last decision. */
+/**
+ * How busy the process was over a window, 0..1: the larger of the event
+ * loop's utilization and its CPU time (all threads) per wall time per core
+ * it may run on.
+ */
+export function busyness(loopUtilization: number, cpuMs: number, wallMs: number, cores: number): number {
+  const cpuShare = wallMs > 0 && cores > 0 ? cpuMs / (wallMs * cores) : 0;
+  return Math.min(1, Math.max(loopUtilization, cpuShare));
+}
+
+/** The next duty, given how busy the process was (0..1, `busyness`) since the last decision. */
 export function nextDuty(duty: number, utilization: number, config: PaceConfig = PACE_DEFAULTS): number {
   const next = duty + (config.ceiling - utilization) / 2;
   return Math.min(config.maxDuty, Math.max(config.minDuty, next));

@@ -2,7 +2,7 @@
 // utilization, how much of the thread the drainer may take next, and how long
 // it rests after a slice.
 import t from 'tap';
-import { DrainPace, nextDuty, PACE_DEFAULTS, restAfter } from '../../src/kafka/drain-pace.js';
+import { busyness, DrainPace, nextDuty, PACE_DEFAULTS, restAfter } from '../../src/kafka/drain-pace.js';
 
 const { ceiling, minDuty, maxDuty, periodMs, maxRestMs } = PACE_DEFAULTS;
 
@@ -59,4 +59,11 @@ t.test('DrainPace decides at most once a period, from the utilization given at a
   t.equal(pace.duty, nextDuty(0.5, 1), 'a decision applies the utilization');
   pace.step(2 * periodMs, null, 2);
   t.equal(pace.duty, nextDuty(0.5, 1), 'no utilization: no change');
+});
+
+t.test('busyness: the loop, or the whole process on the cores it may use, whichever is busier', async (t) => {
+  t.equal(busyness(0.3, 50, 100, 1), 0.5, 'one core: librdkafka\'s and the pool\'s threads count, unseen by the loop');
+  t.equal(busyness(0.3, 50, 100, 4), 0.3, 'four cores: the loop is the busier');
+  t.equal(busyness(0.9, 300, 100, 1), 1, 'never above 1');
+  t.equal(busyness(0.4, 10, 0, 1), 0.4, 'no wall time: the loop alone');
 });
