@@ -562,9 +562,35 @@ async function waitSpool(statsPort, what, ok, timeoutMs) {
 }
 
 /**
+ * A server's maximum rate (CALIBRATION s at `wrk -c CONNS` after a short
+ * warm-up) and its half: the rate to aim paced runs at, and the rate to ask
+ * wrk for so that about that many are done. wrk's delay() timers run late by
+ * a roughly constant amount, so the achieved rate falls short of the one
+ * asked for: measure that once against the same server and ask for
+ * proportionally more.
+ */
+async function calibrate(ctx, configFile) {
+  const { ports, script } = ctx;
+  rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
+  const s = spawnServer('scratchd', node, [...scratchdFlags, join(root, 'dist/main.js'), '--config', configFile]);
+  try {
+    await waitReady(ports.c, FLAVORS[0].host, s);
+    await wrk(ports.c, { seconds: Math.min(2, CALIBRATION), conns: CONNS, script });
+    const max = await wrk(ports.c, { seconds: CALIBRATION, conns: CONNS, script });
+    const targetRate = Math.round(max.rps / 2 / 100) * 100;
+    const probe = await wrk(ports.c, { seconds: Math.min(3, CALIBRATION), conns: PACED_CONNS, script, rate: targetRate });
+    return { rps: max.rps, targetRate, pacedRate: Math.round(targetRate * Math.min(2, Math.max(1, targetRate / probe.rps))) };
+  } finally {
+    await stopServer(s);
+    rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
+  }
+}
+
+/**
  * Issue 14: does a spool drain slow the request path? One scratchd process
  * (file + Kafka, spool on, librdkafka's queue DRAIN_RAM_QUEUE):
- *   1. idle: broker up, spool empty, DRAIN s at half load (the paced load of (e));
+ *   1. idle: broker up, spool empty, DRAIN s at half load: half of (d)'s own
+ *      maximum, calibrated just before the drain rounds (ctx.drainCal);
  *   2. the broker SIGKILLed, DRAIN_FILL s at maximum load fill the spool;
  *   3. the broker restarted (same port and data); once the drainer has
  *      delivered its first records, DRAIN s at the same half load.
@@ -584,11 +610,11 @@ async function runDrain(ctx, kafka, round) {
     await waitSpool(ports.stats, 'the spool opened', (s) => s.ready === 1, 30_000);
     // Warm-up at the measured half load, not at maximum: at maximum load the
     // small RAM queue would already spill, and idle must mean a spool never used.
-    await wrk(ports.c, { seconds: 1, conns: PACED_CONNS, script: ctx.script, rate: ctx.pacedRate });
+    await wrk(ports.c, { seconds: 1, conns: PACED_CONNS, script: ctx.script, rate: ctx.drainCal.pacedRate });
     r.warmSpilled = (await spoolStats(ports.stats)).spilled_total;
     await waitSpool(ports.stats, 'the spool empty after the warm-up', (s) => s.records === 0 && s.spilling === 0, 120_000);
     const idle0 = await spoolStats(ports.stats);
-    r.idle = await wrk(ports.c, { seconds: DRAIN, conns: PACED_CONNS, script: ctx.script, rate: ctx.pacedRate });
+    r.idle = await wrk(ports.c, { seconds: DRAIN, conns: PACED_CONNS, script: ctx.script, rate: ctx.drainCal.pacedRate });
     const idle1 = await spoolStats(ports.stats);
     r.idleSpilled = idle1.spilled_total - idle0.spilled_total;
 
@@ -610,7 +636,7 @@ async function runDrain(ctx, kafka, round) {
         if (sampling) samples.push(await spoolStats(ports.stats).catch(() => null));
       }
     })();
-    r.drain = await wrk(ports.c, { seconds: DRAIN, conns: PACED_CONNS, script: ctx.script, rate: ctx.pacedRate });
+    r.drain = await wrk(ports.c, { seconds: DRAIN, conns: PACED_CONNS, script: ctx.script, rate: ctx.drainCal.pacedRate });
     sampling = false;
     await sampler;
     const last = await spoolStats(ports.stats);
@@ -622,6 +648,8 @@ async function runDrain(ctx, kafka, round) {
     const emptyAt = samples.findIndex((s) => s !== null && s.records === 0 && s.spilling === 0);
     r.emptiedAfter = emptyAt < 0 ? null : Math.min(emptyAt, DRAIN);
     r.dropped = Object.values(last.dropped_total).reduce((a, b) => a + b, 0);
+    // The drainer's share of the loop over the window (src/kafka/drain-pace.ts).
+    r.duty = median(samples.filter((s) => s !== null && s.records > 0).map((s) => s.drain_duty));
   } catch (err) {
     err.serverOutput = server.output().slice(-4000);
     throw err;
@@ -651,20 +679,22 @@ function summarizeDrain(drains) {
 
 function renderDrain(drains, ctx) {
   const s = summarizeDrain(drains);
-  const out = [`### (d) during a spool drain (issue 14): ${ctx.targetRate} req/s aimed at (the half load of (e)), ${DRAIN} s idle then ${DRAIN} s draining, per round`, '', '(The half load of (e) is half of the file backend\'s maximum, so for (d) a larger share of its own.)', ''];
+  const out = [`### (d) during a spool drain (issue 14): ${ctx.drainCal.targetRate} req/s aimed at (half of (d)'s own calibrated ${fmtN(ctx.drainCal.rps)} req/s), ${DRAIN} s idle then ${DRAIN} s draining, per round`, '',
+    `(Half load here is half of what (d), file + Kafka, sustains: measured in this run just before the drain rounds, ${CALIBRATION} s at maximum load as for (e)'s calibration, wrk asked for ${ctx.drainCal.pacedRate} req/s so that about ${ctx.drainCal.targetRate} are done. (e)'s half load is half of the file backend's maximum, above half of (d)'s.)`, ''];
   out.push(`One scratchd process per round, file + Kafka with the spool on (\`backends.kafka.spool\`) and librdkafka's RAM queue at ${DRAIN_RAM_QUEUE} messages (the drainer keeps at most half of it unreported): `
     + `first ${DRAIN} s at half load with the broker up and the spool empty (idle), then the broker SIGKILLed and ${DRAIN_FILL} s at maximum load (\`wrk -c${CONNS}\`) fill the spool, `
     + `then the broker restarted on the same port and data and, as soon as the drainer has delivered its first records, ${DRAIN} s at the same half load while the spool drains. `
     + 'New Lines go to the spool\'s tail until it is empty, so the drainer also carries the load of the window itself. '
-    + 'Records drained are from `/stats` `kafka_spool.drained_total` over the window; "spool at end" > 0 means the whole window was a drain.', '');
-  out.push('| round | idle p99 ms | draining p99 ms | ratio | idle p50 ms | draining p50 ms | draining p99.9 ms | req/s done idle / draining | spooled by the fill | records drained in the window | spool at start / end of window | broker back after s | non-2xx + socket errors |');
-  out.push('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|');
+    + 'Records drained are from `/stats` `kafka_spool.drained_total` over the window; "spool at end" > 0 means the whole window was a drain. '
+    + 'The drainer is paced by the event loop\'s utilization (src/kafka/drain-pace.ts: the whole loop aimed at 0.8, the drainer given the rest); "drainer duty" is the median of `kafka_spool.drain_duty`, the share of the loop its slices may take, over the window.', '');
+  out.push('| round | idle p99 ms | draining p99 ms | ratio | idle p50 ms | draining p50 ms | draining p99.9 ms | req/s done idle / draining | spooled by the fill | records drained in the window | spool at start / end of window | drainer duty | broker back after s | non-2xx + socket errors |');
+  out.push('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|');
   for (const d of drains) {
     if (!d.drain || !d.idle) {
-      out.push(`| ${d.round} | failed: ${d.error ?? '?'} ||||||||||||`);
+      out.push(`| ${d.round} | failed: ${d.error ?? '?'} |||||||||||||`);
       continue;
     }
-    out.push(`| ${d.round} | ${fmtMs(d.idle.p99)} | ${fmtMs(d.drain.p99)} | ${fmtRatio(d.ratio)} | ${fmtMs(d.idle.p50)} | ${fmtMs(d.drain.p50)} | ${fmtMs(d.drain.p999)} | ${fmtN(d.idle.rps)} / ${fmtN(d.drain.rps)} | ${d.filledRecords} | ${d.drainedInWindow} | ${d.recordsAtStart} / ${d.recordsAtEnd}${d.emptiedAfter === null ? '' : ` (empty after ~${d.emptiedAfter} s)`} | ${fmtN(d.restartSeconds, 1)} | ${d.idle.status + d.drain.status + d.idle.socketErrors + d.drain.socketErrors} |`);
+    out.push(`| ${d.round} | ${fmtMs(d.idle.p99)} | ${fmtMs(d.drain.p99)} | ${fmtRatio(d.ratio)} | ${fmtMs(d.idle.p50)} | ${fmtMs(d.drain.p50)} | ${fmtMs(d.drain.p999)} | ${fmtN(d.idle.rps)} / ${fmtN(d.drain.rps)} | ${d.filledRecords} | ${d.drainedInWindow} | ${d.recordsAtStart} / ${d.recordsAtEnd}${d.emptiedAfter === null ? '' : ` (empty after ~${d.emptiedAfter} s)`} | ${fmtN(d.duty, 2)} | ${fmtN(d.restartSeconds, 1)} | ${d.idle.status + d.drain.status + d.idle.socketErrors + d.drain.socketErrors} |`);
   }
   if (s) {
     out.push('', `Median p99: idle ${fmtMs(s.idle)} ms, during the drain ${fmtMs(s.during)} ms: **${fmtRatio(s.ratio)}**; requests done during the drain ${fmtRatio(s.kept)} idle's `
@@ -904,23 +934,10 @@ async function main() {
   // Calibration: scratchd's maximum rate sets the paced rate for every round.
   log(`calibrating: scratchd at maximum load for ${CALIBRATION} s`);
   {
-    rmSync(join(dir, 'log'), { recursive: true, force: true });
-    const s = spawnServer('scratchd', node, [...scratchdFlags, join(root, 'dist/main.js'), '--config', ctx.configFile]);
-    try {
-      await waitReady(ports.c, FLAVORS[0].host, s);
-      await wrk(ports.c, { seconds: Math.min(2, CALIBRATION), conns: CONNS, script });
-      const cal = await wrk(ports.c, { seconds: CALIBRATION, conns: CONNS, script });
-      ctx.calibratedRps = cal.rps;
-      ctx.targetRate = Math.round(cal.rps / 2 / 100) * 100;
-      // wrk's delay() timers run late by a roughly constant amount, so the
-      // achieved rate falls short of the one asked for: measure that once and
-      // ask for proportionally more, the same for every contender.
-      const probe = await wrk(ports.c, { seconds: Math.min(3, CALIBRATION), conns: PACED_CONNS, script, rate: ctx.targetRate });
-      ctx.pacedRate = Math.round(ctx.targetRate * Math.min(2, Math.max(1, ctx.targetRate / probe.rps)));
-    } finally {
-      await stopServer(s);
-    }
-    rmSync(join(dir, 'log'), { recursive: true, force: true });
+    const cal = await calibrate(ctx, ctx.configFile);
+    ctx.calibratedRps = cal.rps;
+    ctx.targetRate = cal.targetRate;
+    ctx.pacedRate = cal.pacedRate;
     log(`calibrated: ${ctx.calibratedRps.toFixed(0)} req/s; paced runs aim at ${ctx.targetRate} req/s (wrk asked for ${ctx.pacedRate}) over ${PACED_CONNS} connections`);
   }
 
@@ -964,15 +981,25 @@ async function main() {
   const drains = [];
   let drainReason = wantDrain ? null : 'skipped (--drain 0 or not in --only)';
   if (wantDrain && !kafkaInfo.kafka) drainReason = `no broker: ${kafkaInfo.reason}`;
-  else if (wantDrain && ctx.pacedRate > 0) {
-    for (let round = 1; round <= ROUNDS; round++) {
-      log(`drain round ${round}/${ROUNDS}: (d) with the spool, ${DRAIN} s idle, broker killed for ${DRAIN_FILL} s at maximum load, ${DRAIN} s while draining, at ${ctx.targetRate} req/s`);
+  else if (wantDrain) {
+    // Half load for this measurement is half of what (d) itself sustains,
+    // not (e)'s half of the file backend's maximum: the Kafka backend costs
+    // CPU per request, so the file backend's half is well above (d)'s.
+    log(`calibrating (d) for the drain: file + Kafka at maximum load for ${CALIBRATION} s`);
+    ctx.drainCal = await calibrate(ctx, ctx.kafkaConfigFile).catch((err) => {
+      drainReason = `calibrating (d) failed: ${err.message.split('\n')[0]}`;
+      log(`  ${drainReason}`);
+      return null;
+    });
+    if (ctx.drainCal) log(`calibrated (d): ${ctx.drainCal.rps.toFixed(0)} req/s; the drain rounds aim at ${ctx.drainCal.targetRate} req/s (wrk asked for ${ctx.drainCal.pacedRate})`);
+    for (let round = 1; round <= ROUNDS && ctx.drainCal; round++) {
+      log(`drain round ${round}/${ROUNDS}: (d) with the spool, ${DRAIN} s idle, broker killed for ${DRAIN_FILL} s at maximum load, ${DRAIN} s while draining, at ${ctx.drainCal.targetRate} req/s`);
       try {
         const d = await runDrain(ctx, kafkaInfo.kafka, round);
         drains.push(d);
         log(`  idle p99 ${ms(d.idle.p99)} ms, draining p99 ${ms(d.drain.p99)} ms (${d.ratio.toFixed(2)}×), req/s done idle ${d.idle.rps.toFixed(0)}, draining ${d.drain.rps.toFixed(0)}; `
           + `spooled ${d.filledRecords}, drained in the window ${d.drainedInWindow}, spool ${d.recordsAtStart} → ${d.recordsAtEnd}${d.emptiedAfter === null ? '' : ` (empty after ~${d.emptiedAfter} s)`}, `
-          + `broker back after ${d.restartSeconds.toFixed(1)} s, spilled in warm-up ${d.warmSpilled} and idle ${d.idleSpilled}, spool drops ${d.dropped}, non-2xx ${d.idle.status + d.drain.status}, socket errors ${d.idle.socketErrors + d.drain.socketErrors}, exit ${d.exit}`);
+          + `drainer's duty ${d.duty?.toFixed(2)}, broker back after ${d.restartSeconds.toFixed(1)} s, spilled in warm-up ${d.warmSpilled} and idle ${d.idleSpilled}, spool drops ${d.dropped}, non-2xx ${d.idle.status + d.drain.status}, socket errors ${d.idle.socketErrors + d.drain.socketErrors}, exit ${d.exit}`);
       } catch (err) {
         log(`  drain round failed — ${err.message.split('\n')[0]}`);
         if (err.serverOutput) log(`  scratchd's last output:\n${err.serverOutput}`);

@@ -24,7 +24,8 @@
  * refuses outright, a Line the spool cannot take, and whatever close() could
  * not flush (or spool) in time are all counted as dropped.
  */
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import Kafka from 'node-rdkafka';
 import { ignoreLoss, newCounters, type Backend, type BackendCounters, type BackendHealth, type LossListener } from '../backend.js';
 import { Channel } from '../channel.js';
@@ -34,6 +35,7 @@ import type { Flavor } from '../flavor.js';
 import { rateLimited, type Logger } from '../log.js';
 import { InFlight } from './inflight.js';
 import { DeliveryLatency } from './latency.js';
+import { busyness, DrainPace } from './drain-pace.js';
 import { Spool, type SpoolDropReason } from './spool/spool.js';
 import type { KafkaStatsSource, SpoolSnapshot } from './stats.js';
 
@@ -181,6 +183,12 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
   private draining: Promise<void> = Promise.resolve();
   private stopDrain = false;
   private lastSpoolDrop: { at: number; reason: SpoolDropReason } | null = null;
+  /** Paces the drainer by what the request path leaves of the event loop (drain-pace.ts). */
+  private readonly pace = new DrainPace();
+  private loopMark = performance.eventLoopUtilization();
+  private cpuMark = { at: performance.now(), cpu: process.cpuUsage() };
+  /** The cores this process may run on (its CPU affinity), for the pace's CPU share. */
+  private readonly cores = availableParallelism();
   /** (time, drained) samples for the drain rate. */
   private rateFrom = { at: Date.now(), drained: 0 };
   private rate = 0;
@@ -268,6 +276,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       segments: s.segmentCount,
       oldest_age_seconds: oldest === null ? 0 : Math.max(0, (now - oldest) / 1000),
       drain_rate_per_second: this.rate,
+      drain_duty: this.pace.duty,
       spilled_total: s.spilled,
       drained_total: s.drained,
       dropped_total: { ...s.drops },
@@ -608,9 +617,19 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
         this.spilling = false;
         this.log.info({ drained: spool.drained, inFlight: this.spoolInFlight }, 'kafka: the spool caught up, Lines go to librdkafka again');
       }
-      // At most half of the serving thread: rest as long as the slice took,
-      // so requests keep their turn while a long outage drains.
-      await sleep(Math.max(1, performance.now() - sliceStart));
+      // Rest so that the whole loop stays under the pace's ceiling: the
+      // drainer gets what the request path leaves (drain-pace.ts).
+      const now = performance.now();
+      let utilization: number | null = null;
+      if (this.pace.due(now)) {
+        const mark = performance.eventLoopUtilization();
+        const cpu = process.cpuUsage();
+        const cpuMs = (cpu.user - this.cpuMark.cpu.user + cpu.system - this.cpuMark.cpu.system) / 1000;
+        utilization = busyness(performance.eventLoopUtilization(mark, this.loopMark).utilization, cpuMs, now - this.cpuMark.at, this.cores);
+        this.loopMark = mark;
+        this.cpuMark = { at: now, cpu };
+      }
+      await sleep(Math.max(1, this.pace.step(now, utilization, now - sliceStart)));
     }
   }
 

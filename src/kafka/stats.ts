@@ -17,6 +17,8 @@ export interface SpoolSnapshot {
   oldest_age_seconds: number;
   /** Records acknowledged per second over the last few seconds. */
   drain_rate_per_second: number;
+  /** Share of the event loop's time the drainer's slices may take now (src/kafka/drain-pace.ts). */
+  drain_duty: number;
   spilled_total: number;
   drained_total: number;
   dropped_total: { spool_full: number; disk_full: number; spool_error: number };

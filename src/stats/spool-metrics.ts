@@ -19,6 +19,7 @@ export function registerSpoolMetrics(registry: Registry, kafka: KafkaStatsSource
   gauge('scratchd_kafka_spool_segments', 'Segment files of the Kafka spool.', (s) => s.segments);
   gauge('scratchd_kafka_spool_oldest_age_seconds', 'Age of the oldest Line in the Kafka spool (0 when empty).', (s) => s.oldest_age_seconds);
   gauge('scratchd_kafka_spool_drain_rate', 'Lines acknowledged from the Kafka spool per second, over the last few seconds.', (s) => s.drain_rate_per_second);
+  gauge('scratchd_kafka_spool_drain_duty', 'Share of the event loop the Kafka spool\'s drainer may take now: lower while requests keep the loop busy.', (s) => s.drain_duty);
   gauge('scratchd_kafka_spool_spilling', '1 while new Lines go to the Kafka spool instead of librdkafka.', (s) => s.spilling);
   counter('scratchd_kafka_spool_spilled_total', 'Lines written to the Kafka spool.', (s) => s.spilled_total);
   counter('scratchd_kafka_spool_drained_total', 'Lines from the Kafka spool acknowledged by Kafka.', (s) => s.drained_total);
