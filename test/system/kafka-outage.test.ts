@@ -66,7 +66,8 @@ t.test('broker paused (SIGSTOP) under steady traffic until health tells', async 
   const pausedAt = Date.now();
   // A paused broker keeps its connections: only the missing delivery reports
   // (STALL_MS) tell, so this outage lasts as long as that takes.
-  await until('health not ok while paused', () => k.health().state !== 'ok', 60_000).catch(() => {});
+  // Bounded: STALL_MS and a margin, never librdkafka's own socket timeout (60 s).
+  await until('health not ok while paused', () => k.health().state !== 'ok', 25_000).catch(() => {});
   t.not(k.health().state, 'ok', `health while paused: ${JSON.stringify(k.health())}`);
   t.comment(`paused for ${Date.now() - pausedAt} ms`);
   t.ok(k.queued() > 1000, `Lines wait meanwhile (${k.queued()})`);
