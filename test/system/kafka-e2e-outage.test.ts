@@ -65,7 +65,8 @@ for (const how of ['paused', 'killed'] as const) {
     // A killed broker is noticed at once; a paused one keeps its connections,
     // and only the missing delivery reports (STALL_MS) tell. Either outage
     // lasts at least 6 s: past librdkafka's reconnect backoff (2 s).
-    await until('kafka health not ok', async () => (await health(d)).body.backends.kafka?.state !== 'ok', 60_000).catch(() => {});
+    // Bounded: STALL_MS and a margin, never librdkafka's own socket timeout (60 s).
+    await until('kafka health not ok', async () => (await health(d)).body.backends.kafka?.state !== 'ok', 25_000).catch(() => {});
     await sleep(Math.max(0, downAt + 6000 - Date.now()));
     t.comment(`outage lasted ${Date.now() - downAt} ms`);
     const h = await health(d);
