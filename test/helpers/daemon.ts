@@ -1,7 +1,7 @@
 // Starts the built daemon (dist/main.js) as a child process on free loopback
 // ports, the way an operator would run it, and reads its JSON log lines.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -42,8 +42,22 @@ export interface Daemon {
   exited: Promise<number | null>;
 }
 
+/** Temp dirs made by this test process, removed when it exits. */
+const made = new Set<string>();
+process.once('exit', () => {
+  if (process.env.SCRATCHD_KEEP_TEST_DIRS) return;
+  for (const dir of made) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch { /* a mount point still in use: left for the teardown that unmounts it */ }
+  }
+});
+
+/** A new dir under the system temp dir, removed when the test process exits (SCRATCHD_KEEP_TEST_DIRS=1 keeps it). */
 export function tempDir(prefix = 'scratchd-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.add(dir);
+  return dir;
 }
 
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {

@@ -11,8 +11,12 @@ import { tempDir } from './daemon.js';
 import { consume } from './consume.js';
 import { startKafkaDaemon, type KafkaDaemon } from './kafka-daemon.js';
 
-/** librdkafka's queue in these tests: the backend spills at half of it. */
-export const RAM_QUEUE = 1000;
+/**
+ * librdkafka's queue in these tests: the backend spills at half of it.
+ * Small, so that an outage many times what RAM holds lasts seconds; still
+ * well above what is in flight in normal mode on a loaded machine.
+ */
+export const RAM_QUEUE = 300;
 
 export function spoolDir(): string {
   return tempDir('scratchd-spool-');

@@ -27,8 +27,8 @@
  * java process outlives the test run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Kafka from 'node-rdkafka';
@@ -45,7 +45,7 @@ export interface KafkaBroker {
   readonly external: boolean;
   /** The broker's stdout/stderr (log4j writes there); null for an external broker. */
   readonly logFile: string | null;
-  /** SIGTERM, wait for exit (SIGKILL after 15 s), delete the log dir. */
+  /** SIGKILL, wait for exit, delete the broker's dir (log, data, JVM temp files). */
   stop(): Promise<void>;
   /** SIGKILL and wait for exit; the data stays for restart(). */
   kill(): Promise<void>;
@@ -55,6 +55,8 @@ export interface KafkaBroker {
   resume(): Promise<void>;
   /** Stop (gracefully if running) and start again on the same ports and data; resolves when it answers. */
   restart(): Promise<void>;
+  /** Its process runs (maybe paused): false once killed or stopped; always true for an external broker. */
+  alive(): boolean;
   /** Create a topic and wait until it has a leader. */
   createTopic(name: string, partitions?: number, config?: Record<string, string>): Promise<void>;
 }
@@ -75,10 +77,10 @@ export async function startKafka(opts: StartOptions = {}): Promise<KafkaBroker> 
     if (!opts.owned && opts.props === undefined) return externalBroker(external);
     console.error(`# KAFKA_BOOTSTRAP=${external} ignored here: this test kills/pauses its broker, so it starts its own`);
   }
-  const libs = ensureKafka();
+  const software = ensureKafka();
   // Ports that stay free while a test has its broker killed (it restarts on them).
-  const broker = new OwnedBroker(libs, await stablePort(), await stablePort(), opts.props ?? []);
-  await broker.format();
+  const broker = new OwnedBroker(software, await stablePort(), await stablePort(), opts.props ?? []);
+  broker.format();
   await broker.launch();
   return broker;
 }
@@ -150,18 +152,106 @@ function withLock<T>(path: string, fn: () => T): T {
   }
 }
 
-/** Kafka's jars, fetched from Maven Central once; returns the libs dir. */
-function ensureKafka(): string {
+interface Software {
+  /** Kafka's jars. */
+  libs: string;
+  /** A formatted KRaft log dir (meta.properties, bootstrap.checkpoint) to copy for each broker. */
+  formatted: string;
+  /** A class-data archive of a broker's start for this JVM, or null when none could be made. */
+  archive: string | null;
+}
+
+/** Kafka's jars, fetched from Maven Central once, and a formatted log dir made once. */
+function ensureKafka(): Software {
   const cache = process.env.KAFKA_CACHE ?? `/var/cache/scratchd-test/kafka-${KAFKA_VERSION}`;
   const libs = join(cache, 'libs');
   const stamp = join(cache, 'complete');
-  if (existsSync(stamp) && have('java')) return libs;
-  return withLock(`${cache}.lock`, () => installKafka(cache, libs, stamp));
+  const formatted = join(cache, 'formatted');
+  const javaKey = have('java') ? jvmKey() : '';
+  const archive = join(cache, `broker-${javaKey}.jsa`);
+  const noArchive = `${archive}.failed`;
+  const ready = (): boolean => existsSync(stamp) && existsSync(join(formatted, 'meta.properties')) &&
+    javaKey !== '' && (existsSync(archive) || existsSync(noArchive));
+  if (!ready()) {
+    withLock(`${cache}.lock`, () => {
+      installKafka(cache, libs, stamp);
+      if (!existsSync(join(formatted, 'meta.properties'))) formatOnce(libs, formatted);
+      const key = jvmKey();
+      const a = join(cache, `broker-${key}.jsa`);
+      if (!existsSync(a) && !existsSync(`${a}.failed`)) archiveOnce(libs, formatted, a);
+    });
+    return ensureKafka();
+  }
+  return { libs, formatted, archive: existsSync(archive) ? archive : null };
+}
+
+/** Names this JVM install: a class-data archive works only with the JVM that made it. */
+function jvmKey(): string {
+  const java = realpathSync(sh('sh', ['-c', 'command -v java'], 'finding java').trim());
+  return createHash('sha256').update(`${java}:${statSync(java).mtimeMs}:${statSync(join(dirname(java), '..', 'lib', 'server', 'libjvm.so'), { throwIfNoEntry: false })?.mtimeMs ?? 0}`)
+    .digest('hex').slice(0, 16);
+}
+
+/**
+ * Start a broker once with -XX:ArchiveClassesAtExit and stop it: the
+ * archive of the classes it loaded cuts the CPU every later broker start
+ * spends loading them by about a third, which counts when four test files
+ * start brokers at once on two cores. On failure a marker says so, and
+ * brokers start without it.
+ */
+function archiveOnce(libs: string, formatted: string, archive: string): void {
+  const work = mkdtempSync(join(dirname(formatted), 'archiving-'));
+  try {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const props = join(work, 'server.properties');
+    cpSync(formatted, join(work, 'data'), { recursive: true });
+    mkdirSync(join(work, 'tmp'));
+    writeFileSync(props, brokerProps(port, port + 1, join(work, 'data'), []));
+    const java = ['java', `-XX:ArchiveClassesAtExit=${archive}`, ...JVM_OPTS, `-Djava.io.tmpdir=${join(work, 'tmp')}`,
+      `-Dlog4j2.configurationFile=${join(libs, '..', 'log4j2.properties')}`, '-cp', `'${libs}/*'`, 'kafka.Kafka', props];
+    const log = join(work, 'broker.log');
+    console.error('# archiving the test broker\'s classes for faster starts (once)');
+    spawnSync('sh', ['-c', `${java.join(' ')} >${log} 2>&1 & p=$!; i=0; ` +
+      `while [ $i -lt 600 ] && kill -0 $p 2>/dev/null && ! grep -q 'Kafka Server started' ${log}; do sleep 0.2; i=$((i+1)); done; ` +
+      `kill -TERM $p; wait $p`], { stdio: 'ignore', timeout: 300_000 });
+    if (!existsSync(archive)) writeFileSync(`${archive}.failed`, readFileSync(log, 'utf8').slice(-4000));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Format a KRaft log dir once and keep it: every test broker is node 1 of
+ * its own one-node cluster, so they can all start from copies of the same
+ * two files (the format does not depend on ports or paths), and a broker
+ * start saves a JVM run of StorageTool.
+ */
+function formatOnce(libs: string, formatted: string): void {
+  const work = mkdtempSync(join(dirname(formatted), 'formatting-'));
+  try {
+    const props = join(work, 'server.properties');
+    writeFileSync(props, [
+      'process.roles=broker,controller',
+      'node.id=1',
+      'controller.quorum.voters=1@127.0.0.1:1',
+      'listeners=PLAINTEXT://127.0.0.1:2,CONTROLLER://127.0.0.1:1',
+      'controller.listener.names=CONTROLLER',
+      `log.dirs=${join(work, 'data')}`,
+      '',
+    ].join('\n'));
+    sh('java', [...JVM_OPTS, `-Djava.io.tmpdir=${work}`, `-Dlog4j2.configurationFile=${join(libs, '..', 'log4j2.properties')}`, '-cp', `${libs}/*`,
+      'kafka.tools.StorageTool', 'format', `--cluster-id=${kafkaUuid()}`, `--config=${props}`], 'formatting a KRaft log dir');
+    rmSync(formatted, { recursive: true, force: true });
+    renameSync(join(work, 'data'), formatted);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }
 
 function installKafka(cache: string, libs: string, stamp: string): string {
   ensureJavaAndMaven();
   if (existsSync(stamp)) return libs;
+  rmSync(join(cache, 'formatted'), { recursive: true, force: true }); // made from these jars
   mkdirSync(cache, { recursive: true });
   rmSync(libs, { recursive: true, force: true });
   // slf4j 2 + log4j2's binding: Kafka logs through slf4j; without a binding
@@ -207,6 +297,51 @@ function installKafka(cache: string, libs: string, stamp: string): string {
 
 // ---------------------------------------------------------------- broker
 
+/** server.properties of a one-node test cluster; `extraProps` lines win. */
+function brokerProps(port: number, controllerPort: number, dataDir: string, extraProps: string[]): string {
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `log.dirs=${dataDir}`,
+    'num.partitions=1',
+    'default.replication.factor=1',
+    'auto.create.topics.enable=true',
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=1',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'transaction.state.log.num.partitions=1',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    'group.initial.rebalance.delay.ms=0',
+    'log.segment.bytes=1048576',
+    'log.retention.check.interval.ms=600000',
+    'num.network.threads=2',
+    'num.io.threads=2',
+    'num.recovery.threads.per.data.dir=1',
+    // Fewer threads to start on a shared 2-core machine; no compaction (and
+    // its 128 MiB dedupe buffer) for topics that live a few minutes.
+    'background.threads=2',
+    'group.coordinator.threads=1',
+    'log.cleaner.enable=false',
+    // A broker SIGKILLed and started again registers anew, and the
+    // controller refuses that (DUPLICATE_BROKER_REGISTRATION) until the old
+    // registration's session times out: 9 s by default, on every restart.
+    'broker.heartbeat.interval.ms=500',
+    'broker.session.timeout.ms=2000',
+    ...extraProps, // later lines win
+    '',
+  ].join('\n');
+}
+
+const JVM_OPTS = ['-Xmx512m', '-Xms64m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto', '-Djava.awt.headless=true'];
+
 /** Kafka's Uuid text form: 16 random bytes, base64url, no padding. */
 function kafkaUuid(): string {
   for (;;) {
@@ -216,8 +351,12 @@ function kafkaUuid(): string {
 }
 
 const live = new Set<ChildProcess>();
+/** Brokers' dirs not yet removed by stop(). */
+const dirs = new Set<string>();
+const keepLogs = (): boolean => Boolean(process.env.KAFKA_KEEP_LOGS);
 process.once('exit', () => {
   for (const p of live) try { p.kill('SIGKILL'); } catch { /* gone */ }
+  if (!keepLogs()) for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 class OwnedBroker implements KafkaBroker {
@@ -229,54 +368,31 @@ class OwnedBroker implements KafkaBroker {
   private proc: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
 
-  constructor(private readonly libs: string, readonly port: number, readonly controllerPort: number, extraProps: string[] = []) {
+  constructor(private readonly software: Software, readonly port: number, readonly controllerPort: number, extraProps: string[] = []) {
     this.bootstrap = `127.0.0.1:${port}`;
     this.dir = mkdtempSync(join(tmpdir(), 'scratchd-kafka-'));
+    // The JVM's own temp files (liblz4-java-*.so and the like) go with the broker's dir.
+    mkdirSync(join(this.dir, 'tmp'));
+    dirs.add(this.dir);
     this.logFile = join(this.dir, 'broker.log');
     this.props = join(this.dir, 'server.properties');
-    writeFileSync(this.props, [
-      'process.roles=broker,controller',
-      'node.id=1',
-      `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
-      'controller.listener.names=CONTROLLER',
-      'inter.broker.listener.name=PLAINTEXT',
-      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-      `log.dirs=${join(this.dir, 'data')}`,
-      'num.partitions=1',
-      'default.replication.factor=1',
-      'auto.create.topics.enable=true',
-      'offsets.topic.replication.factor=1',
-      'offsets.topic.num.partitions=1',
-      'transaction.state.log.replication.factor=1',
-      'transaction.state.log.min.isr=1',
-      'transaction.state.log.num.partitions=1',
-      'share.coordinator.state.topic.replication.factor=1',
-      'share.coordinator.state.topic.min.isr=1',
-      'group.initial.rebalance.delay.ms=0',
-      'log.segment.bytes=1048576',
-      'log.retention.check.interval.ms=600000',
-      'num.network.threads=2',
-      'num.io.threads=2',
-      'num.recovery.threads.per.data.dir=1',
-      ...extraProps, // later lines win
-      '',
-    ].join('\n'));
+    writeFileSync(this.props, brokerProps(port, controllerPort, join(this.dir, 'data'), extraProps));
   }
 
   private java(main: string, args: string[]): string[] {
+    const libs = this.software.libs;
     return [
-      '-Xmx512m', '-Xms64m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto',
-      '-Djava.awt.headless=true',
-      `-Dlog4j2.configurationFile=${join(this.libs, '..', 'log4j2.properties')}`,
-      '-cp', `${this.libs}/*`, main, ...args,
+      ...(this.software.archive !== null ? [`-XX:SharedArchiveFile=${this.software.archive}`] : []),
+      ...JVM_OPTS,
+      `-Djava.io.tmpdir=${join(this.dir, 'tmp')}`,
+      `-Dlog4j2.configurationFile=${join(libs, '..', 'log4j2.properties')}`,
+      '-cp', `${libs}/*`, main, ...args,
     ];
   }
 
-  async format(): Promise<void> {
-    sh('java', this.java('kafka.tools.StorageTool', ['format', `--cluster-id=${kafkaUuid()}`, `--config=${this.props}`, '--ignore-formatted']),
-      `formatting the KRaft log dir ${this.dir}`);
+  /** The log dir, from the formatted copy made once. */
+  format(): void {
+    cpSync(this.software.formatted, join(this.dir, 'data'), { recursive: true });
   }
 
   async launch(): Promise<void> {
@@ -288,7 +404,9 @@ class OwnedBroker implements KafkaBroker {
     this.exited = new Promise((resolve) => proc.once('exit', () => { live.delete(proc); resolve(); }));
     // If this Node process dies without running its exit hook, take the broker with it.
     if (proc.pid !== undefined) {
-      spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${proc.pid} 2>/dev/null; do sleep 1; done; kill -9 ${proc.pid} 2>/dev/null`],
+      const rm = keepLogs() ? ':' : `rm -rf '${this.dir}'`;
+      spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${proc.pid} 2>/dev/null; do sleep 1; done; ` +
+        `if ! kill -0 ${process.pid} 2>/dev/null; then kill -9 ${proc.pid} 2>/dev/null; ${rm}; fi`],
         { stdio: 'ignore', detached: true }).unref();
     }
     let gone = false;
@@ -303,8 +421,12 @@ class OwnedBroker implements KafkaBroker {
   }
 
   async stop(): Promise<void> {
-    await this.terminate();
-    if (!process.env.KAFKA_KEEP_LOGS) rmSync(this.dir, { recursive: true, force: true });
+    // Its data is deleted next: nothing to shut down cleanly for.
+    await this.kill();
+    if (!keepLogs()) {
+      rmSync(this.dir, { recursive: true, force: true });
+      dirs.delete(this.dir);
+    }
   }
 
   private async terminate(): Promise<void> {
@@ -322,6 +444,11 @@ class OwnedBroker implements KafkaBroker {
     if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return;
     proc.kill('SIGKILL');
     await this.exited;
+  }
+
+  alive(): boolean {
+    const proc = this.proc;
+    return proc !== null && proc.exitCode === null && proc.signalCode === null;
   }
 
   async pause(): Promise<void> {
@@ -356,6 +483,7 @@ function externalBroker(bootstrap: string): KafkaBroker {
     pause: refuse('pause'),
     resume: refuse('resume'),
     restart: refuse('restart'),
+    alive: () => true,
     createTopic: (name, partitions = 1, config) => createTopic(bootstrap, name, partitions, config),
   };
 }
@@ -381,7 +509,11 @@ export async function waitForMetadata(bootstrap: string, timeoutMs: number, abor
 }
 
 export function metadata(bootstrap: string, topic: string | undefined, timeout: number): Promise<Kafka.Metadata> {
-  const p = new Kafka.Producer({ 'metadata.broker.list': bootstrap, 'client.id': 'scratchd-test-metadata', 'log.connection.close': false });
+  const p = new Kafka.Producer({
+    'metadata.broker.list': bootstrap, 'client.id': 'scratchd-test-metadata', 'log.connection.close': false,
+    // A broker still starting refuses connections: try again within a moment, not after librdkafka's growing backoff.
+    'reconnect.backoff.ms': 50, 'reconnect.backoff.max.ms': 250,
+  });
   return new Promise((resolve, reject) => {
     p.connect({ timeout, ...(topic !== undefined ? { topic } : {}) }, (err, md) => {
       if (err) {

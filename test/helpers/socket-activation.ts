@@ -13,11 +13,11 @@
 // Node cannot hold a listening fd without also accepting on it (libuv would
 // steal connections), so the socket lives in a small Python 3 helper.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { tempDir } from './daemon.js';
 
 export const root = new URL('../..', import.meta.url).pathname;
 export const mainJs = join(root, 'dist/main.js');
@@ -148,7 +148,7 @@ export async function holdSocket(port = 0): Promise<Activator> {
   const send = (cmd: object) => proc.stdin!.write(JSON.stringify(cmd) + '\n');
   const exitedProc = new Promise<void>((r) => proc.on('exit', () => r()));
   const { port: held } = await next((e): e is Extract<Event, { event: 'listening' }> => e.event === 'listening');
-  const dir = mkdtempSync(join(tmpdir(), 'scratchd-activation-'));
+  const dir = tempDir('scratchd-activation-');
   let seq = 0;
 
   return {
@@ -209,7 +209,7 @@ export async function holdSocket(port = 0): Promise<Activator> {
 
 /** Write a daemon config under a new temp dir; returns its path and the log dir. */
 export function daemonConfig(config: Record<string, unknown>): { file: string; logDir: string; dir: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'scratchd-activation-cfg-'));
+  const dir = tempDir('scratchd-activation-cfg-');
   const logDir = join(dir, 'log');
   const full = {
     listen: '127.0.0.1:0',

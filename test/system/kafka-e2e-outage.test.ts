@@ -52,16 +52,23 @@ async function expectDelivered(t: Test, d: KafkaDaemon, flavor: string, ids: str
 }
 
 for (const how of ['paused', 'killed'] as const) {
-  t.test(`broker ${how} for 20 s under steady traffic, then back`, async (t) => {
+  t.test(`broker ${how} under steady traffic until health tells, then back`, async (t) => {
     const d = await startKafkaDaemon(kafka.bootstrap);
     t.teardown(() => d.stop());
     const tr = traffic(d, 'gr.test');
     await sleep(2000);
     if (how === 'paused') await kafka.pause();
     else await kafka.kill();
-    await sleep(10_000);
+    const downAt = Date.now();
+    await sleep(3000);
     await fileKeepsUp(t, d, 'gr', () => tr.ok);
-    await sleep(10_000);
+    // A killed broker is noticed at once; a paused one keeps its connections,
+    // and only the missing delivery reports (STALL_MS) tell. Either outage
+    // lasts at least 6 s: past librdkafka's reconnect backoff (2 s).
+    // Bounded: STALL_MS and a margin, never librdkafka's own socket timeout (60 s).
+    await until('kafka health not ok', async () => (await health(d)).body.backends.kafka?.state !== 'ok', 25_000).catch(() => {});
+    await sleep(Math.max(0, downAt + 6000 - Date.now()));
+    t.comment(`outage lasted ${Date.now() - downAt} ms`);
     const h = await health(d);
     t.not(h.body.backends.kafka?.state, 'ok', `kafka health during the outage: ${JSON.stringify(h.body.backends.kafka)}`);
     t.equal(h.body.backends.file?.state, 'ok', 'file health unaffected');
@@ -112,7 +119,8 @@ t.test('a failing file backend does not delay or lose Kafka messages', async (t)
   t.teardown(() => d.stop());
   mkdirSync(join(d.dir, 'log'), { mode: 0o755 }); // root's, the daemon runs as nobody: every write fails
   const tr = traffic(d, 'uk.test');
-  await sleep(3000);
+  await until('file health not ok', async () => (await health(d)).body.backends.file?.state !== 'ok', 30_000).catch(() => {});
+  await sleep(1000); // traffic goes on with the file backend failing
   const h = await health(d);
   t.not(h.body.backends.file?.state, 'ok', `file health: ${JSON.stringify(h.body.backends.file)}`);
   t.equal(h.body.backends.kafka?.state, 'ok', 'kafka health unaffected');

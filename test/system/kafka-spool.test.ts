@@ -1,6 +1,6 @@
 /**
  * The disk spool behind the Kafka backend, against a real broker that is
- * killed and restarted, with librdkafka's RAM queue set to 1000 messages so
+ * killed and restarted, with librdkafka's RAM queue set to RAM_QUEUE messages so
  * an outage outgrows it within seconds: every answered Line reaches its
  * topic, in arrival order, once; SIGTERM during an outage loses nothing;
  * SIGKILL loses at most the last fsyncMs. Always a private broker
@@ -26,7 +26,7 @@ t.test('an outage 10× longer than the RAM queue holds: every answered Line in i
   await d.waitLog((l) => l.msg === 'kafka producer connected');
   const gr = traffic(d, 'gr.test', 2, 5);
   const tr = traffic(d, 'tr.test', 2, 5);
-  await sleep(1500);
+  await waitFor('Lines delivered before the outage', async () => (await stats(d)).backends.kafka.persisted >= 300);
   await kafka.kill();
   // The outage lasts until the spool took 10× what librdkafka's RAM queue holds.
   await waitFor('10× the RAM queue spilled', async () => (await stats(d)).kafka_spool.spilled_total >= 10 * RAM_QUEUE, 180_000);
@@ -71,9 +71,10 @@ t.test('SIGTERM during an outage, restart with the broker back: nothing missing'
   t.teardown(() => d1.stop());
   await d1.waitLog((l) => l.msg === 'kafka producer connected');
   const tr1 = traffic(d1, 'gr.test', 2, 5);
-  await sleep(1000);
+  await waitFor('Lines delivered before the outage', async () => (await stats(d1)).backends.kafka.persisted >= 200);
   await kafka.kill();
-  await sleep(3000);
+  // An outage longer than librdkafka's queue holds.
+  await waitFor('the RAM queue spilled', async () => (await stats(d1)).kafka_spool.spilled_total >= RAM_QUEUE, 60_000);
   const a = await tr1.stop();
   t.same(a.bad, []);
   t.equal(await d1.stop(), 0, 'exit 0');

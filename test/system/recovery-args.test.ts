@@ -59,15 +59,19 @@ const cases: [string, string[], RegExp][] = [
   ['rebuild: missing --out', ['rebuild', '--config', good, '--flavor', 'gr', '--day', '2026-11-29'], /--flavor, --day and --out are required/],
 ];
 
-for (const [name, args, message] of cases) {
-  t.test(name, async (t) => {
-    const r = await cli(args);
-    t.equal(r.code, 1, 'exit 1');
-    t.equal(r.stdout, '', 'nothing on stdout');
-    t.equal(r.stderr.split('\n').length, 2, `one line on stderr: ${r.stderr}`);
-    t.match(r.stderr, new RegExp(`^scratchd ${args[0]}: .*${message.source}`));
-  });
-}
+// Each case is its own process and most wait on nothing but a timeout (the
+// unreachable broker): four at a time.
+t.test('each refused with one line', { jobs: 4 }, async (t) => {
+  for (const [name, args, message] of cases) {
+    t.test(name, async (t) => {
+      const r = await cli(args);
+      t.equal(r.code, 1, 'exit 1');
+      t.equal(r.stdout, '', 'nothing on stdout');
+      t.equal(r.stderr.split('\n').length, 2, `one line on stderr: ${r.stderr}`);
+      t.match(r.stderr, new RegExp(`^scratchd ${args[0]}: .*${message.source}`));
+    });
+  }
+});
 
 t.test('nothing was produced or written', async (t) => {
   t.same(await consume(kafka.bootstrap, topic, { timeoutMs: 10_000 }), [], `topic ${topic} is empty`);
