@@ -25,10 +25,10 @@ chroot_run() { (cd .. && shared/trixie bash -c "cd '$dir' && $1"); }
 
 # npm ci is mostly node-rdkafka compiling its bundled librdkafka: through
 # ccache (Debian's compiler links in /usr/lib/ccache; the cache stays in the
-# chroot, /var/cache/scratchd-ccache) and with every core (node-gyp's JOBS;
-# librdkafka's own make joins the jobserver). The compiler and flags are the
-# same, so are the objects: a hit returns what the compiler made last time.
-npm_ci='export PATH=/usr/lib/ccache:$PATH CCACHE_DIR=/var/cache/scratchd-ccache JOBS=max && npm ci'
+# chroot, /var/cache/scratchd-ccache) and librdkafka's make on every core
+# (scripts/submake/make says why only that one). Same compiler, same flags,
+# same objects: a hit returns what the compiler made for the same input.
+npm_ci="export PATH=/usr/lib/ccache:$dir/scripts/submake:\$PATH CCACHE_DIR=/var/cache/scratchd-ccache && npm ci"
 if ! chroot_run "$npm_ci"; then
 	echo "npm ci failed: no suite, no boot test" >&2
 	exit 1
