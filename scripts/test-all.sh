@@ -41,12 +41,10 @@ fi
 boot=
 if [ -n "$deb" ] && [ -f "$deb" ]; then
 	# The boot test on the host beside the suite: it mostly waits on a booting
-	# systemd. It copies the chroot first; the suite starts once that copy is
-	# taken, so the copy never holds what the package test installs there.
-	copied=$out/boot-copied
-	SDBOOT_COPIED=$copied test/boot/systemd-boot-test "$deb" "${SCRATCHD_BOOT_PORT:-18090}" >"$boot_log" 2>&1 &
+	# systemd. It copies the chroot under the package test's lock, so the copy
+	# never holds what that test installs there.
+	test/boot/systemd-boot-test "$deb" "${SCRATCHD_BOOT_PORT:-18090}" >"$boot_log" 2>&1 &
 	boot=$!
-	while [ ! -e "$copied" ] && kill -0 $boot 2>/dev/null; do sleep 0.2; done
 	export SCRATCHD_TEST_DEB="$deb"
 else
 	echo "scripts/build-deb.sh failed: no boot test (the package test builds its own)" >&2
