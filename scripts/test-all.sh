@@ -6,9 +6,9 @@
 # first use. Both parts run even if one fails; the exit status is 0 only if
 # both pass.
 #
-# The .deb is built once, right after `npm ci`: the package test
-# (test/system/debian-package.test.ts, through SCRATCHD_TEST_DEB) and the boot
-# test both use that file.
+# The .deb is built once, after `npm ci` and beside the suite: the package
+# test (test/system/debian-package.test.ts, through SCRATCHD_TEST_DEB) and the
+# boot test both use that file.
 set -u
 cd "$(dirname "$0")/.."
 status=0
@@ -16,7 +16,7 @@ status=0
 # ../shared/clients (Matomo's tracker, read by the browser tier).
 dir=$(pwd)
 out=$(mktemp -d /tmp/scratchd-deb.XXXXXX) # the host's /tmp is the chroot's too
-boot_log=$out/boot.log
+boot_log=$out/deb-and-boot.log
 trap 'rm -rf "$out"' EXIT
 # What building the .deb (and the package test) needs, and ccache: installed
 # in the chroot once, when missing.
@@ -33,26 +33,25 @@ if ! chroot_run "$npm_ci"; then
 	echo "npm ci failed: no suite, no boot test" >&2
 	exit 1
 fi
-deb=
-if chroot_run "scripts/build-deb.sh --lintian --out '$out' >'$out/deb-path'"; then
-	deb=$(tail -n 1 "$out/deb-path")
-fi
-
-boot=
-if [ -n "$deb" ] && [ -f "$deb" ]; then
-	# The boot test on the host beside the suite: it mostly waits on a booting
-	# systemd. It copies the chroot under the package test's lock, so the copy
-	# never holds what that test installs there.
-	test/boot/systemd-boot-test "$deb" "${SCRATCHD_BOOT_PORT:-18090}" >"$boot_log" 2>&1 &
-	boot=$!
-	export SCRATCHD_TEST_DEB="$deb"
-else
-	echo "scripts/build-deb.sh failed: no boot test (the package test builds its own)" >&2
-	status=1
-fi
-chroot_run "npm test" || status=1
-if [ -n "$boot" ]; then
-	wait $boot || status=1
-	cat "$boot_log"
-fi
+# The .deb, built beside the suite's first tiers (build, typecheck, unit and
+# e2e take longer); the package test waits for it, or for $deb.failed.
+version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' package.json)
+deb=$out/scratchd_${version}_$(dpkg --print-architecture).deb
+(
+	if chroot_run "scripts/build-deb.sh --lintian --out '$out' >'$out/deb-path'" &&
+		[ "$(tail -n 1 "$out/deb-path")" = "$deb" ] && [ -f "$deb" ]; then
+		# Then the boot test on the host, beside the suite: it mostly waits on
+		# a booting systemd. It copies the chroot under the package test's
+		# lock, so the copy never holds what that test installs there.
+		test/boot/systemd-boot-test "$deb" "${SCRATCHD_BOOT_PORT:-18090}"
+	else
+		touch "$deb.failed"
+		echo "scripts/build-deb.sh failed (or not $deb): no boot test" >&2
+		exit 1
+	fi
+) >"$boot_log" 2>&1 &
+boot=$!
+SCRATCHD_TEST_DEB=$deb chroot_run "npm test" || status=1
+wait $boot || status=1
+cat "$boot_log"
 exit $status

@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { root, tempDir } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 const pkgVersion = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
@@ -250,7 +250,11 @@ t.test('build: the .deb from a copy of the tree (or SCRATCHD_TEST_DEB), lintian 
   const before = listing();
   let lintianOut: string;
   if (givenDeb !== undefined) {
-    // scripts/test-all.sh built it once (with --lintian) for this test and the boot test.
+    // scripts/test-all.sh builds it once (with --lintian) for this test and the
+    // boot test, beside the first tiers: normally there by now. It creates
+    // <deb>.failed when the build failed.
+    await until(`${givenDeb} (or ${givenDeb}.failed)`, () => existsSync(givenDeb) || existsSync(`${givenDeb}.failed`), 8 * 60_000);
+    if (!existsSync(givenDeb)) throw new Error(`building ${givenDeb} failed (${givenDeb}.failed): see scripts/test-all.sh's output`);
     deb1 = givenDeb;
     t.comment(`the .deb given by SCRATCHD_TEST_DEB: ${deb1}`);
     const report = join(dirname(deb1), 'lintian.txt');
