@@ -10,7 +10,8 @@
 # --conffile ship this file as /etc/scratchd/config.json instead of
 #            debian/config.json (the upgrade test changes the packaged
 #            conffile to meet dpkg's conffile question)
-# --lintian  run lintian on the result; its errors fail the build
+# --lintian  run lintian on the result; its errors fail the build; its
+#            output is also kept as lintian.txt in the --out directory
 #
 # The checkout's node_modules (npm ci in the chroot) is copied into the build
 # tree when present, without node-rdkafka's librdkafka sources: debian/rules
@@ -68,10 +69,15 @@ fi
 (cd "$tree" && dpkg-buildpackage -us -uc -b) >&2
 
 deb=$(ls "$work"/scratchd_*.deb)
-if [ "$lintian" = yes ]; then
-	lintian --fail-on error --info "$work"/scratchd_*.changes >&2
-fi
 [ -n "$out" ] || out=$(mktemp -d /tmp/scratchd-deb.XXXXXX)
 mkdir -p "$out"
+if [ "$lintian" = yes ]; then
+	# Also kept beside the .deb: the package test reads it when it is given
+	# this .deb instead of building one (SCRATCHD_TEST_DEB).
+	rc=0
+	lintian --fail-on error --info "$work"/scratchd_*.changes >"$out/lintian.txt" 2>&1 || rc=$?
+	cat "$out/lintian.txt" >&2
+	[ $rc -eq 0 ] || exit $rc
+fi
 mv "$deb" "$out/"
 echo "$out/$(basename "$deb")"

@@ -1,24 +1,57 @@
 #!/bin/sh
 # Every test, as CI runs it (.ci/run) and as the README says: the suite inside
-# the trixie chroot, then, on the host, the .deb booted under a real systemd
-# (test/boot/systemd-boot-test). Root, from anywhere in the checkout; the
-# checkout's sibling ../shared/trixie creates the chroot on first use.
-# Both parts run even if the first fails; the exit status is 0 only if both pass.
+# the trixie chroot and, at the same time on the host, the .deb booted under a
+# real systemd (test/boot/systemd-boot-test). Root, from anywhere in the
+# checkout; the checkout's sibling ../shared/trixie creates the chroot on
+# first use. Both parts run even if one fails; the exit status is 0 only if
+# both pass.
+#
+# The .deb is built once, after `npm ci` and beside the suite: the package
+# test (test/system/debian-package.test.ts, through SCRATCHD_TEST_DEB) and the
+# boot test both use that file.
 set -u
 cd "$(dirname "$0")/.."
 status=0
 # Entered from the checkout's parent, so that the chroot also mounts
 # ../shared/clients (Matomo's tracker, read by the browser tier).
 dir=$(pwd)
-(cd .. && shared/trixie bash -c "cd '$dir' && npm ci && npm test") || status=1
-
-out=$(mktemp -d /tmp/scratchd-boot-deb.XXXXXX)
+out=$(mktemp -d /tmp/scratchd-deb.XXXXXX) # the host's /tmp is the chroot's too
+boot_log=$out/deb-and-boot.log
 trap 'rm -rf "$out"' EXIT
-# The build tools, installed in the chroot when missing (the package test does too).
-if deb=$(TRIXIE_PACKAGES="debhelper dpkg-dev fakeroot" ../shared/trixie scripts/build-deb.sh --out "$out" | tail -n 1) && [ -f "$deb" ]; then
-	test/boot/systemd-boot-test "$deb" "${SCRATCHD_BOOT_PORT:-18090}" || status=1
-else
-	echo "scripts/build-deb.sh failed: no boot test" >&2
-	status=1
+# What building the .deb (and the package test) needs, and ccache: installed
+# in the chroot once, when missing.
+export TRIXIE_PACKAGES="ccache debhelper dpkg-dev fakeroot lintian systemd"
+chroot_run() { (cd .. && shared/trixie bash -c "cd '$dir' && $1"); }
+
+# npm ci is mostly node-rdkafka compiling its bundled librdkafka: through
+# ccache (Debian's compiler links in /usr/lib/ccache; the cache stays in the
+# chroot, /var/cache/scratchd-ccache) and librdkafka's make on every core
+# (scripts/submake/make says why only that one). Same compiler, same flags,
+# same objects: a hit returns what the compiler made for the same input.
+npm_ci="export PATH=/usr/lib/ccache:$dir/scripts/submake:\$PATH CCACHE_DIR=/var/cache/scratchd-ccache && npm ci"
+if ! chroot_run "$npm_ci"; then
+	echo "npm ci failed: no suite, no boot test" >&2
+	exit 1
 fi
+# The .deb, built beside the suite's first tiers (build, typecheck, unit and
+# e2e take longer); the package test waits for it, or for $deb.failed.
+version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' package.json)
+deb=$out/scratchd_${version}_$(dpkg --print-architecture).deb
+(
+	if chroot_run "scripts/build-deb.sh --lintian --out '$out' >'$out/deb-path'" &&
+		[ "$(tail -n 1 "$out/deb-path")" = "$deb" ] && [ -f "$deb" ]; then
+		# Then the boot test on the host, beside the suite: it mostly waits on
+		# a booting systemd. It copies the chroot under the package test's
+		# lock, so the copy never holds what that test installs there.
+		test/boot/systemd-boot-test "$deb" "${SCRATCHD_BOOT_PORT:-18090}"
+	else
+		touch "$deb.failed"
+		echo "scripts/build-deb.sh failed (or not $deb): no boot test" >&2
+		exit 1
+	fi
+) >"$boot_log" 2>&1 &
+boot=$!
+SCRATCHD_TEST_DEB=$deb chroot_run "npm test" || status=1
+wait $boot || status=1
+cat "$boot_log"
 exit $status
