@@ -54,6 +54,8 @@ export class DayWriter {
   /** Lines in the batch being written (or retried). */
   inFlight = 0;
   failing = false;
+  /** The error code of the last failed attempt, while failing. */
+  private failedWith: string | undefined;
   reopen = false;
   lastWrite = Date.now();
   private running: Promise<void> | null = null;
@@ -128,6 +130,7 @@ export class DayWriter {
     for (;;) {
       const before = written;
       try {
+        if (this.failedWith === 'ENOSPC') await this.roomFor(data.length - written);
         const fd = await this.open();
         const start = this.size - written;
         while (written < data.length) {
@@ -138,12 +141,14 @@ export class DayWriter {
         this.lastWrite = Date.now();
         if (this.failing) {
           this.failing = false;
+          this.failedWith = undefined;
           this.state.failingWriters--;
           this.host.recovered(this);
         }
         return start;
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
+        this.failedWith = e.code;
         if (!this.failing) {
           this.failing = true;
           this.state.failingWriters++;
@@ -166,6 +171,21 @@ export class DayWriter {
         this.host.retrying(this);
       }
     }
+  }
+
+  /**
+   * Throws ENOSPC, without touching the file, while its filesystem has less
+   * room than `bytes`. Only on a retry after a full disk: each attempt that
+   * meets a full disk leaves a partial Line in the file until it is taken
+   * back, which a reader (tail -f, a shipper) can see; asking statfs(2) first
+   * keeps a long outage of disk space down to that first attempt. The blocks
+   * root may use (f_bfree) count for root, the others' (f_bavail) otherwise.
+   */
+  private async roomFor(bytes: number): Promise<void> {
+    const s = await fs.statfs(dirname(this.paths.log));
+    const blocks = process.getuid?.() === 0 ? s.bfree : s.bavail;
+    if (blocks * s.bsize >= bytes) return;
+    throw Object.assign(new Error(`ENOSPC: ${blocks * s.bsize} bytes free, ${bytes} to write (statfs)`), { code: 'ENOSPC' });
   }
 
   /**

@@ -5,7 +5,7 @@
 // errors are counted and logged, no partial or interleaved line is ever on
 // disk, writing resumes by itself, and the retried Lines are not lost.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { dayOf } from '../../src/day.js';
@@ -89,9 +89,9 @@ type TAP = Test;
 
 t.test('ENOSPC on a 1 MiB tmpfs: HTTP unaffected, errors counted, no partial line, resumes when space is freed, nothing lost', async (t) => {
   const log = tmpfs(t);
-  // Each retry meets the full disk with a short write that it takes back at
-  // once: for well under a millisecond per retry a reader could see a partial
-  // last line. Retrying twice a second keeps the looks below from racing it.
+  // Only the first attempt meets the full disk with a short write (taken
+  // back at once); retries ask statfs first and leave the file alone, so a
+  // reader never sees a partial last line while the disk stays full.
   const d = await startDaemon({ config: { backends: { file: { dir: log, retryMs: 500 } } } });
   t.teardown(() => d.stop());
   const sent = new Set<string>();
@@ -108,12 +108,21 @@ t.test('ENOSPC on a 1 MiB tmpfs: HTTP unaffected, errors counted, no partial lin
   const during = await stats(d);
   t.ok(during.backends.file!.failed! >= 1, `failed counted: ${during.backends.file!.failed}`);
   t.ok(during.backends.file!.queued! > 0, `Lines held for retry: ${during.backends.file!.queued}`);
-  // Keep failing for a while, sending meanwhile; the file must stay whole at every look.
+  // Keep failing for a while, sending meanwhile; the file must stay whole at
+  // every look, and the retries must not touch it at all (a retry that wrote
+  // and took back a short write would change its mtime).
+  await until('a first retry', async () => (await stats(d)).backends.file!.retried! >= 1);
+  const file = join(log, 'gr', `gr-${athens()}.log`);
+  const held = statSync(file);
+  const retried = (await stats(d)).backends.file!.retried!;
   for (let i = 0; i < 5; i++) {
     t.same([...new Set(await send(d, 120 + i * 10, 130 + i * 10, sent))], [200]);
     checkWhole(t, log, sent, `during the fault (${i})`);
-    await sleep(100);
+    await sleep(300);
   }
+  await until('two more retries', async () => (await stats(d)).backends.file!.retried! >= retried + 2);
+  const still = statSync(file);
+  t.same([still.size, still.mtimeMs], [held.size, held.mtimeMs], 'retries on a full disk leave the file untouched');
   t.equal(d.logs.filter((l) => l.msg === 'write failed; retrying').length, 1, 'repeated errors are rate-limited in the log');
 
   unlinkSync(join(log, 'filler'));
