@@ -126,7 +126,7 @@ t.test('SIGKILL while spooling: nothing answered before the last fsync is missin
   t.teardown(() => d3.stop());
   await waitFor('the spool empties', async () => (await stats(d3)).kafka_spool.records === 0, 120_000);
 
-  const got = await readTopic(kafka.bootstrap, d1.topics.uk!, a.ok);
+  const got = await readTopic(kafka.bootstrap, d1.topics.uk!, a.ok, undefined, true);
   // The spool's promise: what was answered before the last fsync (plus the
   // moment a Line takes from the answer to the spool's RAM) is on disk.
   const margin = fsyncMs + 100;
