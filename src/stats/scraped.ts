@@ -23,3 +23,15 @@ export function scrapedCounter(registry: Registry, name: string, help: string, r
     },
   });
 }
+
+/** A counter with labels: `read` gives each label set's value at scrape time. */
+export function scrapedLabelledCounter(registry: Registry, name: string, help: string, labelNames: readonly string[],
+  read: () => Iterable<[Record<string, string>, number]>): void {
+  new Counter({
+    name, help, labelNames, registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, value] of read()) this.inc(labels, value);
+    },
+  });
+}

@@ -1,6 +1,6 @@
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { KafkaStatsSource, SpoolSnapshot } from '../kafka/stats.js';
-import { scrapedCounter, scrapedGauge } from './scraped.js';
+import { scrapedCounter, scrapedGauge, scrapedLabelledCounter } from './scraped.js';
 
 /** The Kafka spool's numbers, read at scrape time (only when the spool is on). */
 export function registerSpoolMetrics(registry: Registry, kafka: KafkaStatsSource): void {
@@ -24,15 +24,9 @@ export function registerSpoolMetrics(registry: Registry, kafka: KafkaStatsSource
   counter('scratchd_kafka_spool_spilled_total', 'Lines written to the Kafka spool.', (s) => s.spilled_total);
   counter('scratchd_kafka_spool_drained_total', 'Lines from the Kafka spool acknowledged by Kafka.', (s) => s.drained_total);
   counter('scratchd_kafka_spool_quarantined_total', 'Kafka spool segments (or their damaged tails) moved to quarantine/.', (s) => s.quarantined_total);
-  new Counter({
-    name: 'scratchd_kafka_spool_dropped_lines_total',
-    help: 'Lines the Kafka spool could not take, by reason (spool_full, disk_full, spool_error).',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-    collect() {
+  scrapedLabelledCounter(registry, 'scratchd_kafka_spool_dropped_lines_total',
+    'Lines the Kafka spool could not take, by reason (spool_full, disk_full, spool_error).', ['reason'], () => {
       const s = kafka.spoolSnapshot();
-      this.reset();
-      for (const r of ['spool_full', 'disk_full', 'spool_error'] as const) this.inc({ reason: r }, s?.dropped_total[r] ?? 0);
-    },
-  });
+      return (['spool_full', 'disk_full', 'spool_error'] as const).map((reason) => [{ reason }, s?.dropped_total[reason] ?? 0]);
+    });
 }
