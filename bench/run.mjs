@@ -41,7 +41,7 @@ import { cpus, tmpdir, release } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildClient, runTimeline, timelineMethod } from './timeline.mjs';
+import { buildClient, runTimeline, threadCpu, timelineMethod } from './timeline.mjs';
 import { measureScale } from './scale/measure.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -587,6 +587,30 @@ async function calibrate(ctx, configFile) {
 }
 
 /**
+ * The process's CPU over a window, per group of threads (the event loop,
+ * librdkafka's, libuv's pool, V8's): call at the start, call what it returns
+ * at the end; ms of CPU per second of the window.
+ */
+function fmtCpu(groups) {
+  return Object.entries(groups ?? {}).sort((a, b) => b[1] - a[1]).map(([g, ms]) => `${g} ${ms.toFixed(0)}`).join(', ');
+}
+
+function cpuWindow(pid) {
+  const from = threadCpu(pid);
+  const at = performance.now();
+  return () => {
+    const to = threadCpu(pid);
+    const seconds = (performance.now() - at) / 1000;
+    const groups = {};
+    for (const [name, ns] of to) {
+      const g = name === 'event loop' ? 'event loop' : name.startsWith('rdk') ? 'librdkafka' : name.startsWith('libuv') ? 'libuv pool' : 'other';
+      groups[g] = (groups[g] ?? 0) + (ns - (from.get(name) ?? 0)) / 1e6 / seconds;
+    }
+    return groups;
+  };
+}
+
+/**
  * Issue 14: does a spool drain slow the request path? One scratchd process
  * (file + Kafka, spool on, librdkafka's queue DRAIN_RAM_QUEUE):
  *   1. idle: broker up, spool empty, DRAIN s at half load: half of (d)'s own
@@ -603,7 +627,8 @@ async function runDrain(ctx, kafka, round) {
   const { ports } = ctx;
   rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
   rmSync(join(ctx.dir, 'spool'), { recursive: true, force: true });
-  const server = spawnServer('scratchd', node, [...scratchdFlags, join(root, 'dist/main.js'), '--config', ctx.drainConfigFile]);
+  const extra = (process.env.SCRATCHD_BENCH_DRAIN_FLAGS ?? '').split(' ').filter(Boolean);
+  const server = spawnServer('scratchd', node, [...scratchdFlags, ...extra, join(root, 'dist/main.js'), '--config', ctx.drainConfigFile]);
   const r = { round };
   try {
     await waitReady(ports.c, FLAVORS[0].host, server);
@@ -614,8 +639,10 @@ async function runDrain(ctx, kafka, round) {
     r.warmSpilled = (await spoolStats(ports.stats)).spilled_total;
     await waitSpool(ports.stats, 'the spool empty after the warm-up', (s) => s.records === 0 && s.spilling === 0, 120_000);
     const idle0 = await spoolStats(ports.stats);
+    const idleCpu = cpuWindow(server.proc.pid);
     r.idle = await wrk(ports.c, { seconds: DRAIN, conns: PACED_CONNS, script: ctx.script, rate: ctx.drainCal.pacedRate });
     const idle1 = await spoolStats(ports.stats);
+    r.idleCpu = idleCpu();
     r.idleSpilled = idle1.spilled_total - idle0.spilled_total;
 
     await kafka.command('kill');
@@ -636,7 +663,9 @@ async function runDrain(ctx, kafka, round) {
         if (sampling) samples.push(await spoolStats(ports.stats).catch(() => null));
       }
     })();
+    const drainCpu = cpuWindow(server.proc.pid);
     r.drain = await wrk(ports.c, { seconds: DRAIN, conns: PACED_CONNS, script: ctx.script, rate: ctx.drainCal.pacedRate });
+    r.drainCpu = drainCpu();
     sampling = false;
     await sampler;
     const last = await spoolStats(ports.stats);
@@ -1000,6 +1029,7 @@ async function main() {
         log(`  idle p99 ${ms(d.idle.p99)} ms, draining p99 ${ms(d.drain.p99)} ms (${d.ratio.toFixed(2)}×), req/s done idle ${d.idle.rps.toFixed(0)}, draining ${d.drain.rps.toFixed(0)}; `
           + `spooled ${d.filledRecords}, drained in the window ${d.drainedInWindow}, spool ${d.recordsAtStart} → ${d.recordsAtEnd}${d.emptiedAfter === null ? '' : ` (empty after ~${d.emptiedAfter} s)`}, `
           + `drainer's duty ${d.duty?.toFixed(2)}, broker back after ${d.restartSeconds.toFixed(1)} s, spilled in warm-up ${d.warmSpilled} and idle ${d.idleSpilled}, spool drops ${d.dropped}, non-2xx ${d.idle.status + d.drain.status}, socket errors ${d.idle.socketErrors + d.drain.socketErrors}, exit ${d.exit}`);
+        log(`  CPU ms per s, idle: ${fmtCpu(d.idleCpu)}; draining: ${fmtCpu(d.drainCpu)}`);
       } catch (err) {
         log(`  drain round failed — ${err.message.split('\n')[0]}`);
         if (err.serverOutput) log(`  scratchd's last output:\n${err.serverOutput}`);

@@ -45,7 +45,7 @@ cause is over-represented in the tail.`;
 }
 
 /** Per-thread CPU ns: "name" → ns, summed over threads of the same name. */
-function threadCpu(pid) {
+export function threadCpu(pid) {
   const out = new Map();
   let tids = [];
   try {
