@@ -4,6 +4,7 @@ import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { crc32c } from '@aws-crypto/crc32c';
 import { makeLogger } from '../../src/log.js';
 import { readLedger } from '../../src/kafka/spool/ledger.js';
 import { decodeRecords, encodeRecord } from '../../src/kafka/spool/record.js';
@@ -66,6 +67,40 @@ t.test('codec: a record round-trips; a flipped bit, a cut and a bad length are e
   const bad = Buffer.from(both);
   bad.writeUInt32LE(0xffffffff, 0);
   t.equal(decodeRecords(bad).problem, 'length');
+});
+
+t.test('codec: a record written by an earlier build (CRC-32C) is still read; its flipped bit still caught', async (t) => {
+  const r = encodeRecord({ seq: 9, time: 1764500000125, flavor: 'gr', payload: line(3) });
+  r.writeUInt32LE(crc32c(r.subarray(8)), 4);
+  const d = decodeRecords(r);
+  t.equal(d.problem, null);
+  t.same(d.records.map((x) => [x.seq, x.time, x.flavor, x.payload.toString()]), [[9, 1764500000125, 'gr', line(3).toString()]]);
+  r[40]! ^= 4;
+  t.equal(decodeRecords(r).problem, 'checksum');
+});
+
+t.test('reads in small slices across chunk boundaries, a record larger than a chunk too, in order', async (t) => {
+  const d = dir(t);
+  const { s } = await openSpool(d, { segmentBytes: 8 << 20 });
+  // ~300 KiB records put the 1 MiB read chunks' ends inside records; one of 1.5 MiB is larger than a chunk.
+  const sizes = [300_000, 300_001, 299_999, 1_500_000, 300_000, 7, 300_000, 300_000];
+  const body = (i: number): Buffer => Buffer.from(JSON.stringify({ id: String(i), pad: String(i % 10).repeat(sizes[i]!) }));
+  sizes.forEach((_, i) => s.append('gr', 1000 + i, body(i)));
+  await s.flush();
+  const got: string[] = [];
+  for (;;) {
+    const rs = await s.read(2);
+    if (rs.length === 0) break;
+    for (const r of rs) {
+      t.ok(r.payload.equals(body(Number((JSON.parse(r.payload.toString()) as { id: string }).id))), `record ${r.seq} intact`);
+      got.push((JSON.parse(r.payload.toString()) as { id: string }).id);
+      s.ack(r.seq);
+    }
+  }
+  t.same(got, sizes.map((_, i) => String(i)));
+  t.ok(s.isEmpty());
+  t.equal(s.quarantined, 0, 'nothing taken for damage');
+  await s.close();
 });
 
 t.test('append, flush, read in order, ack: segments roll and are unlinked once delivered', async (t) => {

@@ -2,7 +2,8 @@
  * One spooled Line on disk, a framed record:
  *
  *   u32 LE  body length (bytes after this 8-byte header)
- *   u32 LE  CRC-32C of the body
+ *   u32 LE  CRC-32 of the body (zlib's crc32; CRC-32C in spools written
+ *           before it, still read)
  *   body:
  *     u64 LE  sequence (global, increasing; never reused, see ledger.ts)
  *     i64 LE  arrival time, ms since the epoch (the Kafka timestamp)
@@ -10,10 +11,13 @@
  *     ...     payload: the Line's JSON bytes exactly
  *
  * The length comes first so a reader can skip, the checksum second so a torn
- * or bit-flipped record is told apart from a good one. CRC-32C comes from a
- * library (@aws-crypto/crc32c, table-driven): the spool is off the request
- * path, so a native one would buy nothing that matters.
+ * or bit-flipped record is told apart from a good one. The checksum is
+ * zlib's crc32, native in Node (20.15+): the spool runs on the serving
+ * thread, and the table-driven CRC-32C in JavaScript (@aws-crypto/crc32c)
+ * it replaced took a fifth of that thread while spilling or draining
+ * (bench/notes.md). That library stays only to read records written before.
  */
+import { crc32 } from 'node:zlib';
 import { crc32c } from '@aws-crypto/crc32c';
 
 export const HEADER_BYTES = 8;
@@ -34,13 +38,29 @@ export function encodeRecord(r: SpoolRecord): Buffer {
   const body = FIXED_BODY_BYTES + flavorLen + r.payload.length;
   const buf = Buffer.allocUnsafe(HEADER_BYTES + body);
   buf.writeUInt32LE(body, 0);
-  buf.writeBigUInt64LE(BigInt(r.seq), 8);
-  buf.writeBigInt64LE(BigInt(r.time), 16);
+  writeU64(buf, r.seq, 8);
+  writeU64(buf, r.time, 16);
   buf.writeUInt8(flavorLen, 24);
   buf.write(r.flavor, 25, 'latin1');
   r.payload.copy(buf, 25 + flavorLen);
-  buf.writeUInt32LE(crc32c(buf.subarray(HEADER_BYTES)), 4);
+  buf.writeUInt32LE(crc32(buf.subarray(HEADER_BYTES)), 4);
   return buf;
+}
+
+// Sequences and arrival times are non-negative integers below 2^53: two
+// u32 halves are the u64 LE / i64 LE the format names, without a BigInt
+// per field.
+function writeU64(buf: Buffer, n: number, at: number): void {
+  buf.writeUInt32LE(n % 0x1_0000_0000, at);
+  buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), at + 4);
+}
+
+export function readU64(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 0x1_0000_0000;
+}
+
+function intact(body: Buffer, sum: number): boolean {
+  return crc32(body) === sum || crc32c(body) === sum;
 }
 
 /** Why decoding stopped before the end of the bytes given. */
@@ -57,7 +77,8 @@ export interface Decoded {
 /**
  * Every whole, intact record in `buf` from `start`, stopping at the first
  * that is not (a partial record at the end is `truncated`: more bytes may
- * still come, or a crash cut it). Payloads are copies, independent of `buf`.
+ * still come, or a crash cut it). Payloads are views into `buf`, not copies:
+ * `buf` lives as long as one of them.
  */
 export function decodeRecords(buf: Buffer, start = 0, limit = Infinity): Decoded {
   const records: Decoded['records'] = [];
@@ -68,14 +89,14 @@ export function decodeRecords(buf: Buffer, start = 0, limit = Infinity): Decoded
     if (body < FIXED_BODY_BYTES || body > MAX_BODY_BYTES) return { records, end: at, problem: 'length' };
     if (buf.length - at - HEADER_BYTES < body) return { records, end: at, problem: 'truncated' };
     const b = buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + body);
-    if (crc32c(b) !== buf.readUInt32LE(at + 4)) return { records, end: at, problem: 'checksum' };
+    if (!intact(b, buf.readUInt32LE(at + 4))) return { records, end: at, problem: 'checksum' };
     const flavorLen = b.readUInt8(16);
     if (FIXED_BODY_BYTES + flavorLen > body) return { records, end: at, problem: 'length' };
     records.push({
-      seq: Number(b.readBigUInt64LE(0)),
-      time: Number(b.readBigInt64LE(8)),
+      seq: readU64(b, 0),
+      time: readU64(b, 8),
       flavor: b.toString('latin1', 17, 17 + flavorLen),
-      payload: Buffer.from(b.subarray(17 + flavorLen)),
+      payload: b.subarray(17 + flavorLen),
       offset: at,
       bytes: HEADER_BYTES + body,
     });

@@ -24,7 +24,7 @@ import type { Logger } from '../../log.js';
 import { fsyncDirAsync, writeLedgerAsync } from './ledger.js';
 import type { KafkaSpoolConfig } from '../../config.js';
 import { recoverSpool } from './recovery.js';
-import { decodeRecords, encodeRecord, HEADER_BYTES, MAX_BODY_BYTES, type SpoolRecord } from './record.js';
+import { decodeRecords, encodeRecord, HEADER_BYTES, MAX_BODY_BYTES, readU64, type SpoolRecord } from './record.js';
 import { segmentName, type SegmentInfo } from './segment.js';
 
 export type SpoolConfig = KafkaSpoolConfig;
@@ -72,6 +72,8 @@ export class Spool {
   private readSeg = 0;
   private readOffset = 0;
   private reader: { name: string; fh: FileHandle } | null = null;
+  /** The part of a segment read last (see load()). */
+  private chunk: { name: string; from: number; buf: Buffer } | null = null;
   private flushing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -191,7 +193,7 @@ export class Spool {
 
   /** Write one group into the tail (rolling first when it is full); false when it failed and was dropped. */
   private async writeGroup(batch: Buffer[], meta: { flavor: string; time: number }[], bytes: number): Promise<boolean> {
-    const firstSeq = Number(batch[0]!.readBigUInt64LE(HEADER_BYTES));
+    const firstSeq = readU64(batch[0]!, HEADER_BYTES);
     let seg = this.segments[this.segments.length - 1];
     let before = 0;
     try {
@@ -239,7 +241,7 @@ export class Spool {
       return false;
     }
     seg.bytes += bytes;
-    seg.lastSeq = Number(batch[batch.length - 1]!.readBigUInt64LE(HEADER_BYTES));
+    seg.lastSeq = readU64(batch[batch.length - 1]!, HEADER_BYTES);
     seg.unacked += batch.length;
     seg.oldest ??= meta[0]!.time;
     this.diskBytes += bytes;
@@ -261,6 +263,7 @@ export class Spool {
         await this.reader.fh.close();
         this.reader = null;
       }
+      if (this.chunk?.name === s.name) this.chunk = null;
       await unlink(join(this.config.dir, s.name));
       this.segments.shift();
       this.diskBytes -= s.bytes;
@@ -287,20 +290,20 @@ export class Spool {
         }
         return out;
       }
-      if (this.reader?.name !== seg.name) {
-        await this.reader?.fh.close();
-        this.reader = { name: seg.name, fh: await open(join(this.config.dir, seg.name), 'r') };
+      let c = this.chunk;
+      if (c === null || c.name !== seg.name || this.readOffset < c.from || this.readOffset >= c.from + c.buf.length) {
+        c = await this.load(seg, this.readOffset, READ_CHUNK);
       }
-      let want = Math.min(READ_CHUNK, seg.bytes - this.readOffset);
-      let buf = Buffer.allocUnsafe(want);
-      let got = (await this.reader.fh.read(buf, 0, want, this.readOffset)).bytesRead;
-      let d = decodeRecords(buf.subarray(0, got), 0, max - out.length);
-      if (d.records.length === 0 && d.problem === 'truncated' && got >= HEADER_BYTES) {
-        // One record larger than a chunk.
-        want = Math.min(HEADER_BYTES + buf.readUInt32LE(0), seg.bytes - this.readOffset);
-        buf = Buffer.allocUnsafe(want);
-        got = (await this.reader.fh.read(buf, 0, want, this.readOffset)).bytesRead;
-        d = decodeRecords(buf.subarray(0, got), 0, 1);
+      let d = decodeRecords(c.buf, this.readOffset - c.from, max - out.length);
+      if (d.records.length === 0 && d.problem === 'truncated') {
+        // The next record runs past the chunk (or is larger than one): read
+        // again from its start, at least the whole record.
+        const start = this.readOffset - c.from;
+        const need = c.buf.length - start >= HEADER_BYTES ? HEADER_BYTES + c.buf.readUInt32LE(start) : READ_CHUNK;
+        if (start > 0 || need > c.buf.length) {
+          c = await this.load(seg, this.readOffset, Math.max(READ_CHUNK, need));
+          d = decodeRecords(c.buf, 0, max - out.length);
+        }
       }
       if (d.records.length === 0) {
         // Damaged after it was written (recovery checked it at start): give up on the rest of this segment.
@@ -309,7 +312,7 @@ export class Spool {
         this.readOffset = seg.bytes;
         continue;
       }
-      this.readOffset += d.end;
+      this.readOffset = c.from + d.end;
       for (const r of d.records) {
         if (r.seq <= this.acked || r.seq <= this.handedOut) continue;
         this.handedOut = r.seq;
@@ -324,6 +327,22 @@ export class Spool {
       this.advance();
     }
     return out;
+  }
+
+  /**
+   * `want` bytes of a segment from `from` (no further than its whole
+   * records), kept as the chunk the next reads decode from: each read takes
+   * a slice of records, so one chunk serves several.
+   */
+  private async load(seg: SegmentInfo, from: number, want: number): Promise<{ name: string; from: number; buf: Buffer }> {
+    if (this.reader?.name !== seg.name) {
+      await this.reader?.fh.close();
+      this.reader = { name: seg.name, fh: await open(join(this.config.dir, seg.name), 'r') };
+    }
+    const buf = Buffer.allocUnsafe(Math.min(want, seg.bytes - from));
+    const { bytesRead } = await this.reader.fh.read(buf, 0, buf.length, from);
+    this.chunk = { name: seg.name, from, buf: buf.subarray(0, bytesRead) };
+    return this.chunk;
   }
 
   /**
@@ -415,5 +434,6 @@ export class Spool {
     this.tail = null;
     await this.reader?.fh.close().catch(() => {});
     this.reader = null;
+    this.chunk = null;
   }
 }
