@@ -43,6 +43,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildClient, runTimeline, threadCpu, timelineMethod } from './timeline.mjs';
 import { measureScale } from './scale/measure.mjs';
+import { scratchdEnv, scratchdFlags } from './production.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = join(root, 'bench');
@@ -572,7 +573,7 @@ async function waitSpool(statsPort, what, ok, timeoutMs) {
 async function calibrate(ctx, configFile) {
   const { ports, script } = ctx;
   rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-  const s = spawnServer('scratchd', node, [...scratchdFlags, join(root, 'dist/main.js'), '--config', configFile]);
+  const s = spawnServer('scratchd', node, [...scratchdFlags, join(root, 'dist/main.js'), '--config', configFile], scratchdEnv);
   try {
     await waitReady(ports.c, FLAVORS[0].host, s);
     await wrk(ports.c, { seconds: Math.min(2, CALIBRATION), conns: CONNS, script });
@@ -628,7 +629,7 @@ async function runDrain(ctx, kafka, round) {
   rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
   rmSync(join(ctx.dir, 'spool'), { recursive: true, force: true });
   const extra = (process.env.SCRATCHD_BENCH_DRAIN_FLAGS ?? '').split(' ').filter(Boolean);
-  const server = spawnServer('scratchd', node, [...scratchdFlags, ...extra, join(root, 'dist/main.js'), '--config', ctx.drainConfigFile]);
+  const server = spawnServer('scratchd', node, [...scratchdFlags, ...extra, join(root, 'dist/main.js'), '--config', ctx.drainConfigFile], scratchdEnv);
   const r = { round };
   try {
     await waitReady(ports.c, FLAVORS[0].host, server);
@@ -744,8 +745,6 @@ function readJson(f) {
 
 const node = process.execPath;
 const preload = ['--import', join(benchDir, 'gc-preload.mjs')];
-/** How scratchd is started in production (debian/scratchd.sh, npm start). */
-const scratchdFlags = ['--max-semi-space-size=2'];
 
 const CONTENDERS = {
   a: {
@@ -808,7 +807,7 @@ if (opt['alt-flags'] !== undefined) {
 }
 
 /** scratchd from build directory `build`, on the config file named by `ctx[config]`. */
-function scratchd(label, build, config, flags = scratchdFlags, env = {}) {
+function scratchd(label, build, config, flags = scratchdFlags, env = scratchdEnv) {
   return {
     label,
     node: true,
@@ -1299,8 +1298,8 @@ Commands (inside the chroot: \`../shared/trixie npm run bench\`):
 \`\`\`
 taskset -c 0 node --import bench/gc-preload.mjs bench/ceiling.mjs PORT                     # (a)
 taskset -c 0 nginx -c TMP/nginx.conf -p TMP                                              # (b), see below
-taskset -c 0 node ${scratchdFlags.join(' ')} --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-file.json  # (c), (e)
-taskset -c 0 node ${scratchdFlags.join(' ')} --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-kafka.json # (d)
+${Object.entries(scratchdEnv).map(([k, v]) => `${k}=${v} `).join('')}taskset -c 0 node ${scratchdFlags.join(' ')} --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-file.json  # (c), (e)
+${Object.entries(scratchdEnv).map(([k, v]) => `${k}=${v} `).join('')}taskset -c 0 node ${scratchdFlags.join(' ')} --import bench/gc-preload.mjs dist/main.js --config TMP/scratchd-kafka.json # (d)
 taskset -c 0 TMP/scratchd-go -listen 127.0.0.1:PORT -dir TMP/go-log -flavor gr=www.example.gr,Europe/Athens …      # (g)
 taskset -c 1 wrk -t1 -c${CONNS} -d${DURATION}s --latency --timeout 5s -s TMP/track.lua http://127.0.0.1:PORT/track
 taskset -c 1 wrk -t1 -c${PACED_CONNS} -d${PACED_DURATION}s --latency --timeout 5s -s TMP/track.lua http://127.0.0.1:PORT/track -- ${ctx.pacedRate} ${PACED_CONNS}

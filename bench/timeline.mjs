@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { scratchdEnv, scratchdFlags } from './production.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -92,11 +93,11 @@ function runClient(client, { port, rate, conns, seconds, requestsFile, out }) {
  * One timed run. server: { args (node argv after the flags), port, host },
  * returns { markdown, buckets, stats }.
  */
-export async function runTimeline({ label, server, client, requestsFile, rate, conns = 200, seconds = 10, dir, nodeFlags = ['--max-semi-space-size=2'], kafka = false }) {
+export async function runTimeline({ label, server, client, requestsFile, rate, conns = 200, seconds = 10, dir, nodeFlags = scratchdFlags, kafka = false }) {
   const eventsFile = join(dir, `timeline-events-${label.replace(/\W+/g, '')}.json`);
   const timesFile = join(dir, `timeline-times-${label.replace(/\W+/g, '')}.bin`);
   const proc = spawn('taskset', ['-c', '0', process.execPath, ...nodeFlags, '--import', join(root, 'bench/timeline-preload.mjs'), ...server.args],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SCRATCHD_BENCH_TIMELINE: eventsFile, ...(kafka ? { SCRATCHD_BENCH_TIMELINE_KAFKA: root } : {}) } });
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...scratchdEnv, SCRATCHD_BENCH_TIMELINE: eventsFile, ...(kafka ? { SCRATCHD_BENCH_TIMELINE_KAFKA: root } : {}) } });
   let output = '';
   proc.stdout.on('data', (c) => { output = (output + c).slice(-4000); });
   proc.stderr.on('data', (c) => { output = (output + c).slice(-4000); });

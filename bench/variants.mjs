@@ -7,8 +7,8 @@
 //   node bench/variants.mjs SECONDS ROUNDS 'VARIANTS'
 //
 // VARIANTS is a JSON array of {name, flags?, env?, kafka?, rdkafka?}:
-// `flags` node flags instead of the production --max-semi-space-size=2,
-// `env` extra environment (e.g. MALLOC_ARENA_MAX), `kafka` true for (d)
+// `flags` node flags and `env` environment instead of the production ones
+// (bench/production.mjs; `"env": {}` runs without MALLOC_ARENA_MAX), `kafka` true for (d)
 // (a broker from bench/kafka-broker.mts is started once), `rdkafka` settings
 // laid over backends.kafka.rdkafka. The variants alternate within each
 // round. Pinned like bench/run.mjs: server on core 0, wrk on core 1, the
@@ -19,6 +19,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { scratchdEnv, scratchdFlags } from './production.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [seconds = '6', rounds = '2', spec = '[]'] = process.argv.slice(2);
@@ -94,9 +95,9 @@ async function runOne(v) {
   rmSync(logDir, { recursive: true, force: true });
   const gc = join(dir, `gc-${v.name}`);
   for (const f of readdirSync(dir).filter((f) => f.startsWith(`gc-${v.name}`))) rmSync(join(dir, f));
-  const flags = v.flags ?? ['--max-semi-space-size=2'];
+  const flags = v.flags ?? scratchdFlags;
   const p = spawn('taskset', ['-c', '0', process.execPath, ...flags, '--import', join(root, 'bench/gc-preload.mjs'), join(root, 'dist/main.js'), '--config', configFor(v)], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(v.env ?? {}), SCRATCHD_BENCH_GC: gc },
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(v.env ?? scratchdEnv), SCRATCHD_BENCH_GC: gc },
   });
   let output = '';
   p.stdout.setEncoding('utf8').on('data', (c) => { output += c; });

@@ -16,6 +16,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { scratchdEnv, scratchdFlags } from '../production.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -47,7 +48,7 @@ function listeningFd() {
 
 /** Spawn `argv` with the listening socket as fd 3, as systemd does (LISTEN_PID is set by the shell to its own pid, kept by exec). */
 function spawnActivated(argv, fd) {
-  const p = spawn('sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', 'sh', ...argv], { stdio: ['ignore', 'pipe', 'pipe', fd] });
+  const p = spawn('sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', 'sh', ...argv], { stdio: ['ignore', 'pipe', 'pipe', fd], env: { ...process.env, ...scratchdEnv } });
   let out = '';
   p.stdout.setEncoding('utf8').on('data', (c) => { out = (out + c).slice(-20000); });
   p.stderr.setEncoding('utf8').on('data', (c) => { out = (out + c).slice(-20000); });
@@ -99,7 +100,7 @@ function countLines(dir) {
 }
 
 const node = process.execPath;
-const flags = ['--max-semi-space-size=2'];
+const flags = scratchdFlags;
 const MODES = {
   one: { label: 'one thread (scratchd as is)', procs: (cfg) => [[node, ...flags, join(root, 'dist/main.js'), '--config', cfg]] },
   threads2: { label: '2 worker threads, socket hand-off, one writer per file (bench/scale/threads.mjs)', procs: (cfg) => [[node, ...flags, join(root, 'bench/scale/threads.mjs'), '--config', cfg, '--threads', '2']] },
