@@ -23,6 +23,7 @@
 //          --connections N (64) --paced-connections N (200) --only a,b,c,d,g,drain
 //          --drain S (8, 0: skip; half-load seconds idle and draining, per round)
 //          --drain-fill S (10; seconds at maximum load with the broker down)
+//          --drain-rate R (0: half of (d)'s calibrated maximum; else wrk asks for R req/s)
 //          --calibration S (5) --timeline S (10, 0: skip) --scale S (8, 0: skip)
 //          --baseline DIR (a build by bench/build-rev.sh, as (c0)/(d0))
 //          --alt-flags="NODE FLAGS [NAME=VALUE…]" (this build with other node flags, and
@@ -62,6 +63,7 @@ const { values: opt } = parseArgs({
     scale: { type: 'string', default: '8' },
     drain: { type: 'string', default: '8' },
     'drain-fill': { type: 'string', default: '10' },
+    'drain-rate': { type: 'string', default: '0' },
     out: { type: 'string', default: 'BENCHMARKS.md' },
     'no-write': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -81,6 +83,7 @@ const TIMELINE = Number(opt.timeline);
 const SCALE = Number(opt.scale);
 const DRAIN = Number(opt.drain);
 const DRAIN_FILL = Number(opt['drain-fill']);
+const DRAIN_RATE = Number(opt['drain-rate']);
 const started = Date.now();
 
 function log(msg) {
@@ -1014,7 +1017,9 @@ async function main() {
     // not (e)'s half of the file backend's maximum: the Kafka backend costs
     // CPU per request, so the file backend's half is well above (d)'s.
     log(`calibrating (d) for the drain: file + Kafka at maximum load for ${CALIBRATION} s`);
-    ctx.drainCal = await calibrate(ctx, ctx.kafkaConfigFile).catch((err) => {
+    // --drain-rate R: the same offered rate for runs compared with each other
+    // (A/B of the drainer), instead of each run's own noisy calibration.
+    ctx.drainCal = DRAIN_RATE > 0 ? { rps: NaN, targetRate: DRAIN_RATE, pacedRate: DRAIN_RATE } : await calibrate(ctx, ctx.kafkaConfigFile).catch((err) => {
       drainReason = `calibrating (d) failed: ${err.message.split('\n')[0]}`;
       log(`  ${drainReason}`);
       return null;
