@@ -26,13 +26,15 @@
 //          --drain-rate R (0: half of (d)'s calibrated maximum; else wrk asks for R req/s)
 //          --calibration S (5) --timeline S (10, 0: skip) --scale S (8, 0: skip)
 //          --baseline DIR (a build by bench/build-rev.sh, as (c0)/(d0))
-//          --alt-flags="NODE FLAGS [NAME=VALUE…]" (this build with other node flags, and
-//            environment variables such as MALLOC_ARENA_MAX=2, as (c1)/(d1))
+//          --alt-flags="NODE FLAGS [NAME=VALUE…]" (this build with other node flags and
+//            environment than bench/production.mjs's, as (c1)/(d1))
 //          --out FILE (BENCHMARKS.md) --no-write --keep (keep the temp dir)
 // A smoke test of the runner itself (not a measurement):
 //   node bench/run.mjs --rounds 1 --duration 1 --paced-duration 1 --calibration 1 --timeline 2 --scale 1 --drain 3 --drain-fill 3 --no-write
 // Only the drain measurement (one round):
 //   node bench/run.mjs --only drain --rounds 1 --calibration 2 --drain 4 --drain-fill 4 --no-write
+// A CPU profile of scratchd through a drain round (V8's .cpuprofile; bench/notes.md
+// says what it showed): SCRATCHD_BENCH_DRAIN_FLAGS="--cpu-prof --cpu-prof-dir=DIR" before that.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import {
@@ -798,8 +800,9 @@ if (opt.baseline) {
 }
 
 // --alt-flags "FLAGS": the same build started with other node flags instead of
-// scratchdFlags (e.g. "--max-semi-space-size=1"), as (c1) and (d1); words of
-// the form NAME=VALUE are set in its environment instead (e.g. MALLOC_ARENA_MAX=2).
+// the production ones (bench/production.mjs), e.g. "--max-semi-space-size=1",
+// as (c1) and (d1); words of the form NAME=VALUE are its environment instead
+// of the production one (e.g. MALLOC_ARENA_MAX=4; none: no MALLOC_ARENA_MAX).
 if (opt['alt-flags'] !== undefined) {
   const words = opt['alt-flags'].split(' ').filter(Boolean);
   const isEnv = (w) => /^[A-Z_][A-Z0-9_]*=/.test(w);
