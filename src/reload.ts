@@ -17,7 +17,7 @@ import { setLogLevel, type Logger } from './log.js';
 export async function loadCheckedConfig(file: string): Promise<Config> {
   const config = loadConfig(file);
   if (config.backends.kafka.enabled) {
-    const { rdkafkaConfigError } = await import('./kafka/backend.js');
+    const { rdkafkaConfigError } = await import('./kafka/settings.js');
     const error = rdkafkaConfigError(config.backends.kafka.rdkafka);
     if (error !== null) throw new ConfigError(file, [`/backends/kafka/rdkafka: ${error}`]);
   }

@@ -24,7 +24,6 @@
  * refuses outright, a Line the spool cannot take, and whatever close() could
  * not flush (or spool) in time are all counted as dropped.
  */
-import { availableParallelism, hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import Kafka from 'node-rdkafka';
 import { ignoreLoss, newCounters, type Backend, type BackendCounters, type BackendHealth, type LossListener } from '../backend.js';
@@ -35,58 +34,16 @@ import type { Flavor } from '../flavor.js';
 import { rateLimited, type Logger } from '../log.js';
 import { InFlight } from './inflight.js';
 import { DeliveryLatency } from './latency.js';
-import { busyness, DrainPace } from './drain-pace.js';
+import { DrainPace } from './drain-pace.js';
+import { ProcessLoad } from './process-load.js';
+import { code, ERR, retriable } from './errors.js';
+import { RDKAFKA_DEFAULTS } from './settings.js';
 import { Spool, type SpoolDropReason } from './spool/spool.js';
 import type { KafkaStatsSource, SpoolSnapshot } from './stats.js';
 
 /** `backends.kafka` from the config; `rdkafka` is laid over RDKAFKA_DEFAULTS. */
 export type { KafkaConfig };
 
-/**
- * Production defaults, each overridable through `backends.kafka.rdkafka`
- * (the README has the table).
- */
-const RDKAFKA_DEFAULTS: Readonly<Record<string, string | number | boolean>> = {
-  'client.id': `scratchd@${hostname()}`,
-  // Every Line acknowledged by all in-sync replicas, and librdkafka's own
-  // retries cannot duplicate or reorder within a partition.
-  acks: 'all',
-  'enable.idempotence': true,
-  // JSON compresses ~5-10x; lz4 costs the least CPU for that.
-  'compression.type': 'lz4',
-  // Beacons arrive continuously: 5 ms of batching is invisible to analytics
-  // and cuts requests to the broker by orders of magnitude.
-  'linger.ms': 5,
-  // The outage buffer: bounded by space, not by time (see the file comment).
-  'queue.buffering.max.messages': 500_000,
-  'queue.buffering.max.kbytes': 262_144,
-  'message.timeout.ms': 0,
-  // Notice dead peers (NAT/firewall idle timeouts, a paused broker) and get
-  // back to a returning broker within a couple of seconds, not librdkafka's 10.
-  'socket.keepalive.enable': true,
-  'reconnect.backoff.max.ms': 2000,
-  // Broker states for health(); a small JSON every 5 s.
-  'statistics.interval.ms': 5000,
-  // librdkafka logs every idle connection close the broker makes.
-  'log.connection.close': false,
-};
-
-/**
- * What librdkafka says about `backends.kafka.rdkafka` (unknown property,
- * value out of range), or null when it takes them; for `--check` and
- * start-up, which otherwise would meet it as an exception from the
- * KafkaBackend constructor. Nothing connects.
- */
-export function rdkafkaConfigError(rdkafka: KafkaConfig['rdkafka']): string | null {
-  try {
-    new Kafka.Producer({ ...RDKAFKA_DEFAULTS, ...rdkafka, dr_cb: true });
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
-
-const ERR = Kafka.CODES.ERRORS;
 const CONNECT_TIMEOUT_MS = 5000;
 const CONNECT_RETRY_MS = 1000;
 const QUEUE_FULL_BACKOFF_MS = 50;
@@ -111,26 +68,6 @@ const DRAIN_WINDOW = 10_000;
 const DRAIN_SLICE = 512;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Delivery errors after which the same message may well succeed later: a
- * spooled one stays in the spool, a normal one is re-spooled.
- */
-const RETRIABLE = new Set<number>([
-  ERR.ERR__MSG_TIMED_OUT, ERR.ERR__TIMED_OUT, ERR.ERR__TRANSPORT, ERR.ERR__PURGE_QUEUE, ERR.ERR__PURGE_INFLIGHT,
-  ERR.ERR__ALL_BROKERS_DOWN, ERR.ERR_REQUEST_TIMED_OUT, ERR.ERR_NOT_ENOUGH_REPLICAS,
-  ERR.ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND, ERR.ERR_LEADER_NOT_AVAILABLE, ERR.ERR_NOT_LEADER_FOR_PARTITION,
-  ERR.ERR_NETWORK_EXCEPTION,
-].filter((c): c is number => typeof c === 'number'));
-
-function retriable(err: Kafka.LibrdKafkaError): boolean {
-  return RETRIABLE.has(err.code) || (err as { isRetriable?: boolean }).isRetriable === true;
-}
-
-function code(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number'
-    ? (err as { code: number }).code : undefined;
-}
 
 export class KafkaBackend implements Backend, KafkaStatsSource {
   readonly name = 'kafka';
@@ -185,10 +122,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
   private lastSpoolDrop: { at: number; reason: SpoolDropReason } | null = null;
   /** Paces the drainer by what the request path leaves of the event loop (drain-pace.ts). */
   private readonly pace = new DrainPace();
-  private loopMark = performance.eventLoopUtilization();
-  private cpuMark = { at: performance.now(), cpu: process.cpuUsage() };
-  /** The cores this process may run on (its CPU affinity), for the pace's CPU share. */
-  private readonly cores = availableParallelism();
+  private readonly load = new ProcessLoad();
   /** (time, drained) samples for the drain rate. */
   private rateFrom = { at: Date.now(), drained: 0 };
   private rate = 0;
@@ -620,15 +554,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       // Rest so that the whole loop stays under the pace's ceiling: the
       // drainer gets what the request path leaves (drain-pace.ts).
       const now = performance.now();
-      let utilization: number | null = null;
-      if (this.pace.due(now)) {
-        const mark = performance.eventLoopUtilization();
-        const cpu = process.cpuUsage();
-        const cpuMs = (cpu.user - this.cpuMark.cpu.user + cpu.system - this.cpuMark.cpu.system) / 1000;
-        utilization = busyness(performance.eventLoopUtilization(mark, this.loopMark).utilization, cpuMs, now - this.cpuMark.at, this.cores);
-        this.loopMark = mark;
-        this.cpuMark = { at: now, cpu };
-      }
+      const utilization = this.pace.due(now) ? this.load.sinceLast(now) : null;
       await sleep(Math.max(1, this.pace.step(now, utilization, now - sliceStart)));
     }
   }

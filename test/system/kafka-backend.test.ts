@@ -3,7 +3,8 @@
  * with Lines made by hand: what lands in Kafka, byte for byte.
  */
 import t from 'tap';
-import { KafkaBackend, rdkafkaConfigError } from '../../src/kafka/backend.js';
+import { KafkaBackend } from '../../src/kafka/backend.js';
+import { rdkafkaConfigError } from '../../src/kafka/settings.js';
 import { startKafka } from '../helpers/kafka.js';
 import { consume } from '../helpers/consume.js';
 import { backend, flavor, kafkaConfig, line, log } from '../helpers/lines.js';
