@@ -729,8 +729,11 @@ function summarizeDrain(drains) {
 
 function renderDrain(drains, ctx) {
   const s = summarizeDrain(drains);
-  const out = [`### (d) during a spool drain (issue 14): ${ctx.drainCal.targetRate} req/s aimed at (half of (d)'s own calibrated ${fmtN(ctx.drainCal.rps)} req/s), ${DRAIN} s idle then ${DRAIN} s draining, per round`, '',
-    `(Half load here is half of what (d), file + Kafka, sustains: measured in this run just before the drain rounds, ${CALIBRATION} s at maximum load as for (e)'s calibration, wrk asked for ${ctx.drainCal.pacedRate} req/s so that about ${ctx.drainCal.targetRate} are done. (e)'s half load is half of the file backend's maximum, above half of (d)'s.)`, ''];
+  const aim = Number.isFinite(ctx.drainCal.rps) ? `half of (d)'s own calibrated ${fmtN(ctx.drainCal.rps)} req/s` : 'a fixed rate, `--drain-rate`';
+  const out = [`### (d) during a spool drain (issue 14): ${ctx.drainCal.targetRate} req/s aimed at (${aim}), ${DRAIN} s idle then ${DRAIN} s draining, per round`, '',
+    Number.isFinite(ctx.drainCal.rps)
+      ? `(Half load here is half of what (d), file + Kafka, sustains: measured in this run just before the drain rounds, ${CALIBRATION} s at maximum load as for (e)'s calibration, wrk asked for ${ctx.drainCal.pacedRate} req/s so that about ${ctx.drainCal.targetRate} are done. (e)'s half load is half of the file backend's maximum, above half of (d)'s.)`
+      : `(The offered rate is fixed by \`--drain-rate\`, for comparing builds at one load; wrk asked for ${ctx.drainCal.pacedRate} req/s.)`, ''];
   out.push(`One scratchd process per round, file + Kafka with the spool on (\`backends.kafka.spool\`) and librdkafka's RAM queue at ${DRAIN_RAM_QUEUE} messages (the drainer keeps at most half of it unreported): `
     + `first ${DRAIN} s at half load with the broker up and the spool empty (idle), then the broker SIGKILLed and ${DRAIN_FILL} s at maximum load (\`wrk -c${CONNS}\`) fill the spool, `
     + `then the broker restarted on the same port and data and, as soon as the drainer has delivered its first records, ${DRAIN} s at the same half load while the spool drains. `

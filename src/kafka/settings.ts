@@ -22,7 +22,7 @@ export const RDKAFKA_DEFAULTS: Readonly<Record<string, string | number | boolean
   // Beacons arrive continuously: 5 ms of batching is invisible to analytics
   // and cuts requests to the broker by orders of magnitude.
   'linger.ms': 5,
-  // The outage buffer: bounded by space, not by time (see the file comment).
+  // The outage buffer: bounded by space, not by time (backend.ts's header).
   'queue.buffering.max.messages': 500_000,
   'queue.buffering.max.kbytes': 262_144,
   'message.timeout.ms': 0,
