@@ -579,19 +579,30 @@ async function waitSpool(statsPort, what, ok, timeoutMs) {
  */
 async function calibrate(ctx, configFile) {
   const { ports, script } = ctx;
-  rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-  const s = spawnServer('scratchd', node, [...scratchdFlags, join(root, 'dist/main.js'), '--config', configFile], scratchdEnv);
-  try {
-    await waitReady(ports.c, FLAVORS[0].host, s);
+  return withScratchd(ctx, configFile, async () => {
     await wrk(ports.c, { seconds: Math.min(2, CALIBRATION), conns: CONNS, script });
     const max = await wrk(ports.c, { seconds: CALIBRATION, conns: CONNS, script });
     const targetRate = Math.round(max.rps / 2 / 100) * 100;
     const probe = await wrk(ports.c, { seconds: Math.min(3, CALIBRATION), conns: PACED_CONNS, script, rate: targetRate });
     return { rps: max.rps, targetRate, pacedRate: Math.round(targetRate * Math.min(2, Math.max(1, targetRate / probe.rps))) };
+  });
+}
+
+/** scratchd as in production on `configFile`, ready; `fn()`; then stopped, its day files removed. */
+async function withScratchd(ctx, configFile, fn) {
+  rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
+  const s = spawnServer('scratchd', node, [...scratchdFlags, join(root, 'dist/main.js'), '--config', configFile], scratchdEnv);
+  try {
+    await waitReady(ctx.ports.c, FLAVORS[0].host, s);
+    return await fn();
   } finally {
     await stopServer(s);
     rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
   }
+}
+
+function fmtCpu(groups) {
+  return Object.entries(groups ?? {}).sort((a, b) => b[1] - a[1]).map(([g, ms]) => `${g} ${ms.toFixed(0)}`).join(', ');
 }
 
 /**
@@ -599,10 +610,6 @@ async function calibrate(ctx, configFile) {
  * librdkafka's, libuv's pool, V8's): call at the start, call what it returns
  * at the end; ms of CPU per second of the window.
  */
-function fmtCpu(groups) {
-  return Object.entries(groups ?? {}).sort((a, b) => b[1] - a[1]).map(([g, ms]) => `${g} ${ms.toFixed(0)}`).join(', ');
-}
-
 function cpuWindow(pid) {
   const from = threadCpu(pid);
   const at = performance.now();
@@ -620,15 +627,7 @@ function cpuWindow(pid) {
 
 /** Load the fresh broker for WARM_BROKER s through scratchd (d) (see its caller). */
 async function warmBroker(ctx) {
-  rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-  const s = spawnServer('scratchd', node, [...scratchdFlags, join(root, 'dist/main.js'), '--config', ctx.kafkaConfigFile], scratchdEnv);
-  try {
-    await waitReady(ctx.ports.c, FLAVORS[0].host, s);
-    await wrk(ctx.ports.c, { seconds: WARM_BROKER, conns: CONNS, script: ctx.script });
-  } finally {
-    await stopServer(s);
-    rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-  }
+  await withScratchd(ctx, ctx.kafkaConfigFile, () => wrk(ctx.ports.c, { seconds: WARM_BROKER, conns: CONNS, script: ctx.script }));
 }
 
 /**
