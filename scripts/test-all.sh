@@ -2,9 +2,10 @@
 # Every test, as CI runs it (.ci/run) and as the README says: the suite inside
 # the trixie chroot and, at the same time on the host, the .deb booted under a
 # real systemd (test/boot/systemd-boot-test). Root, from anywhere in the
-# checkout; the checkout's sibling ../shared/trixie creates the chroot on
-# first use. Both parts run even if one fails; the exit status is 0 only if
-# both pass.
+# checkout; the shared tools' trixie (scripts/shared finds them: beside the
+# checkout, or beside the one it was cloned from) creates the chroot on first
+# use. Both parts run even if one fails; the exit status is 0 only if both
+# pass.
 #
 # The .deb is built once, after `npm ci` and beside the suite: the package
 # test (test/system/debian-package.test.ts, through SCRATCHD_TEST_DEB) and the
@@ -12,16 +13,19 @@
 set -u
 cd "$(dirname "$0")/.."
 status=0
-# Entered from the checkout's parent, so that the chroot also mounts
-# ../shared/clients (Matomo's tracker, read by the browser tier).
+shared=$(scripts/shared) || exit 1
 dir=$(pwd)
 out=$(mktemp -d /tmp/scratchd-deb.XXXXXX) # the host's /tmp is the chroot's too
 boot_log=$out/deb-and-boot.log
 trap 'rm -rf "$out"' EXIT
+# Matomo's tracker for the browser tier, where the chroot sees it whatever
+# directory the checkout and the shared tools are in.
+cp "$shared/clients/matomo.js" "$out/matomo.js" || exit 1
+export SCRATCHD_MATOMO_JS=$out/matomo.js
 # What building the .deb (and the package test) needs, and ccache: installed
 # in the chroot once, when missing.
 export TRIXIE_PACKAGES="ccache debhelper dpkg-dev fakeroot lintian systemd"
-chroot_run() { (cd .. && shared/trixie bash -c "cd '$dir' && $1"); }
+chroot_run() { "$shared/trixie" bash -c "$1"; }
 
 # npm ci is mostly node-rdkafka compiling its bundled librdkafka: through
 # ccache (Debian's compiler links in /usr/lib/ccache; the cache stays in the

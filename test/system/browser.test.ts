@@ -30,7 +30,9 @@ import { formValues, queryMerged } from '../../src/http/post.js';
 import { bulkEntries } from '../../src/http/bulk.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const MATOMO_JS = join(root, '../shared/clients/matomo.js');
+// scripts/test-all.sh passes a copy under /tmp (seen inside the chroot wherever the
+// checkout is); run alone, the tracker beside the checkout.
+const MATOMO_JS = process.env.SCRATCHD_MATOMO_JS ?? join(root, '../shared/clients/matomo.js');
 /** The daemon's default limits (config.schema.json). */
 const limits: QueryLimits = { maxParams: 1000, maxDepth: 32 };
 
@@ -140,7 +142,7 @@ const MANUAL_LINES = [
 ];
 
 t.test('real trackers in headless Chromium', async (t) => {
-  if (!existsSync(MATOMO_JS)) throw new Error(`${MATOMO_JS} is missing: the browser tier needs Matomo's tracker beside the checkout (../shared/clients/matomo.js; in the trixie chroot, enter it from the checkout's parent so that directory is mounted too)`);
+  if (!existsSync(MATOMO_JS)) throw new Error(`${MATOMO_JS} is missing: the browser tier needs Matomo's tracker (SCRATCHD_MATOMO_JS, as scripts/test-all.sh sets it, or ../shared/clients/matomo.js beside the checkout; in the trixie chroot, enter it from the checkout's parent so that directory is mounted too)`);
   ensureChromium();
   const matomoJs = readFileSync(MATOMO_JS);
 
