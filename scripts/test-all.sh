@@ -22,10 +22,22 @@ trap 'rm -rf "$out"' EXIT
 # directory the checkout and the shared tools are in.
 cp "$shared/clients/matomo.js" "$out/matomo.js" || exit 1
 export SCRATCHD_MATOMO_JS=$out/matomo.js
-# What building the .deb (and the package test) needs, and ccache: installed
-# in the chroot once, when missing.
-export TRIXIE_PACKAGES="ccache debhelper dpkg-dev fakeroot lintian systemd"
+# Every tool the suite needs, installed in the chroot in one step before the
+# suite (trixie installs the missing ones, once; apt's output goes to a log):
+# building the .deb and the package test (debhelper, dpkg-dev, fakeroot,
+# lintian, systemd), ccache for npm ci, the Kafka broker (Java, Maven), the
+# browser tier (chromium and an emoji font), HAProxy, faketime for clocks that
+# cross midnight, script(1) for the recovery commands' terminal. No test file
+# installs anything: a test whose tool is missing fails.
+export TRIXIE_PACKAGES="ccache debhelper dpkg-dev fakeroot lintian systemd default-jre-headless maven chromium fonts-noto-color-emoji haproxy faketime bsdutils"
+tools="java mvn chromium haproxy faketime script lintian dpkg-buildpackage systemd-analyze systemd-socket-activate ccache"
 chroot_run() { "$shared/trixie" bash -c "$1"; }
+tools_log=$out/tools.log
+if ! chroot_run "for t in $tools; do command -v \$t >/dev/null || { echo \"missing after install: \$t\"; exit 1; }; done" >"$tools_log" 2>&1; then
+	tail -n 40 "$tools_log" >&2
+	echo "installing the suite's tools failed (the log's tail above): no suite" >&2
+	exit 1
+fi
 
 # npm ci is mostly node-rdkafka compiling its bundled librdkafka: through
 # ccache (Debian's compiler links in /usr/lib/ccache; the cache stays in the
@@ -55,7 +67,11 @@ deb=$out/scratchd_${version}_$(dpkg --print-architecture).deb
 	fi
 ) >"$boot_log" 2>&1 &
 boot=$!
+# tap keeps each file's TAP here; scripts/check-suite.mjs reads it afterwards.
+rm -rf .tap/test-results
 SCRATCHD_TEST_DEB=$deb chroot_run "npm test" || status=1
-wait $boot || status=1
+if wait $boot; then boot_result=pass; else boot_result="failed (its log above)"; status=1; fi
 cat "$boot_log"
+# Every test file ran, none skipped or empty; the closing line counts them all.
+SCRATCHD_BOOT_RESULT=$boot_result chroot_run "node scripts/check-suite.mjs" || status=1
 exit $status

@@ -11,8 +11,8 @@
  * Kafka itself comes from Maven Central (org.apache.kafka:kafka_2.13 and its
  * runtime dependencies, plus a log4j2 binding), fetched once with Maven into
  * KAFKA_CACHE (default /var/cache/scratchd-test/kafka-<version>); a stamp file
- * makes later runs skip Maven entirely. Java and Maven are installed with
- * apt-get when missing (the tests run as root in the trixie chroot).
+ * makes later runs skip Maven entirely. Java and Maven must be there already
+ * (scripts/test-all.sh installs them before the suite).
  *
  * KAFKA_BOOTSTRAP=host:port: tests use that broker instead of starting one.
  * Its handle cannot be stopped, paused, killed or restarted (stop() is a
@@ -100,24 +100,11 @@ function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** java and mvn, from Debian, installed on first use. */
+/** java and mvn: installed by scripts/test-all.sh before the suite (no test installs anything). */
 function ensureJavaAndMaven(): void {
   if (have('java') && have('mvn')) return;
-  const pkgs = ['default-jre-headless', 'maven'];
-  console.error(`# installing ${pkgs.join(' ')} for the test Kafka broker (once)`);
-  const install = (): boolean =>
-    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=300', ...pkgs], {
-      stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    }).status === 0;
-  if (!install()) {
-    // A fresh chroot has no package lists yet, or stale ones.
-    sh('apt-get', ['update'], 'apt-get update (for Java and Maven)');
-    if (!install()) {
-      throw new Error(`could not install ${pkgs.join(' ')} with apt-get; the Kafka tests need Java and Maven ` +
-        `(run them inside the trixie chroot as root, or set KAFKA_BOOTSTRAP=host:port to use an existing broker)`);
-    }
-  }
-  if (!have('java') || !have('mvn')) throw new Error('java/mvn still missing after apt-get install');
+  throw new Error('java and mvn are missing: scripts/test-all.sh installs them (default-jre-headless, maven) before the suite; ' +
+    'run the tests through it, or set KAFKA_BOOTSTRAP=host:port to use an existing broker');
 }
 
 /**

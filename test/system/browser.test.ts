@@ -13,7 +13,6 @@
 // them), and a few Lines are checked by hand. The day file must hold exactly
 // those Lines: one per logical hit, no duplicate (Matomo resends a hit as an
 // image when its XHR fails CORS), and the console holds no CORS error.
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -36,12 +35,9 @@ const MATOMO_JS = process.env.SCRATCHD_MATOMO_JS ?? join(root, '../shared/client
 /** The daemon's default limits (config.schema.json). */
 const limits: QueryLimits = { maxParams: 1000, maxDepth: 32 };
 
+/** Installed by scripts/test-all.sh before the suite: a test that cannot run fails, it never installs. */
 function ensureChromium(): void {
-  if (existsSync(CHROMIUM)) return;
-  // Installed like the suite's other tools: with apt, inside the chroot; failing loudly.
-  execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update'], { stdio: 'inherit' });
-  execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '--no-install-recommends', 'chromium', 'fonts-noto-color-emoji'], { stdio: 'inherit' });
-  if (!existsSync(CHROMIUM)) throw new Error(`apt installed chromium, but ${CHROMIUM} is missing`);
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/test-all.sh installs chromium before the suite`);
 }
 
 /** One request the browser sent to /track, as captured over CDP. */

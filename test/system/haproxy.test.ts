@@ -21,13 +21,8 @@ function haproxyBinary(): string {
       return '';
     }
   };
-  let bin = find();
-  if (bin === '' && process.getuid?.() === 0 && existsSync('/etc/debian_version')) {
-    execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=300', 'haproxy'],
-      { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'ignore', 'inherit'] });
-    bin = find();
-  }
-  if (bin === '') throw new Error('haproxy is not installed and could not be: run with TRIXIE_PACKAGES="haproxy" (../shared/trixie)');
+  const bin = find();
+  if (bin === '') throw new Error('haproxy is missing: scripts/test-all.sh installs it before the suite');
   return bin;
 }
 

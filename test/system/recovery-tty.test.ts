@@ -12,7 +12,7 @@ import { mainJs, tempDir } from '../helpers/daemon.js';
 import { startKafka } from '../helpers/kafka.js';
 import { runId } from '../helpers/lines.js';
 
-if (spawnSync('script', ['--version']).status !== 0) throw new Error('this test needs script(1) from util-linux (apt-get install bsdutils)');
+if (spawnSync('script', ['--version']).status !== 0) throw new Error('this test needs script(1) from bsdutils: scripts/test-all.sh installs it before the suite');
 const kafka = await startKafka();
 t.teardown(() => kafka.stop());
 

@@ -16,14 +16,11 @@ function run(cmd: string, args: string[], cwd?: string) {
   return { code: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim(), error: r.error };
 }
 
-/** systemd-analyze, installing Debian's systemd package when it is missing. */
+/** systemd-analyze, from Debian's systemd package (scripts/test-all.sh installs it before the suite). */
 function systemdAnalyze(): string {
-  const which = () => run('sh', ['-c', 'command -v systemd-analyze']).out;
-  if (which() === '') {
-    const apt = run('apt-get', ['install', '-y', '-o', 'DPkg::Lock::Timeout=300', 'systemd']);
-    if (which() === '') throw new Error(`systemd-analyze missing and apt-get install systemd failed (${apt.code}): ${apt.out.slice(-2000)}`);
-  }
-  return which();
+  const bin = run('sh', ['-c', 'command -v systemd-analyze']).out;
+  if (bin === '') throw new Error('systemd-analyze is missing: scripts/test-all.sh installs systemd before the suite');
+  return bin;
 }
 
 /** Directive values as written (all occurrences). */
