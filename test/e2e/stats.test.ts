@@ -313,13 +313,13 @@ const limits = { maxQueryBytes: 1024, maxBodyBytes: 256, maxParams: 5, maxDepth:
  * reason it refuses it, or null when it accepts it. The counters are what
  * is under test here, not the converter (test/query*.test.ts test that),
  * so expected counts follow whatever converter is built; `spec` says what
- * SPEC.md wants, checked as a todo while the converter does otherwise.
+ * SPEC.md wants, and the converter must agree.
  */
 async function converterVerdict(t: Test, query: string, spec: string): Promise<string | null> {
   const { parseValues } = await import('../../src/query/index.js');
   const v = parseValues(query, limits);
   const reason = 'reason' in v ? v.reason : null;
-  t.equal(reason, spec, `converter refuses ${query} as ${spec}`, reason === spec ? {} : { todo: 'Rack-exact converter not built yet' });
+  t.equal(reason, spec, `converter refuses ${query} as ${spec}`);
   return reason;
 }
 
