@@ -27,10 +27,11 @@ export SCRATCHD_MATOMO_JS=$out/matomo.js
 # building the .deb and the package test (debhelper, dpkg-dev, fakeroot,
 # lintian, systemd), ccache for npm ci, the Kafka broker (Java, Maven), the
 # browser tier (chromium and an emoji font), HAProxy, faketime for clocks that
-# cross midnight, script(1) for the recovery commands' terminal. No test file
+# cross midnight, script(1) for the recovery commands' terminal, a real
+# Carbon (graphite-carbon, python3-whisper) for stats.graphite. No test file
 # installs anything: a test whose tool is missing fails.
-export TRIXIE_PACKAGES="ccache debhelper dpkg-dev fakeroot lintian systemd default-jre-headless maven chromium fonts-noto-color-emoji haproxy faketime bsdutils"
-tools="java mvn chromium haproxy faketime script lintian dpkg-buildpackage systemd-analyze systemd-socket-activate ccache"
+export TRIXIE_PACKAGES="ccache debhelper dpkg-dev fakeroot lintian systemd default-jre-headless maven chromium fonts-noto-color-emoji haproxy faketime bsdutils graphite-carbon python3-whisper"
+tools="java mvn chromium haproxy faketime script lintian dpkg-buildpackage systemd-analyze systemd-socket-activate ccache carbon-cache whisper-fetch"
 chroot_run() { "$shared/trixie" bash -c "$1"; }
 tools_log=$out/tools.log
 if ! chroot_run "for t in $tools; do command -v \$t >/dev/null || { echo \"missing after install: \$t\"; exit 1; }; done" >"$tools_log" 2>&1; then

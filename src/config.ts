@@ -47,7 +47,7 @@ export interface Limits {
 /** The config file as config.schema.json describes it, defaults applied. */
 export interface ConfigFile {
   listen: string;
-  stats: { listen: string };
+  stats: { listen: string; graphite?: { host: string; port: number; prefix: string; intervalMs: number } };
   log: { level: string };
   /** Loss windows (losses.jsonl) and replay progress. */
   stateDir: string;

@@ -11,6 +11,7 @@ import { newRequestCounters } from './stats/counters.js';
 import { FileBackend } from './file/backend.js';
 import { makeLogger, type Logger } from './log.js';
 import { createMetrics } from './stats/metrics.js';
+import { startGraphite } from './stats/graphite.js';
 import { LossTracker } from './recovery/losses.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -119,6 +120,8 @@ async function main(): Promise<void> {
   const metrics = createMetrics(counters, backends, { losses });
   const stats = await startStatsServer(config.stats.listen, metrics, () => healthReport(stopping, backends),
     log.child({ component: 'stats' })).catch((err: Error) => fail(err.message));
+  const graphite = config.stats.graphite &&
+    startGraphite(config.stats.graphite, () => metrics.statsSnapshot(), log.child({ component: 'graphite' }), metrics.registry);
 
   const httpLog = log.child({ component: 'http' });
   const http = makeHttp(config, backends, counters, httpLog);
@@ -140,6 +143,7 @@ async function main(): Promise<void> {
     listener.stop();
     void drain(reloader.current(), log, () => http.app.close(), backends, () => {
       stats.close();
+      if (graphite) graphite.close();
       metrics.close();
     }, losses);
   };
