@@ -4,6 +4,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { checkTimeZone } from './day.js';
 import { hostName, makeFlavor, type Enrich, type Flavor } from './flavor.js';
 import { splitHostPort } from './http/listen.js';
+import { canonicalIp } from './http/client-ip.js';
 
 export interface FileConfig {
   enabled: boolean;
@@ -156,8 +157,14 @@ function resolveConfig(file: string, data: unknown): Config {
     const { schema: _, ...rest } = f;
     return makeFlavor({ ...rest, topic: f.topic ?? f.name }, validate);
   });
+  // Canonical, as the peers they are compared with (client-ip.ts).
+  const trustedProxies = data.trustedProxies.map((p, i) => {
+    const ip = canonicalIp(p);
+    if (ip === null) errors.push(`/trustedProxies/${i}: "${p}" is not an IP address`);
+    return ip ?? p;
+  });
   if (errors.length > 0) throw new ConfigError(file, errors);
-  return { ...data, flavors };
+  return { ...data, trustedProxies, flavors };
 }
 
 function describe(e: ErrorObject): string {

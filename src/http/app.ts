@@ -14,6 +14,7 @@ import { makeCors } from './cors.js';
 import { formValues, queryMerged, type Refusal } from './post.js';
 import { bulkEntries, bulkValues } from './bulk.js';
 import { multipartReader, type MultipartReader } from './multipart.js';
+import { clientIp, peerIp } from './client-ip.js';
 import { uws } from './uws.js';
 
 /** nginx's empty_gif: a 1×1 transparent GIF, 43 bytes. */
@@ -111,7 +112,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     const e = flavor.enrich!;
     const pairs: string[] = [];
     if (e.time !== undefined) pairs.push(e.time, isoTime(time, flavor.timeZone));
-    if (e.ip !== undefined) pairs.push(e.ip, settings.trusted.has(facts.peer) && facts.forwardedFor !== '' ? facts.forwardedFor : facts.peer);
+    if (e.ip !== undefined) pairs.push(e.ip, clientIp(facts.peer, facts.forwardedFor, settings.trusted));
     if (e.userAgent !== undefined) pairs.push(e.userAgent, facts.userAgent);
     if (e.referer !== undefined) pairs.push(e.referer, facts.referer);
     return pairs;
@@ -306,7 +307,7 @@ function facts(res: HttpResponse, req: HttpRequest): Facts {
     if (k === 'x-forwarded-for') forwarded = v;
   });
   return {
-    peer: Buffer.from(res.getRemoteAddressAsText()).toString().replace(/^::ffff:/, ''),
+    peer: peerIp(Buffer.from(res.getRemoteAddressAsText()).toString()),
     forwardedFor: forwarded.slice(forwarded.lastIndexOf(',') + 1).trim(),
     userAgent: utf8Header(req.getHeader('user-agent')),
     referer: utf8Header(req.getHeader('referer')),
