@@ -208,11 +208,26 @@ t.test('trackers', async (t) => {
     t.same(await settle(d, 'shop', 'shop.test'), ['{"c":"3"}', '{"c":"5"}']);
 
     const port = d.statsPort!;
-    const s = JSON.parse((await request(port, '/stats')).body.toString()) as { cors: { preflight: number; denied: number } };
-    t.same(s.cors, { preflight: 2, denied: 2 });
+    const cors = async () => (JSON.parse((await request(port, '/stats')).body.toString()) as { cors: { preflight: number; denied: number } }).cors;
+    t.same(await cors(), { preflight: 2, denied: 2 });
+
+    // Origins are matched whole: one that extends or shortens an allowed
+    // origin, or names another port, is denied, and each is counted.
+    const near: [method: string, origin: string][] = [
+      ['GET', 'https://pages.example.evil.net'], ['POST', 'https://pages.exampl'], ['OPTIONS', 'https://pages.example.'],
+      ['GET', 'http://127.0.0.2:8001'], ['OPTIONS', 'http://127.0.0.2:800'], ['GET', 'http://127.0.0.2'],
+    ];
+    let deniedSoFar = 2;
+    for (const [method, origin] of near) {
+      const r = await request(d.port, '/track?c=near', { host: 'shop.test', method, headers: { ...(method === 'POST' ? form : {}), origin } });
+      t.equal(r.headers['access-control-allow-origin'], undefined, `${method} from ${origin}: no CORS`);
+      t.equal((await cors()).denied, ++deniedSoFar, `${method} from ${origin}: counted as denied`);
+    }
+    // Preflights and denials now differ, so each metric must export its own counter.
+    t.same(await cors(), { preflight: 4, denied: 8 });
     const m = (await request(port, '/metrics')).body.toString();
-    t.match(m, /^scratchd_cors_preflight_total 2$/m);
-    t.match(m, /^scratchd_cors_denied_total 2$/m);
+    t.match(m, /^scratchd_cors_preflight_total 4$/m);
+    t.match(m, /^scratchd_cors_denied_total 8$/m);
   });
 });
 
