@@ -14,8 +14,10 @@
 #
 # Corpus entry: {"id", "q": query string, "body": text | "body64": base64 bytes,
 # "type": Content-Type}. A file part in a multipart body is scratchd's
-# `file_part` (a beacon endpoint takes no uploads); an unreadable multipart
-# body is `bad_multipart`.
+# `file_part` (a beacon endpoint takes no uploads); a multipart body Rack
+# raises on (unreadable, a UTF-16 part, an unknown charset) is `bad_multipart`,
+# a multipart key that is not UTF-8 `invalid_utf8`. The mpx- entries are
+# written by scripts/rack-multipart-cases.rb.
 
 require 'rack'
 require 'rack/utils' # autoload: loads Rack::QueryParser too
@@ -69,7 +71,12 @@ rescue JSON::NestingError
   { 'reject' => 'depth' }
 rescue JSON::GeneratorError
   { 'reject' => 'invalid_utf8' }
-rescue EOFError, Rack::Multipart::MultipartPartLimitError
+rescue Rack::Multipart::MultipartTotalPartLimitError
+  { 'reject' => 'too_many_params' }
+rescue ArgumentError => e # a key regexp on a broken string (multipart), or an unknown charset
+  e.message.start_with?('invalid byte sequence in UTF-8') ? { 'reject' => 'invalid_utf8' } : { 'reject' => 'bad_multipart' }
+rescue EOFError, Rack::Multipart::MultipartPartLimitError, Encoding::CompatibilityError, NoMethodError
+  # Rack raised on the multipart body (Rails answers 500): scratchd refuses it
   { 'reject' => 'bad_multipart' }
 end
 

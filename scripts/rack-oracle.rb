@@ -163,6 +163,24 @@ def gen_entries
     add.call(format('mixedd%03d', d), list, limits: { 'maxParams' => 4096, 'maxDepth' => d })
   end
 
+  # Runs (issue 34): units of 1-2 `[]` and 1-2 `[b]`, in both orders, repeated,
+  # then ending as they are or with one more `[]` or `[b]`: Rack's depth counter
+  # (one normalize_params call per `[key]`, a `[]` followed by `[key]` one step,
+  # `[]`-runs swallowed) at the default maxDepth 32 and at Rack's 100, where
+  # JSON's nesting limit meets it. The issue's example is runs100's
+  # `a[]` + `[b][]` * n.
+  units = [1, 2].product([1, 2]).flat_map { |r, s| ['[]' * r + '[b]' * s, '[b]' * s + '[]' * r] }
+  runs = units.product(['', '[]', '[b]']).flat_map do |unit, tail|
+    (1..40).flat_map { |n| ['a' + unit * n + tail + '=v', 'a[]' + unit * n + tail + '=v'] }
+  end
+  runs += (1..70).flat_map { |n| ['a[]' + '[b][]' * n + '=v', 'a' + '[b][]' * n + '=v', 'a[b]' + '[][b]' * n + '=v'] }
+  add.call('runs032', runs, limits: { 'maxParams' => 4096, 'maxDepth' => 32 })
+  add.call('runs100', runs, limits: { 'maxParams' => 4096, 'maxDepth' => 100 })
+  short = units.product(['', '[]', '[b]']).flat_map do |unit, tail|
+    (1..6).flat_map { |n| ['a' + unit * n + tail + '=v', 'a[]' + unit * n + tail + '=v'] }
+  end
+  [2, 3, 4, 5, 8].each { |d| add.call(format('runsd%d', d), short, limits: { 'maxParams' => 4096, 'maxDepth' => d }) }
+
   sep = []
   sep << (['a=1'] * 4096).join('&') << (['a=1'] * 4097).join('&') << (['a=1'] * 4096).join(';')
   sep << (['a=1'] * 4097).join(';') << '&' * 4095 << '&' * 4096 << ';' * 4096 << 'a' + '&;' * 2048

@@ -43,6 +43,7 @@ export interface Limits {
   maxParams: number;
   maxDepth: number;
   maxBulkRequests: number;
+  maxBulkBytes: number;
 }
 
 /** The config file as config.schema.json describes it, defaults applied. */

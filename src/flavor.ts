@@ -51,20 +51,26 @@ export function hostName(host: string): string {
   return (end > 0 ? host.slice(0, end) : host).toLowerCase();
 }
 
+/** Host header values remembered (a few per flavor are the real ones). */
+const SEEN_HOSTS = 1024;
+/** The longest Host worth remembering: a DNS name (253) and `:port`. Longer ones are looked up each time. */
+const SEEN_HOST_LENGTH = 260;
+
 /**
  * Host header → Flavor. Exact header values seen before are answered from a
- * map without normalising; the map is bounded so random Host headers from
- * scanners cannot grow it.
+ * map without normalising. The map holds only values that named a flavor and
+ * are no longer than a real host name, at most SEEN_HOSTS of them: Host
+ * headers from scanners (unknown, or a known name padded with a long port)
+ * cannot grow it past about 1024 × 260 characters. `seen` is given by tests.
  */
-export function flavorLookup(flavors: readonly Flavor[]): (host: string) => Flavor | undefined {
+export function flavorLookup(flavors: readonly Flavor[], seen = new Map<string, Flavor>()): (host: string) => Flavor | undefined {
   const byName = new Map<string, Flavor>();
   for (const f of flavors) for (const h of f.hosts) byName.set(hostName(h), f);
-  const seen = new Map<string, Flavor>();
   return (host) => {
     let f = seen.get(host);
     if (f !== undefined) return f;
     f = byName.get(hostName(host));
-    if (f !== undefined && seen.size < 1024) seen.set(host, f);
+    if (f !== undefined && host.length <= SEEN_HOST_LENGTH && seen.size < SEEN_HOSTS) seen.set(host, f);
     return f;
   };
 }

@@ -3,7 +3,11 @@
  * labelled as a form) carries several hits; Matomo's own server records one
  * hit per entry, and so do we: each entry is parsed like a GET query (a
  * leading `?` dropped), in order. All or nothing: one bad entry refuses the
- * whole body, so a client's retry cannot duplicate the good ones.
+ * whole body, so a client's retry cannot duplicate the good ones. Bounded
+ * in what it writes, not only in entries: the entries' Lines together may be
+ * at most limits.maxBulkBytes (an entry of a few bytes may carry a 16 KB
+ * User-Agent through enrichment), else the body is `bulk_too_large` at the
+ * first entry past it.
  */
 import type { Refusal } from './post.js';
 import type { RejectReason } from './reject.js';
@@ -12,6 +16,8 @@ import { parseValues, type QueryLimits } from '../query/index.js';
 export interface BulkLimits extends QueryLimits {
   readonly maxQueryBytes: number;
   readonly maxBulkRequests: number;
+  /** Most bytes of Lines one body may write: enrichment repeats the request's headers in every entry. */
+  readonly maxBulkBytes: number;
 }
 
 /**
@@ -43,6 +49,7 @@ export function bulkValues(
 ): Buffer[] | Refusal {
   if (entries.length > limits.maxBulkRequests) return { reason: 'bulk_too_large' };
   const out: Buffer[] = [];
+  let bytes = 0;
   for (let at = 0; at < entries.length; at++) {
     const entry = entries[at];
     if (typeof entry !== 'string') return { reason: 'bulk_entry', at };
@@ -55,6 +62,8 @@ export function bulkValues(
     }
     const checked = check(json);
     if (typeof checked === 'string') return { reason: checked, at };
+    bytes += checked.length;
+    if (bytes > limits.maxBulkBytes) return { reason: 'bulk_too_large', at };
     // parseValues' results stay valid across calls (views of a slab that is never rewritten).
     out.push(checked);
   }

@@ -19,7 +19,7 @@ export const rejections = {
   file_part: { status: 400, meaning: 'a multipart body with a file part' },
   bad_multipart: { status: 400, meaning: 'a multipart body that cannot be parsed' },
   bulk_entry: { status: 400, meaning: 'a bulk requests entry that is not a string' },
-  bulk_too_large: { status: 413, meaning: 'more bulk requests than limits.maxBulkRequests' },
+  bulk_too_large: { status: 413, meaning: 'more bulk requests than limits.maxBulkRequests, or more bytes of Lines than limits.maxBulkBytes' },
   chunk_extension: { status: 400, meaning: 'a chunked body whose chunk-size line has an extension (uWS cannot frame it)' },
   internal: { status: 500, meaning: 'a bug in scratchd (logged); the request was not recorded' },
 } as const satisfies Record<string, { status: number; meaning: string }>;

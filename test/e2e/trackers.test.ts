@@ -124,12 +124,38 @@ t.test('trackers', async (t) => {
     const broken = await request(d.port, '/track', { host: 'gr.test', method: 'POST', body: cut.body.subarray(0, cut.body.length - 10), headers: { 'content-type': cut.type } });
     t.equal(broken.status, 400);
     t.equal(broken.body.toString(), 'bad_multipart\n');
-    const noBoundary = await request(d.port, '/track', { host: 'gr.test', method: 'POST', body: 'x', headers: { 'content-type': 'multipart/form-data' } });
-    t.equal(noBoundary.status, 400);
     const big = multipart([{ name: 'a', value: 'x'.repeat(3000) }]);
     const tooBig = await request(d.port, '/track', { host: 'gr.test', method: 'POST', body: big.body, headers: { 'content-type': big.type, 'transfer-encoding': 'chunked' } });
     t.equal(tooBig.status, 413);
     t.same(await settle(d), []);
+  });
+
+  await t.test("multipart as Rack reads it: nameless parts, charsets, no Content-Disposition, no boundary", async (t) => {
+    const b = '----scratchdBoundary7MA4YWxk';
+    const part = (head: string, value: Buffer | string) => Buffer.concat([Buffer.from(`--${b}\r\n${head}\r\n`), Buffer.from(value), Buffer.from('\r\n')]);
+    const post = (body: Buffer | string, type = `multipart/form-data; boundary=${b}`) =>
+      request(d.port, '/track', { host: 'gr.test', method: 'POST', body, headers: { 'content-type': type } });
+    const end = `--${b}--\r\n`;
+    const ok = await post(Buffer.concat([
+      part('Content-Disposition: form-data\r\n', 'no name'),
+      part('Content-Disposition: form-data; name=""\r\n', 'empty name'),
+      part('Content-Disposition: form-data; name="utf8"\r\nContent-Type: text/plain; charset=utf-8\r\n', 'é'),
+      part('Content-Disposition: form-data; name="latin1"\r\nContent-Type: text/plain; charset=iso-8859-1\r\n', Buffer.from([0xe9])),
+      part('Content-Type: application/json\r\n', '{"no":"disposition"}'),
+      Buffer.from(end),
+    ]));
+    t.equal(ok.status, 204);
+    const utf16 = await post(Buffer.concat([
+      part('Content-Disposition: form-data; name="a"\r\nContent-Type: text/plain; charset=utf-16le\r\n', Buffer.from('hé', 'utf16le')), Buffer.from(end),
+    ]));
+    t.equal(utf16.status, 400, 'a UTF-16 part: Rack raises on it');
+    t.equal(utf16.body.toString(), 'bad_multipart\n');
+    const noBoundary = await post('x=1', 'multipart/form-data');
+    t.equal(noBoundary.status, 204, 'no boundary: Rack reads the body as a form');
+    t.same(await settle(d), [
+      '{"text/plain":["no name","empty name"],"utf8":"é","latin1":"é","application/json":["{\\"no\\":\\"disposition\\"}"]}',
+      '{"x":"1"}',
+    ]);
   });
 
   await t.test('Matomo bulk: one Line per entry, in order, all or nothing', async (t) => {
@@ -208,11 +234,26 @@ t.test('trackers', async (t) => {
     t.same(await settle(d, 'shop', 'shop.test'), ['{"c":"3"}', '{"c":"5"}']);
 
     const port = d.statsPort!;
-    const s = JSON.parse((await request(port, '/stats')).body.toString()) as { cors: { preflight: number; denied: number } };
-    t.same(s.cors, { preflight: 2, denied: 2 });
+    const cors = async () => (JSON.parse((await request(port, '/stats')).body.toString()) as { cors: { preflight: number; denied: number } }).cors;
+    t.same(await cors(), { preflight: 2, denied: 2 });
+
+    // Origins are matched whole: one that extends or shortens an allowed
+    // origin, or names another port, is denied, and each is counted.
+    const near: [method: string, origin: string][] = [
+      ['GET', 'https://pages.example.evil.net'], ['POST', 'https://pages.exampl'], ['OPTIONS', 'https://pages.example.'],
+      ['GET', 'http://127.0.0.2:8001'], ['OPTIONS', 'http://127.0.0.2:800'], ['GET', 'http://127.0.0.2'],
+    ];
+    let deniedSoFar = 2;
+    for (const [method, origin] of near) {
+      const r = await request(d.port, '/track?c=near', { host: 'shop.test', method, headers: { ...(method === 'POST' ? form : {}), origin } });
+      t.equal(r.headers['access-control-allow-origin'], undefined, `${method} from ${origin}: no CORS`);
+      t.equal((await cors()).denied, ++deniedSoFar, `${method} from ${origin}: counted as denied`);
+    }
+    // Preflights and denials now differ, so each metric must export its own counter.
+    t.same(await cors(), { preflight: 4, denied: 8 });
     const m = (await request(port, '/metrics')).body.toString();
-    t.match(m, /^scratchd_cors_preflight_total 2$/m);
-    t.match(m, /^scratchd_cors_denied_total 2$/m);
+    t.match(m, /^scratchd_cors_preflight_total 4$/m);
+    t.match(m, /^scratchd_cors_denied_total 8$/m);
   });
 });
 

@@ -18,7 +18,7 @@ const limits = { ...rackLimits, maxBodyBytes: 1 << 20 };
 
 async function scratchd(e: Entry): Promise<{ json: string } | { reject: string }> {
   const body = e.body64 !== undefined ? Buffer.from(e.body64, 'base64') : Buffer.from(e.body!);
-  if (e.type.startsWith('multipart/form-data')) {
+  if (e.type.toLowerCase().startsWith('multipart/form-data')) {
     const reader = multipartReader(e.type, limits);
     if (typeof reader === 'string') return { reject: reader };
     // Fed in small pieces, as uWS hands a body over.
