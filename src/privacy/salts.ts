@@ -20,8 +20,11 @@ const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 export class Salts {
   private readonly ram = new Map<string, Buffer>();
+  /** Called when a salt was not in RAM (a new day began, or a first hit): the keeper runs a pass then. */
+  onMiss: () => void = () => {};
 
-  constructor(private readonly dir: string) {}
+  /** `onError`: a salt could not be read or written (it is then kept in RAM only: the day's ids end with the process). */
+  constructor(private readonly dir: string, private readonly onError: (err: NodeJS.ErrnoException) => void = () => {}) {}
 
   /** The salt of `flavor`'s `day`, read from disk or made and written on first use. */
   salt(flavor: string, day: string): Buffer {
@@ -30,6 +33,7 @@ export class Salts {
     if (s === undefined) {
       s = this.load(flavor, day);
       this.ram.set(key, s);
+      this.onMiss();
     }
     return s;
   }
@@ -38,9 +42,14 @@ export class Salts {
   prepare(flavor: string, today: string, tomorrow: string, yesterday: string): void {
     this.salt(flavor, today);
     this.salt(flavor, tomorrow);
+    this.destroyBefore(flavor, yesterday);
+  }
+
+  /** Every salt of `flavor` before `day` destroyed, in RAM and on disk. */
+  destroyBefore(flavor: string, day: string): void {
     for (const key of this.ram.keys()) {
       const [f, d] = key.split('/') as [string, string];
-      if (f === flavor && d < yesterday) this.ram.delete(key);
+      if (f === flavor && d < day) this.ram.delete(key);
     }
     let days: string[];
     try {
@@ -48,7 +57,20 @@ export class Salts {
     } catch {
       return;
     }
-    for (const d of days) if (DAY.test(d) && d < yesterday) rmSync(join(this.dir, flavor, d), { force: true });
+    try {
+      for (const d of days) if (DAY.test(d) && d < day) rmSync(join(this.dir, flavor, d), { force: true });
+    } catch (err) {
+      this.onError(err as NodeJS.ErrnoException);
+    }
+  }
+
+  /** The flavors with salts on disk (a flavor removed from the config keeps its dir until its salts are gone). */
+  flavorsOnDisk(): string[] {
+    try {
+      return readdirSync(this.dir);
+    } catch {
+      return [];
+    }
   }
 
   private load(flavor: string, day: string): Buffer {
@@ -58,14 +80,18 @@ export class Salts {
       if (s.length === SALT_BYTES) return s;
     } catch { /* none yet */ }
     const s = randomBytes(SALT_BYTES);
-    mkdirSync(join(this.dir, flavor), { recursive: true, mode: 0o700 });
-    // Written before use and fsynced: an id handed out must be reproducible after a crash the same day.
-    const fd = openSync(path, 'w', 0o600);
     try {
-      writeSync(fd, s);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      mkdirSync(join(this.dir, flavor), { recursive: true, mode: 0o700 });
+      // Written before use and fsynced: an id handed out must be reproducible after a crash the same day.
+      const fd = openSync(path, 'w', 0o600);
+      try {
+        writeSync(fd, s);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      this.onError(err as NodeJS.ErrnoException);
     }
     return s;
   }
