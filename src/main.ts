@@ -22,6 +22,7 @@ const usage = `Usage: scratchd --config FILE [--check]
        scratchd replay --config FILE ...   (scratchd replay --help)
        scratchd rebuild --config FILE ...  (scratchd rebuild --help)
        scratchd spool --config FILE   (the Kafka spool's state, read only)
+       scratchd erase --config FILE ...    (scratchd erase --help)
 
 Tracking-pixel daemon: answers /track beacons and writes each one as a JSON
 line to per-flavor daily log files and Kafka topics.
@@ -91,7 +92,7 @@ async function startBackends(config: Config, log: Logger, onLoss: LossListener):
 }
 
 /** `scratchd NAME ...`: each subcommand is src/commands/NAME.ts, exporting run(argv) → exit code. */
-const subcommands = new Set(['replay', 'rebuild', 'spool']);
+const subcommands = new Set(['replay', 'rebuild', 'spool', 'erase']);
 
 async function main(): Promise<void> {
   const sub = process.argv[2];
