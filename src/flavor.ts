@@ -1,4 +1,5 @@
 import { dayClock } from './day.js';
+import type { BotsConfig, PrivacyConfig } from './privacy/config.js';
 
 /** Server-side facts a flavor may add to Values, each under the field name given. */
 export interface Enrich {
@@ -23,10 +24,16 @@ export interface Flavor {
   readonly bulk: boolean;
   /** Origins whose pages may read /track answers (CORS), exact `scheme://host[:port]`. */
   readonly corsOrigins: readonly string[];
+  /** How its Lines treat personal data (privacy/policy.ts); null: as received. */
+  readonly privacy: PrivacyConfig | null;
+  /** Crawlers and prefetches; null: recorded like any hit. */
+  readonly bots: BotsConfig | null;
+  /** `privacy.identifiers` as a set (empty without privacy). */
+  readonly identifiers: ReadonlySet<string>;
 }
 
-export type FlavorConfig = Omit<Flavor, 'day' | 'validate' | 'enrich' | 'bulk' | 'corsOrigins'>
-  & { enrich?: Enrich; bulk?: boolean; cors?: { origins?: readonly string[] } };
+export type FlavorConfig = Omit<Flavor, 'day' | 'validate' | 'enrich' | 'bulk' | 'corsOrigins' | 'privacy' | 'bots' | 'identifiers'>
+  & { enrich?: Enrich; bulk?: boolean; cors?: { origins?: readonly string[] }; privacy?: PrivacyConfig; bots?: BotsConfig };
 
 export function makeFlavor(config: FlavorConfig, validate: Flavor['validate']): Flavor {
   const { cors, ...rest } = config;
@@ -37,6 +44,9 @@ export function makeFlavor(config: FlavorConfig, validate: Flavor['validate']): 
     day: dayClock(config.timeZone),
     bulk: config.bulk ?? true,
     corsOrigins: cors?.origins ?? defaultOrigins(config.hosts),
+    privacy: config.privacy ?? null,
+    bots: config.bots ?? null,
+    identifiers: new Set(config.privacy?.identifiers ?? []),
   };
 }
 

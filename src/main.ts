@@ -5,6 +5,7 @@ import { notify } from './http/activation.js';
 import { listenPublic } from './http/listen.js';
 import { loadUws } from './http/uws.js';
 import type { Backend, LossListener } from './backend.js';
+import type { Flavor } from './flavor.js';
 import { ConfigError, type Config } from './config.js';
 import { loadCheckedConfig, makeReloader } from './reload.js';
 import { newRequestCounters } from './stats/counters.js';
@@ -12,6 +13,7 @@ import { FileBackend } from './file/backend.js';
 import { makeLogger, type Logger } from './log.js';
 import { createMetrics } from './stats/metrics.js';
 import { startGraphite } from './stats/graphite.js';
+import { startPrivacy } from './privacy/start.js';
 import { LossTracker } from './recovery/losses.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -20,6 +22,7 @@ const usage = `Usage: scratchd --config FILE [--check]
        scratchd replay --config FILE ...   (scratchd replay --help)
        scratchd rebuild --config FILE ...  (scratchd rebuild --help)
        scratchd spool --config FILE   (the Kafka spool's state, read only)
+       scratchd erase --config FILE ...    (scratchd erase --help)
 
 Tracking-pixel daemon: answers /track beacons and writes each one as a JSON
 line to per-flavor daily log files and Kafka topics.
@@ -89,7 +92,7 @@ async function startBackends(config: Config, log: Logger, onLoss: LossListener):
 }
 
 /** `scratchd NAME ...`: each subcommand is src/commands/NAME.ts, exporting run(argv) → exit code. */
-const subcommands = new Set(['replay', 'rebuild', 'spool']);
+const subcommands = new Set(['replay', 'rebuild', 'spool', 'erase']);
 
 async function main(): Promise<void> {
   const sub = process.argv[2];
@@ -117,19 +120,23 @@ async function main(): Promise<void> {
   losses.start();
   const backends = await startBackends(config, log, losses.listener);
   let stopping = false;
-  const metrics = createMetrics(counters, backends, { losses });
+  // The flavor table in force: the start-up one until the reloader exists.
+  let flavorsNow = (): readonly Flavor[] => config.flavors;
+  const privacy = startPrivacy(config.stateDir, () => flavorsNow(), log.child({ component: 'privacy' }));
+  const metrics = createMetrics(counters, backends, { losses, privacy });
   const stats = await startStatsServer(config.stats.listen, metrics, () => healthReport(stopping, backends),
     log.child({ component: 'stats' })).catch((err: Error) => fail(err.message));
   const graphite = config.stats.graphite &&
     startGraphite(config.stats.graphite, () => metrics.statsSnapshot(), log.child({ component: 'graphite' }), metrics.registry);
 
   const httpLog = log.child({ component: 'http' });
-  const http = makeHttp(config, backends, counters, httpLog);
+  const http = makeHttp(config, backends, counters, httpLog, privacy);
   const listener = await listenPublic(http.app, config.listen, httpLog).catch((err: Error) => fail(err.message));
   httpLog.info({ listen: listener.address, version, flavors: config.flavors.map((f) => f.name) }, 'serving');
   notify('READY=1');
 
   const reloader = makeReloader(args.config, config, { http, log });
+  flavorsNow = () => reloader.current().flavors;
   process.on('SIGHUP', () => {
     for (const b of backends) b.reopen();
     void reloader.reload();

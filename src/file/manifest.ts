@@ -22,6 +22,8 @@ export interface Manifest {
   lastTime: string | null;
   version: string;
   compressed?: { file: string; bytes: number; sha256: string };
+  /** Lines `scratchd erase` removed from the day, in all, and when it last did. */
+  erased?: { count: number; at: string };
 }
 
 /**

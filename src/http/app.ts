@@ -2,7 +2,6 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Backend } from '../backend.js';
 import type { Config } from '../config.js';
 import { countResponse, type CountedMethod, type RejectReason, type RequestCounters } from '../stats/counters.js';
-import { isoTime } from '../day.js';
 import type { Flavor } from '../flavor.js';
 import type { Line } from '../line.js';
 import { rejections, statusText } from './reject.js';
@@ -16,6 +15,8 @@ import { bulkEntries, bulkValues } from './bulk.js';
 import { multipartReader, type MultipartReader } from './multipart.js';
 import { clientIp, peerIp } from './client-ip.js';
 import { uws } from './uws.js';
+import { judge, PrivacyState, type HitHeaders, type Verdict } from '../privacy/policy.js';
+import { withoutMembers } from '../privacy/strip.js';
 
 /** nginx's empty_gif: a 1×1 transparent GIF, 43 bytes. */
 const GIF = Buffer.from(
@@ -59,7 +60,9 @@ export interface Http {
  * handler (uWS corks that part for us); POST reads its body and answers from
  * onData, corked, and never after onAborted.
  */
-export function makeHttp(config: Config, backends: readonly Backend[], counters: RequestCounters, log?: Logger): Http {
+export function makeHttp(
+  config: Config, backends: readonly Backend[], counters: RequestCounters, log?: Logger, privacy = new PrivacyState(null),
+): Http {
   const app = uws().App();
   const settingsOf = (c: Config): HttpSettings => httpSettings(c, makeCors(c.flavors, OK_GIF_TEXT, counters.cors));
   let settings = settingsOf(config);
@@ -92,9 +95,9 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     for (let i = 0; i < backends.length; i++) backends[i]!.send(line);
   }
 
-  /** The query or body → Values JSON, or the reason it is refused. */
-  function values(flavor: Flavor, query: string, time: number, facts: Facts | null): Buffer | RejectReason {
-    const json = parseValues(query, settings.limits, facts === null ? undefined : enrichment(flavor, time, facts));
+  /** The query → Values JSON with the hit's server-side pairs, or the reason it is refused. */
+  function values(flavor: Flavor, query: string, verdict: Verdict | null): Buffer | RejectReason {
+    const json = parseValues(query, settings.limits, verdict?.pairs);
     if ('reason' in json) {
       if (json.reason === 'internal') converterFailed(query, json.error);
       return json.reason;
@@ -108,14 +111,21 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     return json;
   }
 
-  function enrichment(flavor: Flavor, time: number, facts: Facts): string[] {
-    const e = flavor.enrich!;
-    const pairs: string[] = [];
-    if (e.time !== undefined) pairs.push(e.time, isoTime(time, flavor.timeZone));
-    if (e.ip !== undefined) pairs.push(e.ip, clientIp(facts.peer, facts.forwardedFor, settings.trusted));
-    if (e.userAgent !== undefined) pairs.push(e.userAgent, facts.userAgent);
-    if (e.referer !== undefined) pairs.push(e.referer, facts.referer);
-    return pairs;
+  /**
+   * The flavor's enrichment, privacy and bot rules for this hit (privacy/policy.ts), read
+   * while the request is valid; null for a flavor with none of them (no header read).
+   */
+  function verdictOf(flavor: Flavor, time: number, res: HttpResponse, req: HttpRequest): Verdict | null {
+    if (flavor.enrich === null && flavor.privacy === null && flavor.bots === null) return null;
+    const f = facts(res, req);
+    return judge(flavor.name, flavor.timeZone, flavor.day(time), flavor, privacy, f, clientIp(f.peer, f.forwardedFor, settings.trusted), time);
+  }
+
+  /** Hand the Lines of a hit the rules let through to the backends, identifiers stripped if they say so. */
+  function record(flavor: Flavor, json: Buffer, time: number, verdict: Verdict | null): void {
+    if (verdict === null) return accept(flavor, json, time);
+    if (verdict.skip !== null) return;
+    accept(flavor, verdict.strip === null ? json : withoutMembers(json, verdict.strip), time);
   }
 
   function track(method: 'GET' | 'HEAD') {
@@ -133,9 +143,10 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       if (query.length > maxQueryBytes || (query.length * 3 > maxQueryBytes && Buffer.byteLength(query) > maxQueryBytes)) {
         return reject(res, method, 'too_long', settings.cors.lines(flavor, origin));
       }
-      const json = values(flavor, query, time, flavor.enrich === null ? null : facts(res, req));
+      const verdict = verdictOf(flavor, time, res, req);
+      const json = values(flavor, query, verdict);
       if (typeof json === 'string') return reject(res, method, json, settings.cors.lines(flavor, origin));
-      accept(flavor, json, time);
+      record(flavor, json, time, verdict);
       countResponse(counters, method, 200);
       res.writeStatus(origin === '' ? OK_GIF : settings.cors.okGif(flavor, origin, OK_GIF));
       if (method === 'HEAD') res.endWithoutBody(GIF.length, draining);
@@ -168,7 +179,8 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     }
     const chunked = req.getHeader('transfer-encoding') !== '';
     // The request is only valid now, not in onData.
-    const extra = flavor.enrich === null ? undefined : enrichment(flavor, time, facts(res, req));
+    const verdict = verdictOf(flavor, time, res, req);
+    const extra = verdict?.pairs;
     let done = false;
     let size = 0;
     const chunks: Buffer[] = [];
@@ -181,7 +193,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
       done = true;
       res.cork(() => {
         if (!Array.isArray(result)) return reject(res, 'POST', result.reason, corsLines, result.at, close || draining);
-        for (const json of result) accept(flavor, json, time);
+        for (const json of result) record(flavor, json, time, verdict);
         countResponse(counters, 'POST', 204);
         res.writeStatus(corsLines === null ? '204 No Content' : `204 No Content\r\n${corsLines}`)
           .writeHeader('Cache-Control', NO_CACHE)
@@ -252,6 +264,9 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     else res.endWithoutBody();
   });
 
+  // Crawlers that honour it stay off /track: nothing here is content.
+  app.get('/robots.txt', (res) => answer(res, 'GET', 200, ROBOTS_TXT));
+  app.head('/robots.txt', (res) => answer(res, 'HEAD', 200, ROBOTS_TXT));
   app.get('/health', (res) => answer(res, 'GET', draining ? 503 : 200, draining ? 'draining\n' : 'ok\n'));
   app.head('/health', (res) => answer(res, 'HEAD', draining ? 503 : 200));
   app.any('/*', (res, req) => answer(res, countedMethod(req.getMethod()), 404));
@@ -292,26 +307,35 @@ function countedMethod(method: string): CountedMethod {
   }
 }
 
-/** What enrichment may add, read while the request is valid. */
-interface Facts {
+const ROBOTS_TXT = 'User-agent: *\nDisallow: /\n';
+
+/** What the enrichment and the privacy and bot rules read, while the request is valid. */
+interface Facts extends HitHeaders {
   peer: string;
   /** The last X-Forwarded-For entry: the one the proxy in front of us appended. */
   forwardedFor: string;
-  userAgent: string;
-  referer: string;
 }
 
 function facts(res: HttpResponse, req: HttpRequest): Facts {
-  let forwarded = '';
-  req.forEach((k, v) => {
-    if (k === 'x-forwarded-for') forwarded = v;
-  });
-  return {
+  const f: Facts = {
     peer: peerIp(Buffer.from(res.getRemoteAddressAsText()).toString()),
-    forwardedFor: forwarded.slice(forwarded.lastIndexOf(',') + 1).trim(),
-    userAgent: utf8Header(req.getHeader('user-agent')),
-    referer: utf8Header(req.getHeader('referer')),
+    forwardedFor: '', userAgent: '', referer: '', secGpc: '', dnt: '', secPurpose: '', purpose: '', xPurpose: '', xMoz: '',
   };
+  // One pass over the headers instead of a lookup per name.
+  req.forEach((k, v) => {
+    switch (k) {
+      case 'x-forwarded-for': f.forwardedFor = v.slice(v.lastIndexOf(',') + 1).trim(); break;
+      case 'user-agent': f.userAgent = utf8Header(v); break;
+      case 'referer': f.referer = utf8Header(v); break;
+      case 'sec-gpc': f.secGpc = v; break;
+      case 'dnt': f.dnt = v; break;
+      case 'sec-purpose': f.secPurpose = v; break;
+      case 'purpose': f.purpose = v; break;
+      case 'x-purpose': f.xPurpose = v; break;
+      case 'x-moz': f.xMoz = v; break;
+    }
+  });
+  return f;
 }
 
 /**

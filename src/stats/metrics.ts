@@ -23,6 +23,8 @@ import { isKafkaStatsSource, type KafkaStatsSource, type SpoolSnapshot } from '.
 import type { CountedMethod, RequestCounters } from './counters.js';
 import { rejectReasons } from './counters.js';
 import type { LossTracker } from '../recovery/losses.js';
+import type { PrivacyState } from '../privacy/policy.js';
+import { privacySnapshot, registerPrivacyMetrics, type PrivacySnapshot } from './privacy-metrics.js';
 import { registerFileMetrics } from './file-metrics.js';
 import { registerSpoolMetrics } from './spool-metrics.js';
 
@@ -97,6 +99,8 @@ export interface StatsSnapshot {
   cors: { preflight: number; denied: number };
   /** The file backend's days and per-flavor counts (when it is on). */
   file?: FileStats;
+  /** Per flavor: what its privacy and bot rules did (only flavors that met one). */
+  privacy?: PrivacySnapshot;
 }
 
 export interface ScratchdMetrics {
@@ -118,6 +122,8 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
   /** The loss-window tracker main installs as every backend's onLoss. */
   losses?: LossTracker;
+  /** What the flavors' privacy and bot rules did. */
+  privacy?: PrivacyState;
 }
 
 /** Build the registry and the JSON view over the given counters and backends. */
@@ -222,6 +228,7 @@ export function createMetrics(
   if (kafka !== undefined) registerSpoolMetrics(registry, kafka);
 
   const losses = options.losses;
+  if (options.privacy !== undefined) registerPrivacyMetrics(registry, options.privacy);
   new Counter({
     name: 'scratchd_loss_windows_total',
     help: 'Loss windows opened (a backend started giving up on Lines of a flavor), by backend and flavor.',
@@ -338,6 +345,7 @@ export function createMetrics(
       event_loop_lag_seconds: lastLag,
       ...(losses !== undefined ? { loss_windows: losses.snapshot() } : {}),
       ...(fileBackend === undefined ? {} : { file: fileBackend.fileStats() }),
+      ...(options.privacy === undefined ? {} : { privacy: privacySnapshot(options.privacy) }),
     };
   };
 

@@ -9,7 +9,9 @@
  *   const faults = await installFsFaults();    // once per test file
  *   faults.under(dir);                          // count and fail only paths below dir
  *   faults.failNth('fsync', 3, 'EIO');          // the 3rd fsync from now throws EIO
+ *   const go = faults.holdNth('open', 1);       // the next open waits until go() (to order a race)
  *   faults.crashAfter('write', 5);              // after the 5th write, every mutating call throws ECRASHED
+ *   faults.crashNow();                          // the same, from this moment
  *   faults.counts();                            // calls of each kind since reset()
  *   faults.reset();                             // counts to 0, no plans, no crash
  *
@@ -18,11 +20,14 @@
  * died there; the test then drops that instance and opens a new one on the
  * same directory (the restart) with faults.reset() first.
  *
+ * A failed close (injected, or after a crash) still closes the descriptor,
+ * as close(2) does; nothing changes on disk by it.
+ *
  * Calls made through file descriptors (FileHandle methods, fd-based sync
  * calls) are counted only when the descriptor was opened below `under()`.
  */
-import * as fs from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
+import type * as FsModule from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { resolve } from 'node:path';
 
 export type FsKind = 'open' | 'write' | 'fsync' | 'rename' | 'close' | 'unlink' | 'truncate';
@@ -33,9 +38,13 @@ export interface FsFaults {
   under(dir: string | undefined): void;
   /** The nth call of `kind` from now (1-based) fails with `code`; `hang: true` makes it never settle instead (async calls only). */
   failNth(kind: FsKind, nth: number, code?: string, opts?: { hang?: boolean }): void;
+  /** The nth call of `kind` from now (async calls only) waits, then runs when the returned function is called: to order a race. */
+  holdNth(kind: FsKind, nth: number): () => void;
   /** After the nth call of `kind` from now has run, every mutating call (all kinds) throws ECRASHED. */
   crashAfter(kind: FsKind, nth: number): void;
-  /** True once a crashAfter() point was reached. */
+  /** Crash now: every mutating call from here on throws ECRASHED. */
+  crashNow(): void;
+  /** True once a crashAfter() point was reached (or crashNow()). */
   crashed(): boolean;
   counts(): Record<FsKind, number>;
   /** Every plan and count cleared, the crash lifted; the patches stay installed. */
@@ -44,7 +53,11 @@ export interface FsFaults {
   uninstall(): void;
 }
 
-interface Plan { kind: FsKind; at: number; code: string; hang: boolean; crash: boolean }
+// The CommonJS module object: an ES import gives a frozen namespace, and
+// syncBuiltinESMExports() copies this object's properties to it.
+const fs = createRequire(import.meta.url)('node:fs') as typeof FsModule;
+
+interface Plan { kind: FsKind; at: number; code: string; hang: boolean; crash: boolean; hold?: Promise<void> }
 
 let installed: FsFaults | null = null;
 
@@ -73,14 +86,15 @@ export async function installFsFaults(): Promise<FsFaults> {
     e.syscall = kind;
     return e;
   };
-  /** Decide for one call: null to run it, an error to throw, 'hang' to never settle. */
-  const decide = (kind: FsKind, target: unknown): Error | 'hang' | null => {
+  /** Decide for one call: null to run it, an error to throw, 'hang' to never settle, a promise to run it after. */
+  const decide = (kind: FsKind, target: unknown): Error | 'hang' | Promise<void> | null => {
     if (!watched(target)) return null;
     if (isCrashed) return fault('ECRASHED', kind);
     const n = ++counts[kind];
     for (const p of plans) {
       if (p.kind !== kind || p.at !== n) continue;
       if (p.crash) { queueCrash = true; return null; }
+      if (p.hold !== undefined) return p.hold;
       return p.hang ? 'hang' : fault(p.code, kind);
     }
     return null;
@@ -88,13 +102,17 @@ export async function installFsFaults(): Promise<FsFaults> {
   let queueCrash = false;
   const after = (): void => { if (queueCrash) { queueCrash = false; isCrashed = true; } };
 
-  function patch<T extends object>(obj: T, name: keyof T & string, kind: FsKind, target: (self: unknown, args: unknown[]) => unknown, async: boolean): void {
+  function patch<T extends object>(obj: T, name: keyof T & string, kind: FsKind, target: (self: unknown, args: unknown[]) => unknown, async: boolean, restorable = true): void {
     const orig = (obj as Record<string, unknown>)[name] as ((...a: unknown[]) => unknown) | undefined;
     if (typeof orig !== 'function') return;
     const wrapped = async
       ? function (this: unknown, ...args: unknown[]): unknown {
         const d = decide(kind, target(this, args));
         if (d === 'hang') return new Promise(() => {});
+        if (d instanceof Promise) return d.then(() => orig.apply(this, args));
+        // close(2) frees the descriptor even when it reports an error, and a
+        // dead process's descriptors are closed by the kernel: the close runs.
+        if (d && kind === 'close') return (orig.apply(this, args) as Promise<unknown>).then(() => { throw d; }, () => { throw d; });
         if (d) return Promise.reject(d);
         const r = orig.apply(this, args) as Promise<unknown>;
         after();
@@ -102,14 +120,17 @@ export async function installFsFaults(): Promise<FsFaults> {
       }
       : function (this: unknown, ...args: unknown[]): unknown {
         const d = decide(kind, target(this, args));
-        if (d === 'hang') throw fault('EIO', kind); // a sync call cannot hang without hanging the test
+        if (d === 'hang' || d instanceof Promise) throw fault('EIO', kind); // a sync call cannot wait without hanging the test
+        if (d && kind === 'close') {
+          try { orig.apply(this, args); } catch { /* the fault below is the answer */ }
+        }
         if (d) throw d;
         const r = orig.apply(this, args);
         after();
         return r;
       };
     (obj as Record<string, unknown>)[name] = wrapped;
-    restore.push(() => { (obj as Record<string, unknown>)[name] = orig; });
+    if (restorable) restore.push(() => { (obj as Record<string, unknown>)[name] = orig; });
   }
 
   const first = (_: unknown, a: unknown[]): unknown => a[0];
@@ -118,21 +139,25 @@ export async function installFsFaults(): Promise<FsFaults> {
 
   // open: remember which path each descriptor is, for the fd-based calls.
   const origOpenP = fs.promises.open;
-  P.open = async function (path: fs.PathLike, ...rest: unknown[]) {
+  P.open = async function (path: FsModule.PathLike, ...rest: unknown[]) {
     const d = decide('open', path);
     if (d === 'hang') return new Promise(() => {});
-    if (d) throw d;
-    const h = await (origOpenP as (...a: unknown[]) => Promise<fs.promises.FileHandle>)(path, ...rest);
+    if (d instanceof Promise) await d;
+    else if (d) throw d;
+    const h = await (origOpenP as (...a: unknown[]) => Promise<FsModule.promises.FileHandle>)(path, ...rest);
     after();
     fdPaths.set(h.fd, resolve(String(path)));
+    // FileHandle's close is a field of each handle in Node 20, not a method
+    // of its prototype: patched here, on the handle.
+    if (Object.prototype.hasOwnProperty.call(h, 'close')) patch(h, 'close', 'close', handleFd, true, false);
     return h;
   };
   restore.push(() => { P.open = origOpenP; });
   const S = fs as unknown as Record<string, unknown>;
   const origOpenSync = fs.openSync;
-  S.openSync = function (path: fs.PathLike, ...rest: unknown[]) {
+  S.openSync = function (path: FsModule.PathLike, ...rest: unknown[]) {
     const d = decide('open', path);
-    if (d) throw d === 'hang' ? fault('EIO', 'open') : d;
+    if (d) throw d === 'hang' || d instanceof Promise ? fault('EIO', 'open') : d;
     const fd = (origOpenSync as (...a: unknown[]) => number)(path, ...rest);
     after();
     fdPaths.set(fd, resolve(String(path)));
@@ -164,7 +189,14 @@ export async function installFsFaults(): Promise<FsFaults> {
   const api: FsFaults = {
     under(dir) { root = dir === undefined ? undefined : resolve(dir); },
     failNth(kind, nth, code = 'EIO', opts = {}) { plans.push({ kind, at: counts[kind] + nth, code, hang: opts.hang ?? false, crash: false }); },
+    holdNth(kind, nth) {
+      let release!: () => void;
+      const hold = new Promise<void>((r) => { release = r; });
+      plans.push({ kind, at: counts[kind] + nth, code: 'EIO', hang: false, crash: false, hold });
+      return release;
+    },
     crashAfter(kind, nth) { plans.push({ kind, at: counts[kind] + nth, code: 'ECRASHED', hang: false, crash: true }); },
+    crashNow() { isCrashed = true; },
     crashed: () => isCrashed,
     counts: () => ({ ...counts }),
     reset() { zero(); plans = []; isCrashed = false; queueCrash = false; },

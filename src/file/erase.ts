@@ -1,0 +1,206 @@
+/**
+ * Erasure in a sealed day (`scratchd erase`): the day rewritten without the
+ * Lines whose top-level `field` equals `value`, its manifest and index made
+ * anew, the new files put in place of the old ones so that a crash at any
+ * point leaves one day or the other whole.
+ *
+ * The steps, for `<flavor>-<day>.log[.gz]`:
+ *   1. the kept Lines into `<log>.erase.tmp` (plain), counted and hashed, and
+ *      for a compressed day gzipped into `<gz>.erase.tmp`; the index and the
+ *      manifest into `<idx>.erase.tmp` and `<done>.erase.tmp`; all fsynced.
+ *   2. the journal `<log>.erasing`, written atomically: the renames to make. It
+ *      is the commit point: before it, the old day is whole and the temp files
+ *      are leftovers; after it, the renames are made, now or by the next run.
+ *   3. the renames, the directory fsynced, the journal removed.
+ * `recoverErasures()` finishes step 3 for every journal it finds and removes
+ * leftover temp files without one: `scratchd erase` runs it first.
+ *
+ * The Lines stream through; nothing holds a whole day.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import { decodeEntries, encodeEntries, type IndexEntry } from './day-index.js';
+import { readManifest, syncDir, writeAtomically, type Manifest } from './manifest.js';
+import type { DayPaths } from './paths.js';
+
+export interface Erased {
+  /** Lines read, and erased. */
+  lines: number;
+  erased: number;
+}
+
+const TEMP = '.erase.tmp';
+const JOURNAL = '.erasing';
+
+/** Does this Line's top-level `field` equal `value`? A Line that is no JSON object never matches. */
+function matches(line: string, field: string, value: string): boolean {
+  try {
+    const v = JSON.parse(line) as unknown;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) && (v as Record<string, unknown>)[field] === value;
+  } catch {
+    return false;
+  }
+}
+
+async function syncFile(path: string): Promise<void> {
+  const fd = await fs.open(path, 'r+');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+}
+
+/**
+ * Erase from one sealed day. `dryRun` counts without writing. `onLine` is
+ * called every so many Lines (a progress bar). Throws when the day is not
+ * sealed.
+ */
+export async function eraseDay(
+  paths: DayPaths, field: string, value: string, opts: { dryRun?: boolean; now?: number; onLines?: (n: number) => void } = {},
+): Promise<Erased> {
+  const manifest = await readManifest(paths.done);
+  if (manifest === null) throw new Error(`${basename(paths.log)}: not sealed (no manifest)`);
+  const compressed = manifest.compressed !== undefined;
+  const source = compressed ? createReadStream(paths.gz).pipe(createGunzip()) : createReadStream(paths.log);
+  const plainTemp = paths.log + TEMP;
+  const out = opts.dryRun ? null : await fs.open(plainTemp, 'w', 0o640);
+  const hash = createHash('sha256');
+  // Where each kept or erased Line started, to move the index: removed[i] bytes were erased before starts[i].
+  const starts: number[] = [];
+  const removed: number[] = [];
+  let offset = 0;
+  let gone = 0;
+  const result: Erased = { lines: 0, erased: 0 };
+  try {
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (out !== null && pending.length > 0) await out.write(Buffer.concat(pending, pendingBytes));
+      pending = [];
+      pendingBytes = 0;
+    };
+    for await (const line of createInterface({ input: source, crlfDelay: Infinity })) {
+      const bytes = Buffer.from(`${line}\n`);
+      starts.push(offset);
+      removed.push(gone);
+      offset += bytes.length;
+      result.lines++;
+      if (matches(line, field, value)) {
+        gone += bytes.length;
+        result.erased++;
+      } else {
+        hash.update(bytes);
+        pending.push(bytes);
+        pendingBytes += bytes.length;
+        if (pendingBytes >= 1 << 16) await flush();
+      }
+      if (result.lines % 10_000 === 0) opts.onLines?.(result.lines);
+    }
+    await flush();
+    if (out !== null) await out.sync();
+  } finally {
+    await out?.close();
+  }
+  opts.onLines?.(result.lines);
+  if (opts.dryRun || result.erased === 0) {
+    if (!opts.dryRun) await fs.rm(plainTemp, { force: true });
+    return result;
+  }
+
+  const renames: [string, string][] = [];
+  const newBytes = offset - gone;
+  let next: Manifest = {
+    ...manifest, lines: result.lines - result.erased, bytes: newBytes, sha256: hash.digest('hex'),
+    erased: { count: (manifest.erased?.count ?? 0) + result.erased, at: new Date(opts.now ?? Date.now()).toISOString() },
+  };
+  if (compressed) {
+    const gzTemp = paths.gz + TEMP;
+    const gzHash = createHash('sha256');
+    let gzBytes = 0;
+    const w = createWriteStream(gzTemp, { mode: 0o640 });
+    const gz = createGzip();
+    gz.on('data', (c: Buffer) => { gzHash.update(c); gzBytes += c.length; });
+    await pipeline(createReadStream(plainTemp), gz, w);
+    await syncFile(gzTemp);
+    next = { ...next, compressed: { file: basename(paths.gz), bytes: gzBytes, sha256: gzHash.digest('hex') } };
+    renames.push([gzTemp, paths.gz]);
+  } else {
+    renames.push([plainTemp, paths.log]);
+  }
+  const index = await fs.readFile(paths.idx).catch(() => null);
+  if (index !== null) {
+    await writeFileSynced(paths.idx + TEMP, encodeEntries(movedIndex(decodeEntries(index), starts, removed, newBytes)));
+    renames.push([paths.idx + TEMP, paths.idx]);
+  }
+  await writeFileSynced(paths.done + TEMP, Buffer.from(`${JSON.stringify(next)}\n`));
+  renames.push([paths.done + TEMP, paths.done]);
+  await syncDir(dirname(paths.log));
+  // The commit point.
+  await writeAtomically(paths.log + JOURNAL, Buffer.from(`${JSON.stringify({ renames, remove: compressed ? [plainTemp] : [] })}\n`));
+  await finishJournal(paths.log + JOURNAL);
+  return result;
+}
+
+/** Index entries moved to the rewritten file: an entry on an erased Line points at the next kept one. */
+function movedIndex(entries: readonly IndexEntry[], starts: readonly number[], removed: readonly number[], size: number): IndexEntry[] {
+  const out: IndexEntry[] = [];
+  let i = 0;
+  for (const e of entries) {
+    while (i < starts.length && starts[i]! < e.offset) i++;
+    if (i >= starts.length || starts[i] !== e.offset) continue; // not at a Line start: a stale entry, dropped
+    const moved = e.offset - removed[i]!;
+    if (moved >= size || (out.length > 0 && out[out.length - 1]!.offset === moved)) continue;
+    out.push({ time: e.time, offset: moved });
+  }
+  return out;
+}
+
+async function writeFileSynced(path: string, data: Buffer): Promise<void> {
+  const fd = await fs.open(path, 'w', 0o640);
+  try {
+    await fd.writeFile(data);
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+}
+
+/** Make a journal's renames (those not made yet), remove what it says, then the journal. */
+async function finishJournal(journal: string): Promise<void> {
+  const { renames, remove } = JSON.parse(await fs.readFile(journal, 'utf8')) as { renames: [string, string][]; remove: string[] };
+  for (const [from, to] of renames) {
+    await fs.rename(from, to).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err; // made before a crash
+    });
+  }
+  for (const p of remove) await fs.rm(p, { force: true });
+  await syncDir(dirname(journal));
+  await fs.rm(journal);
+  await syncDir(dirname(journal));
+}
+
+/**
+ * After a crash: every journal in `flavorDir` finished, every temp file
+ * without a journal removed. Returns the journals finished.
+ */
+export async function recoverErasures(flavorDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(flavorDir);
+  } catch {
+    return [];
+  }
+  const finished: string[] = [];
+  for (const n of names.filter((x) => x.endsWith(`.log${JOURNAL}`))) {
+    await finishJournal(join(flavorDir, n));
+    finished.push(n);
+  }
+  const left = await fs.readdir(flavorDir);
+  for (const n of left.filter((x) => x.endsWith(TEMP) || x.endsWith(`${JOURNAL}.tmp`))) await fs.rm(join(flavorDir, n), { force: true });
+  return finished;
+}

@@ -1,0 +1,43 @@
+/**
+ * The salts' clock, off the request path: at start and every minute, each
+ * flavor that uses salts (a visitor id, or hashed IPs) gets today's and
+ * tomorrow's, and every salt two days old is destroyed — also those of a
+ * flavor a reload removed, counted from the day in UTC-12 (the last zone to
+ * turn a day), so no zone's salt goes early. A hit that finds no salt in
+ * RAM (the day has just turned) brings the next pass forward.
+ */
+import { dayOf } from '../day.js';
+import type { Flavor } from '../flavor.js';
+import { addDays } from '../file/paths.js';
+import type { Salts } from './salts.js';
+
+const EVERY_MS = 60_000;
+
+export function usesSalts(f: Flavor): boolean {
+  return f.privacy !== null && (f.privacy.visitorId !== undefined || f.privacy.ip === 'hashed');
+}
+
+export function keepSalts(salts: Salts, flavors: () => readonly Flavor[], now: () => number = Date.now): { stop(): void } {
+  const pass = (): void => {
+    const t = now();
+    const known = new Set<string>();
+    for (const f of flavors()) {
+      known.add(f.name);
+      const today = dayOf(t, f.timeZone);
+      if (usesSalts(f)) salts.prepare(f.name, today, addDays(today, 1), addDays(today, -1));
+      else salts.destroyBefore(f.name, addDays(today, -1));
+    }
+    const latest = addDays(dayOf(t, 'Etc/GMT+12'), -1);
+    for (const name of salts.flavorsOnDisk()) if (!known.has(name)) salts.destroyBefore(name, latest);
+  };
+  let soon = false;
+  salts.onMiss = () => {
+    if (soon) return;
+    soon = true;
+    setImmediate(() => { soon = false; pass(); });
+  };
+  pass();
+  const timer = setInterval(pass, EVERY_MS);
+  timer.unref();
+  return { stop: () => { clearInterval(timer); salts.onMiss = () => {}; } };
+}

@@ -1,0 +1,98 @@
+/**
+ * The day's salt of each flavor: 32 random bytes, the key of the visitor id
+ * and of hashed IPs. Kept in RAM and in `<stateDir>/salts/<flavor>/<day>`
+ * (mode 0600, directories 0700) so a restart keeps the day's ids; destroyed
+ * once two days old (every day before yesterday, in the flavor's zone), so no
+ * id can be recomputed after that, by anyone.
+ *
+ * `prepare()` runs at start and then every minute off the request path: it
+ * makes today's and tomorrow's salts (so the first hit after midnight finds
+ * its salt in RAM) and destroys the old ones. `salt()` is the request path's
+ * map lookup; it makes a salt itself only if a hit comes before prepare() did.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const SALT_BYTES = 32;
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+export class Salts {
+  private readonly ram = new Map<string, Buffer>();
+  /** Called when a salt was not in RAM (a new day began, or a first hit): the keeper runs a pass then. */
+  onMiss: () => void = () => {};
+
+  /** `onError`: a salt could not be read or written (it is then kept in RAM only: the day's ids end with the process). */
+  constructor(private readonly dir: string, private readonly onError: (err: NodeJS.ErrnoException) => void = () => {}) {}
+
+  /** The salt of `flavor`'s `day`, read from disk or made and written on first use. */
+  salt(flavor: string, day: string): Buffer {
+    const key = `${flavor}/${day}`;
+    let s = this.ram.get(key);
+    if (s === undefined) {
+      s = this.load(flavor, day);
+      this.ram.set(key, s);
+      this.onMiss();
+    }
+    return s;
+  }
+
+  /** Today's and tomorrow's salts made; every salt before yesterday destroyed, in RAM and on disk. */
+  prepare(flavor: string, today: string, tomorrow: string, yesterday: string): void {
+    this.salt(flavor, today);
+    this.salt(flavor, tomorrow);
+    this.destroyBefore(flavor, yesterday);
+  }
+
+  /** Every salt of `flavor` before `day` destroyed, in RAM and on disk. */
+  destroyBefore(flavor: string, day: string): void {
+    for (const key of this.ram.keys()) {
+      const [f, d] = key.split('/') as [string, string];
+      if (f === flavor && d < day) this.ram.delete(key);
+    }
+    let days: string[];
+    try {
+      days = readdirSync(join(this.dir, flavor));
+    } catch {
+      return;
+    }
+    try {
+      for (const d of days) if (DAY.test(d) && d < day) rmSync(join(this.dir, flavor, d), { force: true });
+    } catch (err) {
+      this.onError(err as NodeJS.ErrnoException);
+    }
+  }
+
+  /** The flavors with salts on disk (a flavor removed from the config keeps its dir until its salts are gone). */
+  flavorsOnDisk(): string[] {
+    try {
+      return readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+  }
+
+  private load(flavor: string, day: string): Buffer {
+    const path = join(this.dir, flavor, day);
+    try {
+      const s = readFileSync(path);
+      if (s.length === SALT_BYTES) return s;
+    } catch { /* none yet */ }
+    const s = randomBytes(SALT_BYTES);
+    try {
+      mkdirSync(join(this.dir, flavor), { recursive: true, mode: 0o700 });
+      // Written before use and fsynced: an id handed out must be reproducible after a crash the same day.
+      const fd = openSync(path, 'w', 0o600);
+      try {
+        writeSync(fd, s);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      this.onError(err as NodeJS.ErrnoException);
+    }
+    return s;
+  }
+}
