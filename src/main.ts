@@ -105,7 +105,7 @@ async function main(): Promise<void> {
   // Request heads: room for the longest query we accept plus ordinary headers.
   loadUws(config.limits.maxQueryBytes + 8192);
   const { makeHttp } = await import('./http/app.js');
-  const { healthReport, startStatsServer } = await import('./stats/server.js');
+  const { healthReport, serveStats } = await import('./stats/server.js');
 
   const log = makeLogger(config.log.level);
   const counters = newRequestCounters();
@@ -117,8 +117,9 @@ async function main(): Promise<void> {
   const backends = await startBackends(config, log, losses.listener);
   let stopping = false;
   const metrics = createMetrics(counters, backends, { losses });
-  const stats = await startStatsServer(config.stats.listen, metrics, () => healthReport(stopping, backends),
-    log.child({ component: 'stats' })).catch((err: Error) => fail(err.message));
+  // A stats port taken by another process must not stop the beacons: it is retried (serveStats).
+  const stats = await serveStats(config.stats.listen, metrics, () => healthReport(stopping, backends),
+    log.child({ component: 'stats' }));
 
   const httpLog = log.child({ component: 'http' });
   const http = makeHttp(config, backends, counters, httpLog);
