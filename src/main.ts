@@ -9,7 +9,7 @@ import { ConfigError, type Config } from './config.js';
 import { loadCheckedConfig, makeReloader } from './reload.js';
 import { newRequestCounters } from './stats/counters.js';
 import { FileBackend } from './file/backend.js';
-import { makeLogger, type Logger } from './log.js';
+import { isJournalStream, makeLogger, type Logger } from './log.js';
 import { createMetrics } from './stats/metrics.js';
 import { LossTracker } from './recovery/losses.js';
 
@@ -32,9 +32,9 @@ Signals: SIGTERM/SIGINT drain and exit; SIGHUP reopens log files and reloads
 the configuration (a config with errors is refused and the running one stays).
 `;
 
-/** Print a one-line reason on stderr and exit 1. */
+/** Print a one-line reason on stderr (priority err in the journal) and exit 1. */
 function fail(reason: string): never {
-  process.stderr.write(`scratchd: ${reason}\n`);
+  process.stderr.write(`${isJournalStream(2) ? '<3>' : ''}scratchd: ${reason}\n`);
   process.exit(1);
 }
 
