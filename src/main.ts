@@ -32,9 +32,12 @@ Signals: SIGTERM/SIGINT drain and exit; SIGHUP reopens log files and reloads
 the configuration (a config with errors is refused and the running one stays).
 `;
 
+/** What starts an error line on stderr: its journal priority when stderr is the journal (ExecStart=, ExecReload=). */
+const errPrefix = (): string => (isJournalStream(2) ? '<3>' : '');
+
 /** Print a one-line reason on stderr (priority err in the journal) and exit 1. */
 function fail(reason: string): never {
-  process.stderr.write(`${isJournalStream(2) ? '<3>' : ''}scratchd: ${reason}\n`);
+  process.stderr.write(`${errPrefix()}scratchd: ${reason}\n`);
   process.exit(1);
 }
 
@@ -70,7 +73,7 @@ async function readConfig(file: string, check: boolean): Promise<Config> {
     return await loadCheckedConfig(file);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    if (check) for (const e of err.errors) process.stderr.write(`${err.file}: ${e}\n`);
+    if (check) for (const e of err.errors) process.stderr.write(`${errPrefix()}${err.file}: ${e}\n`);
     fail(check ? `${err.file}: ${err.errors.length} error(s)` : err.message);
   }
 }
