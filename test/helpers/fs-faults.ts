@@ -10,6 +10,7 @@
  *   faults.under(dir);                          // count and fail only paths below dir
  *   faults.failNth('fsync', 3, 'EIO');          // the 3rd fsync from now throws EIO
  *   faults.crashAfter('write', 5);              // after the 5th write, every mutating call throws ECRASHED
+ *   faults.crashNow();                          // the same, from this moment
  *   faults.counts();                            // calls of each kind since reset()
  *   faults.reset();                             // counts to 0, no plans, no crash
  *
@@ -21,8 +22,8 @@
  * Calls made through file descriptors (FileHandle methods, fd-based sync
  * calls) are counted only when the descriptor was opened below `under()`.
  */
-import * as fs from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
+import type * as FsModule from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { resolve } from 'node:path';
 
 export type FsKind = 'open' | 'write' | 'fsync' | 'rename' | 'close' | 'unlink' | 'truncate';
@@ -35,7 +36,9 @@ export interface FsFaults {
   failNth(kind: FsKind, nth: number, code?: string, opts?: { hang?: boolean }): void;
   /** After the nth call of `kind` from now has run, every mutating call (all kinds) throws ECRASHED. */
   crashAfter(kind: FsKind, nth: number): void;
-  /** True once a crashAfter() point was reached. */
+  /** Crash now: every mutating call from here on throws ECRASHED. */
+  crashNow(): void;
+  /** True once a crashAfter() point was reached (or crashNow()). */
   crashed(): boolean;
   counts(): Record<FsKind, number>;
   /** Every plan and count cleared, the crash lifted; the patches stay installed. */
@@ -43,6 +46,10 @@ export interface FsFaults {
   /** Remove the patches (also done at process exit, which tap does not need). */
   uninstall(): void;
 }
+
+// The CommonJS module object: an ES import gives a frozen namespace, and
+// syncBuiltinESMExports() copies this object's properties to it.
+const fs = createRequire(import.meta.url)('node:fs') as typeof FsModule;
 
 interface Plan { kind: FsKind; at: number; code: string; hang: boolean; crash: boolean }
 
@@ -118,11 +125,11 @@ export async function installFsFaults(): Promise<FsFaults> {
 
   // open: remember which path each descriptor is, for the fd-based calls.
   const origOpenP = fs.promises.open;
-  P.open = async function (path: fs.PathLike, ...rest: unknown[]) {
+  P.open = async function (path: FsModule.PathLike, ...rest: unknown[]) {
     const d = decide('open', path);
     if (d === 'hang') return new Promise(() => {});
     if (d) throw d;
-    const h = await (origOpenP as (...a: unknown[]) => Promise<fs.promises.FileHandle>)(path, ...rest);
+    const h = await (origOpenP as (...a: unknown[]) => Promise<FsModule.promises.FileHandle>)(path, ...rest);
     after();
     fdPaths.set(h.fd, resolve(String(path)));
     return h;
@@ -130,7 +137,7 @@ export async function installFsFaults(): Promise<FsFaults> {
   restore.push(() => { P.open = origOpenP; });
   const S = fs as unknown as Record<string, unknown>;
   const origOpenSync = fs.openSync;
-  S.openSync = function (path: fs.PathLike, ...rest: unknown[]) {
+  S.openSync = function (path: FsModule.PathLike, ...rest: unknown[]) {
     const d = decide('open', path);
     if (d) throw d === 'hang' ? fault('EIO', 'open') : d;
     const fd = (origOpenSync as (...a: unknown[]) => number)(path, ...rest);
@@ -165,6 +172,7 @@ export async function installFsFaults(): Promise<FsFaults> {
     under(dir) { root = dir === undefined ? undefined : resolve(dir); },
     failNth(kind, nth, code = 'EIO', opts = {}) { plans.push({ kind, at: counts[kind] + nth, code, hang: opts.hang ?? false, crash: false }); },
     crashAfter(kind, nth) { plans.push({ kind, at: counts[kind] + nth, code: 'ECRASHED', hang: false, crash: true }); },
+    crashNow() { isCrashed = true; },
     crashed: () => isCrashed,
     counts: () => ({ ...counts }),
     reset() { zero(); plans = []; isCrashed = false; queueCrash = false; },
