@@ -20,6 +20,9 @@
  * died there; the test then drops that instance and opens a new one on the
  * same directory (the restart) with faults.reset() first.
  *
+ * A failed close (injected, or after a crash) still closes the descriptor,
+ * as close(2) does; nothing changes on disk by it.
+ *
  * Calls made through file descriptors (FileHandle methods, fd-based sync
  * calls) are counted only when the descriptor was opened below `under()`.
  */
@@ -99,7 +102,7 @@ export async function installFsFaults(): Promise<FsFaults> {
   let queueCrash = false;
   const after = (): void => { if (queueCrash) { queueCrash = false; isCrashed = true; } };
 
-  function patch<T extends object>(obj: T, name: keyof T & string, kind: FsKind, target: (self: unknown, args: unknown[]) => unknown, async: boolean): void {
+  function patch<T extends object>(obj: T, name: keyof T & string, kind: FsKind, target: (self: unknown, args: unknown[]) => unknown, async: boolean, restorable = true): void {
     const orig = (obj as Record<string, unknown>)[name] as ((...a: unknown[]) => unknown) | undefined;
     if (typeof orig !== 'function') return;
     const wrapped = async
@@ -107,6 +110,9 @@ export async function installFsFaults(): Promise<FsFaults> {
         const d = decide(kind, target(this, args));
         if (d === 'hang') return new Promise(() => {});
         if (d instanceof Promise) return d.then(() => orig.apply(this, args));
+        // close(2) frees the descriptor even when it reports an error, and a
+        // dead process's descriptors are closed by the kernel: the close runs.
+        if (d && kind === 'close') return (orig.apply(this, args) as Promise<unknown>).then(() => { throw d; }, () => { throw d; });
         if (d) return Promise.reject(d);
         const r = orig.apply(this, args) as Promise<unknown>;
         after();
@@ -115,13 +121,16 @@ export async function installFsFaults(): Promise<FsFaults> {
       : function (this: unknown, ...args: unknown[]): unknown {
         const d = decide(kind, target(this, args));
         if (d === 'hang' || d instanceof Promise) throw fault('EIO', kind); // a sync call cannot wait without hanging the test
+        if (d && kind === 'close') {
+          try { orig.apply(this, args); } catch { /* the fault below is the answer */ }
+        }
         if (d) throw d;
         const r = orig.apply(this, args);
         after();
         return r;
       };
     (obj as Record<string, unknown>)[name] = wrapped;
-    restore.push(() => { (obj as Record<string, unknown>)[name] = orig; });
+    if (restorable) restore.push(() => { (obj as Record<string, unknown>)[name] = orig; });
   }
 
   const first = (_: unknown, a: unknown[]): unknown => a[0];
@@ -138,6 +147,9 @@ export async function installFsFaults(): Promise<FsFaults> {
     const h = await (origOpenP as (...a: unknown[]) => Promise<FsModule.promises.FileHandle>)(path, ...rest);
     after();
     fdPaths.set(h.fd, resolve(String(path)));
+    // FileHandle's close is a field of each handle in Node 20, not a method
+    // of its prototype: patched here, on the handle.
+    if (Object.prototype.hasOwnProperty.call(h, 'close')) patch(h, 'close', 'close', handleFd, true, false);
     return h;
   };
   restore.push(() => { P.open = origOpenP; });
