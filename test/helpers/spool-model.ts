@@ -8,7 +8,7 @@
  *   - a record is dropped only before it was written: the newest, never an
  *     older one already on disk;
  *   - the ledger never runs ahead of delivery: every record handed out with
- *     a sequence at or below it was acknowledged;
+ *     a sequence at or below it was acknowledged (or counted dropped);
  *   - what a restart hands out is in arrival order, each record once.
  *
  * A crash freezes the disk (fs-faults), which is what a process crash does:
@@ -34,6 +34,8 @@ export class SpoolModel {
   s: Spool | null = null;
   private nextId = 1;
   readonly appended: number[] = [];
+  /** Taken by this incarnation, not yet known written. */
+  private unclaimed: number[] = [];
   readonly written = new Set<number>();
   readonly dropped = new Set<number>();
   readonly delivered = new Set<number>();
@@ -84,7 +86,10 @@ export class SpoolModel {
     if (this.s === null || this.crashed) return;
     for (let i = 0; i < n; i++) {
       const id = this.nextId++;
-      if (this.s.append('gr', id, payload(id, pad))) this.appended.push(id);
+      if (this.s.append('gr', id, payload(id, pad))) {
+        this.appended.push(id);
+        this.unclaimed.push(id);
+      }
     }
   }
 
@@ -94,7 +99,14 @@ export class SpoolModel {
     if (s === null) return;
     for (let i = 0; i < 2000 && s.unwrittenBytes > 0 && !this.crashed; i++) await new Promise((r) => setImmediate(r));
     if (this.crashed || s.unwrittenBytes > 0) return;
-    for (const id of this.appended) if (!this.dropped.has(id)) this.written.add(id);
+    this.claim();
+  }
+
+  private claim(): void {
+    // Handed over from RAM and their write failed: not on disk (see recover()).
+    const notOnDisk = new Set((this.s?.unwrittenHandedOver() ?? []).map((seq) => this.handed.get(seq)));
+    for (const id of this.unclaimed) if (!this.dropped.has(id) && !notOnDisk.has(id)) this.written.add(id);
+    this.unclaimed = [];
   }
 
   /** Read up to max; acknowledge those whose id passes `ack` (the rest stay out, as a report not yet come). */
@@ -112,6 +124,16 @@ export class SpoolModel {
       this.handed.set(r.seq, id);
       if (ack(id)) this.ackSeq(r.seq, id);
       else this.out.set(r.seq, id);
+    }
+  }
+
+  /** As the drainer does once it caught up: the unwritten appends from RAM (left out, reported later). */
+  handOver(): void {
+    if (this.s === null || this.crashed || !this.s.canHandOver()) return;
+    for (const r of this.s.handOver()) {
+      const id = idOf(r.payload);
+      this.handed.set(r.seq, id);
+      this.out.set(r.seq, id);
     }
   }
 
@@ -143,6 +165,7 @@ export class SpoolModel {
   async restart(): Promise<void> {
     if (this.s !== null && !this.crashed) {
       await this.s.close().catch((err: unknown) => { this.errors.push(`close: ${(err as Error).message}`); });
+      if (!this.crashed) this.claim(); // close() wrote them, or counted them dropped
       this.checkLedger();
     }
     if (this.crashed) return;
@@ -159,7 +182,14 @@ export class SpoolModel {
   async recover(): Promise<void> {
     this.checkLedger();
     // The dead process's descriptors go (the disk frozen, nothing else changes).
+    // Handed over from RAM, their write failed, no report yet: a crash now
+    // loses them (the stated window, like the appends not yet written).
+    for (const seq of this.s?.unwrittenHandedOver() ?? []) {
+      const id = this.handed.get(seq);
+      if (id !== undefined && !this.delivered.has(id)) this.written.delete(id);
+    }
     await this.s?.close().catch(() => {});
+    this.unclaimed = []; // appended but not written when the process died: the stated window
     this.faults.reset();
     await this.start();
   }
@@ -168,7 +198,7 @@ export class SpoolModel {
     const l = readLedger(this.dir);
     if (typeof l === 'string') return;
     for (const [seq, id] of this.handed) {
-      if (seq <= l.acked && !this.delivered.has(id)) this.violations.push(`ledger at ${l.acked} ahead of delivery: record ${id} (sequence ${seq}) not acknowledged`);
+      if (seq <= l.acked && !this.delivered.has(id) && !this.dropped.has(id)) this.violations.push(`ledger at ${l.acked} ahead of delivery: record ${id} (sequence ${seq}) not acknowledged`);
     }
   }
 

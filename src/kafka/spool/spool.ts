@@ -617,6 +617,11 @@ export class Spool {
     this.readOffset = 0;
   }
 
+  /** Sequences handed over from RAM whose write failed and that Kafka has not reported yet. */
+  unwrittenHandedOver(): number[] {
+    return [...this.unwrittenOut.keys()];
+  }
+
   /** Write and fsync, persist the watermark, close files. Appends after this are dropped (spool_error). */
   async close(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
@@ -624,6 +629,9 @@ export class Spool {
     if (!this.ready) return;
     await this.flush();
     this.closed = true;
+    // Handed over, not written, no report before the stop: nothing sends them again.
+    for (const m of this.unwrittenOut.values()) this.drop('spool_error', m.flavor, m.time);
+    this.unwrittenOut.clear();
     for (const fh of [...this.retired.splice(0), ...(this.tail === null ? [] : [this.tail])]) await fh.close().catch(() => {});
     this.tail = null;
     const reader = this.reader;
