@@ -3,4 +3,4 @@
 import t from 'tap';
 import { runSpoolModel } from '../helpers/spool-model-run.js';
 
-await runSpoolModel(t, Number(process.env.SPOOL_MODEL_RUNS ?? 100), 40);
+await runSpoolModel(t, 4000, 40);
