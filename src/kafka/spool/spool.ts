@@ -140,6 +140,7 @@ export class Spool {
   }
 
   private writingBytes = 0;
+  private stallLogged = false;
 
   /** Nothing in the spool: every record appended has been acknowledged (or dropped). */
   isEmpty(): boolean {
@@ -173,8 +174,11 @@ export class Spool {
     if (this.closed) return this.drop('spool_error', flavor, time);
     if (bytes > MAX_BODY_BYTES || this.diskBytes + this.unwrittenBytes + bytes > this.config.maxBytes) return this.drop('spool_full', flavor, time);
     if (this.freeBytes - this.unwrittenBytes - bytes < this.config.minFreeBytes) return this.drop('disk_full', flavor, time);
-    if (this.unwrittenBytes + bytes > UNWRITTEN_MAX_BYTES) {
-      this.log.error({ unwritten: this.unwrittenBytes }, 'kafka spool: the disk does not take writes, newest Lines dropped');
+    if (this.unwrittenBytes > 0 && this.unwrittenBytes + bytes > UNWRITTEN_MAX_BYTES) {
+      if (!this.stallLogged) {
+        this.stallLogged = true; // once per stall: the backend counts and logs each drop, rate-limited
+        this.log.error({ unwritten: this.unwrittenBytes }, 'kafka spool: the disk does not take writes, newest Lines dropped');
+      }
       return this.drop('spool_error', flavor, time);
     }
     this.pending.push(encodeRecord({ seq: ++this.lastSeq, time, flavor, payload }));
@@ -312,6 +316,7 @@ export class Spool {
     } finally {
       this.inWrite = false;
       this.writingBytes = 0;
+      this.stallLogged = false;
     }
   }
 
