@@ -197,3 +197,14 @@ t.test('the drainer reads again after a rewind while delivered segments are unli
     });
   }
 });
+
+t.test('a read that fails (the segment cannot be opened) leaves the position: the next read hands out the same records', async (t) => {
+  const d = dir(t);
+  const { s } = await openSpool(d);
+  for (let i = 0; i < 30; i++) s.append('gr', i, line(i));
+  await s.flush();
+  faults.failNth('open', 1, 'EMFILE');
+  await t.rejects(s.read(100), { code: 'EMFILE' }, 'the failure reaches the drainer (it retries)');
+  t.same(await drainAll(s), range(0, 30), 'then every record once, in order');
+  await s.close();
+});

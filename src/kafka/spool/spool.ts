@@ -501,7 +501,12 @@ export class Spool {
         this.log.error({ segment: seg.name, offset: this.readOffset, problem: d.problem },
           one ? 'kafka spool: unreadable record skipped' : 'kafka spool: unreadable record, rest of segment skipped');
         this.quarantined++;
-        if (one) this.records--;
+        // Its sequence, if the flip spared it: counted out unless already delivered.
+        const seq = one && len >= 8 ? readU64(c.buf, start + HEADER_BYTES) : 0;
+        if (seq > this.acked && seq <= this.lastSeq) {
+          this.skip.delete(seq);
+          this.records--;
+        }
         this.readOffset = one ? this.readOffset + HEADER_BYTES + len : seg.bytes;
         continue;
       }
