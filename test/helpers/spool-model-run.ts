@@ -68,7 +68,10 @@ export async function runSpoolModel(t: Test, ms: number, maxOps: number): Promis
       const m = new SpoolModel(faults);
       try {
         await m.start();
-        for (const o of seq) await step(m, o, faults);
+        for (const o of seq) {
+          await step(m, o, faults);
+          m.checkEmpty();
+        }
         const v = await m.finish();
         if (v.length > 0) throw new Error(v.join('\n'));
       } finally {

@@ -9,7 +9,8 @@
  *     older one already on disk;
  *   - the ledger never runs ahead of delivery: every record handed out with
  *     a sequence at or below it was acknowledged (or counted dropped);
- *   - what a restart hands out is in arrival order, each record once.
+ *   - what a restart hands out is in arrival order, each record once;
+ *   - isEmpty() is not true while a record taken waits (checkEmpty()).
  *
  * A crash freezes the disk (fs-faults), which is what a process crash does:
  * the page cache keeps what was written. Records still unwritten when it
@@ -34,6 +35,8 @@ export class SpoolModel {
   s: Spool | null = null;
   private nextId = 1;
   readonly appended: number[] = [];
+  /** Taken by this incarnation. */
+  private mine: number[] = [];
   /** Taken by this incarnation, not yet known written. */
   private unclaimed: number[] = [];
   readonly written = new Set<number>();
@@ -59,6 +62,7 @@ export class SpoolModel {
 
   /** Open a spool on the directory (a start or a restart); false when open() failed (a fault). */
   async start(): Promise<boolean> {
+    this.mine = [];
     this.out.clear();
     this.handed.clear();
     const s = new Spool({ enabled: true, dir: this.dir, segmentBytes: 1024, fsyncMs: 3_600_000, maxBytes: 1 << 30, minFreeBytes: 0, ...this.config },
@@ -88,6 +92,7 @@ export class SpoolModel {
       const id = this.nextId++;
       if (this.s.append('gr', id, payload(id, pad))) {
         this.appended.push(id);
+        this.mine.push(id);
         this.unclaimed.push(id);
       }
     }
@@ -192,6 +197,13 @@ export class SpoolModel {
     this.unclaimed = []; // appended but not written when the process died: the stated window
     this.faults.reset();
     await this.start();
+  }
+
+  /** isEmpty() is never true while a record this incarnation took is neither delivered nor dropped. */
+  checkEmpty(): void {
+    if (this.s === null || this.crashed || !this.s.isEmpty()) return;
+    const waiting = this.mine.filter((id) => !this.delivered.has(id) && !this.dropped.has(id));
+    if (waiting.length > 0) this.violations.push(`isEmpty() while ${waiting.length} records wait (${waiting.slice(0, 5).join(',')})`);
   }
 
   checkLedger(): void {
