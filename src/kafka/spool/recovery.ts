@@ -24,7 +24,7 @@ export interface Recovered {
   /** Highest sequence ever given out (the next record gets lastSeq + 1). */
   lastSeq: number;
   ledger: 'ok' | 'missing' | 'corrupt';
-  /** Segments moved to quarantine/ whole, and segment tails cut off into it. */
+  /** Segments moved to quarantine/ whole, and damaged ranges (records, runs of them, torn tails) cut out into it. */
   quarantined: number;
   /** What was found wrong, one line each (logged). */
   problems: string[];
