@@ -96,8 +96,8 @@ function request(argv: string[]): Request | null {
   const flavor = flavorNamed(config, name);
   const fromMs = parseTime(from);
   const toMs = parseTime(to);
-  if (Number.isNaN(fromMs)) throw new CommandError(`--from ${from}: not an ISO 8601 time with a zone (Z or ±hh:mm) nor ms since the epoch`);
-  if (Number.isNaN(toMs)) throw new CommandError(`--to ${to}: not an ISO 8601 time with a zone (Z or ±hh:mm) nor ms since the epoch`);
+  if (Number.isNaN(fromMs)) throw new CommandError(`--from ${from}: not an ISO 8601 time with a zone (Z or ±hh:mm) and every field in range, nor ms since the epoch up to 8640000000000000`);
+  if (Number.isNaN(toMs)) throw new CommandError(`--to ${to}: not an ISO 8601 time with a zone (Z or ±hh:mm) and every field in range, nor ms since the epoch up to 8640000000000000`);
   if (fromMs > toMs) throw new CommandError(`--from ${from} is after --to ${to}`);
   const rate = v.rate === undefined ? DEFAULT_RATE : Number(v.rate);
   if (!Number.isInteger(rate) || rate < 1 || rate > 1_000_000) throw new CommandError(`--rate ${v.rate}: a whole number of Lines a second, 1 to 1000000`);

@@ -45,6 +45,8 @@ const cases: [string, string[], RegExp][] = [
   ['replay: unknown flavor', ['replay', '--config', good, '--flavor', 'xx', ...range], /unknown flavor "xx" \(the config has gr\)/],
   ['replay: from after to', ['replay', '--config', good, '--flavor', 'gr', '--from', '2026-11-29T11:00:00Z', '--to', '2026-11-29T09:00:00Z'], /--from .* is after --to/],
   ['replay: a time without a zone', ['replay', '--config', good, '--flavor', 'gr', '--from', '2026-11-29T09:00:00', '--to', '2026-11-29T11:00:00Z'], /not an ISO 8601 time with a zone/],
+  ['replay: a day that does not exist', ['replay', '--config', good, '--flavor', 'gr', '--from', '2026-02-30T10:00:00Z', '--to', '2026-11-29T11:00:00Z'], /--from 2026-02-30T10:00:00Z: not an ISO 8601 time with a zone .* every field in range/],
+  ['replay: ms beyond a Date', ['replay', '--config', good, '--flavor', 'gr', '--from', '2026-11-29T09:00:00Z', '--to', '99999999999999999'], /--to 99999999999999999: .* ms since the epoch up to 8640000000000000/],
   ['replay: no day file in the range', ['replay', '--config', good, '--flavor', 'gr', '--from', '2026-06-01T00:00:00Z', '--to', '2026-06-02T00:00:00Z'], /no Lines of gr between/],
   ['replay: no such window', ['replay', '--config', good, '--window', 'kafka-gr-nope'], /no loss window kafka-gr-nope/],
   ['replay: --rate 0', ['replay', '--config', good, '--flavor', 'gr', ...range, '--rate', '0'], /--rate 0: a whole number/],
