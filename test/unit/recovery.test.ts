@@ -1,10 +1,11 @@
 // The pure parts of recovery: the day-file index, day spans across DST,
 // the delivery watermark, the partition merge, and loss windows.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
+import type { Flavor } from '../../src/flavor.js';
 import { appendIndex, batchTimes, byteRange, decodeEntries, encodeEntries, readIndex } from '../../src/file/day-index.js';
 import { daySpan, daysBetween, isDay, parseTime } from '../../src/recovery/days.js';
 import { LossTracker, readLossWindows } from '../../src/recovery/losses.js';
@@ -52,6 +53,13 @@ t.test('days in a zone, across DST changes', async (t) => {
   t.equal(parseTime('1774735200000'), 1774735200000);
   t.ok(Number.isNaN(parseTime('2026-03-29T01:00:00')), 'a time without a zone is refused');
   t.ok(Number.isNaN(parseTime('yesterday')));
+  // Date.parse would roll these over (2026-02-30 → March 2) or overflow a Date.
+  for (const bad of ['2026-02-30T10:00:00Z', '2026-13-01T00:00:00Z', '2026-03-29T24:00:00Z', '2026-03-29T10:60:00Z',
+    '2026-03-29T10:00:60Z', '2026-03-29T10:00:00+24:00', '99999999999999999']) {
+    t.ok(Number.isNaN(parseTime(bad)), `${bad} is refused`);
+  }
+  t.equal(parseTime('2028-02-29T23:59:59.999Z'), Date.parse('2028-02-29T23:59:59.999Z'), 'a leap day is a day');
+  t.equal(parseTime('8640000000000000'), 8.64e15, 'the last instant a Date holds');
 });
 
 t.test('watermark: the longest delivered prefix, stopped for good by a failure', async (t) => {
@@ -112,4 +120,37 @@ t.test('loss windows: extended by drops, closed after a quiet spell, logged once
   t.equal(again[0]!.id, 'kafka-gr-20261130T100000.000Z-2', 'ids stay unique');
   t.equal(readFileSync(join(stateDir, 'losses.jsonl'), 'utf8').trim().split('\n').length, 3);
   t.same(tracker.windowsTotal().find((w) => w.backend === 'kafka'), { backend: 'kafka', flavor: 'gr', count: 2 });
+});
+
+t.test('losses.jsonl: a window after a partial last line (an append cut short) is still found', async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'losses-torn-'));
+  const log = pino({ level: 'silent' });
+  let now = 1_000_000;
+  const tracker = new LossTracker({ stateDir, configFile: '/c.json', log, now: () => now, timeZones: new Map([['gr', 'UTC']]) });
+  const T = Date.parse('2026-11-30T10:00:00.000Z');
+  tracker.listener('kafka', 'gr', T, 'queue_full');
+  const [first] = tracker.closeAll();
+  // The next append was cut short by a full disk: half a window, no newline.
+  const file = join(stateDir, 'losses.jsonl');
+  const whole = readFileSync(file, 'utf8');
+  writeFileSync(file, whole + '{"id":"kafka-gr-2026113');
+  now += 60_000;
+  tracker.listener('kafka', 'gr', T + 60_000, 'queue_full');
+  const [second] = tracker.closeAll();
+  t.same(readLossWindows(stateDir).map((w) => w.id), [first!.id, second!.id], 'both whole windows are read back');
+  t.match(readFileSync(file, 'utf8'), /\n\{"id":"kafka-gr-2026113\n\{"id":"kafka-gr-20261130T100100/, 'the fragment stays a line of its own');
+});
+
+t.test('loss windows: after a reload, rebuild commands use the flavor\'s new time zone', async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'losses-zone-'));
+  const tracker = new LossTracker({ stateDir, configFile: '/c.json', log: pino({ level: 'silent' }), timeZones: new Map([['gr', 'UTC']]) });
+  const T = Date.parse('2026-11-30T12:00:00.000Z'); // 2026-12-01 in Kiritimati (UTC+14)
+  tracker.listener('file', 'gr', T, 'queue_full');
+  t.match(tracker.closeAll()[0]!.command, /--day 2026-11-30 /, 'UTC at start-up');
+  tracker.useFlavors([{ name: 'gr', timeZone: 'Pacific/Kiritimati' } as Flavor, { name: 'tr', timeZone: 'Europe/Istanbul' } as Flavor]);
+  tracker.listener('file', 'gr', T, 'queue_full');
+  tracker.listener('file', 'tr', Date.parse('2026-11-30T22:30:00.000Z'), 'queue_full');
+  const [gr, tr] = tracker.closeAll();
+  t.match(gr!.command, /--flavor gr --day 2026-12-01 /, 'the reloaded zone names the day');
+  t.match(tr!.command, /--flavor tr --day 2026-12-01 /, 'a flavor added by the reload has its own zone, not UTC');
 });
