@@ -15,14 +15,19 @@ export interface Cli {
   readonly done: Promise<CliResult>;
 }
 
-export function startCli(args: string[]): Cli {
+/** `timeoutMs`: SIGKILL it then (a command that never ends fails its test instead of hanging the suite). */
+export function startCli(args: string[], timeoutMs = 180_000): Cli {
   const proc = spawn(process.execPath, [mainJs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
   let stdout = '';
   let stderr = '';
   proc.stdout!.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
   proc.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-  const done = new Promise<CliResult>((resolve) => proc.on('close', (code) => resolve({ code, stdout, stderr })));
+  const done = new Promise<CliResult>((resolve) => proc.on('close', (code, signal) => {
+    clearTimeout(timer);
+    resolve({ code, stdout, stderr: signal === 'SIGKILL' ? `${stderr}(killed after ${timeoutMs} ms)\n` : stderr });
+  }));
   return { proc, done };
 }
 
-export const cli = (args: string[]): Promise<CliResult> => startCli(args).done;
+export const cli = (args: string[], timeoutMs?: number): Promise<CliResult> => startCli(args, timeoutMs).done;

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { dayOf } from '../../src/day.js';
 import { encodeEntries } from '../../src/file/day-index.js';
 import { consume } from '../helpers/consume.js';
 import { tempDir } from '../helpers/daemon.js';
@@ -56,6 +57,7 @@ const cases: [string, string[], RegExp][] = [
   ['rebuild: unknown flavor', ['rebuild', '--config', good, '--flavor', 'xx', '--day', '2026-11-29', '--out', out], /unknown flavor "xx"/],
   ['rebuild: no such day', ['rebuild', '--config', good, '--flavor', 'gr', '--day', '2026-02-30', '--out', out], /--day 2026-02-30: not a date/],
   ['rebuild: a day without Lines', ['rebuild', '--config', good, '--flavor', 'gr', '--day', '2026-01-01', '--out', out], /no Lines of gr on 2026-01-01 .* in topic /],
+  ['rebuild: a day not over yet', ['rebuild', '--config', good, '--flavor', 'gr', '--day', dayOf(Date.now(), 'Europe/Athens'), '--out', out], /is not over yet in Europe\/Athens \(it ends .*\): a rebuild now would write part of it as the whole day/],
   ['rebuild: into the live directory', ['rebuild', '--config', good, '--flavor', 'gr', '--day', '2026-11-29', '--out', join(dir, 'log')], /is the live log directory/],
   ['rebuild: broker unreachable', ['rebuild', '--config', unreachable, '--flavor', 'gr', '--day', '2026-11-29', '--out', out], /cannot reach Kafka at 127\.0\.0\.1:\d+/],
   ['rebuild: missing --out', ['rebuild', '--config', good, '--flavor', 'gr', '--day', '2026-11-29'], /--flavor, --day and --out are required/],
