@@ -11,7 +11,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import Kafka from 'node-rdkafka';
 import t from 'tap';
-import { encodeEntries } from '../../src/file/day-index.js';
+import { decodeEntries, encodeEntries } from '../../src/file/day-index.js';
 import { consume } from '../helpers/consume.js';
 import { startDaemon, tempDir } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
@@ -24,11 +24,11 @@ import { sleep } from '../helpers/wait.js';
 const kafka = await startKafka();
 t.teardown(() => kafka.stop());
 
-/** A config for the recovery commands: flavor gr (UTC) on `topic`, its day files in `dir`/log. */
-function recoveryConfig(dir: string, topic: string): string {
+/** A config for the recovery commands: flavor gr (UTC unless told) on `topic`, its day files in `dir`/log. */
+function recoveryConfig(dir: string, topic: string, timeZone = 'UTC'): string {
   const file = join(dir, 'recovery.json');
   writeFileSync(file, JSON.stringify({
-    flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'UTC', topic }],
+    flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone, topic }],
     stateDir: join(dir, 'state'),
     backends: { file: { dir: join(dir, 'log') }, kafka: { rdkafka: { 'metadata.broker.list': kafka.bootstrap } } },
   }));
@@ -58,8 +58,10 @@ t.test('a POST whose body came late steps no index time back: a replay of a seco
   t.teardown(() => d.stop());
   let n = 0;
   let sending = true;
+  let paused = false;
   const gets = (async () => {
     while (sending) {
+      while (paused) await sleep(1);
       await request(d.port, `/track?id=g${n++}`, { host: 'gr.test' });
       await sleep(2);
     }
@@ -70,9 +72,14 @@ t.test('a POST whose body came late steps no index time back: a replay of a seco
   await new Promise((r) => sock.once('connect', r));
   sock.write('POST /track?id=post HTTP/1.1\r\nHost: gr.test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 5\r\n\r\n');
   await sleep(400);
+  // The body alone, so that its Line is written in a batch of its own.
+  paused = true;
+  await sleep(50);
   sock.write('x=123');
   const answer = await new Promise<string>((r) => sock.once('data', (c) => r(c.toString())));
   sock.destroy();
+  await sleep(50);
+  paused = false;
   t.match(answer, /^HTTP\/1\.1 204/, 'the POST answered');
   await sleep(1500);
   sending = false;
@@ -85,6 +92,9 @@ t.test('a POST whose body came late steps no index time back: a replay of a seco
   const post = lines.find((l) => l.id === 'post')!;
   const tP = Date.parse(post.t);
   t.ok(lines.indexOf(post) > lines.findIndex((l) => Date.parse(l.t) > tP + 300), 'the POST was written after GETs that came 300 ms after its headers');
+
+  const idx = decodeEntries(readFileSync(join(d.dir, 'log', 'gr', `gr-${day}.log.idx`)));
+  t.same(idx.filter((e, i) => i > 0 && e.time < idx[i - 1]!.time), [], 'the index never steps back in time');
 
   const topic = `recovery.faults.post.${runId}`;
   await kafka.createTopic(topic, 1, { 'retention.ms': '-1' });
@@ -147,11 +157,16 @@ async function produceAt(topic: string, msgs: { id: string; time: number }[], tr
     await call((cb) => producer.initTransactions(30_000, cb));
     await call((cb) => producer.beginTransaction(cb));
   }
-  let delivered = 0;
-  producer.on('delivery-report', (err) => { if (!err) delivered++; });
+  let reports = 0;
+  const failed: string[] = [];
+  producer.on('delivery-report', (err) => {
+    reports++;
+    if (err) failed.push(err.message);
+  });
   for (const m of msgs) producer.produce(topic, 0, Buffer.from(JSON.stringify({ id: m.id })), null, m.time, undefined, [{ flavor: 'gr' }]);
   if (transactional) await call((cb) => producer.commitTransaction(30_000, cb));
-  while (delivered < msgs.length) await new Promise<void>((r) => producer.flush(1000, () => r()));
+  while (reports < msgs.length) await new Promise<void>((r) => producer.flush(1000, () => r()));
+  if (failed.length > 0) throw new Error(`produce to ${topic}: ${failed[0]}`);
   await new Promise<void>((r) => producer.disconnect(() => r()));
 }
 
@@ -172,13 +187,25 @@ t.test('rebuild reads to the end of the topic: a day\'s Lines put back after the
   t.same(rebuilt, [...ids(5, 'a'), ...ids(5, 'b')], 'all 10 Lines of the day, by arrival time');
 });
 
-t.test('rebuild ends at a partition whose last offsets are transaction markers', async (t) => {
+t.test('rebuild ends at a partition whose last offset before its end is a transaction marker', async (t) => {
   const dir = tempDir();
   const topic = `recovery.faults.txn.${runId}`;
   await kafka.createTopic(topic, 1, { 'retention.ms': '-1' });
-  const D = Date.parse('2026-11-20T00:00:00Z');
-  await produceAt(topic, ids(3, 't').map((id, i) => ({ id, time: D + 3_600_000 + i })), true);
-  const r = await cli(['rebuild', '--config', recoveryConfig(dir, topic), '--flavor', 'gr', '--day', '2026-11-20', '--out', join(dir, 'out')], 60_000);
+  // A flavor whose day ends at the next whole hour: a transaction's commit
+  // marker gets the broker's time (now, before that end), and the next
+  // day's first Line, a minute after it (the broker takes timestamps up to
+  // an hour ahead), is where the old rebuild stopped: right after the marker.
+  if (Date.now() % 3_600_000 > 3_480_000) await sleep(3_600_000 - (Date.now() % 3_600_000) + 1000);
+  const end = Math.ceil(Date.now() / 3_600_000) * 3_600_000;
+  const offset = -((new Date(end).getUTCHours()) % 24); // hours: local midnight at `end`
+  const hours = offset < -12 ? offset + 24 : offset;
+  const zone = hours === 0 ? 'Etc/GMT' : `Etc/GMT${hours < 0 ? '+' : '-'}${Math.abs(hours)}`;
+  const day = new Date(end - 1 + hours * 3_600_000).toISOString().slice(0, 10);
+  await produceAt(topic, ids(3, 't').map((id, i) => ({ id, time: end - 3_600_000 * 20 + i })), true);
+  await produceAt(topic, [{ id: 'next', time: end + 61_000 }]);
+  // The rebuild runs just after the day's end.
+  const args = ['rebuild', '--config', recoveryConfig(dir, topic, zone), '--flavor', 'gr', '--day', day, '--out', join(dir, 'out')];
+  const r = await cli(args, 60_000, end + 30_000);
   t.equal(r.code, 0, `ends: ${r.stderr}`);
   t.match(r.stdout, /3 Lines written to /);
 });
