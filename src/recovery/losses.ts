@@ -26,7 +26,10 @@ export interface LossWindow {
   id: string;
   backend: string;
   flavor: string;
-  /** First and last arrival time of a lost Line, ISO 8601 UTC. */
+  /**
+   * First and last arrival time of a lost Line, ISO 8601 UTC; for a backend
+   * the files recover (Kafka), `to` is the last drop if that came later.
+   */
   from: string;
   to: string;
   count: number;
@@ -145,9 +148,14 @@ export class LossTracker {
 
   private describe(w: Open): LossWindow {
     const id = `${w.backend}-${w.flavor}-${new Date(w.first).toISOString().replace(/[-:]/g, '')}`;
+    // A replay finds a Line in the day files by when it was written, which for
+    // a POST is when its body came, after its arrival: a window the files
+    // recover runs on to the last drop, which came after every lost Line was
+    // written. A rebuild filters by arrival time alone.
+    const to = w.backend === 'file' ? w.last : Math.max(w.last, w.lastDropAt);
     return {
       id, backend: w.backend, flavor: w.flavor,
-      from: new Date(w.first).toISOString(), to: new Date(w.last).toISOString(),
+      from: new Date(w.first).toISOString(), to: new Date(to).toISOString(),
       count: w.count, reasons: { ...w.reasons },
     };
   }

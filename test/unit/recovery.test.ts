@@ -212,3 +212,17 @@ t.test('loss windows: after a reload, rebuild commands use the flavor\'s new tim
   t.match(gr!.command, /--flavor gr --day 2026-12-01 /, 'the reloaded zone names the day');
   t.match(tr!.command, /--flavor tr --day 2026-12-01 /, 'a flavor added by the reload has its own zone, not UTC');
 });
+
+t.test('a Kafka window runs on to its last drop: a slow POST lost at its end is written, and replayed, after its arrival', async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'losses-post-'));
+  const T = Date.parse('2026-11-30T10:00:00.000Z');
+  let now = T;
+  const tracker = new LossTracker({ stateDir, configFile: '/c.json', log: pino({ level: 'silent' }), now: () => now, timeZones: new Map([['gr', 'UTC']]) });
+  tracker.listener('kafka', 'gr', T, 'queue_full');
+  now = T + 400; // a POST whose headers came at T + 10, its body 390 ms later
+  tracker.listener('kafka', 'gr', T + 10, 'queue_full');
+  tracker.listener('file', 'gr', T + 10, 'queue_full');
+  const closed = tracker.closeAll();
+  t.match(closed.find((w) => w.backend === 'kafka'), { from: '2026-11-30T10:00:00.000Z', to: '2026-11-30T10:00:00.400Z' });
+  t.match(closed.find((w) => w.backend === 'file'), { from: '2026-11-30T10:00:00.010Z', to: '2026-11-30T10:00:00.010Z' }, 'a file window: arrival times');
+});
