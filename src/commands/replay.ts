@@ -239,7 +239,7 @@ async function replay(req: Request): Promise<number> {
 
   const headers: Kafka.MessageHeader[] = [{ flavor: flavor.name }];
   const keyField = req.config.backends.kafka.key;
-  /** Produce one message; false when it could not be queued before a second signal. */
+  /** Produce one message; a refusal by produce() itself (or a full queue at a second signal) settles it as failed. */
   const produce = async (sent: Sent): Promise<void> => {
     for (;;) {
       try {
