@@ -2,7 +2,7 @@ import { fstatSync, promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Flavor } from '../flavor.js';
 import type { Line } from '../line.js';
-import { ENTRY_BYTES, encodeEntry, repairIndex } from './day-index.js';
+import { ENTRY_BYTES, encodeEntry, indexTime, repairIndex } from './day-index.js';
 import type { DayPaths } from './paths.js';
 import { cutTornTail } from './torn.js';
 
@@ -104,7 +104,7 @@ export class DayWriter {
     try {
       while (this.pending.length > 0) {
         const lines = this.pending.length;
-        const time = this.pendingTime;
+        const time = indexTime(this.pendingTime, this.lastTime);
         const last = this.pendingLast;
         const data = this.encode();
         this.inFlight = lines;
