@@ -55,9 +55,10 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
   readonly retryMs: number;
   private readonly channel: Channel<Line>;
   private readonly writers = new Map<string, DayWriter>();
-  /** Each flavor's most recently used writer: saves building a key per Line. */
-  private readonly current = new Map<Flavor, DayWriter>();
-  private readonly states = new Map<Flavor, FlavorState>();
+  /** Each flavor's most recently used writer, by name: saves building a key per Line. */
+  private readonly current = new Map<string, DayWriter>();
+  /** By flavor name, not object: a reload that changes a flavor keeps its one state (writers, share, counts). */
+  private readonly states = new Map<string, FlavorState>();
   private readonly failing = new Map<DayWriter, string>();
   private readonly dirty: DayWriter[] = [];
   /** Lines held by writers (pending or in flight). */
@@ -75,7 +76,7 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
     this.channel = new Channel(config.queueCapacity);
     this.retryMs = config.retryMs;
     this.logError = rateLimited(log);
-    for (const f of flavors) this.states.set(f, new FlavorState(f));
+    for (const f of flavors) this.states.set(f.name, new FlavorState(f));
     this.share = Math.max(1, Math.floor(config.queueCapacity / Math.max(1, flavors.length)));
     this.keeper = new DayKeeper(config, log, this.logError);
   }
@@ -170,7 +171,7 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
 
   private route(line: Line): void {
     const day = line.flavor.day(line.time);
-    let w = this.current.get(line.flavor);
+    let w = this.current.get(line.flavor.name);
     if (w === undefined || w.day !== day) w = this.writerFor(line.flavor, day);
     const s = w.state;
     if (s.failingWriters !== 0 && s.held >= this.share) {
@@ -189,8 +190,9 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
   }
 
   private stateOf(flavor: Flavor): FlavorState {
-    let s = this.states.get(flavor);
-    if (s === undefined) this.states.set(flavor, (s = new FlavorState(flavor)));
+    let s = this.states.get(flavor.name);
+    if (s === undefined) this.states.set(flavor.name, (s = new FlavorState(flavor)));
+    else if (s.flavor !== flavor) s.flavor = flavor;
     return s;
   }
 
@@ -214,7 +216,7 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
       w = new DayWriter(key, this.stateOf(flavor), day, dayPaths(this.config.dir, flavor.name, day), this);
       this.writers.set(key, w);
     }
-    this.current.set(flavor, w);
+    this.current.set(flavor.name, w);
     return w;
   }
 
@@ -266,7 +268,7 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
         // From here on Lines of this day are late: the writer is gone and the day marked.
         this.keeper.markSealed(w.flavor, w.day);
         this.writers.delete(w.key);
-        if (this.current.get(w.flavor) === w) this.current.delete(w.flavor);
+        if (this.current.get(w.flavor.name) === w) this.current.delete(w.flavor.name);
         this.log.debug({ file: w.paths.log }, 'closing idle file');
         await w.close();
         await this.keeper.seal(w.flavor, w.day, w.lastTime);

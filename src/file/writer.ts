@@ -8,7 +8,12 @@ import { cutTornTail } from './torn.js';
 
 const MAX_KEPT_BUFFER = 1024 * 1024;
 
-/** What one flavor's writers share: its part of the backend's queue and its counts. */
+/**
+ * What one flavor's writers share: its part of the backend's queue and its
+ * counts. One per flavor name for the life of the backend: a reload that
+ * changes the flavor hands in a new Flavor object, which replaces `flavor`
+ * here (its time zone applies from then on) and keeps the state.
+ */
 export class FlavorState {
   /** Lines routed to this flavor's writers and not yet written or dropped. */
   held = 0;
@@ -16,7 +21,7 @@ export class FlavorState {
   failingWriters = 0;
   dropped = 0;
   late = 0;
-  constructor(readonly flavor: Flavor) {}
+  constructor(public flavor: Flavor) {}
 }
 
 /** What a writer reports to the backend that routes Lines to it. */

@@ -21,7 +21,7 @@
  * Calls made through file descriptors (FileHandle methods, fd-based sync
  * calls) are counted only when the descriptor was opened below `under()`.
  */
-import * as fs from 'node:fs';
+import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { resolve } from 'node:path';
 
