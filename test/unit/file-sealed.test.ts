@@ -1,6 +1,6 @@
 // A sealed day is never written again, by any run, at any clock or zone
 // (issue 30 A), and one flavor has one state across reloads (issue 30 C).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -93,4 +93,20 @@ t.test('a reload that changes a flavor while its past day is failing: one state,
   t.same(dayText(dir, 'gr', '2026-12-06'), [1, 2, 3, 4, 5].map((i) => `{"a":"${i}"}`), 'the past day holds its 5 Lines');
   t.match(manifestOf(dir, 'gr', '2026-12-06'), { lines: 5 }, 'and its manifest says so');
   t.same(dayText(dir, 'gr', '2026-12-07'), ['{"b":"1"}']);
+});
+
+t.test("the manifest's lastTime is the last Line's, inside one batch too", async (t) => {
+  const dir = tempDir(t);
+  const gr = flavor('gr');
+  setClock(at('2026-12-07T00:00:30Z'));
+  const b = await startFile(fileConfig(dir), [gr]);
+  const t0 = at('2026-12-06T23:59:58.100Z');
+  // Sent in one turn: one batch, one index entry (the first Line's time).
+  b.send(line(gr, t0, '{"a":"1"}'));
+  b.send(line(gr, t0 + 4, '{"a":"2"}'));
+  b.send(line(gr, t0 + 9, '{"a":"3"}'));
+  await until(() => b.counters.persisted === 3);
+  await b.close();
+  t.equal(readFileSync(join(dir, 'gr', 'gr-2026-12-06.log.idx')).length, 16, 'one batch');
+  t.match(manifestOf(dir, 'gr', '2026-12-06'), { lines: 3, firstTime: new Date(t0).toISOString(), lastTime: new Date(t0 + 9).toISOString() });
 });
