@@ -12,28 +12,18 @@ import { DayWriter, FlavorState, type WriterHost } from './writer.js';
 export { dayFile } from './paths.js';
 
 /**
- * After a batch is routed, the loop lets Lines gather for this long (counted
- * from the start of the batch) before it takes the next one, so a busy daemon
- * writes each file a bounded number of times a second rather than once per
- * event-loop turn. Each write costs a thread-pool round trip on the core that
- * serves HTTP, per call, not per byte, so fewer, larger writes cost less CPU.
- * Smaller batches keep the latency tail short, though: each is a pass on the
- * event loop and a write(2) in a pool thread that competes for the same core,
- * and a long batch makes the requests that arrive during it wait longer.
- * BENCHMARKS.md has the measurements behind this value.
- * It delays only when a Line reaches the page cache (nginx's buffered
- * access_log waits up to its flush=, 1 s typically), never an answer; the
- * wait ends early once the queue is half full or holds GATHER_LINES, and when
- * closing.
- */
-const COALESCE_MS = 5;
-const GATHER_LINES = 4096;
-
-/**
  * Per-flavor daily log files. One loop takes batches from the channel and
  * routes each Line to the writer of its (flavor, day) file; each writer
  * writes, fails, backs off and retries on its own (writer.ts), so one broken
  * flavor never holds up another.
+ *
+ * When a Line reaches write(2): the channel wakes the loop in the turn its
+ * request was answered in (setImmediate: the check phase, right after the
+ * I/O callbacks that answered), and each writer writes what it holds at
+ * once, with one write(2) (writer.ts kick()); only while a file is being
+ * opened or its writes fail do its new Lines wait, for that. No Lines are
+ * gathered over time: a process crash (SIGKILL, the OOM killer) loses only
+ * what was answered in the turn it died in.
  *
  * The queue: `queueCapacity` Lines in all, the channel plus what writers
  * hold. A flavor with a failing write may hold at most its share,
@@ -158,14 +148,9 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
     for (;;) {
       const batch = await this.channel.receive();
       if (batch.length === 0) return;
-      const started = Date.now();
       for (let i = 0; i < batch.length; i++) this.route(batch[i]!);
       for (let i = 0; i < this.dirty.length; i++) this.dirty[i]!.kick();
       this.dirty.length = 0;
-      const wait = started + COALESCE_MS - Date.now();
-      if (wait > 0 && !this.closing) {
-        await this.channel.gather(Math.max(1, Math.min(GATHER_LINES, this.channel.capacity >> 1)), wait);
-      }
     }
   }
 

@@ -1,4 +1,4 @@
-import { fstatSync, promises as fs } from 'node:fs';
+import { fstatSync, ftruncateSync, promises as fs, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Flavor } from '../flavor.js';
 import type { Line } from '../line.js';
@@ -37,7 +37,7 @@ export interface WriterHost {
 
 /**
  * The writer of one (flavor, day) file. It writes its pending Lines with one
- * append per batch, then one 16-byte index entry; a failing write is retried
+ * append per batch, each followed by one 16-byte index entry; a failing write is retried
  * every `retryMs` by this writer alone, so a broken flavor never holds up
  * another. At most one write in flight per writer.
  */
@@ -64,6 +64,8 @@ export class DayWriter {
   reopen = false;
   lastWrite = Date.now();
   private running: Promise<void> | null = null;
+  /** Index entries being appended, in batch order (never rejects). */
+  private indexing: Promise<void> = Promise.resolve();
   private buffer: Buffer | null = null;
   private readonly entry = Buffer.alloc(ENTRY_BYTES);
 
@@ -95,14 +97,84 @@ export class DayWriter {
     this.state.held++;
   }
 
-  /** Start writing what is pending unless a write is already under way. */
+  /**
+   * Write what is pending unless a write is already under way. While the file
+   * is open and healthy the write(2) is made here, on this thread, in the
+   * event-loop turn the Lines were answered in: a pool write would reach
+   * the disk only once a pool thread gets a core, and a process crash
+   * meanwhile (SIGKILL, the OOM killer) would lose Lines already answered. A
+   * write to an open file goes to the page cache; only opening, a failing
+   * file and its retries, and the index go through the pool (drain()).
+   */
   kick(): void {
-    if (this.running === null && this.pending.length > 0) this.running = this.drain();
+    if (this.running !== null || this.pending.length === 0) return;
+    if (this.fd !== null && !this.failing && !this.reopen && this.writeNow()) return;
+    this.running = this.drain();
+  }
+
+  /** The pending Lines in one write(2), now; false (nothing changed) when the async path must do it. */
+  private writeNow(): boolean {
+    const fd = this.fd!.fd;
+    // A file deleted under us is reopened by the async path.
+    if (fstatSync(fd).nlink === 0) return false;
+    const lines = this.pending.length;
+    const time = this.pendingTime;
+    const last = this.pendingLast;
+    const data = this.encode();
+    const start = this.size;
+    let written = 0;
+    try {
+      while (written < data.length) written += writeSync(fd, data, written, data.length - written);
+    } catch {
+      // Take this attempt's bytes back (no partial Line is ever left) and
+      // give the whole batch to the async path, which fails, reports and
+      // retries as for any write.
+      try {
+        if (written > 0) ftruncateSync(fd, start);
+      } catch {
+        // The retry then appends after them, as drain() does when its truncate fails.
+        this.size += written;
+        this.retryBatch(data.subarray(written), lines, time, last, start);
+        return true;
+      }
+      this.retryBatch(data, lines, time, last, null);
+      return true;
+    }
+    this.size += written;
+    this.lastWrite = Date.now();
+    if (last > this.lastTime) this.lastTime = last;
+    this.state.held -= lines;
+    this.host.written(this, lines);
+    this.indexing = this.indexing.then(() => this.appendIndex(time, start));
+    return true;
+  }
+
+  /**
+   * A batch the fast path could not write (or finish: `start` is then where
+   * its kept bytes begin): the async path writes it first, then what is pending.
+   */
+  private retryBatch(data: Buffer, lines: number, time: number, last: number, start: number | null): void {
+    const copy = Buffer.from(data); // the reused buffer is the next batch's
+    this.running = (async () => {
+      try {
+        this.inFlight = lines;
+        const at = await this.writeBatch(copy);
+        const begins = start ?? at;
+        if (last > this.lastTime) this.lastTime = last;
+        this.inFlight = 0;
+        this.state.held -= lines;
+        this.host.written(this, lines);
+        this.indexing = this.indexing.then(() => this.appendIndex(time, begins));
+      } finally {
+        this.running = null;
+      }
+    })().then(() => this.kick());
   }
 
   /** Resolves once nothing is pending or in flight. */
   async idle(): Promise<void> {
     while (this.running !== null) await this.running;
+    await this.indexing;
   }
 
   private async drain(): Promise<void> {
@@ -119,7 +191,9 @@ export class DayWriter {
         this.state.held -= lines;
         // Counted as soon as the bytes are in the file, before the index entry.
         this.host.written(this, lines);
-        await this.appendIndex(time, start);
+        // The index entry follows on its own chain, so the next batch's data
+        // need not wait for it: a Line's way to write(2) is one write long.
+        this.indexing = this.indexing.then(() => this.appendIndex(time, start));
       }
     } finally {
       this.running = null;
@@ -256,6 +330,7 @@ export class DayWriter {
 
   /** Close the files; `sync` fsyncs them first (a failing fsync is reported by the next write). */
   async close(sync = true): Promise<void> {
+    await this.indexing;
     const fd = this.fd;
     const idx = this.idxFd;
     this.fd = null;

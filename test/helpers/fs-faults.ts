@@ -9,7 +9,9 @@
  *   const faults = await installFsFaults();    // once per test file
  *   faults.under(dir);                          // count and fail only paths below dir
  *   faults.failNth('fsync', 3, 'EIO');          // the 3rd fsync from now throws EIO
+ *   const go = faults.holdNth('open', 1);       // the next open waits until go() (to order a race)
  *   faults.crashAfter('write', 5);              // after the 5th write, every mutating call throws ECRASHED
+ *   faults.crashNow();                          // the same, from this moment
  *   faults.counts();                            // calls of each kind since reset()
  *   faults.reset();                             // counts to 0, no plans, no crash
  *
@@ -21,8 +23,8 @@
  * Calls made through file descriptors (FileHandle methods, fd-based sync
  * calls) are counted only when the descriptor was opened below `under()`.
  */
-import fs from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
+import type * as FsModule from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { resolve } from 'node:path';
 
 export type FsKind = 'open' | 'write' | 'fsync' | 'rename' | 'close' | 'unlink' | 'truncate';
@@ -33,9 +35,13 @@ export interface FsFaults {
   under(dir: string | undefined): void;
   /** The nth call of `kind` from now (1-based) fails with `code`; `hang: true` makes it never settle instead (async calls only). */
   failNth(kind: FsKind, nth: number, code?: string, opts?: { hang?: boolean }): void;
+  /** The nth call of `kind` from now (async calls only) waits, then runs when the returned function is called: to order a race. */
+  holdNth(kind: FsKind, nth: number): () => void;
   /** After the nth call of `kind` from now has run, every mutating call (all kinds) throws ECRASHED. */
   crashAfter(kind: FsKind, nth: number): void;
-  /** True once a crashAfter() point was reached. */
+  /** Crash now: every mutating call from here on throws ECRASHED. */
+  crashNow(): void;
+  /** True once a crashAfter() point was reached (or crashNow()). */
   crashed(): boolean;
   counts(): Record<FsKind, number>;
   /** Every plan and count cleared, the crash lifted; the patches stay installed. */
@@ -44,7 +50,11 @@ export interface FsFaults {
   uninstall(): void;
 }
 
-interface Plan { kind: FsKind; at: number; code: string; hang: boolean; crash: boolean }
+// The CommonJS module object: an ES import gives a frozen namespace, and
+// syncBuiltinESMExports() copies this object's properties to it.
+const fs = createRequire(import.meta.url)('node:fs') as typeof FsModule;
+
+interface Plan { kind: FsKind; at: number; code: string; hang: boolean; crash: boolean; hold?: Promise<void> }
 
 let installed: FsFaults | null = null;
 
@@ -73,14 +83,15 @@ export async function installFsFaults(): Promise<FsFaults> {
     e.syscall = kind;
     return e;
   };
-  /** Decide for one call: null to run it, an error to throw, 'hang' to never settle. */
-  const decide = (kind: FsKind, target: unknown): Error | 'hang' | null => {
+  /** Decide for one call: null to run it, an error to throw, 'hang' to never settle, a promise to run it after. */
+  const decide = (kind: FsKind, target: unknown): Error | 'hang' | Promise<void> | null => {
     if (!watched(target)) return null;
     if (isCrashed) return fault('ECRASHED', kind);
     const n = ++counts[kind];
     for (const p of plans) {
       if (p.kind !== kind || p.at !== n) continue;
       if (p.crash) { queueCrash = true; return null; }
+      if (p.hold !== undefined) return p.hold;
       return p.hang ? 'hang' : fault(p.code, kind);
     }
     return null;
@@ -95,6 +106,7 @@ export async function installFsFaults(): Promise<FsFaults> {
       ? function (this: unknown, ...args: unknown[]): unknown {
         const d = decide(kind, target(this, args));
         if (d === 'hang') return new Promise(() => {});
+        if (d instanceof Promise) return d.then(() => orig.apply(this, args));
         if (d) return Promise.reject(d);
         const r = orig.apply(this, args) as Promise<unknown>;
         after();
@@ -102,7 +114,7 @@ export async function installFsFaults(): Promise<FsFaults> {
       }
       : function (this: unknown, ...args: unknown[]): unknown {
         const d = decide(kind, target(this, args));
-        if (d === 'hang') throw fault('EIO', kind); // a sync call cannot hang without hanging the test
+        if (d === 'hang' || d instanceof Promise) throw fault('EIO', kind); // a sync call cannot wait without hanging the test
         if (d) throw d;
         const r = orig.apply(this, args);
         after();
@@ -118,11 +130,12 @@ export async function installFsFaults(): Promise<FsFaults> {
 
   // open: remember which path each descriptor is, for the fd-based calls.
   const origOpenP = fs.promises.open;
-  P.open = async function (path: fs.PathLike, ...rest: unknown[]) {
+  P.open = async function (path: FsModule.PathLike, ...rest: unknown[]) {
     const d = decide('open', path);
     if (d === 'hang') return new Promise(() => {});
-    if (d) throw d;
-    const h = await (origOpenP as (...a: unknown[]) => Promise<fs.promises.FileHandle>)(path, ...rest);
+    if (d instanceof Promise) await d;
+    else if (d) throw d;
+    const h = await (origOpenP as (...a: unknown[]) => Promise<FsModule.promises.FileHandle>)(path, ...rest);
     after();
     fdPaths.set(h.fd, resolve(String(path)));
     return h;
@@ -130,9 +143,9 @@ export async function installFsFaults(): Promise<FsFaults> {
   restore.push(() => { P.open = origOpenP; });
   const S = fs as unknown as Record<string, unknown>;
   const origOpenSync = fs.openSync;
-  S.openSync = function (path: fs.PathLike, ...rest: unknown[]) {
+  S.openSync = function (path: FsModule.PathLike, ...rest: unknown[]) {
     const d = decide('open', path);
-    if (d) throw d === 'hang' ? fault('EIO', 'open') : d;
+    if (d) throw d === 'hang' || d instanceof Promise ? fault('EIO', 'open') : d;
     const fd = (origOpenSync as (...a: unknown[]) => number)(path, ...rest);
     after();
     fdPaths.set(fd, resolve(String(path)));
@@ -164,7 +177,14 @@ export async function installFsFaults(): Promise<FsFaults> {
   const api: FsFaults = {
     under(dir) { root = dir === undefined ? undefined : resolve(dir); },
     failNth(kind, nth, code = 'EIO', opts = {}) { plans.push({ kind, at: counts[kind] + nth, code, hang: opts.hang ?? false, crash: false }); },
+    holdNth(kind, nth) {
+      let release!: () => void;
+      const hold = new Promise<void>((r) => { release = r; });
+      plans.push({ kind, at: counts[kind] + nth, code: 'EIO', hang: false, crash: false, hold });
+      return release;
+    },
     crashAfter(kind, nth) { plans.push({ kind, at: counts[kind] + nth, code: 'ECRASHED', hang: false, crash: true }); },
+    crashNow() { isCrashed = true; },
     crashed: () => isCrashed,
     counts: () => ({ ...counts }),
     reset() { zero(); plans = []; isCrashed = false; queueCrash = false; },
