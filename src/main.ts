@@ -160,6 +160,7 @@ async function drain(
   const timer = setTimeout(() => {
     const lost = Object.fromEntries(backends.map((b) => [b.name, b.queued()]));
     log.error({ lost, drainTimeoutMs: config.shutdown.drainTimeoutMs }, 'drain timed out; queued Lines lost');
+    for (const b of backends) b.abandon?.();
     losses.closeAll();
     process.exit(2);
   }, config.shutdown.drainTimeoutMs);

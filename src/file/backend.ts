@@ -1,4 +1,4 @@
-import { ignoreLoss, newCounters, type Backend, type BackendHealth, type LossListener } from '../backend.js';
+import { ignoreLoss, newCounters, type Backend, type BackendHealth, type LossListener, type LossReason } from '../backend.js';
 import { Channel } from '../channel.js';
 import type { FileConfig } from '../config.js';
 import type { Flavor } from '../flavor.js';
@@ -117,6 +117,21 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
     for (const s of this.states.values()) await this.keeper.scan(s.flavor, new Set(), true);
   }
 
+  /** The drain timed out: what is still queued or held by writers is lost; count it and tell the loss listener. */
+  abandon(): void {
+    for (const line of this.channel.drainAll()) {
+      this.drop(line, this.stateOf(line.flavor), 'drain_timeout');
+    }
+    for (const w of this.writers.values()) {
+      const s = w.state;
+      w.abandon((time, count) => {
+        this.counters.dropped += count;
+        s.dropped += count;
+        this.onLoss(this.name, s.flavor.name, time, 'drain_timeout', count);
+      });
+    }
+  }
+
   fileStats(): FileStats {
     const flavors: FileStats['flavors'] = {};
     for (const s of this.states.values()) {
@@ -168,10 +183,10 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
     if (w.pending.length === 1) this.dirty.push(w);
   }
 
-  private drop(line: Line, s: FlavorState): void {
+  private drop(line: Line, s: FlavorState, reason: LossReason = 'queue_full'): void {
     this.counters.dropped++;
     s.dropped++;
-    this.onLoss(this.name, line.flavor.name, line.time, 'queue_full');
+    this.onLoss(this.name, line.flavor.name, line.time, reason);
   }
 
   private stateOf(flavor: Flavor): FlavorState {

@@ -56,8 +56,10 @@ export class DayWriter {
   private tailChecked = false;
   /** Latest arrival time among Lines written by this writer (for the manifest); 0 when none. */
   lastTime = 0;
-  /** Lines in the batch being written (or retried). */
+  /** Lines in the batch being written (or retried), and their first and latest arrival times. */
   inFlight = 0;
+  private inFlightTime = 0;
+  private inFlightLast = 0;
   failing = false;
   /** The error code of the last failed attempt, while failing. */
   private failedWith: string | undefined;
@@ -79,6 +81,21 @@ export class DayWriter {
 
   get flavor(): Flavor {
     return this.state.flavor;
+  }
+
+  /**
+   * The drain timed out: tell `lost` of the Lines held (in flight and
+   * pending), as two arrival times and a count each, since a writer keeps
+   * bytes, not Lines.
+   */
+  abandon(lost: (time: number, count: number) => void): void {
+    const report = (first: number, last: number, n: number): void => {
+      if (n === 0) return;
+      lost(first, 1);
+      if (n > 1) lost(last, n - 1);
+    };
+    report(this.inFlightTime, this.inFlightLast, this.inFlight);
+    report(this.pendingTime, this.pendingLast, this.pending.length);
   }
 
   /** Lines held: pending plus the batch in flight. */
@@ -158,6 +175,8 @@ export class DayWriter {
     this.running = (async () => {
       try {
         this.inFlight = lines;
+        this.inFlightTime = time;
+        this.inFlightLast = last;
         const at = await this.writeBatch(copy);
         const begins = start ?? at;
         if (last > this.lastTime) this.lastTime = last;
@@ -185,6 +204,8 @@ export class DayWriter {
         const last = this.pendingLast;
         const data = this.encode();
         this.inFlight = lines;
+        this.inFlightTime = time;
+        this.inFlightLast = last;
         const start = await this.writeBatch(data);
         if (last > this.lastTime) this.lastTime = last;
         this.inFlight = 0;
