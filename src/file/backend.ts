@@ -109,12 +109,24 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
     await compressing;
     // Every past day is sealed at shutdown: the ones written in this run, and
     // any other file of a past day still without a manifest.
+    const unsynced: string[] = [];
     for (const w of [...this.writers.values()]) {
       this.writers.delete(w.key);
-      await w.close();
+      const err = await w.close();
+      if (err !== null) {
+        this.syncFailed(w, err);
+        unsynced.push(`${err.code ?? 'error'} ${w.paths.log}`);
+      }
       if (w.day < w.flavor.day(Date.now())) await this.keeper.seal(w.flavor, w.day, w.lastTime);
     }
     for (const s of this.states.values()) await this.keeper.scan(s.flavor, new Set(), true);
+    if (unsynced.length > 0) throw new Error(`fsync failed at shutdown, written Lines may not be on disk: ${unsynced.join(', ')}`);
+  }
+
+  /** A day file's fsync failed: the Lines written to it since its last fsync may be lost. */
+  private syncFailed(w: DayWriter, e: NodeJS.ErrnoException): void {
+    this.counters.failed++;
+    this.log.error({ file: w.paths.log, flavor: w.flavor.name, err: e.message }, 'fsync failed; written Lines may not be on disk');
   }
 
   /** The drain timed out: what is still queued or held by writers is lost; count it and tell the loss listener. */
@@ -270,7 +282,9 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
         this.writers.delete(w.key);
         if (this.current.get(w.flavor.name) === w) this.current.delete(w.flavor.name);
         this.log.debug({ file: w.paths.log }, 'closing idle file');
-        await w.close();
+        const err = await w.close();
+        // Sealing fsyncs again, and fails (to be retried by a later pass) if the file is still bad.
+        if (err !== null) this.syncFailed(w, err);
         await this.keeper.seal(w.flavor, w.day, w.lastTime);
       }
     }

@@ -349,18 +349,29 @@ export class DayWriter {
     return this.fd;
   }
 
-  /** Close the files; `sync` fsyncs them first (a failing fsync is reported by the next write). */
-  async close(sync = true): Promise<void> {
+  /**
+   * Close the files; `sync` fsyncs them first. Returns the day file's fsync
+   * error, if any: its written Lines may then not be on disk, which the
+   * caller must report (a shutdown must not say "drained"). An index's
+   * fsync error costs only precision.
+   */
+  async close(sync = true): Promise<NodeJS.ErrnoException | null> {
     await this.indexing;
     const fd = this.fd;
     const idx = this.idxFd;
     this.fd = null;
     this.idxFd = null;
+    let failed: NodeJS.ErrnoException | null = null;
     for (const f of [fd, idx]) {
       if (f === null) continue;
-      if (sync) await f.sync().catch(() => {});
+      if (sync) {
+        await f.sync().catch((err: NodeJS.ErrnoException) => {
+          if (f === fd) failed = err;
+        });
+      }
       await f.close().catch(() => {});
     }
+    return failed;
   }
 
   /**

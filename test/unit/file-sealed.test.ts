@@ -110,3 +110,19 @@ t.test("the manifest's lastTime is the last Line's, inside one batch too", async
   t.equal(readFileSync(join(dir, 'gr', 'gr-2026-12-06.log.idx')).length, 16, 'one batch');
   t.match(manifestOf(dir, 'gr', '2026-12-06'), { lines: 3, firstTime: new Date(t0).toISOString(), lastTime: new Date(t0 + 9).toISOString() });
 });
+
+t.test('an fsync that fails at shutdown is not swallowed: close() rejects, naming the file', async (t) => {
+  const dir = tempDir(t);
+  const faults = await installFsFaults();
+  t.teardown(() => faults.reset());
+  faults.reset();
+  faults.under(dir);
+  const gr = flavor('gr');
+  setClock(at('2026-12-07T10:00:00Z'));
+  const b = await startFile(fileConfig(dir), [gr]);
+  b.send(line(gr, Date.now(), '{"a":"1"}'));
+  await until(() => b.counters.persisted === 1);
+  faults.failNth('fsync', 1, 'EIO');
+  await t.rejects(b.close(), /EIO.*gr-2026-12-07\.log/);
+  t.equal(b.counters.failed, 1, 'counted as a failure');
+});
