@@ -25,12 +25,12 @@ export { dayFile } from './paths.js';
  * gathered over time: a process crash (SIGKILL, the OOM killer) loses only
  * what was answered in the turn it died in.
  *
- * The queue: `queueCapacity` Lines in all, the channel plus what writers
- * hold. A flavor with a failing write may hold at most its share,
- * `queueCapacity / flavors`; its further Lines are dropped as they are routed,
- * counted for that flavor. Healthy flavors are not limited by shares, only by
- * the whole: a Line that would take the total over `queueCapacity` is dropped
- * at `send`.
+ * The queue: `queueCapacity` Lines and `queueBytes` bytes in all, the
+ * channel plus what writers hold. A flavor with a failing write may hold at
+ * most its share, `queueCapacity / flavors` Lines and `queueBytes / flavors`
+ * bytes; its further Lines are dropped as they are routed, counted for that
+ * flavor. Healthy flavors are not limited by shares, only by the whole: a
+ * Line that would take the total over either bound is dropped at `send`.
  *
  * Past days: a day's writer idle for `idleCloseMs`, once the flavor's
  * midnight is `idleCloseMs` behind, is closed and the day sealed, then
@@ -51,9 +51,11 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
   private readonly states = new Map<string, FlavorState>();
   private readonly failing = new Map<DayWriter, string>();
   private readonly dirty: DayWriter[] = [];
-  /** Lines held by writers (pending or in flight). */
+  /** Lines held by writers (pending or in flight), and their bytes. */
   private held = 0;
+  private heldBytes = 0;
   private readonly share: number;
+  private readonly shareBytes: number;
   private closing = false;
   private readonly logError: ReturnType<typeof rateLimited>;
   private loop: Promise<void> = Promise.resolve();
@@ -63,11 +65,13 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
   private late = 0;
 
   constructor(private readonly config: FileConfig, private readonly log: Logger, flavors: readonly Flavor[] = []) {
-    this.channel = new Channel(config.queueCapacity);
+    // Bytes as written: the Line and its newline.
+    this.channel = new Channel<Line>(config.queueCapacity, config.queueBytes, (line) => line.json.length + 1);
     this.retryMs = config.retryMs;
     this.logError = rateLimited(log);
     for (const f of flavors) this.states.set(f.name, new FlavorState(f));
     this.share = Math.max(1, Math.floor(config.queueCapacity / Math.max(1, flavors.length)));
+    this.shareBytes = Math.floor(config.queueBytes / Math.max(1, flavors.length));
     this.keeper = new DayKeeper(config, log, this.logError);
   }
 
@@ -79,7 +83,8 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
   }
 
   send(line: Line): boolean {
-    if (this.held + this.channel.length < this.channel.capacity && this.channel.send(line)) return true;
+    if (this.held + this.channel.length < this.channel.capacity &&
+      this.heldBytes + this.channel.bytes + line.json.length + 1 <= this.config.queueBytes && this.channel.send(line)) return true;
     this.drop(line, this.stateOf(line.flavor));
     return false;
   }
@@ -186,12 +191,13 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
     let w = this.current.get(line.flavor.name);
     if (w === undefined || w.day !== day) w = this.writerFor(line.flavor, day);
     const s = w.state;
-    if (s.failingWriters !== 0 && s.held >= this.share) {
+    if (s.failingWriters !== 0 && (s.held >= this.share || s.heldBytes + line.json.length + 1 > this.shareBytes)) {
       this.drop(line, s);
       return;
     }
     w.push(line);
     this.held++;
+    this.heldBytes += line.json.length + 1;
     if (w.pending.length === 1) this.dirty.push(w);
   }
 
@@ -233,9 +239,10 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
   }
 
   // WriterHost: what writers report.
-  written(_w: DayWriter, lines: number): void {
+  written(_w: DayWriter, lines: number, bytes: number): void {
     this.counters.persisted += lines;
     this.held -= lines;
+    this.heldBytes -= bytes;
   }
 
   failed(w: DayWriter, e: NodeJS.ErrnoException): void {

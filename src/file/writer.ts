@@ -15,8 +15,9 @@ const MAX_KEPT_BUFFER = 1024 * 1024;
  * here (its time zone applies from then on) and keeps the state.
  */
 export class FlavorState {
-  /** Lines routed to this flavor's writers and not yet written or dropped. */
+  /** Lines routed to this flavor's writers and not yet written or dropped, and their bytes (newlines included). */
   held = 0;
+  heldBytes = 0;
   /** Writers of this flavor whose last write failed. */
   failingWriters = 0;
   dropped = 0;
@@ -27,7 +28,7 @@ export class FlavorState {
 /** What a writer reports to the backend that routes Lines to it. */
 export interface WriterHost {
   readonly retryMs: number;
-  written(w: DayWriter, lines: number): void;
+  written(w: DayWriter, lines: number, bytes: number): void;
   failed(w: DayWriter, err: NodeJS.ErrnoException): void;
   retrying(w: DayWriter): void;
   recovered(w: DayWriter): void;
@@ -112,6 +113,7 @@ export class DayWriter {
     this.pending.push(line.json);
     if (line.time > this.pendingLast) this.pendingLast = line.time;
     this.state.held++;
+    this.state.heldBytes += line.json.length + 1;
   }
 
   /**
@@ -151,7 +153,7 @@ export class DayWriter {
       } catch {
         // The retry then appends after them, as drain() does when its truncate fails.
         this.size += written;
-        this.retryBatch(data.subarray(written), lines, time, last, start);
+        this.retryBatch(data.subarray(written), lines, time, last, start, data.length);
         return true;
       }
       this.retryBatch(data, lines, time, last, null);
@@ -161,7 +163,8 @@ export class DayWriter {
     this.lastWrite = Date.now();
     if (last > this.lastTime) this.lastTime = last;
     this.state.held -= lines;
-    this.host.written(this, lines);
+    this.state.heldBytes -= data.length;
+    this.host.written(this, lines, data.length);
     this.indexing = this.indexing.then(() => this.appendIndex(time, start));
     return true;
   }
@@ -170,7 +173,7 @@ export class DayWriter {
    * A batch the fast path could not write (or finish: `start` is then where
    * its kept bytes begin): the async path writes it first, then what is pending.
    */
-  private retryBatch(data: Buffer, lines: number, time: number, last: number, start: number | null): void {
+  private retryBatch(data: Buffer, lines: number, time: number, last: number, start: number | null, bytes = data.length): void {
     const copy = Buffer.from(data); // the reused buffer is the next batch's
     this.running = (async () => {
       try {
@@ -182,7 +185,8 @@ export class DayWriter {
         if (last > this.lastTime) this.lastTime = last;
         this.inFlight = 0;
         this.state.held -= lines;
-        this.host.written(this, lines);
+        this.state.heldBytes -= bytes;
+        this.host.written(this, lines, bytes);
         this.indexing = this.indexing.then(() => this.appendIndex(time, begins));
       } finally {
         this.running = null;
@@ -210,8 +214,9 @@ export class DayWriter {
         if (last > this.lastTime) this.lastTime = last;
         this.inFlight = 0;
         this.state.held -= lines;
+        this.state.heldBytes -= data.length;
         // Counted as soon as the bytes are in the file, before the index entry.
-        this.host.written(this, lines);
+        this.host.written(this, lines, data.length);
         // The index entry follows on its own chain, so the next batch's data
         // need not wait for it: a Line's way to write(2) is one write long.
         this.indexing = this.indexing.then(() => this.appendIndex(time, start));

@@ -24,7 +24,7 @@ export function flavor(name: string, timeZone = 'UTC', hosts = [`${name}.test`])
 }
 
 export function fileConfig(dir: string, more: Partial<FileConfig> = {}): FileConfig {
-  return { enabled: true, dir, queueCapacity: 1000, retryMs: 20, idleCloseMs: 1000, compress: 'none', retainDays: null, ...more };
+  return { enabled: true, dir, queueCapacity: 1000, queueBytes: 64 * 1024 * 1024, retryMs: 20, idleCloseMs: 1000, compress: 'none', retainDays: null, ...more };
 }
 
 export const silent = pino({ level: 'silent' });
