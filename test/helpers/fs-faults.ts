@@ -138,6 +138,17 @@ export async function installFsFaults(): Promise<FsFaults> {
     const h = await (origOpenP as (...a: unknown[]) => Promise<FsModule.promises.FileHandle>)(path, ...rest);
     after();
     fdPaths.set(h.fd, resolve(String(path)));
+    // FileHandle's close is an own property of each handle (a class field), not on its prototype.
+    const origClose = h.close;
+    h.close = function (this: unknown, ...args: unknown[]) {
+      const d = decide('close', h.fd);
+      if (d === 'hang') return new Promise(() => {});
+      if (d instanceof Promise) return d.then(() => origClose.apply(h, args as []));
+      if (d) return Promise.reject(d);
+      const r = origClose.apply(h, args as []);
+      after();
+      return r;
+    } as typeof h.close;
     return h;
   };
   restore.push(() => { P.open = origOpenP; });
