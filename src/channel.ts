@@ -17,9 +17,6 @@ export class Channel<T> {
   private waiter: ((batch: T[]) => void) | null = null;
   private wakeScheduled = false;
   private closed = false;
-  private gatherer: (() => void) | null = null;
-  private gatherTimer: NodeJS.Timeout | undefined;
-  private gatherUntil = Infinity;
 
   private queuedBytes = 0;
 
@@ -47,7 +44,6 @@ export class Channel<T> {
       this.queuedBytes += n;
     }
     this.items.push(item);
-    if (this.items.length >= this.gatherUntil) this.endGather();
     if (this.waiter !== null && !this.wakeScheduled) {
       this.wakeScheduled = true;
       setImmediate(this.wake);
@@ -68,28 +64,6 @@ export class Channel<T> {
     });
   }
 
-  /**
-   * Resolves after `ms`, or as soon as `items` are queued, or the channel is
-   * closed: lets a consumer that has just finished a batch wait for a bigger
-   * one without letting the channel fill up meanwhile.
-   */
-  gather(items: number, ms: number): Promise<void> {
-    if (this.closed || this.items.length >= items) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.gatherer = resolve;
-      this.gatherUntil = items;
-      this.gatherTimer = setTimeout(() => this.endGather(), ms);
-    });
-  }
-
-  private endGather(): void {
-    const g = this.gatherer;
-    this.gatherer = null;
-    this.gatherUntil = Infinity;
-    clearTimeout(this.gatherTimer);
-    g?.();
-  }
-
   /** Everything queued, taken out now (the channel is left empty): for giving up at shutdown. */
   drainAll(): T[] {
     const items = this.items;
@@ -101,7 +75,6 @@ export class Channel<T> {
   /** No more sends; a waiting or later `receive` gets what is left. */
   close(): void {
     this.closed = true;
-    this.endGather();
     if (this.waiter !== null && !this.wakeScheduled) {
       this.wakeScheduled = true;
       setImmediate(this.wake);
