@@ -183,7 +183,7 @@ function checkLines(run: Run, days: Map<string, string[]>, bad: string[]): void 
  * or the disk freezes after it (crash: true) and a new backend restarts on a
  * copy of what it held. Returns the broken invariants (empty: all held).
  */
-export async function runOne(base: string, faults: FsFaults, kind: FsKind | null, nth: number, crash: boolean): Promise<string[]> {
+export async function runOne(base: string, faults: FsFaults, kind: FsKind | null, nth: number, crash: boolean, code = 'EIO'): Promise<string[]> {
   const bad: string[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'file-faults-run-'));
   const restartDir = mkdtempSync(join(tmpdir(), 'file-faults-restart-'));
@@ -196,7 +196,7 @@ export async function runOne(base: string, faults: FsFaults, kind: FsKind | null
     faults.under(dir);
     if (kind !== null) {
       if (crash) faults.crashAfter(kind, nth);
-      else faults.failNth(kind, nth, 'EIO');
+      else faults.failNth(kind, nth, code);
     }
     const run = await scenario(dir, faults);
     let final = dir;
