@@ -1,5 +1,6 @@
 // The file backend's crash-consistency harness (issue 30, "every filesystem
-// call is a fault point"): one scenario with Lines, a day rollover, sealing,
+// call is a fault point"): one scenario with Lines, a day rollover (with a
+// reload that changes the flavor), sealing,
 // compression and retention, run over test/helpers/fs-faults.ts failing the
 // Nth call of each kind, and crashing (the disk frozen) after it, followed by
 // a restart on what the disk held. After each run the invariants are checked:
@@ -78,7 +79,9 @@ async function scenario(dir: string, faults: FsFaults): Promise<Run> {
   for (let i = 5; i < 8; i++) send(`{"d1":${i}}`);
   await until(() => b.counters.persisted >= sent.length, 300, stop);
   setClock(at('2026-12-06T00:00:00.300Z'));
-  for (let i = 0; i < 4; i++) send(`{"d2":${i}}`);
+  // A reload at midnight changed gr (a host added): its Lines come with a new Flavor object.
+  const gr2 = flavor('gr', 'UTC', ['gr.test', 'www.gr.test']);
+  for (let i = 0; i < 4; i++) if (b.send(line(gr2, Date.now(), `{"d2":${i}}`))) sent.push(`{"d2":${i}}`);
   const s = () => b.fileStats();
   await until(() => s().compressed_days >= 1 && s().pruned_days >= 1 && b.counters.persisted >= sent.length, 1500, stop);
   return { sent, persisted: b.counters.persisted, dropped: b.counters.dropped, crashed: faults.crashed(), backend: b };
