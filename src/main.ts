@@ -175,16 +175,23 @@ async function drain(
   const timer = setTimeout(() => {
     const lost = Object.fromEntries(backends.map((b) => [b.name, b.queued()]));
     log.error({ lost, drainTimeoutMs: config.shutdown.drainTimeoutMs }, 'drain timed out; queued Lines lost');
+    for (const b of backends) b.abandon?.();
     losses.closeAll();
     process.exit(2);
   }, config.shutdown.drainTimeoutMs);
   await new Promise((r) => setTimeout(r, config.shutdown.graceMs));
   closeConnections();
-  await Promise.all(backends.map((b) => b.close()));
+  // A backend that could not make its Lines durable (a failed fsync) rejects: exit 2, as for a timeout.
+  const failed = (await Promise.allSettled(backends.map((b) => b.close())))
+    .flatMap((r, i) => (r.status === 'rejected' ? [{ backend: backends[i]!.name, err: (r.reason as Error).message }] : []));
   clearTimeout(timer);
   losses.closeAll(); // windows still open are recorded before exit
   closeStats();
   const totals = Object.fromEntries(backends.map((b) => [b.name, b.counters]));
+  if (failed.length > 0) {
+    log.error({ ms: Date.now() - started, backends: totals, failed }, 'drained, but Lines may not be on disk');
+    process.exit(2);
+  }
   log.info({ ms: Date.now() - started, backends: totals }, 'drained');
   process.exit(0);
 }
