@@ -2,10 +2,13 @@
 // their bytes in memory that follows the bytes (never a buffer per piece),
 // and the chunked-body tail sees CRLF at the end of the data exactly when the
 // data so far ends with it, across any cut. Properties, with fast-check.
+// And the framing rules, header copy by copy.
 import fc from 'fast-check';
 import t from 'tap';
 import { Body, BodyBudget } from '../../src/http/body.js';
 import { ChunkTail } from '../../src/http/chunked.js';
+import { framing } from '../../src/http/framing.js';
+import type { HttpRequest } from 'uWebSockets.js';
 
 /** Bytes cut into pieces at `cuts` (empty pieces included, as uWS may hand over). */
 function cut(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
@@ -72,4 +75,31 @@ t.test('a chunked body\'s tail ends with CRLF exactly when its data does, howeve
     }
     return true;
   }), { numRuns: 2000 });
+});
+
+t.test('framing: every Content-Length and Transfer-Encoding copy counts, as RFC 9112 §6 reads them', async (t) => {
+  const req = (headers: [string, string][]) => ({
+    forEach: (cb: (k: string, v: string) => void) => headers.forEach(([k, v]) => cb(k, v)),
+    getHeader: (k: string) => headers.find(([h]) => h === k)?.[1] ?? '',
+  }) as unknown as HttpRequest;
+  const cases: [[string, string][], ReturnType<typeof framing>][] = [
+    [[], { length: null, chunked: false }],
+    [[['content-length', '3']], { length: 3, chunked: false }],
+    [[['content-length', '3'], ['content-length', '03']], { length: 3, chunked: false }],
+    [[['content-length', '3'], ['content-length', '58']], 'framing'],
+    [[['content-length', '']], 'framing'],
+    [[['content-length', '3'], ['content-length', '']], 'framing'],
+    [[['content-length', '3, 3']], 'framing'],
+    [[['transfer-encoding', 'chunked']], { length: null, chunked: true }],
+    [[['transfer-encoding', 'Chunked ']], { length: null, chunked: true }],
+    [[['transfer-encoding', 'chunked'], ['content-length', '3']], 'framing'],
+    [[['transfer-encoding', 'identity']], 'framing'],
+    [[['transfer-encoding', '']], 'framing'],
+    [[['transfer-encoding', 'chunkedX']], 'framing'],
+    [[['transfer-encoding', 'chunked, gzip']], 'framing'],
+    [[['transfer-encoding', 'chunked'], ['transfer-encoding', 'chunked']], 'framing'],
+    [[['transfer-encoding', 'gzip, chunked']], 'transfer_coding'],
+    [[['transfer-encoding', 'gzip'], ['transfer-encoding', 'chunked']], 'transfer_coding'],
+  ];
+  for (const [headers, want] of cases) t.same(framing(req(headers)), want, JSON.stringify(headers));
 });
