@@ -114,9 +114,10 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
   }
 
   /**
-   * A GET, HEAD or OPTIONS /track whose body uWS would frame other than a
-   * proxy in front might: refused before anything else, and closed, so no
-   * request hides in its body. The common request pays two header lookups.
+   * A GET, HEAD or OPTIONS (/track, /health) whose body uWS would frame
+   * other than a proxy in front might: refused before anything else, and
+   * closed, so no request hides in its body. The common request pays two
+   * header lookups.
    */
   function misframedHead(res: HttpResponse, req: HttpRequest, method: CountedMethod): boolean {
     if (!mayHaveBody(req, CONTENT_LENGTH, TRANSFER_ENCODING)) return false;
@@ -325,8 +326,12 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
     else res.endWithoutBody();
   });
 
-  app.get('/health', (res) => answer(res, 'GET', draining ? 503 : 200, draining ? 'draining\n' : 'ok\n'));
-  app.head('/health', (res) => answer(res, 'HEAD', draining ? 503 : 200));
+  app.get('/health', (res, req) => {
+    if (!misframedHead(res, req, 'GET')) answer(res, 'GET', draining ? 503 : 200, draining ? 'draining\n' : 'ok\n');
+  });
+  app.head('/health', (res, req) => {
+    if (!misframedHead(res, req, 'HEAD')) answer(res, 'HEAD', draining ? 503 : 200);
+  });
   app.any('/*', (res, req) => {
     const method = countedMethod(req.getMethod());
     const frame = framing(req);

@@ -59,6 +59,7 @@ const refused: [name: string, data: string, status: string, reason: string][] = 
   ['Transfer-Encoding: gzip, chunked', post('Transfer-Encoding: gzip, chunked\r\n', '3\r\na=x\r\n0\r\n\r\n'), '501', 'transfer_coding'],
   ['a GET with two Content-Lengths', `GET /track?get=cl HTTP/1.1\r\nHost: gr.test\r\nContent-Length: 3\r\nContent-Length: 58\r\n\r\nabc${smuggled('get')}`, '400', 'framing'],
   ['a GET with Transfer-Encoding: identity', 'GET /track?get=te HTTP/1.1\r\nHost: gr.test\r\nTransfer-Encoding: identity\r\n\r\nabc', '400', 'framing'],
+  ['GET /health with two Content-Lengths', `GET /health HTTP/1.1\r\nHost: gr.test\r\nContent-Length: 3\r\nContent-Length: 58\r\n\r\nabc${smuggled('health')}`, '400', 'framing'],
   ['another path, two Content-Lengths', `POST /other HTTP/1.1\r\nHost: gr.test\r\nContent-Length: 3\r\nContent-Length: 58\r\n\r\nabc${smuggled('other')}`, '400', 'framing'],
 ];
 
