@@ -87,14 +87,18 @@ t.test('limits.maxBodyBytesInFlight: past it, 503 busy and close, counted; the b
   // 16 fit in the budget at once.
   const socks = await trickle(d, 40, 3000);
   await settled(d);
-  const busy = socks.filter((s) => /^HTTP\/1\.1 503 /.test(s.text));
+  // A close with the client's bytes still unread by the server can reset
+  // the connection before the client reads the 503: closed, no text.
+  const busy = socks.filter((s) => s.closed);
+  const answered = busy.filter((s) => s.text !== '');
   const held = socks.filter((s) => s.text === '' && !s.closed);
-  t.equal(busy.length + held.length, 40, 'each either refused 503 or held, unanswered');
+  t.equal(busy.length + held.length, 40, 'each either refused and closed, or held, unanswered');
   t.ok(held.length >= 1 && held.length <= inFlight / maxBodyBytes, `${held.length} held, within the budget`);
-  t.ok(busy.every((s) => s.closed && s.text.endsWith('\r\n\r\nbusy\n')), '503 busy, and closed');
+  t.ok(answered.length > 0 && answered.every((s) => /^HTTP\/1\.1 503 [^]*\r\n\r\nbusy\n$/.test(s.text)), `503 busy (${answered.length} of ${busy.length} read it before the close)`);
   const after = await stats(d);
   t.equal(after.rejected.busy! - before.rejected.busy!, busy.length, 'counted as rejected.busy');
-  t.equal((after.requests.POST?.['503'] ?? 0) - (before.requests.POST?.['503'] ?? 0), busy.length, 'counted as POST 503');
+  const answered503 = (after.requests.POST?.['503'] ?? 0) - (before.requests.POST?.['503'] ?? 0);
+  t.ok(answered503 >= answered.length && answered503 <= busy.length, `answered 503: ${answered503}, counted as POST 503`);
 
   // Once the held ones go, their bytes are free for others.
   for (const s of socks) s.sock.destroy();
