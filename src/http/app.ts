@@ -16,7 +16,7 @@ import { bulkEntries, bulkValues } from './bulk.js';
 import { multipartReader, type MultipartReader } from './multipart.js';
 import { uws } from './uws.js';
 import { Body, BodyBudget } from './body.js';
-import { ChunkTail, QUIET_MS } from './chunked.js';
+import { ChunkTail, hasSizeLineInside, QUIET_MS } from './chunked.js';
 import { framing, mayHaveBody } from './framing.js';
 
 /** nginx's empty_gif: a 1×1 transparent GIF, 43 bytes. */
@@ -298,6 +298,7 @@ export function makeHttp(config: Config, backends: readonly Backend[], counters:
         return;
       }
       const bytes = body.bytes();
+      if (tail !== null && hasSizeLineInside(bytes)) return finish({ reason: 'chunk_extension' });
       if (multipart !== null) {
         // Fed whole, once: busboy keeps each piece it is given as its own buffer.
         multipart.write(bytes);
