@@ -43,6 +43,8 @@ export interface KafkaConfig {
 export interface Limits {
   maxQueryBytes: number;
   maxBodyBytes: number;
+  /** Body bytes all requests together may hold between reads; over it: 503 busy and close. */
+  maxBodyBytesInFlight: number;
   maxParams: number;
   maxDepth: number;
   maxBulkRequests: number;
@@ -130,6 +132,9 @@ function resolveConfig(file: string, data: unknown): Config {
   const { kafka } = data.backends;
   if (kafka.enabled && kafka.flushTimeoutMs >= data.shutdown.drainTimeoutMs) {
     errors.push(`/backends/kafka/flushTimeoutMs: must be below /shutdown/drainTimeoutMs (${data.shutdown.drainTimeoutMs})`);
+  }
+  if (data.limits.maxBodyBytesInFlight < data.limits.maxBodyBytes) {
+    errors.push(`/limits/maxBodyBytesInFlight: must be at least /limits/maxBodyBytes (${data.limits.maxBodyBytes})`);
   }
   const hostOwner = new Map<string, string>();
   const names = new Set<string>();

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { countResponse, type CountedMethod, type RejectReason, type RequestCounters } from '../stats/counters.js';
 import type { Flavor } from '../flavor.js';
 import type { Line } from '../line.js';
-import { rejections, statusText } from './reject.js';
+import { closes, rejections, statusText } from './reject.js';
 import { internalFailure } from './internal.js';
 import { rateLimited, type Logger } from '../log.js';
 import { parseValues } from '../query/index.js';
@@ -17,6 +17,9 @@ import { clientIp, peerIp } from './client-ip.js';
 import { uws } from './uws.js';
 import { judge, PrivacyState, type HitHeaders, type Verdict } from '../privacy/policy.js';
 import { withoutMembers } from '../privacy/strip.js';
+import { Body, BodyBudget } from './body.js';
+import { ChunkTail, hasSizeLineInside, QUIET_MS } from './chunked.js';
+import { framing, mayHaveBody } from './framing.js';
 
 /** nginx's empty_gif: a 1×1 transparent GIF, 43 bytes. */
 const GIF = Buffer.from(
@@ -43,9 +46,8 @@ const OK_GIF_TEXT = `200 OK\r\nContent-Type: image/gif\r\nCache-Control: ${NO_CA
 const OK_GIF = bytes(OK_GIF_TEXT);
 const HOST = bytes('host');
 const ORIGIN = bytes('origin');
-/** A chunked body's last-chunk line and end (RFC 9112 §7.1), as uWS hands it over when it misframes. */
-const CHUNKED_END = Buffer.from('\r\n0\r\n\r\n');
-const EMPTY = Buffer.alloc(0);
+const CONTENT_LENGTH = bytes('content-length');
+const TRANSFER_ENCODING = bytes('transfer-encoding');
 
 export interface Http {
   readonly app: TemplatedApp;
@@ -67,6 +69,7 @@ export function makeHttp(
   const settingsOf = (c: Config): HttpSettings => httpSettings(c, makeCors(c.flavors, OK_GIF_TEXT, counters.cors));
   let settings = settingsOf(config);
   let draining = false;
+  const budget = new BodyBudget(config.limits.maxBodyBytesInFlight);
   const logError = log === undefined ? null : rateLimited(log);
 
   /** The converter threw (answered 500 `internal`, counted by reject()): log it without the input. */
@@ -84,9 +87,48 @@ export function makeHttp(
     else res.end(text, close);
   }
 
-  function reject(res: HttpResponse, method: CountedMethod, reason: RejectReason, corsLines?: string | null, at?: number, close?: boolean): void {
+  function reject(res: HttpResponse, method: CountedMethod, reason: RejectReason, corsLines?: string | null, at?: number): void {
     counters.rejected[reason]++;
-    answer(res, method, rejections[reason].status, at === undefined ? `${reason}\n` : `${reason} at requests[${at}]\n`, corsLines, close);
+    answerRefusal(res, method, reason, corsLines, at);
+  }
+
+  /** The refusal's answer; reject() counts the reason, refuseAfterParse() counts it when it decides. */
+  function answerRefusal(res: HttpResponse, method: CountedMethod, reason: RejectReason, corsLines?: string | null, at?: number): void {
+    answer(res, method, rejections[reason].status, at === undefined ? `${reason}\n` : `${reason} at requests[${at}]\n`, corsLines, draining || closes(reason));
+  }
+
+  /**
+   * Refuse and close from inside uWS's parsing (a handler, onData), on the
+   * next turn. uWS goes on parsing what it has read after an answer, even one
+   * that closes: a request hidden behind it (a smuggled one) would be served
+   * and would keep the connection open. With this answer still pending, uWS
+   * instead drops such a request and closes the connection itself. The
+   * reason is counted now, the answer (status) when it is written.
+   */
+  function refuseAfterParse(res: HttpResponse, method: CountedMethod, reason: RejectReason, corsLines?: string | null): void {
+    counters.rejected[reason]++;
+    let gone = false;
+    res.onAborted(() => {
+      gone = true;
+    });
+    res.onData(() => {}); // the body is not read
+    setImmediate(() => {
+      if (!gone) res.cork(() => answerRefusal(res, method, reason, corsLines));
+    });
+  }
+
+  /**
+   * A GET, HEAD or OPTIONS (/track, /health) whose body uWS would frame
+   * other than a proxy in front might: refused before anything else, and
+   * closed, so no request hides in its body. The common request pays two
+   * header lookups.
+   */
+  function misframedHead(res: HttpResponse, req: HttpRequest, method: CountedMethod): boolean {
+    if (!mayHaveBody(req, CONTENT_LENGTH, TRANSFER_ENCODING)) return false;
+    const f = framing(req);
+    if (typeof f !== 'string') return false;
+    refuseAfterParse(res, method, f);
+    return true;
   }
 
   /** Hand the Line to every backend; each counts its own drops. */
@@ -131,6 +173,7 @@ export function makeHttp(
   function track(method: 'GET' | 'HEAD') {
     return (res: HttpResponse, req: HttpRequest): void => {
       const time = Date.now();
+      if (misframedHead(res, req, method)) return;
       const flavor = settings.lookup(req.getHeader(HOST));
       if (flavor === undefined) return reject(res, method, 'unknown_flavor');
       // Browsers send Origin only on cross-origin fetches (XHR, beacons),
@@ -159,6 +202,9 @@ export function makeHttp(
 
   app.post('/track', (res, req) => {
     const time = Date.now();
+    // First: a request that is refused for its framing is closed, whatever else is wrong with it.
+    const frame = framing(req);
+    if (typeof frame === 'string') return refuseAfterParse(res, 'POST', frame);
     const flavor = settings.lookup(req.getHeader(HOST));
     if (flavor === undefined) return reject(res, 'POST', 'unknown_flavor');
     const corsLines = settings.cors.lines(flavor, req.getHeader(ORIGIN));
@@ -167,7 +213,8 @@ export function makeHttp(
     if (type !== FORM && type !== 'text/plain' && type !== MULTIPART && !(type === JSON_TYPE && flavor.bulk)) {
       return reject(res, 'POST', 'bad_content_type', corsLines);
     }
-    if (Number(req.getHeader('content-length')) > settings.maxBodyBytes) return reject(res, 'POST', 'body_too_large', corsLines);
+    const { maxBodyBytes } = settings;
+    if (frame.length !== null && frame.length > maxBodyBytes) return reject(res, 'POST', 'body_too_large', corsLines);
     // Rails' params: the URL query counts as much as the body.
     const query = req.getQuery() ?? '';
     if (Buffer.byteLength(query) > settings.maxQueryBytes) return reject(res, 'POST', 'too_long', corsLines);
@@ -177,22 +224,34 @@ export function makeHttp(
       if (typeof reader === 'string') return reject(res, 'POST', reader, corsLines);
       multipart = reader;
     }
-    const chunked = req.getHeader('transfer-encoding') !== '';
     // The request is only valid now, not in onData.
     const verdict = verdictOf(flavor, time, res, req);
     const extra = verdict?.pairs;
     let done = false;
-    let size = 0;
-    const chunks: Buffer[] = [];
-    /** The last bytes of a chunked body, to see uWS misframe it. */
-    let tail = EMPTY;
+    let aborted = false;
+    const body = new Body(budget, maxBodyBytes, frame.length);
+    /** Only for a chunked body: its data's last bytes, to see uWS misframe it. */
+    const tail = frame.chunked ? new ChunkTail() : null;
+    let quiet: NodeJS.Timeout | null = null;
 
-    /** Answer once, corked, unless the client is gone. */
-    const finish = (result: Buffer[] | Refusal, close?: boolean): void => {
+    /**
+     * Answer once, corked, unless the client is gone; the body's memory is
+     * handed back either way. A refusal that closes waits for uWS to finish
+     * parsing what it has read (refuseAfterParse).
+     */
+    const finish = (result: Buffer[] | Refusal): void => {
       if (done) return;
       done = true;
+      stop();
+      if (!Array.isArray(result) && closes(result.reason)) {
+        counters.rejected[result.reason]++;
+        setImmediate(() => {
+          if (!aborted) res.cork(() => answerRefusal(res, 'POST', result.reason, corsLines, result.at));
+        });
+        return;
+      }
       res.cork(() => {
-        if (!Array.isArray(result)) return reject(res, 'POST', result.reason, corsLines, result.at, close || draining);
+        if (!Array.isArray(result)) return reject(res, 'POST', result.reason, corsLines, result.at);
         for (const json of result) record(flavor, json, time, verdict);
         countResponse(counters, 'POST', 204);
         res.writeStatus(corsLines === null ? '204 No Content' : `204 No Content\r\n${corsLines}`)
@@ -204,14 +263,26 @@ export function makeHttp(
         else res.endWithoutBody();
       });
     };
+    const stop = (): void => {
+      body.release();
+      if (quiet !== null) clearTimeout(quiet);
+      quiet = null;
+    };
     const one = (json: Buffer | RejectReason): Buffer[] | Refusal => {
       if (typeof json === 'string') return { reason: json };
       const c = checked(flavor, json);
       return typeof c === 'string' ? { reason: c } : [c];
     };
+    /** QUIET_MS after data that ends with CRLF, and nothing more: uWS misframed it (chunked.ts). */
+    const misframed = (): void => {
+      quiet = null;
+      finish({ reason: 'chunk_extension' });
+    };
 
     res.onAborted(() => {
       done = true;
+      aborted = true;
+      stop();
     });
     // A bug in reading a body (busboy, bulk, merge) answers 500, never
     // throws into uWS or an event emitter, which would end the process.
@@ -219,43 +290,48 @@ export function makeHttp(
       try {
         read();
       } catch (err) {
-        converterFailed(Buffer.concat(chunks), err);
+        converterFailed(body.bytes(), err);
         finish({ reason: 'internal' });
       }
     };
     res.onData((chunk, isLast) => guarded(() => {
       if (done) return;
-      size += chunk.byteLength;
-      if (size > settings.maxBodyBytes) return finish({ reason: 'body_too_large' });
-      if (multipart !== null) multipart.write(new Uint8Array(chunk));
-      // uWS reuses the chunk's memory after this callback returns.
-      else chunks.push(Buffer.from(chunk.slice(0)));
+      const piece = new Uint8Array(chunk);
+      const refused = body.add(piece, isLast);
+      if (refused !== null) return finish({ reason: refused });
       if (!isLast) {
-        if (chunked) {
-          const piece = Buffer.from(chunk);
-          if (misframed(tail, piece)) return finish({ reason: 'chunk_extension' }, true);
-          tail = Buffer.from(Buffer.concat([tail, piece]).subarray(-CHUNKED_END.length));
+        if (tail === null) return;
+        if (tail.endsWithCrlf(piece)) {
+          if (quiet === null) quiet = setTimeout(misframed, QUIET_MS);
+          else quiet.refresh();
+        } else if (quiet !== null) {
+          clearTimeout(quiet);
+          quiet = null;
         }
         return;
       }
+      const bytes = body.bytes();
+      if (tail !== null && hasSizeLineInside(bytes)) return finish({ reason: 'chunk_extension' });
       if (multipart !== null) {
+        // Fed whole, once: busboy keeps each piece it is given as its own buffer.
+        multipart.write(bytes);
         return multipart.end((post) => guarded(() => {
           finish(typeof post === 'string' ? { reason: post } : one(queryMerged(query, post, settings.limits, extra)));
         }));
       }
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       if (flavor.bulk) {
-        const entries = bulkEntries(body);
+        const entries = bulkEntries(bytes);
         if (entries !== null) {
           return finish(bulkValues(entries, settings.limits, extra, (json) => checked(flavor, json)));
         }
       }
       if (type === JSON_TYPE) return finish({ reason: 'bad_content_type' });
-      finish(one(formValues(query, body, settings.limits, extra)));
+      finish(one(formValues(query, bytes, settings.limits, extra)));
     }));
   });
 
   app.options('/track', (res, req) => {
+    if (misframedHead(res, req, 'OTHER')) return;
     const flavor = settings.lookup(req.getHeader(HOST));
     if (flavor === undefined) return reject(res, 'OTHER', 'unknown_flavor');
     countResponse(counters, 'OTHER', 204);
@@ -267,9 +343,18 @@ export function makeHttp(
   // Crawlers that honour it stay off /track: nothing here is content.
   app.get('/robots.txt', (res) => answer(res, 'GET', 200, ROBOTS_TXT));
   app.head('/robots.txt', (res) => answer(res, 'HEAD', 200, ROBOTS_TXT));
-  app.get('/health', (res) => answer(res, 'GET', draining ? 503 : 200, draining ? 'draining\n' : 'ok\n'));
-  app.head('/health', (res) => answer(res, 'HEAD', draining ? 503 : 200));
-  app.any('/*', (res, req) => answer(res, countedMethod(req.getMethod()), 404));
+  app.get('/health', (res, req) => {
+    if (!misframedHead(res, req, 'GET')) answer(res, 'GET', draining ? 503 : 200, draining ? 'draining\n' : 'ok\n');
+  });
+  app.head('/health', (res, req) => {
+    if (!misframedHead(res, req, 'HEAD')) answer(res, 'HEAD', draining ? 503 : 200);
+  });
+  app.any('/*', (res, req) => {
+    const method = countedMethod(req.getMethod());
+    const frame = framing(req);
+    if (typeof frame === 'string') return refuseAfterParse(res, method, frame);
+    answer(res, method, 404);
+  });
 
   return {
     app,
@@ -278,24 +363,9 @@ export function makeHttp(
     },
     configure(next) {
       settings = settingsOf(next);
+      budget.max = next.limits.maxBodyBytesInFlight;
     },
   };
-}
-
-/**
- * uWS reads a chunk extension (`5;a=b`, RFC 9112 §7.1.1) as more hex digits
- * of the chunk size, then waits for a body that never comes, until its idle
- * timeout. What it hands over then is framing it took for data: the
- * stream's own last chunk (`…\r\n0\r\n\r\n`), or, after an extension on the
- * last chunk (`0;a`), just the final CRLF. Seen here, the request is
- * answered at once (400 chunk_extension, and close: the stream is out of
- * step). A body whose data itself ends so is refused too: tracker bodies
- * are forms and carry no raw CR LF.
- */
-function misframed(tail: Buffer, piece: Buffer): boolean {
-  if (piece.length === 2 && piece[0] === 0x0d && piece[1] === 0x0a) return true;
-  const end = piece.length >= CHUNKED_END.length ? piece : Buffer.concat([tail, piece]);
-  return end.length >= CHUNKED_END.length && end.subarray(end.length - CHUNKED_END.length).equals(CHUNKED_END);
 }
 
 function countedMethod(method: string): CountedMethod {

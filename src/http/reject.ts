@@ -3,6 +3,8 @@
  * answer's text. The reason type, the `rejected` counters, /metrics and the
  * tests' lists are all derived from it (fastify's and undici's model: one
  * error table, stable codes). Add a reason here and everything else follows.
+ * `close`: the answer also closes the connection (the stream is out of step,
+ * or the client must not go on sending).
  */
 export const rejections = {
   unknown_flavor: { status: 400, meaning: 'unknown or missing Host' },
@@ -20,18 +22,27 @@ export const rejections = {
   bad_multipart: { status: 400, meaning: 'a multipart body that cannot be parsed' },
   bulk_entry: { status: 400, meaning: 'a bulk requests entry that is not a string' },
   bulk_too_large: { status: 413, meaning: 'more bulk requests than limits.maxBulkRequests, or more bytes of Lines than limits.maxBulkBytes' },
-  chunk_extension: { status: 400, meaning: 'a chunked body whose chunk-size line has an extension (uWS cannot frame it)' },
+  chunk_extension: { status: 400, meaning: 'a chunked body whose chunk-size line has an extension (uWS cannot frame it)', close: true },
+  framing: { status: 400, meaning: 'Content-Length copies that differ, an empty or non-decimal Content-Length, or a Transfer-Encoding whose codings do not end with one chunked (RFC 9112 §6.3)', close: true },
+  transfer_coding: { status: 501, meaning: 'a transfer coding before chunked (gzip, deflate, …): scratchd implements none (RFC 9112 §6.1)', close: true },
+  busy: { status: 503, meaning: 'bodies held between reads are over limits.maxBodyBytesInFlight', close: true },
   internal: { status: 500, meaning: 'a bug in scratchd (logged); the request was not recorded' },
-} as const satisfies Record<string, { status: number; meaning: string }>;
+} as const satisfies Record<string, { status: number; meaning: string; close?: true }>;
 
 /** Why a request was refused; each has its own counter. */
 export type RejectReason = keyof typeof rejections;
 
 export const rejectReasons = Object.keys(rejections) as readonly RejectReason[];
 
+/** Whether refusing for `reason` also closes the connection. */
+export function closes(reason: RejectReason): boolean {
+  return 'close' in rejections[reason];
+}
+
 /** Status lines for every status either listener answers with. */
 export const statusText: Readonly<Record<number, string>> = {
   200: '200 OK', 204: '204 No Content', 400: '400 Bad Request', 404: '404 Not Found',
   405: '405 Method Not Allowed', 413: '413 Content Too Large', 414: '414 URI Too Long',
-  415: '415 Unsupported Media Type', 500: '500 Internal Server Error', 503: '503 Service Unavailable',
+  415: '415 Unsupported Media Type', 500: '500 Internal Server Error', 501: '501 Not Implemented',
+  503: '503 Service Unavailable',
 };

@@ -114,6 +114,9 @@ t.test('chunk extensions never leave a connection hanging', async (t) => {
     ['5;a="b"', `${head}5;a="b"\r\nx=ext\r\n0\r\n\r\n`],
     ['two chunks, one extension each', `${head}2;a=b\r\nx=\r\n3;c\r\next\r\n0\r\n\r\n`],
     ['on the last chunk: 0;a', `${head}5\r\nx=ext\r\n0;a\r\n\r\n`],
+    ['on every chunk, the last one too (issue 34)', `${head}2;a=b\r\nx=\r\n3;c\r\next\r\n0;d=e\r\n\r\n`],
+    ['on the data chunk and the last chunk', `${head}5;a=b\r\nx=ext\r\n0;a=b\r\n\r\n`],
+    ['a value with whitespace inside: 5;a b', `${head}5;a b\r\nx=ext\r\n0\r\n\r\n`],
     ['head and body in two writes', `${head}|5;a=b\r\nx=ext\r\n0\r\n\r\n`],
   ];
   for (const [name, data] of cases) {
@@ -145,7 +148,7 @@ t.test('chunk extensions never leave a connection hanging', async (t) => {
           });
         });
       }
-      t.ok(r.closedByServer, 'answered and closed at once, not held until the idle timeout');
+      t.ok(r.closedByServer, 'answered and closed within chunked.ts\'s QUIET_MS, not held until the idle timeout');
       t.same(statuses(r.text), ['400'], 'a clear 400');
       const after = await stats(d);
       const ours = after.rejected.chunk_extension! - before.rejected.chunk_extension!;
