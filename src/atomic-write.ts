@@ -3,7 +3,7 @@
  * new ones, never a mix or nothing: write a temp file beside it, fsync it,
  * rename it over the file, fsync the directory (without that the rename
  * itself may not survive a crash). One copy for every small state file
- * (manifests, the spool's ledger, replay progress).
+ * (manifests, the spool's ledger, replay progress, erase's journal).
  */
 import { closeSync, fsyncSync, openSync, promises as fs, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -19,12 +19,7 @@ export function writeFileAtomicSync(path: string, data: Buffer | string, mode = 
     closeSync(fd);
   }
   renameSync(temp, path);
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
+  syncDirSync(dirname(path));
 }
 
 export async function writeFileAtomic(path: string, data: Buffer | string, mode = 0o640): Promise<void> {
@@ -37,10 +32,24 @@ export async function writeFileAtomic(path: string, data: Buffer | string, mode 
     await fd.close();
   }
   await fs.rename(temp, path);
-  const dir = await fs.open(dirname(path), 'r');
+  await syncDir(dirname(path));
+}
+
+/** fsync a directory, so a rename or unlink in it survives a crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const fd = await fs.open(dir, 'r');
   try {
-    await dir.sync();
+    await fd.sync();
   } finally {
-    await dir.close();
+    await fd.close();
+  }
+}
+
+export function syncDirSync(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -31,7 +31,8 @@ import { encodeEntries, type IndexEntry } from '../file/day-index.js';
 import { daySpan, isDay } from '../recovery/days.js';
 import { connectConsumer, partitionsOf } from '../recovery/kafka.js';
 import { CommandError, commandArgs, flavorNamed, runCommand } from './command.js';
-import { makeManifest, writeAtomically, writeManifest } from '../file/manifest.js';
+import { writeFileAtomic } from '../atomic-write.js';
+import { makeManifest, writeManifest } from '../file/manifest.js';
 import { mergeByTime, type Message } from '../recovery/merge.js';
 import { progressBar } from '../recovery/progress.js';
 
@@ -188,8 +189,8 @@ async function write(req: Request, lines: readonly Message[]): Promise<string> {
     min = Math.min(min, l.timestamp);
     max = Math.max(max, l.timestamp);
   }
-  await writeAtomically(file, data);
-  await writeAtomically(`${file}.idx`, encodeEntries(entries));
+  await writeFileAtomic(file, data);
+  await writeFileAtomic(`${file}.idx`, encodeEntries(entries));
   const digest = { lines: lines.length, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
   await writeManifest(`${file}.done`, makeManifest(req.flavor.name, req.day, digest, min, max));
   return file;

@@ -3,7 +3,8 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, constants as zlib } from 'node:zlib';
-import { readManifest, syncDir, writeManifest } from './manifest.js';
+import { syncDir } from '../atomic-write.js';
+import { readManifest, writeManifest } from './manifest.js';
 import type { DayPaths } from './paths.js';
 import { dirname, basename } from 'node:path';
 

@@ -24,7 +24,8 @@ import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { decodeEntries, encodeEntries, type IndexEntry } from './day-index.js';
-import { readManifest, syncDir, writeAtomically, type Manifest } from './manifest.js';
+import { syncDir, writeFileAtomic } from '../atomic-write.js';
+import { readManifest, type Manifest } from './manifest.js';
 import type { DayPaths } from './paths.js';
 
 export interface Erased {
@@ -141,7 +142,7 @@ export async function eraseDay(
   renames.push([paths.done + TEMP, paths.done]);
   await syncDir(dirname(paths.log));
   // The commit point.
-  await writeAtomically(paths.log + JOURNAL, Buffer.from(`${JSON.stringify({ renames, remove: compressed ? [plainTemp] : [] })}\n`));
+  await writeFileAtomic(paths.log + JOURNAL, Buffer.from(`${JSON.stringify({ renames, remove: compressed ? [plainTemp] : [] })}\n`));
   await finishJournal(paths.log + JOURNAL);
   return result;
 }

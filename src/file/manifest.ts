@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs, readFileSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { basename } from 'node:path';
+import { writeFileAtomic } from '../atomic-write.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -59,32 +60,9 @@ export async function readManifest(path: string): Promise<Manifest | null> {
   }
 }
 
-/** Write `manifest` to `path` atomically: a temp file in the same dir, fsync, rename, fsync the dir. */
+/** Write `manifest` to `path` atomically (atomic-write.ts). */
 export async function writeManifest(path: string, manifest: Manifest): Promise<void> {
-  await writeAtomically(path, Buffer.from(`${JSON.stringify(manifest)}\n`));
-}
-
-export async function writeAtomically(path: string, data: Buffer): Promise<void> {
-  const temp = `${path}.tmp`;
-  const fd = await fs.open(temp, 'w', 0o640);
-  try {
-    await fd.writeFile(data);
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
-  await fs.rename(temp, path);
-  await syncDir(dirname(path));
-}
-
-/** fsync a directory, so a rename or unlink in it survives a crash. */
-export async function syncDir(dir: string): Promise<void> {
-  const fd = await fs.open(dir, 'r');
-  try {
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
+  await writeFileAtomic(path, Buffer.from(`${JSON.stringify(manifest)}\n`));
 }
 
 export const fileName = basename;

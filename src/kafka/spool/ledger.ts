@@ -6,8 +6,8 @@
  * a torn one. It is written before any fully acknowledged segment is
  * unlinked, so a segment is never gone while the ledger still points into it.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../atomic-write.js';
 import { join } from 'node:path';
 
 export const LEDGER = 'ledger.json';
@@ -32,48 +32,7 @@ export function readLedger(dir: string): Ledger | 'missing' | 'corrupt' {
   return 'corrupt';
 }
 
-/** Replace the ledger atomically and durably. Throws on I/O errors. */
-export function writeLedger(dir: string, ledger: Ledger): void {
-  const tmp = join(dir, `${LEDGER}.tmp`);
-  const fd = openSync(tmp, 'w', 0o640);
-  try {
-    writeSync(fd, `${JSON.stringify({ acked: ledger.acked })}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, join(dir, LEDGER));
-  fsyncDir(dir);
-}
-
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** writeLedger off the event loop (the daemon's: fsync may take a while). */
+/** Replace the ledger atomically and durably (atomic-write.ts), off the event loop. */
 export async function writeLedgerAsync(dir: string, ledger: Ledger): Promise<void> {
-  const tmp = join(dir, `${LEDGER}.tmp`);
-  const fh = await open(tmp, 'w', 0o640);
-  try {
-    await fh.writeFile(`${JSON.stringify({ acked: ledger.acked })}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, join(dir, LEDGER));
-  await fsyncDirAsync(dir);
-}
-
-export async function fsyncDirAsync(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await writeFileAtomic(join(dir, LEDGER), `${JSON.stringify({ acked: ledger.acked })}\n`);
 }

@@ -7,7 +7,8 @@
  */
 import { mkdir, open, readFile, readdir, rename, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDirAsync, readLedger } from './ledger.js';
+import { syncDir } from '../../atomic-write.js';
+import { readLedger } from './ledger.js';
 import { decodeRecords, findNextRecord, HEADER_BYTES, type Decoded, type FrameProblem } from './record.js';
 import { QUARANTINE, SEGMENT_SUFFIX, segmentSeq, type SegmentInfo } from './segment.js';
 
@@ -184,5 +185,5 @@ async function cutDamaged(dir: string, name: string, buf: Buffer, damaged: Scann
     await fh.close();
   }
   await rename(tmp, path);
-  await fsyncDirAsync(dir);
+  await syncDir(dir);
 }

@@ -27,7 +27,8 @@
 import { open, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../log.js';
-import { fsyncDirAsync, writeLedgerAsync } from './ledger.js';
+import { syncDir } from '../../atomic-write.js';
+import { writeLedgerAsync } from './ledger.js';
 import type { KafkaSpoolConfig } from '../../config.js';
 import { recoverSpool } from './recovery.js';
 import { decodeRecords, encodeRecord, HEADER_BYTES, MAX_BODY_BYTES, readU64, type SpoolRecord } from './record.js';
@@ -247,7 +248,7 @@ export class Spool {
     }
     if (this.dirDirty) {
       this.dirDirty = false;
-      await fsyncDirAsync(this.config.dir).catch((err: unknown) => {
+      await syncDir(this.config.dir).catch((err: unknown) => {
         this.dirDirty = true;
         throw err;
       });
@@ -451,7 +452,7 @@ export class Spool {
         if (this.readSeg === 0) this.readOffset = 0; // it was being read: the next starts at 0
         else this.readSeg--;
       }
-      if (removed) await fsyncDirAsync(this.config.dir);
+      if (removed) await syncDir(this.config.dir);
     });
   }
 
