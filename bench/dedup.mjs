@@ -84,7 +84,7 @@ function report(title, contenders, ns) {
   console.log(title);
   contenders.forEach(([name], k) => {
     const ratios = contenders.map(([other], j) => (j === k ? '' : ` ${(ns[k] / ns[j]).toFixed(2)}x ${other}`)).join('');
-    console.log(`  ${name.padEnd(36)} ${ns[k].toFixed(0).padStart(6)} ns/op${ratios}`);
+    console.log(`  ${name.padEnd(38)} ${ns[k].toFixed(0).padStart(6)} ns/op${ratios}`);
   });
 }
 
@@ -107,10 +107,10 @@ const config = { key: ['ip', 'pv_id', 'r'], windowMs: WINDOW_MS, maxKeys: MAX_KE
 // 16,384 clients × 256 Lines: every key distinct over the run but the repeats.
 const ips = Array.from({ length: 16_384 }, (_, i) => `10.${i >> 8}.${i & 255}.7`);
 const ipOf = (k) => ips[((k / LINES) | 0) % 16_384];
-function hit(ls) {
+function hit(ls, maxKeys = MAX_KEYS) {
   return () => {
     const state = new DedupState();
-    const d = state.of('gr', config);
+    const d = state.of('gr', { ...config, maxKeys });
     return (i) => {
       const k = keyOf(i);
       if (state.get(d, ipOf(k), '', '').repeated(ls[k % LINES], now)) sink++;
@@ -131,6 +131,7 @@ function parsed() {
 const hits = [
   ['a hit, flat Line (no nesting)', hit(lines)],
   ['a hit, Line with nesting', hit(nestedLines)],
+  ['a hit, flat Line, 65,536-key store', hit(lines, 65_536)],
   ['JSON.parse + lru-cache instead', parsed],
 ];
 report('\na hit with dedup on, key ["ip", "pv_id", "r"] (one in 20 a repeat)', hits, compare(hits));

@@ -5,7 +5,7 @@
  * bulk body's Lines are checked one by one, each with its position when the
  * key names no Values field (then entries differ only by where they are).
  */
-import type { DedupConfig } from './config.js';
+import { REQUEST_PARTS, type DedupConfig } from './config.js';
 import { Hash64 } from './hash.js';
 import type { DedupStore } from './store.js';
 import { findFlat, findNested, nested, Needle, type Span } from './values.js';
@@ -33,7 +33,7 @@ export class KeySpec {
     this.userAgent = k.has('userAgent');
     this.query = k.has('query');
     this.body = k.has('body');
-    const fields = config.key.filter((p) => p !== 'ip' && p !== 'userAgent' && p !== 'query' && p !== 'body');
+    const fields = config.key.filter((p) => !REQUEST_PARTS.has(p));
     this.names = fields.map((f) => Buffer.from(JSON.stringify(f)));
     this.needles = fields.map((f) => new Needle(f));
   }

@@ -4,6 +4,8 @@
 import t from 'tap';
 import { DedupStore } from '../../src/dedup/store.js';
 import { Hash64 } from '../../src/dedup/hash.js';
+import { readFileSync } from 'node:fs';
+import { DEFAULT_MAX_KEYS, DEFAULT_WINDOW_MS } from '../../src/dedup/config.js';
 
 t.test('a million distinct keys: memory fixed at start, the oldest evicted, every eviction counted', async (t) => {
   const maxKeys = 500_000;
@@ -27,6 +29,15 @@ t.test('a million distinct keys: memory fixed at start, the oldest evicted, ever
   t.equal(s.seen(h.hi, h.lo, 10_000), true, 'the oldest key kept is kept');
   key(499_999);
   t.equal(s.seen(h.hi, h.lo, 10_000), false, 'the youngest evicted key is gone');
+});
+
+t.test('the default bound\'s memory, as the README states it: 64 MiB', async (t) => {
+  t.equal(new DedupStore(DEFAULT_MAX_KEYS, 60_000).bytes(), 64 * 1024 * 1024);
+  const schema = JSON.parse(readFileSync(new URL('../../config.schema.json', import.meta.url), 'utf8')) as
+    { properties: { flavors: { items: { properties: { dedup: { properties: Record<string, { default: number }> } } } } } };
+  const dedup = schema.properties.flavors.items.properties.dedup.properties;
+  t.equal(dedup.maxKeys!.default, DEFAULT_MAX_KEYS, 'the schema\'s default is this one');
+  t.equal(dedup.windowMs!.default, DEFAULT_WINDOW_MS);
 });
 
 t.test('a key is seen within its window and forgotten after it', async (t) => {
