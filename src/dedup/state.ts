@@ -40,6 +40,20 @@ export class DedupState {
     return e;
   }
 
+  /**
+   * After a reload: free the stores of flavors gone or with dedup now off
+   * (their counters stay: they only grow).
+   */
+  retain(flavors: readonly { name: string; dedup: DedupConfig | null }[]): void {
+    const on = new Set(flavors.filter((f) => f.dedup !== null).map((f) => f.name));
+    for (const name of this.stores.keys()) if (!on.has(name)) this.stores.delete(name);
+  }
+
+  /** Stores held now, by flavor name (tests). */
+  held(): string[] {
+    return [...this.stores.keys()];
+  }
+
   /** A GET's hit: checked before its handler returns, so one object serves all. */
   get(d: FlavorDedup, ip: string, userAgent: string, query: string): DedupHit {
     return this.scratch.start(d, ip, userAgent, query);

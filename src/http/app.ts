@@ -300,6 +300,7 @@ export function makeHttp(
     },
     configure(next) {
       settings = settingsOf(next);
+      dedup.retain(next.flavors);
     },
   };
 }

@@ -120,3 +120,21 @@ t.test('random traffic: the same answers and evictions as the model', async (t) 
     t.ok(m.evictions > 0 || max >= keys, 'the bound was met');
   }
 });
+
+t.test('a reload keeps a store whose window and bound are unchanged, and frees the stores no flavor uses', async (t) => {
+  const { DedupState } = await import('../../src/dedup/state.js');
+  const state = new DedupState();
+  const config = { key: ['pv_id'], windowMs: 1000, maxKeys: 8 };
+  const gr = state.of('gr', config)!;
+  t.equal(state.of('gr', config), gr, 'the same settings object: the same entry');
+  t.equal(state.of('gr', { ...config })!.store, gr.store, 'equal settings (a reload): the same store');
+  t.equal(state.of('gr', { ...config, key: ['r'] })!.store, gr.store, 'another key: the store is kept');
+  t.not(state.of('gr', { ...config, maxKeys: 9 })!.store, gr.store, 'another bound: a new store');
+  t.equal(state.of('gr', { ...config, maxKeys: 9 })!.counters, gr.counters, 'the counters are kept');
+  state.of('tr', config);
+  t.same(state.held().sort(), ['gr', 'tr']);
+  state.retain([{ name: 'gr', dedup: null }, { name: 'tr', dedup: config }]);
+  t.same(state.held(), ['tr'], 'gr turned dedup off: its store is freed');
+  t.same([...state.counters.keys()].sort(), ['gr', 'tr'], 'counters stay');
+  t.equal(state.of('uk', null), null, 'no dedup: nothing made');
+});
