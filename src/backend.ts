@@ -57,6 +57,13 @@ export interface Backend {
   reopen(): void;
   /** Stop accepting, persist everything queued, release resources. */
   close(): Promise<void>;
+  /**
+   * The drain deadline passed while `close` still runs, and the process is
+   * about to exit: count every Line still queued as dropped and tell the loss
+   * listener (`drain_timeout`). A backend whose `close` has its own deadline
+   * and reports its leftovers itself (Kafka: `flushTimeoutMs`) needs none.
+   */
+  abandon?(): void;
 }
 
 export function newCounters(): BackendCounters {

@@ -7,6 +7,9 @@
  * makes batching cheap: one wake-up and one write per batch, not per item.
  * The wake-up is deferred with setImmediate so that all requests uWS reads
  * in one event-loop turn land in the same batch.
+ *
+ * Bounded by count, and by bytes too when given `bytesOf`: a count alone lets
+ * a queue of large items (Lines of a 128 KiB body) take gigabytes.
  */
 export class Channel<T> {
   private items: T[] = [];
@@ -14,21 +17,33 @@ export class Channel<T> {
   private waiter: ((batch: T[]) => void) | null = null;
   private wakeScheduled = false;
   private closed = false;
-  private gatherer: (() => void) | null = null;
-  private gatherTimer: NodeJS.Timeout | undefined;
-  private gatherUntil = Infinity;
 
-  constructor(readonly capacity: number) {}
+  private queuedBytes = 0;
+
+  constructor(
+    readonly capacity: number,
+    readonly maxBytes = Infinity,
+    private readonly bytesOf: ((item: T) => number) | null = null,
+  ) {}
 
   get length(): number {
     return this.items.length;
   }
 
-  /** Queue `item`; false when the channel is full or closed. */
+  /** Bytes queued, as `bytesOf` counts them (0 without it). */
+  get bytes(): number {
+    return this.queuedBytes;
+  }
+
+  /** Queue `item`; false when the channel is full (by count or bytes) or closed. */
   send(item: T): boolean {
     if (this.closed || this.items.length >= this.capacity) return false;
+    if (this.bytesOf !== null) {
+      const n = this.bytesOf(item);
+      if (this.queuedBytes + n > this.maxBytes) return false;
+      this.queuedBytes += n;
+    }
     this.items.push(item);
-    if (this.items.length >= this.gatherUntil) this.endGather();
     if (this.waiter !== null && !this.wakeScheduled) {
       this.wakeScheduled = true;
       setImmediate(this.wake);
@@ -49,32 +64,17 @@ export class Channel<T> {
     });
   }
 
-  /**
-   * Resolves after `ms`, or as soon as `items` are queued, or the channel is
-   * closed: lets a consumer that has just finished a batch wait for a bigger
-   * one without letting the channel fill up meanwhile.
-   */
-  gather(items: number, ms: number): Promise<void> {
-    if (this.closed || this.items.length >= items) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.gatherer = resolve;
-      this.gatherUntil = items;
-      this.gatherTimer = setTimeout(() => this.endGather(), ms);
-    });
-  }
-
-  private endGather(): void {
-    const g = this.gatherer;
-    this.gatherer = null;
-    this.gatherUntil = Infinity;
-    clearTimeout(this.gatherTimer);
-    g?.();
+  /** Everything queued, taken out now (the channel is left empty): for giving up at shutdown. */
+  drainAll(): T[] {
+    const items = this.items;
+    this.items = [];
+    this.queuedBytes = 0;
+    return items;
   }
 
   /** No more sends; a waiting or later `receive` gets what is left. */
   close(): void {
     this.closed = true;
-    this.endGather();
     if (this.waiter !== null && !this.wakeScheduled) {
       this.wakeScheduled = true;
       setImmediate(this.wake);
@@ -90,6 +90,7 @@ export class Channel<T> {
   };
 
   private take(): T[] {
+    this.queuedBytes = 0;
     const batch = this.items;
     this.spare.length = 0;
     this.items = this.spare;

@@ -12,6 +12,8 @@ export interface FileConfig {
   enabled: boolean;
   dir: string;
   queueCapacity: number;
+  /** Bytes of Lines the queue may hold (queued plus held by writers). */
+  queueBytes: number;
   retryMs: number;
   idleCloseMs: number;
   /** Compress sealed days: `none` or `gzip` (Node 20's zlib has no zstd). */

@@ -1,17 +1,66 @@
-import { pino, type Logger } from 'pino';
+import { fstatSync } from 'node:fs';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
 /** Each root logger's children: pino children keep their own level, so a new level is set on each. */
 const families = new WeakMap<Logger, WeakRef<Logger>[]>();
 
-/** JSON lines on stdout (journald collects them). */
+/**
+ * pino's level as a syslog priority (sd-daemon(3)): trace and debug 7
+ * (debug), info 6, warn 4 (warning), error 3 (err), fatal 2 (crit).
+ */
+export function journalPriority(level: number): number {
+  if (level >= 60) return 2;
+  if (level >= 50) return 3;
+  if (level >= 40) return 4;
+  if (level >= 30) return 6;
+  return 7;
+}
+
+/**
+ * Whether fd is the journal's stream: systemd sets JOURNAL_STREAM to the
+ * "device:inode" of the stdout/stderr it connects to journald, and a
+ * redirection (a pipe, a file) gives the fd another identity.
+ */
+export function isJournalStream(fd: number, env: NodeJS.ProcessEnv = process.env): boolean {
+  const want = env.JOURNAL_STREAM;
+  if (!want) return false;
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    return want === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * stdout with each line prefixed by its priority ("<3>{...}"), which
+ * journald strips and files under that priority, so `journalctl -p err`
+ * finds errors. pino tells a stream marked with pino.metadata the level of
+ * the line it is about to write (lastLevel).
+ */
+function journalStdout(): DestinationStream {
+  const out = pino.destination({ dest: 1, sync: false });
+  return {
+    [Symbol.for('pino.metadata')]: true,
+    lastLevel: 30,
+    write(line: string) {
+      out.write(`<${journalPriority(this.lastLevel)}>${line}`);
+    },
+    flush: (cb?: (err?: Error) => void) => out.flush(cb),
+    flushSync: () => out.flushSync(),
+  } as DestinationStream & { lastLevel: number };
+}
+
+/** JSON lines on stdout (journald collects them, each under its priority). */
 export function makeLogger(level: string): Logger {
   const family: WeakRef<Logger>[] = [];
-  const root = pino({
+  const opts = {
     level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime,
-    onChild: (child) => family.push(new WeakRef(child)),
-  });
+    onChild: (child: Logger) => family.push(new WeakRef(child)),
+  };
+  const root = isJournalStream(1) ? pino(opts, journalStdout()) : pino(opts);
   families.set(root, family);
   return root;
 }

@@ -10,7 +10,7 @@ import { ConfigError, type Config } from './config.js';
 import { loadCheckedConfig, makeReloader } from './reload.js';
 import { newRequestCounters } from './stats/counters.js';
 import { FileBackend } from './file/backend.js';
-import { makeLogger, type Logger } from './log.js';
+import { isJournalStream, makeLogger, type Logger } from './log.js';
 import { createMetrics } from './stats/metrics.js';
 import { startGraphite } from './stats/graphite.js';
 import { startPrivacy } from './privacy/start.js';
@@ -36,9 +36,12 @@ Signals: SIGTERM/SIGINT drain and exit; SIGHUP reopens log files and reloads
 the configuration (a config with errors is refused and the running one stays).
 `;
 
-/** Print a one-line reason on stderr and exit 1. */
+/** What starts an error line on stderr: its journal priority when stderr is the journal (ExecStart=, ExecReload=). */
+const errPrefix = (): string => (isJournalStream(2) ? '<3>' : '');
+
+/** Print a one-line reason on stderr (priority err in the journal) and exit 1. */
 function fail(reason: string): never {
-  process.stderr.write(`scratchd: ${reason}\n`);
+  process.stderr.write(`${errPrefix()}scratchd: ${reason}\n`);
   process.exit(1);
 }
 
@@ -74,7 +77,7 @@ async function readConfig(file: string, check: boolean): Promise<Config> {
     return await loadCheckedConfig(file);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    if (check) for (const e of err.errors) process.stderr.write(`${err.file}: ${e}\n`);
+    if (check) for (const e of err.errors) process.stderr.write(`${errPrefix()}${err.file}: ${e}\n`);
     fail(check ? `${err.file}: ${err.errors.length} error(s)` : err.message);
   }
 }
@@ -109,7 +112,7 @@ async function main(): Promise<void> {
   // Request heads: room for the longest query we accept plus ordinary headers.
   loadUws(config.limits.maxQueryBytes + 8192);
   const { makeHttp } = await import('./http/app.js');
-  const { healthReport, startStatsServer } = await import('./stats/server.js');
+  const { healthReport, serveStats } = await import('./stats/server.js');
 
   const log = makeLogger(config.log.level);
   const counters = newRequestCounters();
@@ -124,8 +127,9 @@ async function main(): Promise<void> {
   let flavorsNow = (): readonly Flavor[] => config.flavors;
   const privacy = startPrivacy(config.stateDir, () => flavorsNow(), log.child({ component: 'privacy' }));
   const metrics = createMetrics(counters, backends, { losses, privacy });
-  const stats = await startStatsServer(config.stats.listen, metrics, () => healthReport(stopping, backends),
-    log.child({ component: 'stats' })).catch((err: Error) => fail(err.message));
+  // A stats port taken by another process must not stop the beacons: it is retried (serveStats).
+  const stats = await serveStats(config.stats.listen, metrics, () => healthReport(stopping, backends),
+    log.child({ component: 'stats' }));
   const graphite = config.stats.graphite &&
     startGraphite(config.stats.graphite, () => metrics.statsSnapshot(), log.child({ component: 'graphite' }), metrics.registry);
 
@@ -171,16 +175,23 @@ async function drain(
   const timer = setTimeout(() => {
     const lost = Object.fromEntries(backends.map((b) => [b.name, b.queued()]));
     log.error({ lost, drainTimeoutMs: config.shutdown.drainTimeoutMs }, 'drain timed out; queued Lines lost');
+    for (const b of backends) b.abandon?.();
     losses.closeAll();
     process.exit(2);
   }, config.shutdown.drainTimeoutMs);
   await new Promise((r) => setTimeout(r, config.shutdown.graceMs));
   closeConnections();
-  await Promise.all(backends.map((b) => b.close()));
+  // A backend that could not make its Lines durable (a failed fsync) rejects: exit 2, as for a timeout.
+  const failed = (await Promise.allSettled(backends.map((b) => b.close())))
+    .flatMap((r, i) => (r.status === 'rejected' ? [{ backend: backends[i]!.name, err: (r.reason as Error).message }] : []));
   clearTimeout(timer);
   losses.closeAll(); // windows still open are recorded before exit
   closeStats();
   const totals = Object.fromEntries(backends.map((b) => [b.name, b.counters]));
+  if (failed.length > 0) {
+    log.error({ ms: Date.now() - started, backends: totals, failed }, 'drained, but Lines may not be on disk');
+    process.exit(2);
+  }
   log.info({ ms: Date.now() - started, backends: totals }, 'drained');
   process.exit(0);
 }

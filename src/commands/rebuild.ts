@@ -3,16 +3,23 @@
  * for a day the file backend lost (or lost part of).
  *
  * Reads every partition from the offset of the day's first instant in the
- * flavor's zone (offsetsForTimes, with a minute's slack either side for
- * timestamps slightly out of order) up to its last, keeps the messages whose
- * timestamp (the Line's arrival time) falls in the day and whose `flavor`
- * header, if any, is the flavor, and writes them, each with a newline, to
+ * flavor's zone (offsetsForTimes, with a minute's slack for timestamps
+ * slightly out of order) to the end of the partition as it was when the
+ * rebuild began: a day's Lines may come long after it (a replay, a spool
+ * drained after an outage). Keeps the messages whose timestamp (the Line's
+ * arrival time) falls in the day and whose `flavor` header, if any, is the
+ * flavor, and writes them, each with a newline, to
  * DIR/<flavor>/<flavor>-<day>.log with its index and manifest. With one
  * partition that is the topic's order, byte for byte the original file;
  * with several, Lines are merged by timestamp (src/recovery/merge.ts).
  *
+ * A partition is read until the offset that was its end, or until the
+ * consumer says it reached the end: offsets may have gaps there
+ * (transaction markers, compaction) that no message fills.
+ *
  * The day's messages are held in memory until written: a day of one flavor
- * is what the daemon wrote in a day, and is written in one pass.
+ * is what the daemon wrote in a day, and is written in one pass. A day not
+ * over yet in the flavor's zone is refused: it would be written as complete.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
@@ -32,12 +39,13 @@ const usage = `Usage: scratchd rebuild --config FILE --flavor NAME --day YYYY-MM
 
 Write DIR/<flavor>/<flavor>-<day>.log (with its .idx and .done manifest) from
 the flavor's Kafka topic: every message whose timestamp falls in that day in
-the flavor's time zone. DIR must not be the live log directory.
+the flavor's time zone, read from the day's start to the topic's end. The
+day must be over; DIR must not be the live log directory.
 
   -h, --help    print this help
 `;
 
-/** Read this far beyond the day at each end: timestamps may be a little out of order. */
+/** Start reading this far before the day: timestamps may be a little out of order. */
 const SLACK_MS = 60_000;
 const TIMEOUT_MS = 10_000;
 
@@ -59,6 +67,10 @@ function request(argv: string[]): Request | null {
   if (!isDay(v.day)) throw new CommandError(`--day ${v.day}: not a date (YYYY-MM-DD)`);
   if (samePath(v.out, config.backends.file.dir)) {
     throw new CommandError(`--out ${v.out} is the live log directory (backends.file.dir); rebuild elsewhere and move the file in by hand`);
+  }
+  const { last } = daySpan(v.day, flavor.timeZone);
+  if (last >= Date.now()) {
+    throw new CommandError(`${v.day} is not over yet in ${flavor.timeZone} (it ends ${iso(last + 1)}): a rebuild now would write part of it as the whole day`);
   }
   const file = join(v.out, flavor.name, `${flavor.name}-${v.day}.log`);
   if (existsSync(file)) throw new CommandError(`${file} exists; remove it or choose another --out`);
@@ -84,7 +96,7 @@ async function rebuild(req: Request): Promise<number> {
   try {
     const partitions = await partitionsOf(consumer, topic);
     const starts = await offsetsAt(consumer, topic, partitions, first - SLACK_MS);
-    const ends = await offsetsAt(consumer, topic, partitions, last + 1 + SLACK_MS);
+    const ends = await Promise.all(partitions.map((p) => highOffset(consumer, topic, p)));
     const ranges = partitions.map((p, i) => ({ partition: p, start: starts[i]!, end: ends[i]! })).filter((r) => r.start < r.end);
     const total = ranges.reduce((n, r) => n + r.end - r.start, 0);
     const kept = partitions.map((): Message[] => []);
@@ -92,14 +104,19 @@ async function rebuild(req: Request): Promise<number> {
     let read = 0;
     let keptLines = 0;
     if (ranges.length > 0) {
-      consumer.assign(ranges.map((r) => ({ topic, partition: r.partition, offset: r.start })));
-      const next = new Map(ranges.map((r) => [r.partition, r.start]));
       const endOf = new Map(ranges.map((r) => [r.partition, r.end]));
-      while ([...next].some(([p, o]) => o < endOf.get(p)!)) {
+      // Partitions still to read; one leaves at its old end, or at the end the consumer reaches.
+      const open = new Set(ranges.map((r) => r.partition));
+      consumer.on('partition.eof', (eof) => open.delete(eof.partition));
+      consumer.assign(ranges.map((r) => ({ topic, partition: r.partition, offset: r.start })));
+      while (open.size > 0) {
         const batch = await new Promise<Kafka.Message[]>((res, rej) => consumer.consume(1000, (err, m) => (err ? rej(err) : res(m))));
         for (const m of batch) {
-          if (m.offset >= endOf.get(m.partition)!) continue;
-          next.set(m.partition, m.offset + 1);
+          if (m.offset >= endOf.get(m.partition)!) {
+            open.delete(m.partition);
+            continue;
+          }
+          if (m.offset + 1 >= endOf.get(m.partition)!) open.delete(m.partition);
           read++;
           const ts = m.timestamp ?? -1;
           if (ts < first || ts > last || m.value === null || !ofFlavor(m, flavor.name)) continue;
@@ -133,6 +150,12 @@ async function offsetsAt(consumer: Kafka.KafkaConsumer, topic: string, partition
       (err, offsets) => (err ? rej(new CommandError(`watermarks of ${topic}/${p}: ${err.message}`)) : res(offsets))));
     return w.highOffset;
   }));
+}
+
+/** The offset after the partition's last message now (its high watermark). */
+function highOffset(consumer: Kafka.KafkaConsumer, topic: string, partition: number): Promise<number> {
+  return new Promise((res, rej) => consumer.queryWatermarkOffsets(topic, partition, TIMEOUT_MS,
+    (err, offsets) => (err ? rej(new CommandError(`watermarks of ${topic}/${partition}: ${err.message}`)) : res(offsets.highOffset))));
 }
 
 /** No `flavor` header (a message from before it existed) counts as the topic's flavor. */

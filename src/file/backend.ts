@@ -1,4 +1,4 @@
-import { ignoreLoss, newCounters, type Backend, type BackendHealth, type LossListener } from '../backend.js';
+import { ignoreLoss, newCounters, type Backend, type BackendHealth, type LossListener, type LossReason } from '../backend.js';
 import { Channel } from '../channel.js';
 import type { FileConfig } from '../config.js';
 import type { Flavor } from '../flavor.js';
@@ -12,35 +12,25 @@ import { DayWriter, FlavorState, type WriterHost } from './writer.js';
 export { dayFile } from './paths.js';
 
 /**
- * After a batch is routed, the loop lets Lines gather for this long (counted
- * from the start of the batch) before it takes the next one, so a busy daemon
- * writes each file a bounded number of times a second rather than once per
- * event-loop turn. Each write costs a thread-pool round trip on the core that
- * serves HTTP, per call, not per byte, so fewer, larger writes cost less CPU.
- * Smaller batches keep the latency tail short, though: each is a pass on the
- * event loop and a write(2) in a pool thread that competes for the same core,
- * and a long batch makes the requests that arrive during it wait longer.
- * BENCHMARKS.md has the measurements behind this value.
- * It delays only when a Line reaches the page cache (nginx's buffered
- * access_log waits up to its flush=, 1 s typically), never an answer; the
- * wait ends early once the queue is half full or holds GATHER_LINES, and when
- * closing.
- */
-const COALESCE_MS = 5;
-const GATHER_LINES = 4096;
-
-/**
  * Per-flavor daily log files. One loop takes batches from the channel and
  * routes each Line to the writer of its (flavor, day) file; each writer
  * writes, fails, backs off and retries on its own (writer.ts), so one broken
  * flavor never holds up another.
  *
- * The queue: `queueCapacity` Lines in all, the channel plus what writers
- * hold. A flavor with a failing write may hold at most its share,
- * `queueCapacity / flavors`; its further Lines are dropped as they are routed,
- * counted for that flavor. Healthy flavors are not limited by shares, only by
- * the whole: a Line that would take the total over `queueCapacity` is dropped
- * at `send`.
+ * When a Line reaches write(2): the channel wakes the loop in the turn its
+ * request was answered in (setImmediate: the check phase, right after the
+ * I/O callbacks that answered), and each writer writes what it holds at
+ * once, with one write(2) (writer.ts kick()); only while a file is being
+ * opened or its writes fail do its new Lines wait, for that. No Lines are
+ * gathered over time: a process crash (SIGKILL, the OOM killer) loses only
+ * what was answered in the turn it died in.
+ *
+ * The queue: `queueCapacity` Lines and `queueBytes` bytes in all, the
+ * channel plus what writers hold. A flavor with a failing write may hold at
+ * most its share, `queueCapacity / flavors` Lines and `queueBytes / flavors`
+ * bytes; its further Lines are dropped as they are routed, counted for that
+ * flavor. Healthy flavors are not limited by shares, only by the whole: a
+ * Line that would take the total over either bound is dropped at `send`.
  *
  * Past days: a day's writer idle for `idleCloseMs`, once the flavor's
  * midnight is `idleCloseMs` behind, is closed and the day sealed, then
@@ -55,14 +45,17 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
   readonly retryMs: number;
   private readonly channel: Channel<Line>;
   private readonly writers = new Map<string, DayWriter>();
-  /** Each flavor's most recently used writer: saves building a key per Line. */
-  private readonly current = new Map<Flavor, DayWriter>();
-  private readonly states = new Map<Flavor, FlavorState>();
+  /** Each flavor's most recently used writer, by name: saves building a key per Line. */
+  private readonly current = new Map<string, DayWriter>();
+  /** By flavor name, not object: a reload that changes a flavor keeps its one state (writers, share, counts). */
+  private readonly states = new Map<string, FlavorState>();
   private readonly failing = new Map<DayWriter, string>();
   private readonly dirty: DayWriter[] = [];
-  /** Lines held by writers (pending or in flight). */
+  /** Lines held by writers (pending or in flight), and their bytes. */
   private held = 0;
+  private heldBytes = 0;
   private readonly share: number;
+  private readonly shareBytes: number;
   private closing = false;
   private readonly logError: ReturnType<typeof rateLimited>;
   private loop: Promise<void> = Promise.resolve();
@@ -72,11 +65,13 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
   private late = 0;
 
   constructor(private readonly config: FileConfig, private readonly log: Logger, flavors: readonly Flavor[] = []) {
-    this.channel = new Channel(config.queueCapacity);
+    // Bytes as written: the Line and its newline.
+    this.channel = new Channel<Line>(config.queueCapacity, config.queueBytes, (line) => line.json.length + 1);
     this.retryMs = config.retryMs;
     this.logError = rateLimited(log);
-    for (const f of flavors) this.states.set(f, new FlavorState(f));
+    for (const f of flavors) this.states.set(f.name, new FlavorState(f));
     this.share = Math.max(1, Math.floor(config.queueCapacity / Math.max(1, flavors.length)));
+    this.shareBytes = Math.floor(config.queueBytes / Math.max(1, flavors.length));
     this.keeper = new DayKeeper(config, log, this.logError);
   }
 
@@ -88,7 +83,8 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
   }
 
   send(line: Line): boolean {
-    if (this.held + this.channel.length < this.channel.capacity && this.channel.send(line)) return true;
+    if (this.held + this.channel.length < this.channel.capacity &&
+      this.heldBytes + this.channel.bytes + line.json.length + 1 <= this.config.queueBytes && this.channel.send(line)) return true;
     this.drop(line, this.stateOf(line.flavor));
     return false;
   }
@@ -118,12 +114,39 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
     await compressing;
     // Every past day is sealed at shutdown: the ones written in this run, and
     // any other file of a past day still without a manifest.
+    const unsynced: string[] = [];
     for (const w of [...this.writers.values()]) {
       this.writers.delete(w.key);
-      await w.close();
+      const err = await w.close();
+      if (err !== null) {
+        this.syncFailed(w, err);
+        unsynced.push(`${err.code ?? 'error'} ${w.paths.log}`);
+      }
       if (w.day < w.flavor.day(Date.now())) await this.keeper.seal(w.flavor, w.day, w.lastTime);
     }
     for (const s of this.states.values()) await this.keeper.scan(s.flavor, new Set(), true);
+    if (unsynced.length > 0) throw new Error(`fsync failed at shutdown, written Lines may not be on disk: ${unsynced.join(', ')}`);
+  }
+
+  /** A day file's fsync failed: the Lines written to it since its last fsync may be lost. */
+  private syncFailed(w: DayWriter, e: NodeJS.ErrnoException): void {
+    this.counters.failed++;
+    this.log.error({ file: w.paths.log, flavor: w.flavor.name, err: e.message }, 'fsync failed; written Lines may not be on disk');
+  }
+
+  /** The drain timed out: what is still queued or held by writers is lost; count it and tell the loss listener. */
+  abandon(): void {
+    for (const line of this.channel.drainAll()) {
+      this.drop(line, this.stateOf(line.flavor), 'drain_timeout');
+    }
+    for (const w of this.writers.values()) {
+      const s = w.state;
+      w.abandon((time, count) => {
+        this.counters.dropped += count;
+        s.dropped += count;
+        this.onLoss(this.name, s.flavor.name, time, 'drain_timeout', count);
+      });
+    }
   }
 
   fileStats(): FileStats {
@@ -157,40 +180,37 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
     for (;;) {
       const batch = await this.channel.receive();
       if (batch.length === 0) return;
-      const started = Date.now();
       for (let i = 0; i < batch.length; i++) this.route(batch[i]!);
       for (let i = 0; i < this.dirty.length; i++) this.dirty[i]!.kick();
       this.dirty.length = 0;
-      const wait = started + COALESCE_MS - Date.now();
-      if (wait > 0 && !this.closing) {
-        await this.channel.gather(Math.max(1, Math.min(GATHER_LINES, this.channel.capacity >> 1)), wait);
-      }
     }
   }
 
   private route(line: Line): void {
     const day = line.flavor.day(line.time);
-    let w = this.current.get(line.flavor);
+    let w = this.current.get(line.flavor.name);
     if (w === undefined || w.day !== day) w = this.writerFor(line.flavor, day);
     const s = w.state;
-    if (s.failingWriters !== 0 && s.held >= this.share) {
+    if (s.failingWriters !== 0 && (s.held >= this.share || s.heldBytes + line.json.length + 1 > this.shareBytes)) {
       this.drop(line, s);
       return;
     }
     w.push(line);
     this.held++;
+    this.heldBytes += line.json.length + 1;
     if (w.pending.length === 1) this.dirty.push(w);
   }
 
-  private drop(line: Line, s: FlavorState): void {
+  private drop(line: Line, s: FlavorState, reason: LossReason = 'queue_full'): void {
     this.counters.dropped++;
     s.dropped++;
-    this.onLoss(this.name, line.flavor.name, line.time, 'queue_full');
+    this.onLoss(this.name, line.flavor.name, line.time, reason);
   }
 
   private stateOf(flavor: Flavor): FlavorState {
-    let s = this.states.get(flavor);
-    if (s === undefined) this.states.set(flavor, (s = new FlavorState(flavor)));
+    let s = this.states.get(flavor.name);
+    if (s === undefined) this.states.set(flavor.name, (s = new FlavorState(flavor)));
+    else if (s.flavor !== flavor) s.flavor = flavor;
     return s;
   }
 
@@ -214,14 +234,15 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
       w = new DayWriter(key, this.stateOf(flavor), day, dayPaths(this.config.dir, flavor.name, day), this);
       this.writers.set(key, w);
     }
-    this.current.set(flavor, w);
+    this.current.set(flavor.name, w);
     return w;
   }
 
   // WriterHost: what writers report.
-  written(_w: DayWriter, lines: number): void {
+  written(_w: DayWriter, lines: number, bytes: number): void {
     this.counters.persisted += lines;
     this.held -= lines;
+    this.heldBytes -= bytes;
   }
 
   failed(w: DayWriter, e: NodeJS.ErrnoException): void {
@@ -266,9 +287,11 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
         // From here on Lines of this day are late: the writer is gone and the day marked.
         this.keeper.markSealed(w.flavor, w.day);
         this.writers.delete(w.key);
-        if (this.current.get(w.flavor) === w) this.current.delete(w.flavor);
+        if (this.current.get(w.flavor.name) === w) this.current.delete(w.flavor.name);
         this.log.debug({ file: w.paths.log }, 'closing idle file');
-        await w.close();
+        const err = await w.close();
+        // Sealing fsyncs again, and fails (to be retried by a later pass) if the file is still bad.
+        if (err !== null) this.syncFailed(w, err);
         await this.keeper.seal(w.flavor, w.day, w.lastTime);
       }
     }

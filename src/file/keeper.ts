@@ -31,11 +31,18 @@ export class DayKeeper {
     this.compressor = new Compressor(log, logError, () => this.totals.compressed++);
   }
 
-  /** Sealed in this run, or by an earlier one (its manifest exists: one stat, once per past day). */
+  /**
+   * Sealed in this run, or by an earlier one: its manifest exists, or its
+   * .gz (a prune cut short after the manifest went). Asked of every day,
+   * today and later ones too, once per writer: after a restart with the clock
+   * behind, or in another time zone, a sealed day can be "today" again, and
+   * its files must never change.
+   */
   isSealed(flavor: Flavor, day: string): boolean {
     const key = `${flavor.name}/${day}`;
     if (this.sealed.has(key)) return true;
-    if (day < flavor.day(Date.now()) && existsSync(dayPaths(this.config.dir, flavor.name, day).done)) {
+    const paths = dayPaths(this.config.dir, flavor.name, day);
+    if (existsSync(paths.done) || existsSync(paths.gz)) {
       this.sealed.add(key);
       return true;
     }

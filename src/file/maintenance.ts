@@ -11,7 +11,7 @@ export interface DayPlan {
   compress: boolean;
   /** Leftover temp files of an interrupted compression or manifest write. */
   removeTemp: string[];
-  /** Sealed (or nothing left to seal) and older than the retention: remove every file of the day. */
+  /** Sealed (or no plain file left to seal) and older than the retention: remove every file of the day. */
   prune: boolean;
 }
 
@@ -47,7 +47,9 @@ export function planDays(input: PlanInput): DayPlan[] {
     const log = files.has('.log');
     const done = files.has('.log.done');
     const removeTemp = [...files].filter((f) => f.endsWith('.tmp')).map((f) => `${input.flavor}-${day}${f}`);
-    const prune = input.pruneBefore !== null && day < input.pruneBefore && (done || (!log && !files.has('.log.gz')));
+    // Without the plain file nothing is left to seal: a .gz without its
+    // manifest is what a prune cut short leaves (it removes the manifest first).
+    const prune = input.pruneBefore !== null && day < input.pruneBefore && (done || !log);
     plans.push({
       day,
       seal: log && !done && day < input.graceDay,

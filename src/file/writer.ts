@@ -1,28 +1,34 @@
-import { fstatSync, promises as fs } from 'node:fs';
+import { fstatSync, ftruncateSync, promises as fs, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Flavor } from '../flavor.js';
 import type { Line } from '../line.js';
-import { ENTRY_BYTES, encodeEntry, repairIndex } from './day-index.js';
+import { ENTRY_BYTES, encodeEntry, indexTime, repairIndex } from './day-index.js';
 import type { DayPaths } from './paths.js';
 import { cutTornTail } from './torn.js';
 
 const MAX_KEPT_BUFFER = 1024 * 1024;
 
-/** What one flavor's writers share: its part of the backend's queue and its counts. */
+/**
+ * What one flavor's writers share: its part of the backend's queue and its
+ * counts. One per flavor name for the life of the backend: a reload that
+ * changes the flavor hands in a new Flavor object, which replaces `flavor`
+ * here (its time zone applies from then on) and keeps the state.
+ */
 export class FlavorState {
-  /** Lines routed to this flavor's writers and not yet written or dropped. */
+  /** Lines routed to this flavor's writers and not yet written or dropped, and their bytes (newlines included). */
   held = 0;
+  heldBytes = 0;
   /** Writers of this flavor whose last write failed. */
   failingWriters = 0;
   dropped = 0;
   late = 0;
-  constructor(readonly flavor: Flavor) {}
+  constructor(public flavor: Flavor) {}
 }
 
 /** What a writer reports to the backend that routes Lines to it. */
 export interface WriterHost {
   readonly retryMs: number;
-  written(w: DayWriter, lines: number): void;
+  written(w: DayWriter, lines: number, bytes: number): void;
   failed(w: DayWriter, err: NodeJS.ErrnoException): void;
   retrying(w: DayWriter): void;
   recovered(w: DayWriter): void;
@@ -32,7 +38,7 @@ export interface WriterHost {
 
 /**
  * The writer of one (flavor, day) file. It writes its pending Lines with one
- * append per batch, then one 16-byte index entry; a failing write is retried
+ * append per batch, each followed by one 16-byte index entry; a failing write is retried
  * every `retryMs` by this writer alone, so a broken flavor never holds up
  * another. At most one write in flight per writer.
  */
@@ -51,14 +57,18 @@ export class DayWriter {
   private tailChecked = false;
   /** Latest arrival time among Lines written by this writer (for the manifest); 0 when none. */
   lastTime = 0;
-  /** Lines in the batch being written (or retried). */
+  /** Lines in the batch being written (or retried), and their first and latest arrival times. */
   inFlight = 0;
+  private inFlightTime = 0;
+  private inFlightLast = 0;
   failing = false;
   /** The error code of the last failed attempt, while failing. */
   private failedWith: string | undefined;
   reopen = false;
   lastWrite = Date.now();
   private running: Promise<void> | null = null;
+  /** Index entries being appended, in batch order (never rejects). */
+  private indexing: Promise<void> = Promise.resolve();
   private buffer: Buffer | null = null;
   private readonly entry = Buffer.alloc(ENTRY_BYTES);
 
@@ -72,6 +82,21 @@ export class DayWriter {
 
   get flavor(): Flavor {
     return this.state.flavor;
+  }
+
+  /**
+   * The drain timed out: tell `lost` of the Lines held (in flight and
+   * pending), as two arrival times and a count each, since a writer keeps
+   * bytes, not Lines.
+   */
+  abandon(lost: (time: number, count: number) => void): void {
+    const report = (first: number, last: number, n: number): void => {
+      if (n === 0) return;
+      lost(first, 1);
+      if (n > 1) lost(last, n - 1);
+    };
+    report(this.inFlightTime, this.inFlightLast, this.inFlight);
+    report(this.pendingTime, this.pendingLast, this.pending.length);
   }
 
   /** Lines held: pending plus the batch in flight. */
@@ -88,33 +113,114 @@ export class DayWriter {
     this.pending.push(line.json);
     if (line.time > this.pendingLast) this.pendingLast = line.time;
     this.state.held++;
+    this.state.heldBytes += line.json.length + 1;
   }
 
-  /** Start writing what is pending unless a write is already under way. */
+  /**
+   * Write what is pending unless a write is already under way. While the file
+   * is open and healthy the write(2) is made here, on this thread, in the
+   * event-loop turn the Lines were answered in: a pool write would reach
+   * the disk only once a pool thread gets a core, and a process crash
+   * meanwhile (SIGKILL, the OOM killer) would lose Lines already answered. A
+   * write to an open file goes to the page cache; only opening, a failing
+   * file and its retries, and the index go through the pool (drain()).
+   */
   kick(): void {
-    if (this.running === null && this.pending.length > 0) this.running = this.drain();
+    if (this.running !== null || this.pending.length === 0) return;
+    if (this.fd !== null && !this.failing && !this.reopen && this.writeNow()) return;
+    this.running = this.drain();
+  }
+
+  /** The pending Lines in one write(2), now; false (nothing changed) when the async path must do it. */
+  private writeNow(): boolean {
+    const fd = this.fd!.fd;
+    // A file deleted under us is reopened by the async path.
+    if (fstatSync(fd).nlink === 0) return false;
+    const lines = this.pending.length;
+    // Never before an entry already written: a replay's byte ranges rely on it (day-index.ts).
+    const time = indexTime(this.pendingTime, this.lastTime);
+    const last = this.pendingLast;
+    const data = this.encode();
+    const start = this.size;
+    let written = 0;
+    try {
+      while (written < data.length) written += writeSync(fd, data, written, data.length - written);
+    } catch {
+      // Take this attempt's bytes back (no partial Line is ever left) and
+      // give the whole batch to the async path, which fails, reports and
+      // retries as for any write.
+      try {
+        if (written > 0) ftruncateSync(fd, start);
+      } catch {
+        // The retry then appends after them, as drain() does when its truncate fails.
+        this.size += written;
+        this.retryBatch(data.subarray(written), lines, time, last, start, data.length);
+        return true;
+      }
+      this.retryBatch(data, lines, time, last, null);
+      return true;
+    }
+    this.size += written;
+    this.lastWrite = Date.now();
+    if (last > this.lastTime) this.lastTime = last;
+    this.state.held -= lines;
+    this.state.heldBytes -= data.length;
+    this.host.written(this, lines, data.length);
+    this.indexing = this.indexing.then(() => this.appendIndex(time, start));
+    return true;
+  }
+
+  /**
+   * A batch the fast path could not write (or finish: `start` is then where
+   * its kept bytes begin): the async path writes it first, then what is pending.
+   */
+  private retryBatch(data: Buffer, lines: number, time: number, last: number, start: number | null, bytes = data.length): void {
+    const copy = Buffer.from(data); // the reused buffer is the next batch's
+    this.running = (async () => {
+      try {
+        this.inFlight = lines;
+        this.inFlightTime = time;
+        this.inFlightLast = last;
+        const at = await this.writeBatch(copy);
+        const begins = start ?? at;
+        if (last > this.lastTime) this.lastTime = last;
+        this.inFlight = 0;
+        this.state.held -= lines;
+        this.state.heldBytes -= bytes;
+        this.host.written(this, lines, bytes);
+        this.indexing = this.indexing.then(() => this.appendIndex(time, begins));
+      } finally {
+        this.running = null;
+      }
+    })().then(() => this.kick());
   }
 
   /** Resolves once nothing is pending or in flight. */
   async idle(): Promise<void> {
     while (this.running !== null) await this.running;
+    await this.indexing;
   }
 
   private async drain(): Promise<void> {
     try {
       while (this.pending.length > 0) {
         const lines = this.pending.length;
-        const time = this.pendingTime;
+        const time = indexTime(this.pendingTime, this.lastTime);
         const last = this.pendingLast;
         const data = this.encode();
         this.inFlight = lines;
+        this.inFlightTime = time;
+        this.inFlightLast = last;
         const start = await this.writeBatch(data);
         if (last > this.lastTime) this.lastTime = last;
         this.inFlight = 0;
         this.state.held -= lines;
+        this.state.heldBytes -= data.length;
         // Counted as soon as the bytes are in the file, before the index entry.
-        this.host.written(this, lines);
-        await this.appendIndex(time, start);
+        this.host.written(this, lines, data.length);
+        // The index entry follows on its own chain, so the next batch's data
+        // need not wait for it: a Line's way to write(2) is one write long.
+        this.indexing = this.indexing.then(() => this.appendIndex(time, start));
       }
     } finally {
       this.running = null;
@@ -249,17 +355,29 @@ export class DayWriter {
     return this.fd;
   }
 
-  /** Close the files; `sync` fsyncs them first (a failing fsync is reported by the next write). */
-  async close(sync = true): Promise<void> {
+  /**
+   * Close the files; `sync` fsyncs them first. Returns the day file's fsync
+   * error, if any: its written Lines may then not be on disk, which the
+   * caller must report (a shutdown must not say "drained"). An index's
+   * fsync error costs only precision.
+   */
+  async close(sync = true): Promise<NodeJS.ErrnoException | null> {
+    await this.indexing;
     const fd = this.fd;
     const idx = this.idxFd;
     this.fd = null;
     this.idxFd = null;
+    let failed: NodeJS.ErrnoException | null = null;
     for (const f of [fd, idx]) {
       if (f === null) continue;
-      if (sync) await f.sync().catch(() => {});
+      if (sync) {
+        await f.sync().catch((err: NodeJS.ErrnoException) => {
+          if (f === fd) failed = err;
+        });
+      }
       await f.close().catch(() => {});
     }
+    return failed;
   }
 
   /**

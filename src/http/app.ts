@@ -342,14 +342,15 @@ interface Facts extends HitHeaders {
 function facts(res: HttpResponse, req: HttpRequest): Facts {
   const f: Facts = {
     peer: peerIp(Buffer.from(res.getRemoteAddressAsText()).toString()),
-    forwardedFor: '', userAgent: '', referer: '', secGpc: '', dnt: '', secPurpose: '', purpose: '', xPurpose: '', xMoz: '',
+    forwardedFor: '', secGpc: '', dnt: '', secPurpose: '', purpose: '', xPurpose: '', xMoz: '',
+    // getHeader, not forEach: forEach hands non-ASCII bytes over already replaced by U+FFFD.
+    userAgent: utf8Header(req.getHeader('user-agent')),
+    referer: utf8Header(req.getHeader('referer')),
   };
-  // One pass over the headers instead of a lookup per name.
+  // One pass over the other headers instead of a lookup per name.
   req.forEach((k, v) => {
     switch (k) {
       case 'x-forwarded-for': f.forwardedFor = v.slice(v.lastIndexOf(',') + 1).trim(); break;
-      case 'user-agent': f.userAgent = utf8Header(v); break;
-      case 'referer': f.referer = utf8Header(v); break;
       case 'sec-gpc': f.secGpc = v; break;
       case 'dnt': f.dnt = v; break;
       case 'sec-purpose': f.secPurpose = v; break;

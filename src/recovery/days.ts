@@ -49,13 +49,24 @@ export function daysBetween(from: number, to: number, timeZone: string): string[
   return days;
 }
 
+/** The latest instant a JavaScript Date holds (ms since the epoch): 275760-09-13. */
+const MAX_TIME = 8.64e15;
+
 /**
  * A time given on the command line: ISO 8601 with a zone (Z or ±hh:mm; a
  * time without one would silently mean the machine's zone), or ms since the
- * epoch. NaN when it is neither.
+ * epoch. NaN when it is neither, when a field is out of range (Date.parse
+ * rolls 2026-02-30 over to March 2 and 24:00 to the next day), or when it is
+ * beyond what a Date holds.
  */
 export function parseTime(text: string): number {
-  if (/^\d+$/.test(text)) return Number(text);
-  if (!/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})$/.test(text)) return NaN;
+  if (/^\d+$/.test(text)) {
+    const ms = Number(text);
+    return ms <= MAX_TIME ? ms : NaN;
+  }
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-](\d{2}):?(\d{2}))$/.exec(text);
+  if (m === null || !isDay(m[1]!)) return NaN;
+  const [hh, mm, ss, zh, zm] = [m[2], m[3], m[4] ?? '0', m[6] ?? '0', m[7] ?? '0'].map(Number) as [number, number, number, number, number];
+  if (hh > 23 || mm > 59 || ss > 59 || zh > 23 || zm > 59) return NaN;
   return Date.parse(text);
 }

@@ -47,14 +47,14 @@ export async function connectProducer(config: KafkaConfig, what: string): Promis
   return producer;
 }
 
+/** A consumer that never joins its group (partitions are assigned) and tells when it reaches a partition's end ('partition.eof'). */
 export async function connectConsumer(config: KafkaConfig, what: string): Promise<Kafka.KafkaConsumer> {
   const consumer = new Kafka.KafkaConsumer({
     ...connectionSettings(config.rdkafka),
     'client.id': `scratchd-${what}@${hostname()}`,
-    // Never joins the group (partitions are assigned), never commits.
     'group.id': `scratchd-${what}`,
     'enable.auto.commit': false,
-    'enable.partition.eof': false,
+    'enable.partition.eof': true,
   }, { 'auto.offset.reset': 'earliest' });
   await new Promise<void>((resolve, reject) => consumer.connect({ timeout: CONNECT_TIMEOUT_MS, allTopics: false }, (err) =>
     err ? reject(new CommandError(`cannot reach Kafka at ${brokers(config.rdkafka)}: ${err.message}`)) : resolve()));

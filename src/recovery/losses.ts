@@ -8,9 +8,10 @@
  * The listener runs on the request path (a full queue drops at `send`): it
  * only updates numbers in a map; closing and writing happen on a timer.
  */
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LossListener, LossReason } from '../backend.js';
+import type { Flavor } from '../flavor.js';
 import type { Logger } from '../log.js';
 import { daysBetween } from './days.js';
 
@@ -25,7 +26,10 @@ export interface LossWindow {
   id: string;
   backend: string;
   flavor: string;
-  /** First and last arrival time of a lost Line, ISO 8601 UTC. */
+  /**
+   * First and last arrival time of a lost Line, ISO 8601 UTC; for a backend
+   * the files recover (Kafka), `to` is the last drop if that came later.
+   */
   from: string;
   to: string;
   count: number;
@@ -51,7 +55,7 @@ export interface LossTrackerOptions {
   stateDir: string;
   /** The config file the daemon runs with, for the recovery command. */
   configFile: string;
-  /** flavor name → time zone (days of a rebuild command). */
+  /** flavor name → time zone (days of a rebuild command); a reload replaces it with `useFlavors`. */
   timeZones: ReadonlyMap<string, string>;
   log: Logger;
   quietMs?: number;
@@ -67,10 +71,22 @@ export class LossTracker {
   private readonly quietMs: number;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | null = null;
+  private timeZones: ReadonlyMap<string, string>;
 
   constructor(private readonly opts: LossTrackerOptions) {
     this.quietMs = opts.quietMs ?? QUIET_MS;
     this.now = opts.now ?? Date.now;
+    this.timeZones = opts.timeZones;
+  }
+
+  /**
+   * The flavor table after a reload: a window closed from now on names the
+   * days of its flavor's current time zone (a window still open was opened
+   * under the old one, but its Lines go to the days the file backend now
+   * uses).
+   */
+  useFlavors(flavors: readonly Flavor[]): void {
+    this.timeZones = new Map(flavors.map((f) => [f.name, f.timeZone]));
   }
 
   /** Install as every backend's `onLoss`. */
@@ -132,9 +148,14 @@ export class LossTracker {
 
   private describe(w: Open): LossWindow {
     const id = `${w.backend}-${w.flavor}-${new Date(w.first).toISOString().replace(/[-:]/g, '')}`;
+    // A replay finds a Line in the day files by when it was written, which for
+    // a POST is when its body came, after its arrival: a window the files
+    // recover runs on to the last drop, which came after every lost Line was
+    // written. A rebuild filters by arrival time alone.
+    const to = w.backend === 'file' ? w.last : Math.max(w.last, w.lastDropAt);
     return {
       id, backend: w.backend, flavor: w.flavor,
-      from: new Date(w.first).toISOString(), to: new Date(w.last).toISOString(),
+      from: new Date(w.first).toISOString(), to: new Date(to).toISOString(),
       count: w.count, reasons: { ...w.reasons },
     };
   }
@@ -152,10 +173,7 @@ export class LossTracker {
       `loss window closed: ${window.backend} lost ${window.count} Lines of ${window.flavor} that arrived ` +
       `${window.from} to ${window.to}; recover with: ${window.command}`);
     try {
-      mkdirSync(this.opts.stateDir, { recursive: true, mode: 0o750 });
-      // Small and rare (one line per closed window), and synchronous so the
-      // windows closed at shutdown are on disk before the process exits.
-      appendFileSync(join(this.opts.stateDir, LOSSES_FILE), JSON.stringify(window) + '\n', { mode: 0o640 });
+      appendLine(this.opts.stateDir, JSON.stringify(window) + '\n');
     } catch (err) {
       this.opts.log.error({ err: (err as Error).message, stateDir: this.opts.stateDir },
         'cannot record the loss window in stateDir; it is only in this log line');
@@ -172,11 +190,41 @@ export class LossTracker {
     const config = shellQuote(resolve(this.opts.configFile));
     // Explicit times rather than --window: the command works even where losses.jsonl is not.
     if (w.backend !== 'file') return `scratchd replay --config ${config} --flavor ${w.flavor} --from ${w.from} --to ${w.to}`;
-    const zone = this.opts.timeZones.get(w.flavor) ?? 'UTC';
+    const zone = this.timeZones.get(w.flavor) ?? 'UTC';
     const out = shellQuote(join(resolve(this.opts.stateDir), 'rebuilt'));
     return daysBetween(Date.parse(w.from), Date.parse(w.to), zone)
       .map((day) => `scratchd rebuild --config ${config} --flavor ${w.flavor} --day ${day} --out ${out}`)
       .join(' && ');
+  }
+}
+
+/**
+ * Append one line to losses.jsonl, starting on a line boundary: after a
+ * partial last line (an append cut short by a full disk or a crash) a newline
+ * comes first, so the new window is not glued onto the fragment and lost to
+ * the reader, which skips the fragment (or reads it, when only its newline
+ * was missing). An append cut short now is taken back. Small and rare (one
+ * line per closed window), and synchronous and fsynced so the windows closed
+ * at shutdown are on disk before the process exits.
+ */
+function appendLine(stateDir: string, line: string): void {
+  mkdirSync(stateDir, { recursive: true, mode: 0o750 });
+  const fd = openSync(join(stateDir, LOSSES_FILE), 'a+', 0o640);
+  try {
+    const size = fstatSync(fd).size;
+    const last = Buffer.alloc(1);
+    const torn = size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 10;
+    const data = Buffer.from(torn ? `\n${line}` : line);
+    try {
+      // O_APPEND: each write goes to the end of the file.
+      for (let n = 0; n < data.length;) n += writeSync(fd, data, n);
+      fsyncSync(fd);
+    } catch (err) {
+      try { ftruncateSync(fd, size); } catch { /* the next append starts with a newline */ }
+      throw err;
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

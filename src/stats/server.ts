@@ -1,5 +1,5 @@
 /**
- * The internal stats listener (`stats.listen`, default 127.0.0.1:9100): its
+ * The internal stats listener (`stats.listen`, default 127.0.0.1:8097): its
  * own uWS app and listen socket, never the public one.
  *
  *   GET /metrics  Prometheus text exposition (registry.contentType)
@@ -13,10 +13,11 @@
  * 405 with Allow. Anything else: 404.
  */
 import type { HttpResponse } from 'uWebSockets.js';
-import type { Logger } from '../log.js';
+import { rateLimited, type Logger } from '../log.js';
 import type { Registry } from 'prom-client';
 import type { Backend, BackendHealth } from '../backend.js';
 import { statusText } from '../http/reject.js';
+import { notify } from '../http/activation.js';
 import { listenOn } from '../http/listen.js';
 import { uws } from '../http/uws.js';
 
@@ -155,4 +156,61 @@ export function startStatsServer(
       },
     };
   });
+}
+
+/** Retry delays for a stats listener that cannot bind: doubling from first to max. */
+export interface BindRetry { firstMs: number; maxMs: number }
+
+/**
+ * The stats listener for the daemon: like startStatsServer, but a failed
+ * bind (another exporter on the port, an address not yet up) never stops
+ * the beacons. It is logged as an error (at most every few minutes while it
+ * lasts), shown in `systemctl status` (sd_notify STATUS=), and retried
+ * with a doubling delay until it binds or close() is called. Resolves once
+ * the first attempt is over: a listener that binds at once is ready when
+ * the daemon says it serves.
+ */
+export async function serveStats(
+  listen: string,
+  metrics: MetricsSource,
+  health: () => HealthReport,
+  log: Logger,
+  retry: BindRetry = { firstMs: 1000, maxMs: 30_000 },
+): Promise<StatsServer> {
+  let server: StatsServer | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  let failures = 0;
+  const bindError = rateLimited(log, 5 * 60_000);
+  const attempt = async (): Promise<void> => {
+    try {
+      const s = await startStatsServer(listen, metrics, health, log);
+      if (closed) return s.close();
+      server = s;
+      if (failures > 0) {
+        log.warn({ listen, failures }, 'stats listener bound at last; /metrics, /stats and /health are served');
+        notify('STATUS=');
+      }
+    } catch (err) {
+      if (closed) return;
+      const delayMs = Math.min(retry.firstMs * 2 ** Math.min(failures, 30), retry.maxMs);
+      failures++;
+      bindError('stats-bind', { listen, failures, retryInMs: delayMs },
+        `${(err as Error).message}: beacons are served, but not /metrics, /stats or /health; retrying`);
+      notify(`STATUS=stats listener cannot listen on ${listen}; retrying (beacons are served)`);
+      timer = setTimeout(() => void attempt(), delayMs);
+      timer.unref(); // the public listener keeps the daemon alive, not this
+    }
+  };
+  await attempt();
+  return {
+    get port() {
+      return server?.port ?? 0;
+    },
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      server?.close();
+    },
+  };
 }

@@ -23,7 +23,7 @@ export function registerSpoolMetrics(registry: Registry, kafka: KafkaStatsSource
   gauge('scratchd_kafka_spool_spilling', '1 while new Lines go to the Kafka spool instead of librdkafka.', (s) => s.spilling);
   counter('scratchd_kafka_spool_spilled_total', 'Lines written to the Kafka spool.', (s) => s.spilled_total);
   counter('scratchd_kafka_spool_drained_total', 'Lines from the Kafka spool acknowledged by Kafka.', (s) => s.drained_total);
-  counter('scratchd_kafka_spool_quarantined_total', 'Kafka spool segments (or their damaged tails) moved to quarantine/.', (s) => s.quarantined_total);
+  counter('scratchd_kafka_spool_quarantined_total', 'Kafka spool records (or runs of them, torn tails) and unreadable segments found damaged; their bytes kept under quarantine/ when found at start.', (s) => s.quarantined_total);
   scrapedLabelledCounter(registry, 'scratchd_kafka_spool_dropped_lines_total',
     'Lines the Kafka spool could not take, by reason (spool_full, disk_full, spool_error).', ['reason'], () => {
       const s = kafka.spoolSnapshot();

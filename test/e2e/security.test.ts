@@ -55,7 +55,7 @@ t.test('the stats listener is never reachable through the public port', async (t
   t.match(await raw(d.port, `GET http://127.0.0.1:${sp}/metrics HTTP/1.1\r\nHost: 127.0.0.1:${sp}\r\n\r\n`), /^HTTP\/1\.1 505 /);
   // And the default stats address is loopback only.
   const schema = JSON.parse(readFileSync(new URL('../../config.schema.json', import.meta.url), 'utf8'));
-  t.equal(schema.properties.stats.properties.listen.default, '127.0.0.1:9100');
+  t.equal(schema.properties.stats.properties.listen.default, '127.0.0.1:8097');
 });
 
 t.test('flavor names that could leave the log directory are config errors', async (t) => {

@@ -1,7 +1,7 @@
 // The stats listener: /metrics (parsed as Prometheus text), /stats and
 // /health over counters and backends the test controls, values exact.
-import { spawnSync } from 'node:child_process';
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { pino } from 'pino';
 import { getMetricsFromIterator, type PromData, type PromHistogramData, type PromMetrics } from 'prom2javascript';
@@ -14,7 +14,7 @@ import { healthReport, startStatsServer } from '../../src/stats/server.js';
 import { loadUws } from '../../src/http/uws.js';
 import { mainJs, startDaemon, tempDir } from '../helpers/daemon.js';
 import { raw, request } from '../helpers/http.js';
-import { freePort, holdPort, poll, sleep } from '../helpers/wait.js';
+import { freePort, holdPort, poll, sleep, until } from '../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
 // The stats listeners below run in this process; main loads uWS the same way.
@@ -467,27 +467,57 @@ t.test('daemon: a failing file backend is counted, and recovers', async (t) => {
   t.equal(await d.stop(), 0);
 });
 
-t.test('daemon: stats listener cannot bind: exit 1, one line on stderr', async (t) => {
+t.test('daemon: a stats port held by another process: beacons served and recorded, the error logged, the bind retried', async (t) => {
   const holder = await holdPort();
-  t.teardown(() => holder.close());
-  const held = holder.port;
+  let held = true;
+  t.teardown(() => held ? holder.close() : undefined);
   const dir = tempDir();
-  const run = (config: object) => {
-    const file = `${dir}/config.json`;
-    writeFileSync(file, JSON.stringify({ flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens' }],
-      backends: { file: { dir: `${dir}/log` } }, ...config }));
-    const r = spawnSync(process.execPath, [mainJs, '--config', file], { encoding: 'utf8', timeout: 20_000 });
-    return { code: r.status, stderr: r.stderr };
-  };
-  t.same(run({ listen: '127.0.0.1:0', stats: { listen: `127.0.0.1:${held}` } }), {
-    code: 1,
-    stderr: `scratchd: stats listener: cannot listen on 127.0.0.1:${held} (address in use, not local, or not permitted)\n`,
-  });
-  // The same port for both listeners: the stats socket holds it exclusively,
-  // so the public one fails instead of silently sharing it.
+  const file = `${dir}/config.json`;
   const port = await freePort();
-  const same = run({ listen: `127.0.0.1:${port}`, stats: { listen: `127.0.0.1:${port}` } });
-  t.equal(same.code, 1);
+  writeFileSync(file, JSON.stringify({ flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens' }],
+    listen: `127.0.0.1:${port}`, stats: { listen: `127.0.0.1:${holder.port}` }, backends: { file: { dir: `${dir}/log` } } }));
+  const proc = spawn(process.execPath, [mainJs, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  t.teardown(() => { proc.kill('SIGKILL'); });
+  const logs: Record<string, unknown>[] = [];
+  let buf = '';
+  proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    buf += c;
+    for (let nl; (nl = buf.indexOf('\n')) >= 0; buf = buf.slice(nl + 1)) logs.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+  });
+  await until('serving', () => logs.some((l) => l.msg === 'serving') || proc.exitCode !== null);
+  t.equal(proc.exitCode, null, 'the daemon runs');
+  const err = logs.find((l) => l.level === 50 && String(l.msg).includes(`cannot listen on 127.0.0.1:${holder.port}`));
+  t.ok(err, 'an error line names the stats address');
+  t.match(String(err?.msg), /beacons are served.*retrying/, '… and says beacons are served and the bind is retried');
+  for (let i = 0; i < 5; i++) t.equal((await request(port, `/track?n=${i}`, { host: 'gr.test' })).status, 200, `beacon ${i} answered`);
+  t.equal((await request(port, '/health')).status, 200, 'the public /health answers');
+
+  await holder.close();
+  held = false;
+  const ready = await poll('the stats listener to bind once the port is free', () => logs.find((l) => l.msg === 'stats listener ready'),
+    (l) => l !== undefined, 10_000);
+  t.equal(ready!.port, holder.port, 'bound on the configured port');
+  t.equal((await request(holder.port, '/health')).status, 200, 'then /health answers on the stats port');
+  const stats = JSON.parse((await request(holder.port, '/stats')).body.toString()) as { requests: Record<string, Record<string, number>> };
+  t.ok(stats.requests.GET['200'] >= 5, `/stats counts the beacons answered meanwhile (${JSON.stringify(stats.requests)})`);
+  t.ok(logs.some((l) => l.msg === 'stats listener bound at last; /metrics, /stats and /health are served'), 'the recovery is logged');
+  proc.kill('SIGTERM');
+  t.equal(await exited, 0, 'clean exit');
+  const lines = readdirSync(`${dir}/log/gr`).filter((f) => f.endsWith('.log')).flatMap((f) => readFileSync(`${dir}/log/gr/${f}`, 'utf8').split('\n').filter(Boolean));
+  t.equal(lines.length, 5, 'every beacon recorded in the day file');
+});
+
+t.test('daemon: the same port for both listeners: exit 1, one line on stderr', async (t) => {
+  const dir = tempDir();
+  // The stats socket holds it exclusively, so the public one fails instead
+  // of silently sharing it.
+  const port = await freePort();
+  const file = `${dir}/config.json`;
+  writeFileSync(file, JSON.stringify({ flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens' }],
+    backends: { file: { dir: `${dir}/log` } }, listen: `127.0.0.1:${port}`, stats: { listen: `127.0.0.1:${port}` } }));
+  const same = spawnSync(process.execPath, [mainJs, '--config', file], { encoding: 'utf8', timeout: 20_000 });
+  t.equal(same.status, 1);
   t.match(same.stderr, /^scratchd: cannot listen on 127\.0\.0\.1:\d+\n$/);
 });
 

@@ -54,12 +54,12 @@ function shOk(cmd: string, args: string[]): boolean {
   }
 }
 
-/** apt-get with stdin closed: a conffile question would fail the call, never hang it. */
+/** apt-get with stdin closed: a conffile question would fail the call, never hang it. Its output, stderr (the maintainer scripts' messages) included. */
 function apt(...args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile('apt-get', [...aptOpts, ...args], { env: aptEnv, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`apt-get ${args.join(' ')}: ${err.message}\n${stdout}\n${stderr}`));
-      else resolve(stdout);
+      else resolve(`${stdout}${stderr}`);
     });
     child.stdin?.end();
   });
@@ -106,6 +106,7 @@ async function lock(): Promise<void> {
 function restore(): void {
   if (isPackageKnown()) shOk('dpkg', ['--purge', 'scratchd']);
   rmSync('/var/log/scratchd', { recursive: true, force: true });
+  rmSync('/var/lib/scratchd', { recursive: true, force: true });
   rmSync('/etc/scratchd', { recursive: true, force: true });
   if (shOk('getent', ['passwd', 'scratchd'])) shOk('userdel', ['scratchd']);
   if (shOk('getent', ['group', 'scratchd'])) shOk('groupdel', ['scratchd']);
@@ -278,6 +279,14 @@ t.test('build: the .deb from a copy of the tree (or SCRATCHD_TEST_DEB), lintian 
 
   const fields = sh('dpkg-deb', ['-f', deb1, 'Depends', 'Architecture']);
   t.match(fields, /nodejs \(>= 20\.15~\)/, 'node 20.15+: the spool checksums with zlib.crc32');
+  // The native modules are built for Node ABI 115 (20.x): a nodejs 21+ must
+  // not satisfy Depends. Every nodejs relation, judged by dpkg itself.
+  const nodeRelations = [...fields.matchAll(/\bnodejs \((<<|<=|=|>=|>>) ([^)]+)\)/g)].map((m) => [m[1]!, m[2]!] as const);
+  const satisfies = (version: string) => nodeRelations.every(([op, v]) =>
+    shOk('dpkg', ['--compare-versions', version, { '<<': 'lt', '<=': 'le', '=': 'eq', '>=': 'ge', '>>': 'gt' }[op]!, v]));
+  t.ok(satisfies('20.19.2+dfsg-1'), "trixie's nodejs 20.19.2 satisfies Depends");
+  t.notOk(satisfies('20.14.0+dfsg-1'), 'nodejs 20.14 does not (no zlib.crc32)');
+  for (const v of ['21.0.0~rc1-1', '21.7.3+dfsg-1', '22.14.0+dfsg-1', '24.0.0-1']) t.notOk(satisfies(v), `nodejs ${v} does not (another ABI)`);
   t.match(fields, /libnode115/);
   t.match(fields, /libc6 \(>= 2\.3\d\)/, 'libc from the native modules');
   const files = sh('dpkg-deb', ['-c', deb1]).split('\n').map((l) => l.replace(/^.* \.\//, '/')).filter((l) => l !== '/');
@@ -292,6 +301,17 @@ t.test('build: the .deb from a copy of the tree (or SCRATCHD_TEST_DEB), lintian 
   t.notOk(files.some((f) => f.includes('/node_modules/typescript/') || f.includes('/node_modules/tap/') || f.includes('/node-rdkafka/deps/')), 'no dev dependencies, no librdkafka sources');
   if (existsSync(join(root, 'binding.gyp'))) t.ok(files.includes('/usr/lib/scratchd/build/Release/activation.node'), 'ships the socket-activation addon');
   if (existsSync(join(root, 'README.md'))) t.ok(files.includes('/usr/share/doc/scratchd/README.md'), 'ships README.md');
+  for (const f of ['haproxy.cfg', 'backup-host/scratchd.socket.d/listen.conf', 'backup-host/scratchd.service.d/paths.conf']) {
+    t.ok(files.includes(`/usr/share/doc/scratchd/examples/${f}`), `ships the example ${f} uncompressed`);
+  }
+  // The man page: retention through retainDays (a tmpfiles.d age rule would
+  // delete .log files and leave their .done manifests), and every subcommand.
+  const man = join(work, 'man');
+  sh('dpkg-deb', ['-x', deb1, man]);
+  const page = sh('sh', ['-c', 'zcat "$0" | MANWIDTH=200 man -l - 2>/dev/null || zcat "$0"', join(man, 'usr/share/man/man8/scratchd.8.gz')]);
+  t.notMatch(page, /tmpfiles\.d\S* line|- - - \d+d/, 'no tmpfiles.d retention line');
+  t.match(page, /retainDays/, 'retention: backends.file.retainDays');
+  for (const sub of ['replay', 'rebuild', 'spool']) t.match(page, new RegExp(`scratchd ${sub} --config`), `scratchd ${sub} in the synopsis`);
   if (unitsInTree) {
     t.ok(files.includes('/usr/lib/systemd/system/scratchd.socket'), 'ships the socket unit');
     t.ok(files.includes('/usr/lib/systemd/system/scratchd.service'), 'ships the service unit');
@@ -302,7 +322,12 @@ t.test('build: the .deb from a copy of the tree (or SCRATCHD_TEST_DEB), lintian 
     t.match(postinst, /deb-systemd-helper enable 'scratchd\.socket'/, 'postinst enables the socket');
     t.match(postinst, /deb-systemd-invoke start 'scratchd\.socket'/, '… and starts it');
     t.notMatch(postinst, /(restart|\$_dh_action) 'scratchd\.socket'/, 'an upgrade never restarts the socket (it would refuse connections)');
-    t.match(postinst, /deb-systemd-invoke try-restart 'scratchd\.service'/, 'an upgrade restarts the service if it runs');
+    // The service's restart is the postinst's own, after the new version's
+    // --check as scratchd; debhelper's unconditional one is gone.
+    t.notMatch(postinst, /try-restart 'scratchd\.service'/, 'no restart without a check');
+    t.match(postinst, /--reuid scratchd[^]*--check[^]*deb-systemd-invoke try-restart scratchd\.service/, 'an upgrade restarts the service if it runs, once --check passed');
+    const prerm = readFileSync(join(ctl, 'prerm'), 'utf8');
+    t.notMatch(prerm, /upgrade[^]*stop 'scratchd\.service'/, 'the prerm does not stop it on upgrade');
   }
 });
 
@@ -316,12 +341,17 @@ t.test('install: user, log dir, conffile, binary, units', async (t) => {
   t.equal(st.mode & 0o7777, 0o750, '/var/log/scratchd is 0750');
   t.equal(st.uid, Number(pw[2]), '… owned by scratchd');
   t.match(sh('dpkg-query', ['-W', '-f=${Conffiles}', 'scratchd']), /\/etc\/scratchd\/config\.json [0-9a-f]{32}/, 'config.json is a conffile');
+  // It may hold a Kafka sasl.password.
+  t.equal(sh('stat', ['-c', '%a %U:%G', '/etc/scratchd/config.json']).trim(), '640 root:scratchd', 'the conffile is 0640 root:scratchd');
   t.equal(sh('/usr/bin/scratchd', { env: cleanEnv }, ['--version']).trim(), `scratchd ${pkgVersion}`);
   t.equal(sh('/usr/bin/scratchd', { env: cleanEnv }, ['--check', '--config', '/etc/scratchd/config.json']).trim(), '/etc/scratchd/config.json: ok', '--check passes on the conffile');
   const cfg = JSON.parse(readFileSync('/etc/scratchd/config.json', 'utf8')) as { backends: { file: { dir: string }; kafka: { enabled: boolean } }; listen: string };
   t.equal(cfg.backends.file.dir, '/var/log/scratchd');
   t.equal(cfg.backends.kafka.enabled, false, 'Kafka off until configured');
   t.match(cfg.listen, /^127\.0\.0\.1:/, 'listens on loopback, behind HAProxy');
+  // Not node_exporter's 9100, nor any port Prometheus allocates (9090-9999).
+  const statsPort = Number((cfg as unknown as { stats: { listen: string } }).stats.listen.split(':').pop());
+  t.ok(statsPort < 9090 || statsPort > 9999, `stats on ${statsPort}, outside Prometheus' 9090-9999`);
 
   if (!unitsInTree) {
     t.comment('systemd/scratchd.{socket,service} are not in the tree yet: units not checked');
@@ -410,13 +440,46 @@ t.test('upgrade: new version, locally changed conffile kept without a prompt', a
   t.equal(statSync('/var/log/scratchd').mode & 0o7777, 0o750);
 });
 
+t.test('upgrade with a config the new version rejects: not restarted, the old process serves, the reason printed', async (t) => {
+  const good = readFileSync('/etc/scratchd/config.json', 'utf8');
+  const cfg = JSON.parse(good) as Record<string, unknown>;
+  // The old process (no systemd here to restart it): the installed daemon on
+  // a copy of the config.
+  const config = join(work, 'old.json');
+  writeFileSync(config, JSON.stringify({ ...cfg, listen: '127.0.0.1:0', stats: { listen: '127.0.0.1:0' }, log: { level: 'info' } }));
+  chmodSync(config, 0o644);
+  const d = await runInstalled(config);
+  try {
+    writeFileSync('/etc/scratchd/config.json', JSON.stringify({ ...cfg, colour: 'red' }, null, 2) + '\n');
+    const out = await apt('install', '--reinstall', deb2);
+    t.equal(installedVersion(), upVersion, 'the upgrade itself completes');
+    t.match(out, /scratchd: the new version rejects \/etc\/scratchd\/config\.json:/, 'apt shows that the check failed');
+    t.match(out, /unknown key "colour"/, '… with the error');
+    t.match(out, /will not start until the config is fixed/, '… and what it means (no systemd here: nothing ran to keep)');
+    t.match(out, /then run 'systemctl restart scratchd'/, '… and what to do');
+    t.equal((await request(d.port, '/track?old=1', { host: 'www.example.gr' })).status, 200, 'the old process still serves');
+    t.equal(d.proc.exitCode, null, 'and runs');
+  } finally {
+    writeFileSync('/etc/scratchd/config.json', good);
+    d.proc.kill('SIGKILL');
+  }
+  const out = await apt('install', '--reinstall', deb2);
+  t.notMatch(out, /rejects/, 'a config it accepts: nothing to say');
+});
+
 t.test('remove and purge', async (t) => {
-  await apt('remove', 'scratchd');
+  // A Kafka spool segment left behind: Lines that may not have reached Kafka.
+  mkdirSync('/var/lib/scratchd/spool', { recursive: true });
+  writeFileSync('/var/lib/scratchd/spool/00000000000000000001.seg', 'x');
+  writeFileSync('/var/lib/scratchd/losses.jsonl', '{}\n');
+  const removed = await apt('remove', 'scratchd');
+  t.match(removed, /\/var\/lib\/scratchd\/spool holds Lines that may not have been delivered to Kafka/, 'remove warns about the spool');
   t.notOk(existsSync('/usr/lib/scratchd'), 'remove: code gone');
   t.notOk(existsSync('/usr/bin/scratchd'), 'remove: binary gone');
   t.ok(existsSync('/etc/scratchd/config.json'), 'remove: conffile stays');
 
-  await apt('purge', 'scratchd');
+  const purged = await apt('purge', 'scratchd');
+  t.match(purged, /keeping \/var\/lib\/scratchd: its Kafka spool holds Lines/, 'purge keeps the spool, and says why');
   t.notOk(isPackageKnown() && installedVersion() !== null, 'purged');
   t.notOk(existsSync('/etc/scratchd'), 'purge: /etc/scratchd gone (with .dpkg-dist)');
   t.ok(grLines().length > 0, 'purge: collected beacon data is kept');
@@ -427,7 +490,11 @@ t.test('remove and purge', async (t) => {
   await apt('install', deb1);
   t.ok(existsSync('/var/log/scratchd'), 'reinstall: log dir again');
   mkdirSync('/var/log/scratchd/gr'); // an empty flavor dir, as a daemon that never got a beacon leaves
-  await apt('purge', 'scratchd');
+  rmSync('/var/lib/scratchd/spool', { recursive: true });
+  const onlyLosses = await apt('purge', 'scratchd');
+  t.match(onlyLosses, /keeping \/var\/lib\/scratchd: it holds the record of lost Lines \(losses\.jsonl\)/, 'only losses.jsonl left: purge says that');
+  t.notMatch(onlyLosses, /undelivered|spool/, '… and not that Lines wait');
+  rmSync('/var/lib/scratchd', { recursive: true, force: true });
   t.notOk(existsSync('/var/log/scratchd'), 'purge: an empty log dir is removed');
   t.notOk(existsSync('/etc/scratchd'), 'purge: /etc/scratchd gone');
 });

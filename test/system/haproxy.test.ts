@@ -43,7 +43,7 @@ function haproxyConfig(front: number, primary: number, backup: number, website: 
   return out;
 }
 
-interface Answer { status: number; body: string }
+interface Answer { status: number; body: string; headers?: http.IncomingHttpHeaders }
 
 function get(port: number, path: string, opts: { agent?: http.Agent; localAddress?: string; host?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
@@ -55,7 +55,7 @@ function get(port: number, path: string, opts: { agent?: http.Agent; localAddres
       res.setEncoding('latin1').on('data', (c: string) => {
         body += c;
       });
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
+      res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
       res.on('error', reject);
     });
     req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
@@ -125,6 +125,45 @@ t.test('health checks: HTTP/1.1 with Host, both servers up', async (t) => {
   t.equal((await get(front, '/health')).body, 'ok\n', '/health through haproxy');
   t.equal((await get(front, '/nothing-here')).status, 503, 'other paths go to the website backend (down here)');
   t.notMatch(haproxyLog, /scratchd\/(primary|backup) is DOWN/, 'no server went down');
+});
+
+t.test('the shipped config: a server queue that works, whole requests to scratchd', async (t) => {
+  const cfg = readFileSync(join(root, 'deploy/haproxy.cfg'), 'utf8');
+  // "timeout queue" only applies to requests queued at a server's maxconn.
+  t.match(cfg, /^\tdefault-server .* maxconn \d+/m, 'every scratchd server has a maxconn');
+  t.match(cfg, /^\ttimeout queue \S+/m, '… and a queue timeout');
+  t.match(cfg, /^\toption http-buffer-request$/m, 'a request reaches scratchd once complete');
+});
+
+t.test('logging: beacons answered normally are not logged; a slow one is, without its query and with a masked address', async (t) => {
+  const marker = `q${process.pid}x`;
+  for (let i = 0; i < 20; i++) t.equal((await get(front, `/track?secret=${marker}&n=${i}`)).status, 200);
+  // A slow answer: the primary stopped for 300 ms while it has the request.
+  primary.proc.kill('SIGSTOP');
+  const slow = get(front, `/track?secret=${marker}&slow=1`);
+  await sleep(300);
+  primary.proc.kill('SIGCONT');
+  t.equal((await slow).status, 200, 'the slow beacon is answered');
+  await until('the slow beacon logged', () => haproxyLog.includes('"GET /track HTTP/1.1"'), 10_000);
+  await sleep(200);
+  // Only answers that took 100 ms or more are logged: the slow one, and on a
+  // loaded machine perhaps a normal one that happened to be slow; never most of them.
+  const beaconLines = haproxyLog.split('\n').filter((l) => l.includes('/track'));
+  t.ok(beaconLines.length >= 1 && beaconLines.length <= 3, `the slow beacon's line, not the others': ${beaconLines.join('\n')}`);
+  for (const l of beaconLines) {
+    t.match(l, /^127\.0\.0\.0 \[.*\] www scratchd\/primary \d+\/\d+\/\d+\/([1-9]\d{2,})\/\d+ 200 /, 'client address masked to its /24; server time ≥ 100 ms; 200');
+  }
+  t.ok(beaconLines.some((l) => Number(/ \d+\/\d+\/\d+\/(\d+)\//.exec(l)?.[1]) >= 250), 'the stopped one among them');
+  t.notMatch(haproxyLog, new RegExp(marker), 'no query string in any log line');
+});
+
+t.test('no server banner: uWebSockets\' own header is removed on the way out (#28.3)', async (t) => {
+  // uWebSockets.js writes "uWebSockets: 20" into every answer (compiled in, no run-time switch).
+  t.equal((await get(primary.port, '/track?banner=direct')).headers?.uwebsockets, '20', 'scratchd itself sends it');
+  for (const path of ['/track?banner=via', '/health']) {
+    const a = await get(front, path);
+    t.equal(a.headers?.uwebsockets, undefined, `not through HAProxy: ${path} (${a.status})`);
+  }
 });
 
 t.test('client IP: X-Forwarded-For from the trusted proxy only', async (t) => {
@@ -225,12 +264,12 @@ t.test('failover to the backup on SIGKILL, failback when the primary returns', a
   };
   t.comment(`failover: ${JSON.stringify(summary)}`);
   t.comment(haproxyLog.split('\n').filter((l) => /is (DOWN|UP)/.test(l) && !l.startsWith('[')).join('\n'));
-  // haproxy's log line (termination state, retries) of every failed request.
-  for (const [id] of failed) t.comment(haproxyLog.split('\n').filter((l) => l.includes(`/track?id=${id} `)).join('\n') || `${id}: no haproxy log line`);
-  // What haproxy did for the client: requests it retried ("N" in the last
-  // field of actconn/feconn/beconn/srv_conn/retries) or redispatched ("+N").
-  const retried = haproxyLog.split('\n').filter((l) => / \d+\/\d+\/\d+\/\d+\/\+?[1-9]\d* \d+\/\d+ "GET \/track\?id=/.test(l));
-  t.comment(`haproxy retried ${retried.length} requests:\n${retried.slice(0, 8).join('\n')}`);
+  // What haproxy logged of the beacons (only errors, retries, redispatches
+  // and slow answers, without their query): termination state, retries
+  // ("N" in the last field of actconn/feconn/beconn/srv_conn/retries) or
+  // redispatches ("+N").
+  const logged = haproxyLog.split('\n').filter((l) => l.includes('"GET /track '));
+  t.comment(`haproxy logged ${logged.length} beacons:\n${logged.slice(0, 12).join('\n')}`);
 
   t.equal(results.size, idAtEnd, 'every request finished');
   t.ok(results.size > 3000, `steady load: ${results.size} requests`);

@@ -3,7 +3,8 @@
  * killed and restarted, with librdkafka's RAM queue set to RAM_QUEUE messages so
  * an outage outgrows it within seconds: every answered Line reaches its
  * topic, in arrival order, once; SIGTERM during an outage loses nothing;
- * SIGKILL loses at most the last fsyncMs. Always a private broker
+ * SIGKILL loses nothing written before it (kafka-spool-crash.test.ts holds
+ * the exact count; here a margin of fsyncMs). Always a private broker
  * (KAFKA_BOOTSTRAP is ignored, and says so); never skips.
  */
 import t from 'tap';

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { dayOf } from '../../src/day.js';
 import { encodeEntries } from '../../src/file/day-index.js';
 import { consume } from '../helpers/consume.js';
 import { tempDir } from '../helpers/daemon.js';
@@ -45,6 +46,8 @@ const cases: [string, string[], RegExp][] = [
   ['replay: unknown flavor', ['replay', '--config', good, '--flavor', 'xx', ...range], /unknown flavor "xx" \(the config has gr\)/],
   ['replay: from after to', ['replay', '--config', good, '--flavor', 'gr', '--from', '2026-11-29T11:00:00Z', '--to', '2026-11-29T09:00:00Z'], /--from .* is after --to/],
   ['replay: a time without a zone', ['replay', '--config', good, '--flavor', 'gr', '--from', '2026-11-29T09:00:00', '--to', '2026-11-29T11:00:00Z'], /not an ISO 8601 time with a zone/],
+  ['replay: a day that does not exist', ['replay', '--config', good, '--flavor', 'gr', '--from', '2026-02-30T10:00:00Z', '--to', '2026-11-29T11:00:00Z'], /--from 2026-02-30T10:00:00Z: not an ISO 8601 time with a zone .* every field in range/],
+  ['replay: ms beyond a Date', ['replay', '--config', good, '--flavor', 'gr', '--from', '2026-11-29T09:00:00Z', '--to', '99999999999999999'], /--to 99999999999999999: .* ms since the epoch up to 8640000000000000/],
   ['replay: no day file in the range', ['replay', '--config', good, '--flavor', 'gr', '--from', '2026-06-01T00:00:00Z', '--to', '2026-06-02T00:00:00Z'], /no Lines of gr between/],
   ['replay: no such window', ['replay', '--config', good, '--window', 'kafka-gr-nope'], /no loss window kafka-gr-nope/],
   ['replay: --rate 0', ['replay', '--config', good, '--flavor', 'gr', ...range, '--rate', '0'], /--rate 0: a whole number/],
@@ -54,6 +57,7 @@ const cases: [string, string[], RegExp][] = [
   ['rebuild: unknown flavor', ['rebuild', '--config', good, '--flavor', 'xx', '--day', '2026-11-29', '--out', out], /unknown flavor "xx"/],
   ['rebuild: no such day', ['rebuild', '--config', good, '--flavor', 'gr', '--day', '2026-02-30', '--out', out], /--day 2026-02-30: not a date/],
   ['rebuild: a day without Lines', ['rebuild', '--config', good, '--flavor', 'gr', '--day', '2026-01-01', '--out', out], /no Lines of gr on 2026-01-01 .* in topic /],
+  ['rebuild: a day not over yet', ['rebuild', '--config', good, '--flavor', 'gr', '--day', dayOf(Date.now(), 'Europe/Athens'), '--out', out], /is not over yet in Europe\/Athens \(it ends .*\): a rebuild now would write part of it as the whole day/],
   ['rebuild: into the live directory', ['rebuild', '--config', good, '--flavor', 'gr', '--day', '2026-11-29', '--out', join(dir, 'log')], /is the live log directory/],
   ['rebuild: broker unreachable', ['rebuild', '--config', unreachable, '--flavor', 'gr', '--day', '2026-11-29', '--out', out], /cannot reach Kafka at 127\.0\.0\.1:\d+/],
   ['rebuild: missing --out', ['rebuild', '--config', good, '--flavor', 'gr', '--day', '2026-11-29'], /--flavor, --day and --out are required/],

@@ -177,3 +177,41 @@ t.test('an interrupted replay resumes without producing a Line twice; plain and 
     t.same(order, [...order].sort((a, b) => a - b), `partition ${p} holds them in file order`);
   }
 });
+
+t.test('reports that come after a second Ctrl-C, while the producer flushes, are saved: a resume repeats none', async (t) => {
+  const dir = tempDir();
+  const topic = `recovery.flush.${runId}`;
+  await kafka.createTopic(topic, 1, { 'retention.ms': '-1' });
+  const T = Date.parse('2026-11-29T10:00:00Z');
+  mkdirSync(join(dir, 'log', 'gr'), { recursive: true });
+  const lines = Array.from({ length: 400 }, (_, i) => `${JSON.stringify({ id: String(i) })}\n`);
+  writeFileSync(join(dir, 'log', 'gr', 'gr-2026-11-29.log'), lines.join(''));
+  writeFileSync(join(dir, 'log', 'gr', 'gr-2026-11-29.log.idx'),
+    encodeEntries(lines.map((_, i) => ({ time: T + i, offset: lines.slice(0, i).join('').length }))));
+  const config = join(dir, 'config.json');
+  writeFileSync(config, JSON.stringify({
+    flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens', topic }],
+    stateDir: join(dir, 'state'),
+    backends: { file: { dir: join(dir, 'log') }, kafka: { rdkafka: { 'metadata.broker.list': kafka.bootstrap } } },
+  }));
+  const range = ['--config', config, '--flavor', 'gr', '--from', new Date(T).toISOString(), '--to', new Date(T + 399).toISOString()];
+  const progress = join(dir, 'state', `replay-gr-${T}-${T + 399}.json`);
+  const delivered = (): number => (existsSync(progress) ? (JSON.parse(readFileSync(progress, 'utf8')) as { delivered: number }).delivered : 0);
+
+  const first = startCli(['replay', ...range, '--rate', '100']);
+  await until('delivered() >= 20', () => delivered() >= 20, 30_000);
+  await kafka.pause(); // what is produced from now on waits in flight
+  await sleep(1000);
+  first.proc.kill('SIGINT');
+  await sleep(300);
+  first.proc.kill('SIGINT'); // stop waiting: the producer flushes on disconnect
+  await sleep(300);
+  await kafka.resume(); // ... and its reports come now
+  const stopped = await first.done;
+  t.equal(stopped.code, 130, 'interrupted');
+  const resumed = await cli(['replay', ...range, '--resume']);
+  t.equal(resumed.code, 0, resumed.stderr);
+  const got = idCounts((await consume(kafka.bootstrap, topic, { count: 400, settleMs: 2000, timeoutMs: 60_000 })).map((m) => m.value));
+  t.equal(got.size, 400, 'every Line');
+  t.same([...got].filter(([, n]) => n > 1).map(([id]) => id), [], 'none twice');
+});

@@ -32,3 +32,13 @@ t.test('close: no more sends, the rest is received, then empty batches', async (
   waiting.close();
   t.same([...(await r)], [], 'a waiting receive wakes on close');
 });
+
+t.test('bounded by bytes too: a send that would take the bytes queued over maxBytes is refused', async (t) => {
+  const c = new Channel<string>(100, 10, (s) => s.length);
+  t.same([c.send('aaaa'), c.send('bbbb'), c.send('ccc'), c.send('dd')], [true, true, false, true]);
+  t.equal(c.bytes, 10);
+  t.same([...(await c.receive())], ['aaaa', 'bbbb', 'dd']);
+  t.equal(c.bytes, 0, 'a receive takes the bytes with the items');
+  t.ok(c.send('0123456789'), 'room again');
+  t.notOk(new Channel<string>(100, 10, (s) => s.length).send('0123456789a'), 'an item larger than the bound never fits');
+});

@@ -52,3 +52,12 @@ t.test('a pass: seal, compress, prune, temp files; never today, an open day, or 
   t.same(final.filter((p) => p.seal).map((p) => p.day), ['2026-11-21', '2026-11-27', '2026-11-29'], 'at shutdown every past day is sealed');
   t.same(final.filter((p) => p.prune || p.compress), []);
 });
+
+t.test('a prune cut short after the manifest went: the .gz left is pruned by the next pass', async (t) => {
+  // pruneDay removes the manifest first, then the rest: a crash in between leaves the .gz (and .idx) alone.
+  const names = ['gr-2026-11-20.log.gz', 'gr-2026-11-20.log.idx', 'gr-2026-11-21.log.gz'];
+  const plans = planDays({ names, flavor: 'gr', today: '2026-11-30', graceDay: '2026-11-29', pruneBefore: '2026-11-25', compress: true, open: new Set() });
+  t.same(plans.map((p) => [p.day, p.prune]), [['2026-11-20', true], ['2026-11-21', true]]);
+  const kept = planDays({ names, flavor: 'gr', today: '2026-11-30', graceDay: '2026-11-29', pruneBefore: null, compress: true, open: new Set() });
+  t.same(kept.filter((p) => p.prune || p.seal), [], 'without retention it stays, and is never sealed again');
+});

@@ -52,3 +52,17 @@ t.test('dayClock caches per minute and still turns at midnight', async (t) => {
   t.equal(day(at('2026-01-14T22:00:00.000Z')), '2026-01-15');
   t.equal(day(at('2026-01-14T21:59:30.000Z')), '2026-01-14', 'going back in time works too');
 });
+
+t.test('dayClock: half-hour and 45-minute zones turn the day at their own midnight, to the minute', async (t) => {
+  // Asia/Kolkata is UTC+5:30: midnight is 18:30 UTC. Asia/Kathmandu is UTC+5:45: 18:15 UTC.
+  const kolkata = dayClock('Asia/Kolkata');
+  t.equal(kolkata(at('2026-01-14T18:00:00.000Z')), '2026-01-14', 'Kolkata 23:30');
+  t.equal(kolkata(at('2026-01-14T18:29:59.999Z')), '2026-01-14', 'Kolkata 23:59:59.999');
+  t.equal(kolkata(at('2026-01-14T18:30:00.000Z')), '2026-01-15', 'Kolkata 00:00');
+  t.equal(kolkata(at('2026-01-14T18:59:00.000Z')), '2026-01-15');
+  const kathmandu = dayClock('Asia/Kathmandu');
+  t.equal(kathmandu(at('2026-01-14T18:00:00.000Z')), '2026-01-14', 'Kathmandu 23:45');
+  t.equal(kathmandu(at('2026-01-14T18:14:59.999Z')), '2026-01-14', 'Kathmandu 23:59:59.999');
+  t.equal(kathmandu(at('2026-01-14T18:15:00.000Z')), '2026-01-15', 'Kathmandu 00:00');
+  t.equal(kathmandu(at('2026-01-14T18:16:00.000Z')), '2026-01-15');
+});

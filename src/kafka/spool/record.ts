@@ -104,3 +104,21 @@ export function decodeRecords(buf: Buffer, start = 0, limit = Infinity): Decoded
   }
   return { records, end: at, problem: null };
 }
+
+/**
+ * The offset of the next intact record at or after `from` whose sequence is
+ * above `afterSeq`, or -1: after a damaged length field the framing is lost,
+ * and this finds it again. Cheap tests (a plausible length, a sequence in
+ * order) come before the checksum, so a scan over garbage costs little.
+ */
+export function findNextRecord(buf: Buffer, from: number, afterSeq: number): number {
+  for (let at = from; at + HEADER_BYTES + FIXED_BODY_BYTES <= buf.length; at++) {
+    const body = buf.readUInt32LE(at);
+    if (body < FIXED_BODY_BYTES || body > buf.length - at - HEADER_BYTES) continue;
+    const seq = readU64(buf, at + HEADER_BYTES);
+    if (seq <= afterSeq || seq > Number.MAX_SAFE_INTEGER) continue;
+    if (FIXED_BODY_BYTES + buf.readUInt8(at + HEADER_BYTES + 16) > body) continue;
+    if (intact(buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + body), buf.readUInt32LE(at + 4))) return at;
+  }
+  return -1;
+}

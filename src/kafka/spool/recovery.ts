@@ -5,11 +5,11 @@
  * cannot be read at all, and delete segments the ledger says are delivered.
  * `readOnly` (for `scratchd spool`) reports the same without changing a byte.
  */
-import { copyFile, mkdir, readFile, readdir, rename, truncate, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readLedger } from './ledger.js';
-import { decodeRecords, type Decoded, type FrameProblem } from './record.js';
-import { QUARANTINE, segmentSeq, type SegmentInfo } from './segment.js';
+import { fsyncDirAsync, readLedger } from './ledger.js';
+import { decodeRecords, findNextRecord, HEADER_BYTES, type Decoded, type FrameProblem } from './record.js';
+import { QUARANTINE, SEGMENT_SUFFIX, segmentSeq, type SegmentInfo } from './segment.js';
 
 export interface FlavorState {
   records: number;
@@ -24,7 +24,7 @@ export interface Recovered {
   /** Highest sequence ever given out (the next record gets lastSeq + 1). */
   lastSeq: number;
   ledger: 'ok' | 'missing' | 'corrupt';
-  /** Segments moved to quarantine/ whole, and segment tails cut off into it. */
+  /** Segments moved to quarantine/ whole, and damaged ranges (records, runs of them, torn tails) cut out into it. */
   quarantined: number;
   /** What was found wrong, one line each (logged). */
   problems: string[];
@@ -34,9 +34,9 @@ export interface Recovered {
 /** Decode this many records, then let the event loop serve (recovery runs beside serving). */
 const DECODE_SLICE = 4096;
 
-async function decodeYielding(buf: Buffer): Promise<Decoded> {
+async function decodeYielding(buf: Buffer, from: number): Promise<Decoded> {
   const records: Decoded['records'] = [];
-  let at = 0;
+  let at = from;
   for (;;) {
     const d = decodeRecords(buf, at, DECODE_SLICE);
     records.push(...d.records);
@@ -46,26 +46,73 @@ async function decodeYielding(buf: Buffer): Promise<Decoded> {
   }
 }
 
+interface Scanned {
+  records: Decoded['records'];
+  /** Byte ranges that are not intact records in sequence, in order. */
+  damaged: { from: number; to: number; problem: FrameProblem | 'sequence' }[];
+}
+
+/**
+ * Every intact record of a segment, in sequence, and the damaged ranges
+ * between them: a bad record is skipped alone, and the scan goes on at the
+ * next intact record (found again even after a damaged length field).
+ */
+async function scanSegment(buf: Buffer, firstSeq: number): Promise<Scanned> {
+  const records: Decoded['records'] = [];
+  const damaged: Scanned['damaged'] = [];
+  let prev = firstSeq - 1;
+  let at = 0;
+  while (at < buf.length) {
+    const d = await decodeYielding(buf, at);
+    let stop = d.end;
+    // A record out of sequence is as bad as a bad checksum. (Sequences may
+    // skip: Lines dropped by a failed write keep theirs.)
+    let problem: FrameProblem | 'sequence' | null = d.problem;
+    for (const r of d.records) {
+      if (r.seq <= prev) {
+        stop = r.offset;
+        problem = 'sequence';
+        break;
+      }
+      records.push(r);
+      prev = r.seq;
+    }
+    if (problem === null) break;
+    // A bad checksum under an intact length: the next record is right after it.
+    let next = -1;
+    if (problem === 'checksum') {
+      const after = stop + HEADER_BYTES + buf.readUInt32LE(stop);
+      const n = decodeRecords(buf, after, 1).records[0];
+      if (after === buf.length || (n !== undefined && n.seq > prev)) next = after;
+    }
+    if (next < 0) next = findNextRecord(buf, stop + 1, prev);
+    const to = next < 0 ? buf.length : next;
+    damaged.push({ from: stop, to, problem });
+    at = to;
+  }
+  return { records, damaged };
+}
+
 export async function recoverSpool(dir: string, readOnly = false): Promise<Recovered> {
   if (!readOnly) await mkdir(dir, { recursive: true, mode: 0o750 });
-  const names = (await readdir(dir)).filter((n) => segmentSeq(n) !== null).sort();
+  const all = await readdir(dir);
+  const names = all.filter((n) => segmentSeq(n) !== null).sort();
+  // A rewrite (cutDamaged) a crash interrupted: the segment itself is still whole.
+  if (!readOnly) for (const n of all.filter((x) => x.endsWith(`${SEGMENT_SUFFIX}.tmp`))) await unlink(join(dir, n)).catch(() => {});
   const ledgerRead = readLedger(dir);
   const ledger = typeof ledgerRead === 'string' ? ledgerRead : 'ok';
   const problems: string[] = [];
   let quarantined = 0;
-  const quarantine = async (name: string, from: string, cut?: number): Promise<void> => {
+  const quarantine = async (name: string, from: string): Promise<void> => {
     quarantined++;
     if (readOnly) return;
     await mkdir(join(dir, QUARANTINE), { recursive: true, mode: 0o750 });
-    const to = join(dir, QUARANTINE, cut === undefined ? name : `${name}.from-${cut}`);
-    if (cut === undefined) await rename(from, to);
-    else await copyFile(from, to);
+    await rename(from, join(dir, QUARANTINE, name));
   };
 
   // Without a ledger, nothing is known delivered: all records are sent
   // again (duplicates, never loss).
   let acked = typeof ledgerRead === 'string' ? 0 : ledgerRead.acked;
-  if (typeof ledgerRead === 'string') problems.push(`ledger ${ledgerRead}: every spooled record will be sent again`);
   let lastSeq = acked;
   const segments: SegmentInfo[] = [];
   const perFlavor = new Map<string, FlavorState>();
@@ -80,26 +127,15 @@ export async function recoverSpool(dir: string, readOnly = false): Promise<Recov
       try { await quarantine(name, path); } catch { /* reported above; left in place */ }
       continue;
     }
-    const decoded = await decodeYielding(buf);
-    // A record out of sequence is as bad as a bad checksum. (Sequences may
-    // skip: Lines dropped by a failed write keep theirs.)
-    let good = decoded.records.length;
-    let problem: FrameProblem | 'sequence' | null = decoded.problem;
-    let prev = firstSeq - 1;
-    for (let i = 0; i < decoded.records.length; i++) {
-      if (decoded.records[i]!.seq <= prev) {
-        good = i;
-        problem = 'sequence';
-        break;
-      }
-      prev = decoded.records[i]!.seq;
+    const { records, damaged } = await scanSegment(buf, firstSeq);
+    for (const r of damaged) {
+      problems.push(`${name}: ${r.problem} at byte ${r.from} of ${buf.length}; ${r.to - r.from} bytes cut off into ${QUARANTINE}/`);
     }
-    const records = decoded.records.slice(0, good);
-    const end = good === decoded.records.length ? decoded.end : decoded.records[good]!.offset;
-    if (problem !== null && end < buf.length) {
-      problems.push(`${name}: ${problem} at byte ${end} of ${buf.length}; the rest cut off into ${QUARANTINE}/`);
-      await quarantine(name, path, end);
-      if (!readOnly) await truncate(path, end);
+    quarantined += damaged.length;
+    let bytes = buf.length;
+    if (damaged.length > 0) {
+      bytes = records.reduce((n, r) => n + r.bytes, 0);
+      if (!readOnly) await cutDamaged(dir, name, buf, damaged, records);
     }
     const last = records.length > 0 ? records[records.length - 1]!.seq : firstSeq - 1;
     if (last > lastSeq) lastSeq = last;
@@ -116,8 +152,37 @@ export async function recoverSpool(dir: string, readOnly = false): Promise<Recov
       if (f.oldest === null || r.time < f.oldest) f.oldest = r.time;
       perFlavor.set(r.flavor, f);
     }
-    segments.push({ name, firstSeq, lastSeq: last, bytes: end, unacked: unacked.length, oldest: unacked[0]!.time });
+    segments.push({ name, firstSeq, lastSeq: last, bytes, unacked: unacked.length, oldest: unacked[0]!.time });
+  }
+  // A spool that never held a Line has no ledger yet, and nothing to say.
+  if (ledger !== 'ok' && (ledger === 'corrupt' || segments.length > 0)) {
+    problems.unshift(`ledger ${ledger}: every spooled record will be sent again`);
   }
   if (ledger !== 'ok' && segments.length > 0) acked = segments[0]!.firstSeq - 1;
   return { segments, acked, lastSeq, ledger, quarantined, problems, perFlavor };
+}
+
+/**
+ * Keep each damaged range under quarantine/ for a human, and leave the
+ * segment with its intact records only: cut at the end (a torn tail), or
+ * rewritten whole and renamed over (damage in the middle).
+ */
+async function cutDamaged(dir: string, name: string, buf: Buffer, damaged: Scanned['damaged'], records: Decoded['records']): Promise<void> {
+  await mkdir(join(dir, QUARANTINE), { recursive: true, mode: 0o750 });
+  for (const r of damaged) await writeFile(join(dir, QUARANTINE, `${name}.from-${r.from}`), buf.subarray(r.from, r.to), { mode: 0o640 });
+  const path = join(dir, name);
+  if (damaged.length === 1 && damaged[0]!.to === buf.length) {
+    await truncate(path, damaged[0]!.from);
+    return;
+  }
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w', 0o640);
+  try {
+    await fh.writev(records.map((r) => buf.subarray(r.offset, r.offset + r.bytes)));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  await fsyncDirAsync(dir);
 }

@@ -1,0 +1,50 @@
+/**
+ * A replay's progress file, `<stateDir>/replay-<flavor>-<from>-<to>.json`:
+ * how far the replay is settled, and the Lines before that point it could
+ * not deliver. Replaced whole and fsynced (src/atomic-write.ts): a crash
+ * leaves the old progress or the new one, and a saved position is on disk.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { writeFileAtomicSync } from '../atomic-write.js';
+import { CommandError, isSystemError } from '../commands/command.js';
+import type { Position } from './watermark.js';
+
+/** One Line of a day file: its bytes [start, end), the newline included. */
+export interface LineRef {
+  day: string;
+  start: number;
+  end: number;
+}
+
+export interface Progress extends Position {
+  flavor: string;
+  from: string;
+  to: string;
+  /** Lines delivered by every run of this replay. */
+  delivered: number;
+  /** Every Line of the range delivered or found undeliverable. */
+  complete: boolean;
+  /** Lines before the position that failed for a reason that may pass (a timeout, a broker away): produced again on resume. */
+  retry: LineRef[];
+  /** Lines the broker refused on their own for what they are (too large): reported once, never produced again. */
+  undeliverable: (LineRef & { reason: string })[];
+}
+
+export function readProgress(path: string): Progress | null {
+  let p: Partial<Progress>;
+  try {
+    p = JSON.parse(readFileSync(path, 'utf8')) as Partial<Progress>;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if (isSystemError(err)) throw err;
+    throw new CommandError(`${path}: unreadable replay progress (${(err as Error).message}); delete it to start over`);
+  }
+  // Progress of an earlier version has neither list.
+  return { ...p, retry: p.retry ?? [], undeliverable: p.undeliverable ?? [] } as Progress;
+}
+
+export function writeProgress(path: string, p: Progress): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+  writeFileAtomicSync(path, JSON.stringify(p) + '\n');
+}
