@@ -4,6 +4,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { checkTimeZone } from './day.js';
 import { hostName, makeFlavor, type Enrich, type Flavor } from './flavor.js';
 import type { BotsConfig, PrivacyConfig } from './privacy/config.js';
+import type { DedupConfig } from './dedup/config.js';
 import { splitHostPort } from './http/listen.js';
 import { canonicalIp } from './http/client-ip.js';
 
@@ -61,7 +62,7 @@ export interface ConfigFile {
   limits: Limits;
   shutdown: { drainTimeoutMs: number; graceMs: number };
   trustedProxies: string[];
-  flavors: { name: string; hosts: string[]; timeZone: string; topic?: string; schema?: object; enrich?: Enrich; bulk?: boolean; cors?: { origins?: string[] }; privacy?: PrivacyConfig; bots?: BotsConfig }[];
+  flavors: { name: string; hosts: string[]; timeZone: string; topic?: string; schema?: object; enrich?: Enrich; bulk?: boolean; cors?: { origins?: string[] }; privacy?: PrivacyConfig; bots?: BotsConfig; dedup?: DedupConfig }[];
   backends: { file: FileConfig; kafka: KafkaConfig };
 }
 

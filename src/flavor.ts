@@ -1,5 +1,6 @@
 import { dayClock } from './day.js';
 import type { BotsConfig, PrivacyConfig } from './privacy/config.js';
+import type { DedupConfig } from './dedup/config.js';
 
 /** Server-side facts a flavor may add to Values, each under the field name given. */
 export interface Enrich {
@@ -30,10 +31,12 @@ export interface Flavor {
   readonly bots: BotsConfig | null;
   /** `privacy.identifiers` as a set (empty without privacy). */
   readonly identifiers: ReadonlySet<string>;
+  /** Hits whose key was seen within a window are answered and not recorded (dedup/); null: off. */
+  readonly dedup: DedupConfig | null;
 }
 
-export type FlavorConfig = Omit<Flavor, 'day' | 'validate' | 'enrich' | 'bulk' | 'corsOrigins' | 'privacy' | 'bots' | 'identifiers'>
-  & { enrich?: Enrich; bulk?: boolean; cors?: { origins?: readonly string[] }; privacy?: PrivacyConfig; bots?: BotsConfig };
+export type FlavorConfig = Omit<Flavor, 'day' | 'validate' | 'enrich' | 'bulk' | 'corsOrigins' | 'privacy' | 'bots' | 'identifiers' | 'dedup'>
+  & { enrich?: Enrich; bulk?: boolean; cors?: { origins?: readonly string[] }; privacy?: PrivacyConfig; bots?: BotsConfig; dedup?: DedupConfig };
 
 export function makeFlavor(config: FlavorConfig, validate: Flavor['validate']): Flavor {
   const { cors, ...rest } = config;
@@ -47,6 +50,7 @@ export function makeFlavor(config: FlavorConfig, validate: Flavor['validate']): 
     privacy: config.privacy ?? null,
     bots: config.bots ?? null,
     identifiers: new Set(config.privacy?.identifiers ?? []),
+    dedup: config.dedup ?? null,
   };
 }
 

@@ -20,6 +20,8 @@ import { withoutMembers } from '../privacy/strip.js';
 import { Body, BodyBudget } from './body.js';
 import { ChunkTail, hasSizeLineInside, QUIET_MS } from './chunked.js';
 import { framing, mayHaveBody } from './framing.js';
+import { DedupState } from '../dedup/state.js';
+import type { DedupHit, FlavorDedup } from '../dedup/key.js';
 
 /** nginx's empty_gif: a 1×1 transparent GIF, 43 bytes. */
 const GIF = Buffer.from(
@@ -71,6 +73,7 @@ export function makeHttp(
   let draining = false;
   const budget = new BodyBudget(config.limits.maxBodyBytesInFlight);
   const logError = log === undefined ? null : rateLimited(log);
+  const dedup = new DedupState(counters.dedup);
 
   /** The converter threw (answered 500 `internal`, counted by reject()): log it without the input. */
   function converterFailed(input: string | Uint8Array, error: unknown): void {
@@ -157,16 +160,29 @@ export function makeHttp(
    * The flavor's enrichment, privacy and bot rules for this hit (privacy/policy.ts), read
    * while the request is valid; null for a flavor with none of them (no header read).
    */
-  function verdictOf(flavor: Flavor, time: number, res: HttpResponse, req: HttpRequest): Verdict | null {
-    if (flavor.enrich === null && flavor.privacy === null && flavor.bots === null) return null;
-    const f = facts(res, req);
+  function verdictOf(flavor: Flavor, time: number, f: Facts | null): Verdict | null {
+    if (f === null || (flavor.enrich === null && flavor.privacy === null && flavor.bots === null)) return null;
     return judge(flavor.name, flavor.timeZone, flavor.day(time), flavor, privacy, f, clientIp(f.peer, f.forwardedFor, settings.trusted), time);
   }
 
-  /** Hand the Lines of a hit the rules let through to the backends, identifiers stripped if they say so. */
-  function record(flavor: Flavor, json: Buffer, time: number, verdict: Verdict | null): void {
+  /** The headers the flavor's rules and dedup key read, while the request is valid; null when none. */
+  function factsOf(flavor: Flavor, d: FlavorDedup | null, res: HttpResponse, req: HttpRequest): Facts | null {
+    if (flavor.enrich === null && flavor.privacy === null && flavor.bots === null && !(d?.spec.headers ?? false)) return null;
+    return facts(res, req);
+  }
+
+  /** The hit's dedup key so far (dedup/), for a flavor with dedup on. */
+  function dupOf(d: FlavorDedup | null, f: Facts | null, query: string, post: boolean): DedupHit | null {
+    if (d === null) return null;
+    const ip = f === null || !d.spec.ip ? '' : clientIp(f.peer, f.forwardedFor, settings.trusted);
+    return post ? dedup.post(d, ip, f?.userAgent ?? '', query) : dedup.get(d, ip, f?.userAgent ?? '', query);
+  }
+
+  /** Hand the Lines of a hit the rules let through, and not seen within the flavor's dedup window, to the backends. */
+  function record(flavor: Flavor, json: Buffer, time: number, verdict: Verdict | null, dup: DedupHit | null): void {
+    if (verdict !== null && verdict.skip !== null) return;
+    if (dup !== null && dup.repeated(json, time)) return;
     if (verdict === null) return accept(flavor, json, time);
-    if (verdict.skip !== null) return;
     accept(flavor, verdict.strip === null ? json : withoutMembers(json, verdict.strip), time);
   }
 
@@ -186,10 +202,12 @@ export function makeHttp(
       if (query.length > maxQueryBytes || (query.length * 3 > maxQueryBytes && Buffer.byteLength(query) > maxQueryBytes)) {
         return reject(res, method, 'too_long', settings.cors.lines(flavor, origin));
       }
-      const verdict = verdictOf(flavor, time, res, req);
+      const d = dedup.of(flavor.name, flavor.dedup);
+      const f = factsOf(flavor, d, res, req);
+      const verdict = verdictOf(flavor, time, f);
       const json = values(flavor, query, verdict);
       if (typeof json === 'string') return reject(res, method, json, settings.cors.lines(flavor, origin));
-      record(flavor, json, time, verdict);
+      record(flavor, json, time, verdict, dupOf(d, f, query, false));
       countResponse(counters, method, 200);
       res.writeStatus(origin === '' ? OK_GIF : settings.cors.okGif(flavor, origin, OK_GIF));
       if (method === 'HEAD') res.endWithoutBody(GIF.length, draining);
@@ -225,7 +243,10 @@ export function makeHttp(
       multipart = reader;
     }
     // The request is only valid now, not in onData.
-    const verdict = verdictOf(flavor, time, res, req);
+    const d = dedup.of(flavor.name, flavor.dedup);
+    const f = factsOf(flavor, d, res, req);
+    const verdict = verdictOf(flavor, time, f);
+    const dup = dupOf(d, f, query, true);
     const extra = verdict?.pairs;
     let done = false;
     let aborted = false;
@@ -252,7 +273,7 @@ export function makeHttp(
       }
       res.cork(() => {
         if (!Array.isArray(result)) return reject(res, 'POST', result.reason, corsLines, result.at);
-        for (const json of result) record(flavor, json, time, verdict);
+        for (const json of result) record(flavor, json, time, verdict, dup);
         countResponse(counters, 'POST', 204);
         res.writeStatus(corsLines === null ? '204 No Content' : `204 No Content\r\n${corsLines}`)
           .writeHeader('Cache-Control', NO_CACHE)
@@ -299,6 +320,7 @@ export function makeHttp(
       const piece = new Uint8Array(chunk);
       const refused = body.add(piece, isLast);
       if (refused !== null) return finish({ reason: refused });
+      dup?.chunk(chunk);
       if (!isLast) {
         if (tail === null) return;
         if (tail.endsWithCrlf(piece)) {
@@ -364,6 +386,7 @@ export function makeHttp(
     configure(next) {
       settings = settingsOf(next);
       budget.max = next.limits.maxBodyBytesInFlight;
+      dedup.retain(next.flavors);
     },
   };
 }

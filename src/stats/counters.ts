@@ -5,6 +5,7 @@
  */
 import { rejectReasons, type RejectReason } from '../http/reject.js';
 import type { CorsCounters } from '../http/cors.js';
+import type { DedupCounters } from '../dedup/key.js';
 
 export { rejectReasons, type RejectReason };
 
@@ -16,12 +17,14 @@ export interface RequestCounters {
   readonly responses: Record<CountedMethod, Map<number, number>>;
   readonly rejected: Record<RejectReason, number>;
   readonly cors: CorsCounters;
+  /** Duplicate hits and dedup evictions, by flavor (flavors with dedup on). */
+  readonly dedup: Map<string, DedupCounters>;
 }
 
 export function newRequestCounters(): RequestCounters {
   const rejected = {} as Record<RejectReason, number>;
   for (const r of rejectReasons) rejected[r] = 0;
-  return { responses: { GET: new Map(), HEAD: new Map(), POST: new Map(), OTHER: new Map() }, rejected, cors: { preflight: 0, denied: 0 } };
+  return { responses: { GET: new Map(), HEAD: new Map(), POST: new Map(), OTHER: new Map() }, rejected, cors: { preflight: 0, denied: 0 }, dedup: new Map() };
 }
 
 export function countResponse(c: RequestCounters, method: CountedMethod, status: number): void {

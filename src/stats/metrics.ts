@@ -27,6 +27,7 @@ import type { PrivacyState } from '../privacy/policy.js';
 import { privacySnapshot, registerPrivacyMetrics, type PrivacySnapshot } from './privacy-metrics.js';
 import { registerFileMetrics } from './file-metrics.js';
 import { registerSpoolMetrics } from './spool-metrics.js';
+import { dedupSnapshot, registerDedupMetrics, type DedupSnapshot } from './dedup-metrics.js';
 
 const methods: readonly CountedMethod[] = ['GET', 'HEAD', 'POST', 'OTHER'];
 const backendStates: readonly BackendState[] = ['ok', 'degraded', 'spooling', 'down'];
@@ -101,6 +102,8 @@ export interface StatsSnapshot {
   file?: FileStats;
   /** Per flavor: what its privacy and bot rules did (only flavors that met one). */
   privacy?: PrivacySnapshot;
+  /** Per flavor with dedup on: duplicate hits not recorded, keys evicted by the bound. */
+  dedup: DedupSnapshot;
 }
 
 export interface ScratchdMetrics {
@@ -229,6 +232,7 @@ export function createMetrics(
 
   const losses = options.losses;
   if (options.privacy !== undefined) registerPrivacyMetrics(registry, options.privacy);
+  registerDedupMetrics(registry, counters.dedup);
   new Counter({
     name: 'scratchd_loss_windows_total',
     help: 'Loss windows opened (a backend started giving up on Lines of a flavor), by backend and flavor.',
@@ -346,6 +350,7 @@ export function createMetrics(
       ...(losses !== undefined ? { loss_windows: losses.snapshot() } : {}),
       ...(fileBackend === undefined ? {} : { file: fileBackend.fileStats() }),
       ...(options.privacy === undefined ? {} : { privacy: privacySnapshot(options.privacy) }),
+      dedup: dedupSnapshot(counters.dedup),
     };
   };
 

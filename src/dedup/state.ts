@@ -1,0 +1,70 @@
+/**
+ * Every flavor's dedup store, one per process, kept across config reloads:
+ * a flavor whose `dedup` is unchanged keeps its keys; a new bound or window
+ * starts an empty store. Counters are kept by flavor name for good, so they
+ * only grow (`scratchd_duplicates_total`, `scratchd_dedup_evictions_total`).
+ */
+import type { DedupConfig } from './config.js';
+import { DedupHit, KeySpec, type DedupCounters, type FlavorDedup } from './key.js';
+import { DedupStore } from './store.js';
+
+export type { DedupCounters };
+
+interface Entry extends FlavorDedup {
+  readonly config: DedupConfig;
+}
+
+export class DedupState {
+  private readonly stores = new Map<string, Entry>();
+  private readonly scratch = new DedupHit();
+
+  /** `counters`: by flavor name, read by the stats listener. */
+  constructor(readonly counters: Map<string, DedupCounters> = new Map()) {}
+
+  /** The flavor's dedup, made or remade when its config is new; null when it has none. */
+  of(name: string, config: DedupConfig | null): FlavorDedup | null {
+    if (config === null) return null;
+    let e = this.stores.get(name);
+    if (e !== undefined && e.config === config) return e;
+    if (e === undefined || !sameConfig(e.config, config)) {
+      let counters = this.counters.get(name);
+      if (counters === undefined) {
+        counters = { duplicates: 0, evictions: 0 };
+        this.counters.set(name, counters);
+      }
+      e = { config, spec: new KeySpec(config), store: new DedupStore(config.maxKeys, config.windowMs, counters), counters };
+    } else {
+      e = { ...e, config, spec: new KeySpec(config) };
+    }
+    this.stores.set(name, e);
+    return e;
+  }
+
+  /**
+   * After a reload: free the stores of flavors gone or with dedup now off
+   * (their counters stay: they only grow).
+   */
+  retain(flavors: readonly { name: string; dedup: DedupConfig | null }[]): void {
+    const on = new Set(flavors.filter((f) => f.dedup !== null).map((f) => f.name));
+    for (const name of this.stores.keys()) if (!on.has(name)) this.stores.delete(name);
+  }
+
+  /** Stores held now, by flavor name (tests). */
+  held(): string[] {
+    return [...this.stores.keys()];
+  }
+
+  /** A GET's hit: checked before its handler returns, so one object serves all. */
+  get(d: FlavorDedup, ip: string, userAgent: string, query: string): DedupHit {
+    return this.scratch.start(d, ip, userAgent, query);
+  }
+
+  /** A POST's hit: its body arrives later. */
+  post(d: FlavorDedup, ip: string, userAgent: string, query: string): DedupHit {
+    return new DedupHit().start(d, ip, userAgent, query);
+  }
+}
+
+function sameConfig(a: DedupConfig, b: DedupConfig): boolean {
+  return a.maxKeys === b.maxKeys && a.windowMs === b.windowMs;
+}
