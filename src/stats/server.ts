@@ -138,7 +138,7 @@ export function startStatsServer(
     );
   });
 
-  return listenOn(app, listen).then((listening) => {
+  return listenOn(app, listen, log).then((listening) => {
     if (listening === null) {
       app.close();
       throw new Error(`stats listener: cannot listen on ${listen} (address in use, not local, or not permitted)`);
@@ -150,7 +150,7 @@ export function startStatsServer(
       close() {
         if (closed) return;
         closed = true;
-        uws().us_listen_socket_close(listening.socket);
+        listening.close();
         app.close(); // also ends kept-alive connections, so nothing holds the loop
       },
     };
