@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { notify, openNotify } from './http/activation.js';
+import { notify, openNotify, startWatchdog } from './http/activation.js';
 import { listenPublic } from './http/listen.js';
 import { loadUws } from './http/uws.js';
 import type { Backend, LossListener } from './backend.js';
@@ -182,6 +182,7 @@ async function main(): Promise<void> {
     return;
   }
   notify(log, 'READY=1');
+  startWatchdog(log);
   if (early.hup) on.hup();
 }
 

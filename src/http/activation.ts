@@ -165,3 +165,17 @@ export function notify(log: Logger, state: string): boolean {
   log.error({ state, err: r }, 'sd_notify failed');
   return false;
 }
+
+/**
+ * WatchdogSec=: send WATCHDOG=1 at half of WATCHDOG_USEC from the event loop,
+ * so a loop that stops turning gets the process restarted. Nothing when
+ * WATCHDOG_USEC is unset (or WATCHDOG_PID names another process).
+ */
+export function startWatchdog(log: Logger, env: NodeJS.ProcessEnv = process.env): void {
+  const usec = env.WATCHDOG_USEC;
+  const pid = env.WATCHDOG_PID;
+  if (usec === undefined || !DECIMAL.test(usec)) return;
+  if (pid !== undefined && pid !== String(process.pid)) return;
+  const everyMs = Math.max(1, Math.floor(Number(usec) / 2000));
+  setInterval(() => notify(log, 'WATCHDOG=1'), everyMs).unref(); // never what keeps the process alive
+}
