@@ -77,7 +77,13 @@ export interface Listener {
 export async function listenPublic(app: TemplatedApp, address: string, log: Logger): Promise<Listener> {
   const passed = inheritedSockets();
   // Passed for someone else (another name): systemd keeps its own copies.
-  for (const fd of passed.unused) closeSync(fd);
+  for (const fd of passed.unused) {
+    try {
+      closeSync(fd);
+    } catch {
+      // LISTEN_FDS counted an fd that is not open: nothing to close
+    }
+  }
   if (passed.serve.length > 0) {
     const acceptors: { stop(): void }[] = [];
     for (const fd of passed.serve) {

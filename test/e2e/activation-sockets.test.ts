@@ -3,7 +3,7 @@
 // served, or scratchd refuses to start; none accepts and never answers.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import t from 'tap';
 import { daemonConfig, holdSocket, mainJs, persisted } from '../helpers/socket-activation.js';
 import { sleep, until } from '../helpers/wait.js';
@@ -55,6 +55,31 @@ t.test('two ListenStream= addresses, both named http: both are served', async (t
   proc.kill('SIGTERM');
   t.equal(await exited, 0);
   t.same(persisted(cfg.logDir).map((l) => l.id).sort(), ['v4', 'v6', 'v6-again']);
+});
+
+t.test('a passed socket named otherwise is closed, not left open and never accepted', async (t) => {
+  const cfg = daemonConfig({});
+  const [port, other] = [await freeDualPort(), await freeDualPort()];
+  const proc = spawn('systemd-socket-activate',
+    ['-l', `127.0.0.1:${port}`, '-l', `127.0.0.1:${other}`, '--fdname=http:metrics', process.execPath, mainJs, '--config', cfg.file],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  t.teardown(() => proc.kill('SIGKILL'));
+  let stderr = '';
+  proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  await until('systemd-socket-activate to listen on both', () => stderr.includes(' as 4.'));
+  t.equal(await get('127.0.0.1', port, '/track?id=one'), 200, 'the http socket is served');
+  // systemd-socket-activate exec'd scratchd: its copy was the last one, so a closed socket refuses.
+  const how = await new Promise<string>((resolve) => {
+    const c = connect(other, '127.0.0.1', () => {
+      c.destroy();
+      resolve('accepted by the kernel, never answered');
+    });
+    c.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+  t.equal(how, 'ECONNREFUSED', 'the metrics socket is closed: a connection is refused');
+  proc.kill('SIGTERM');
+  t.equal(await exited, 0);
 });
 
 t.test('sockets passed to a process that forked scratchd: refused at start, in one line', async (t) => {
