@@ -10,7 +10,12 @@
  *   watch(fd, onAccept) -> handle   start accepting on listening socket `fd`;
  *                                   onAccept(fds: number[], err?: string)
  *   unwatch(handle)                 stop accepting; never closes `fd`
- *   notify(socketPath, state) -> 0 | errno-name   sd_notify(3) datagram
+ *   listen(host, port) -> [fd, port]  a listening socket of our own, for
+ *                                   watch(): uWS's own accept loop spins at
+ *                                   full CPU when out of fds (it retries a
+ *                                   readable socket at once), ours backs off
+ *   notifyOpen(socketPath) -> 0 | errno-name   open the sd_notify socket
+ *   notify(state) -> 0 | errno-name            sd_notify(3) datagram on it
  *
  * Everything runs on Node's libuv loop: a uv_poll_t on the listening fd (level
  * triggered), non-blocking accept4(). The listening fd itself is never closed
@@ -18,6 +23,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +102,14 @@ static void on_readable(uv_poll_t *handle, int status, int events);
 
 static void on_timer(uv_timer_t *t) {
   watcher_t *w = t->data;
-  if (!w->stopped) uv_poll_start(&w->poll, UV_READABLE, on_readable);
+  int r;
+  if (w->stopped) return;
+  r = uv_poll_start(&w->poll, UV_READABLE, on_readable);
+  if (r != 0) {
+    /* Never stop accepting for good: say so and try again after a pause. */
+    uv_timer_start(&w->timer, on_timer, BACKOFF_MS, 0);
+    deliver(w, NULL, 0, uv_err_name(r));
+  }
 }
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
@@ -182,7 +197,15 @@ static napi_value watch(napi_env env, napi_callback_info info) {
   w->refs = 2;
   /* Both stay referenced: during a back-off the timer is what keeps the
    * process alive (the poll is stopped and uWS may have no socket left). */
-  uv_poll_start(&w->poll, UV_READABLE, on_readable);
+  if (uv_poll_start(&w->poll, UV_READABLE, on_readable) != 0) {
+    w->stopped = 1;
+    napi_delete_reference(env, w->callback);
+    napi_async_destroy(env, w->async);
+    uv_close((uv_handle_t *) &w->poll, on_close);
+    uv_close((uv_handle_t *) &w->timer, on_close);
+    napi_throw_error(env, NULL, "cannot poll the listening fd");
+    return NULL;
+  }
   CHECK(env, napi_create_external(env, w, on_finalize, NULL, &ext));
   w->refs++;
   return ext;
@@ -211,42 +234,126 @@ static napi_value unwatch(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* notify(socketPath, state) -> 0 or an errno name. sd_notify(3) without
- * libsystemd: one datagram to $NOTIFY_SOCKET ("/path" or "@abstract").
- * Non-blocking: never stalls the loop; systemd reads these immediately. */
-static napi_value notify(napi_env env, napi_callback_info info) {
-  size_t argc = 2, plen, slen;
-  napi_value argv[2], result;
-  char path[sizeof(((struct sockaddr_un *) 0)->sun_path) + 1];
-  char state[4096];
-  struct sockaddr_un sa;
-  socklen_t salen;
-  int s, err = 0;
+/* listen(host, port) -> [fd, port]: what uSockets' listen does with
+ * LIBUS_LISTEN_EXCLUSIVE_PORT (IPv6 addresses first, dual stack,
+ * SO_REUSEADDR so a restart binds beside connections in TIME_WAIT, never
+ * SO_REUSEPORT so a second instance fails instead of sharing the port), but
+ * the socket is ours to accept on with watch(). getaddrinfo blocks: start-up
+ * only, as in uSockets. Throws an Error whose code is the errno name. */
+static napi_value listen_on(napi_env env, napi_callback_info info) {
+  size_t argc = 2, hlen;
+  napi_value argv[2], result, v;
+  char host[256], service[8], msg[320];
+  int32_t port;
+  struct addrinfo hints, *res, *a;
+  struct sockaddr_storage ss;
+  socklen_t sslen = sizeof ss;
+  int fd = -1, err = EADDRNOTAVAIL, pass, rc, one = 1, zero = 0;
 
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 2 ||
-      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &plen) != napi_ok ||
-      napi_get_value_string_utf8(env, argv[1], state, sizeof state, &slen) != napi_ok) {
-    napi_throw_type_error(env, NULL, "notify(socketPath, state)");
+      napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hlen) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &port) != napi_ok || port < 0 || port > 65535) {
+    napi_throw_type_error(env, NULL, "listen(host, port)");
     return NULL;
   }
-  if (plen < 2 || plen >= sizeof sa.sun_path || (path[0] != '/' && path[0] != '@')) {
-    err = EINVAL; /* also rejects vsock: addresses, which we do not need */
-  } else {
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, plen);
-    if (path[0] == '@') sa.sun_path[0] = '\0'; /* abstract namespace */
-    salen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + plen +
-                         (path[0] == '/' ? 1 : 0));
-    s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (s < 0) err = errno;
-    else {
-      if (sendto(s, state, slen, MSG_NOSIGNAL, (struct sockaddr *) &sa, salen) < 0)
+  memset(&hints, 0, sizeof hints);
+  hints.ai_flags = AI_PASSIVE;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  snprintf(service, sizeof service, "%d", (int) port);
+  rc = getaddrinfo(hlen > 0 ? host : NULL, service, &hints, &res);
+  if (rc != 0) {
+    snprintf(msg, sizeof msg, "cannot resolve %s: %s", host, gai_strerror(rc));
+    napi_throw_error(env, "EAI", msg);
+    return NULL;
+  }
+  for (pass = 0; pass < 2 && fd < 0; pass++) {
+    for (a = res; a != NULL && fd < 0; a = a->ai_next) {
+      if ((a->ai_family == AF_INET6) != (pass == 0)) continue;
+      fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+      if (fd < 0) { err = errno; continue; }
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (a->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+      if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
         err = errno;
-      close(s);
+        close(fd);
+        fd = -1;
+      }
     }
   }
+  freeaddrinfo(res);
+  if (fd < 0) {
+    napi_throw_error(env, errno_name(err), strerror(err));
+    return NULL;
+  }
+  if (getsockname(fd, (struct sockaddr *) &ss, &sslen) == 0)
+    port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &ss)->sin6_port
+                                          : ((struct sockaddr_in *) &ss)->sin_port);
+  CHECK(env, napi_create_array_with_length(env, 2, &result));
+  CHECK(env, napi_create_int32(env, fd, &v));
+  CHECK(env, napi_set_element(env, result, 0, v));
+  CHECK(env, napi_create_int32(env, port, &v));
+  CHECK(env, napi_set_element(env, result, 1, v));
+  return result;
+}
+
+/* The sd_notify socket and address, set once at start by notifyOpen(). A
+ * socket per message (as libsystemd opens) cannot be had once fds run out,
+ * which is exactly when READY=1 after a reload or STOPPING=1 matter. Not
+ * connect()ed: each sendto() finds the path again, so a systemd that re-bound
+ * its socket (daemon-reexec) still gets our messages. */
+static int notify_fd = -1;
+static struct sockaddr_un notify_sa;
+static socklen_t notify_salen;
+
+/* notifyOpen(socketPath) -> 0 or an errno name. "/path" or "@abstract". */
+static napi_value notify_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1, plen;
+  napi_value argv[1], result;
+  char path[sizeof(((struct sockaddr_un *) 0)->sun_path) + 1];
+  int s, err = 0;
+
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &plen) != napi_ok) {
+    napi_throw_type_error(env, NULL, "notifyOpen(socketPath)");
+    return NULL;
+  }
+  if (plen < 2 || plen >= sizeof notify_sa.sun_path || (path[0] != '/' && path[0] != '@')) {
+    err = EINVAL; /* also rejects vsock: addresses, which we do not need */
+  } else if ((s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
+    err = errno;
+  } else {
+    if (notify_fd >= 0) close(notify_fd);
+    notify_fd = s;
+    memset(&notify_sa, 0, sizeof notify_sa);
+    notify_sa.sun_family = AF_UNIX;
+    memcpy(notify_sa.sun_path, path, plen);
+    if (path[0] == '@') notify_sa.sun_path[0] = '\0'; /* abstract namespace */
+    notify_salen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + plen +
+                                (path[0] == '/' ? 1 : 0));
+  }
+  if (err) CHECK(env, napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &result));
+  else CHECK(env, napi_create_int32(env, 0, &result));
+  return result;
+}
+
+/* notify(state) -> 0 or an errno name (EBADF before notifyOpen). One
+ * datagram; non-blocking: never stalls the loop, systemd reads these at once. */
+static napi_value notify(napi_env env, napi_callback_info info) {
+  size_t argc = 1, slen;
+  napi_value argv[1], result;
+  char state[4096];
+  int err = 0;
+
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], state, sizeof state, &slen) != napi_ok) {
+    napi_throw_type_error(env, NULL, "notify(state)");
+    return NULL;
+  }
+  if (notify_fd < 0) err = EBADF;
+  else if (sendto(notify_fd, state, slen, MSG_NOSIGNAL, (struct sockaddr *) &notify_sa, notify_salen) < 0)
+    err = errno;
   if (err) CHECK(env, napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &result));
   else CHECK(env, napi_create_int32(env, 0, &result));
   return result;
@@ -256,6 +363,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"watch", NULL, watch, NULL, NULL, NULL, napi_enumerable, NULL},
     {"unwatch", NULL, unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"listen", NULL, listen_on, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"notifyOpen", NULL, notify_open, NULL, NULL, NULL, napi_enumerable, NULL},
     {"notify", NULL, notify, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

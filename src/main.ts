@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { notify } from './http/activation.js';
+import { notify, openNotify, startWatchdog } from './http/activation.js';
 import { listenPublic } from './http/listen.js';
 import { loadUws } from './http/uws.js';
 import type { Backend, LossListener } from './backend.js';
@@ -32,8 +32,10 @@ line to per-flavor daily log files and Kafka topics.
   -v, --version       print the version and exit
   -h, --help          print this help and exit
 
-Signals: SIGTERM/SIGINT drain and exit; SIGHUP reopens log files and reloads
-the configuration (a config with errors is refused and the running one stays).
+Signals: SIGTERM/SIGINT drain and exit (a second one ends the drain at once:
+what is still queued is reported lost, exit 2); SIGHUP reopens log files and
+reloads the configuration (a config with errors is refused and the running one
+stays; ignored while draining).
 `;
 
 /** What starts an error line on stderr: its journal priority when stderr is the journal (ExecStart=, ExecReload=). */
@@ -104,17 +106,36 @@ async function main(): Promise<void> {
     process.exit(await command.run(process.argv.slice(3)));
   }
   const args = parseCommandLine();
+  // Signals are caught from here on, before anything is started: a signal
+  // that arrives during start-up waits for it to be done (SIGHUP), or ends it
+  // as soon as that is clean (SIGTERM/SIGINT). Node's default would kill us.
+  const early = { stop: null as string | null, hup: false };
+  const on = {
+    stop(signal: string): void {
+      early.stop ??= signal;
+    },
+    hup(): void {
+      early.hup = true;
+    },
+  };
+  process.on('SIGTERM', () => on.stop('SIGTERM'));
+  process.on('SIGINT', () => on.stop('SIGINT'));
+  process.on('SIGHUP', () => on.hup());
+  // Now, while fds are plenty: every later message goes out on this socket.
+  const notifyError = openNotify();
+
   const config = await readConfig(args.config, args.check);
   if (args.check) {
     process.stdout.write(`${args.config}: ok\n`);
     return;
   }
+  const log = makeLogger(config.log.level);
+  if (notifyError !== null) log.error({ err: notifyError, socket: process.env.NOTIFY_SOCKET }, 'cannot open the sd_notify socket');
   // Request heads: room for the longest query we accept plus ordinary headers.
   loadUws(config.limits.maxQueryBytes + 8192);
   const { makeHttp } = await import('./http/app.js');
   const { healthReport, serveStats } = await import('./stats/server.js');
 
-  const log = makeLogger(config.log.level);
   const counters = newRequestCounters();
   const losses = new LossTracker({
     stateDir: config.stateDir, configFile: args.config, log: log.child({ component: 'losses' }),
@@ -137,29 +158,47 @@ async function main(): Promise<void> {
   const http = makeHttp(config, backends, counters, httpLog, privacy);
   const listener = await listenPublic(http.app, config.listen, httpLog).catch((err: Error) => fail(err.message));
   httpLog.info({ listen: listener.address, version, flavors: config.flavors.map((f) => f.name) }, 'serving');
-  notify('READY=1');
 
   const reloader = makeReloader(args.config, config, { http, log });
   flavorsNow = () => reloader.current().flavors;
-  process.on('SIGHUP', () => {
+  let draining: { cutShort(signal: string): void } | null = null;
+  on.hup = () => {
+    if (stopping) {
+      // systemd has been told STOPPING=1: a RELOADING=1 now would confuse it.
+      log.warn({ signal: 'SIGHUP' }, 'SIGHUP ignored: draining');
+      return;
+    }
     for (const b of backends) b.reopen();
     void reloader.reload();
-  });
-  const stop = (signal: string): void => {
-    if (stopping) return;
+  };
+  on.stop = (signal) => {
+    if (stopping) {
+      // The usual convention (nginx, Ctrl-C twice): a second signal shortens the drain.
+      draining?.cutShort(signal);
+      return;
+    }
     stopping = true;
     log.info({ signal }, 'draining');
-    notify('STOPPING=1');
+    notify(log, 'STOPPING=1');
     http.drain();
     listener.stop();
-    void drain(reloader.current(), log, () => http.app.close(), backends, () => {
+    draining = drain(reloader.current(), log, () => http.app.close(), backends, () => {
       stats.close();
       if (graphite) graphite.close();
       metrics.close();
     }, losses);
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  // Signals that came during start-up: a stop ends the start here, before
+  // READY=1 (nothing is accepted before the next loop turn; the usual drain
+  // closes what started), a SIGHUP is applied now.
+  if (early.stop !== null) {
+    log.info({ signal: early.stop }, 'stopped during start-up');
+    on.stop(early.stop);
+    return;
+  }
+  notify(log, 'READY=1');
+  startWatchdog(log);
+  if (early.hup) on.hup();
 }
 
 /**
@@ -167,33 +206,38 @@ async function main(): Promise<void> {
  * a grace period, close them, then drain every backend. Past the drain
  * timeout the Lines still queued are reported lost and the process exits 2.
  */
-async function drain(
+function drain(
   config: Config, log: Logger, closeConnections: () => void, backends: readonly Backend[], closeStats: () => void,
   losses: LossTracker,
-): Promise<void> {
+): { cutShort(signal: string): void } {
   const started = Date.now();
-  const timer = setTimeout(() => {
+  const giveUp = (msg: string, fields: object): never => {
     const lost = Object.fromEntries(backends.map((b) => [b.name, b.queued()]));
-    log.error({ lost, drainTimeoutMs: config.shutdown.drainTimeoutMs }, 'drain timed out; queued Lines lost');
+    log.error({ lost, ...fields }, msg);
     for (const b of backends) b.abandon?.();
     losses.closeAll();
     process.exit(2);
-  }, config.shutdown.drainTimeoutMs);
-  await new Promise((r) => setTimeout(r, config.shutdown.graceMs));
-  closeConnections();
-  // A backend that could not make its Lines durable (a failed fsync) rejects: exit 2, as for a timeout.
-  const failed = (await Promise.allSettled(backends.map((b) => b.close())))
-    .flatMap((r, i) => (r.status === 'rejected' ? [{ backend: backends[i]!.name, err: (r.reason as Error).message }] : []));
-  clearTimeout(timer);
-  losses.closeAll(); // windows still open are recorded before exit
-  closeStats();
-  const totals = Object.fromEntries(backends.map((b) => [b.name, b.counters]));
-  if (failed.length > 0) {
-    log.error({ ms: Date.now() - started, backends: totals, failed }, 'drained, but Lines may not be on disk');
-    process.exit(2);
-  }
-  log.info({ ms: Date.now() - started, backends: totals }, 'drained');
-  process.exit(0);
+  };
+  const timer = setTimeout(() => giveUp('drain timed out; queued Lines lost', { drainTimeoutMs: config.shutdown.drainTimeoutMs }),
+    config.shutdown.drainTimeoutMs);
+  void (async () => {
+    await new Promise((r) => setTimeout(r, config.shutdown.graceMs));
+    closeConnections();
+    // A backend that could not make its Lines durable (a failed fsync) rejects: exit 2, as for a timeout.
+    const failed = (await Promise.allSettled(backends.map((b) => b.close())))
+      .flatMap((r, i) => (r.status === 'rejected' ? [{ backend: backends[i]!.name, err: (r.reason as Error).message }] : []));
+    clearTimeout(timer);
+    losses.closeAll(); // windows still open are recorded before exit
+    closeStats();
+    const totals = Object.fromEntries(backends.map((b) => [b.name, b.counters]));
+    if (failed.length > 0) {
+      log.error({ ms: Date.now() - started, backends: totals, failed }, 'drained, but Lines may not be on disk');
+      process.exit(2);
+    }
+    log.info({ ms: Date.now() - started, backends: totals }, 'drained');
+    process.exit(0);
+  })();
+  return { cutShort: (signal) => giveUp('drain cut short by a second signal; queued Lines lost', { signal }) };
 }
 
 await main();

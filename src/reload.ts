@@ -97,7 +97,7 @@ export function makeReloader(file: string, started: Config, parts: { http: Http;
   let again = false;
 
   async function once(): Promise<void> {
-    notify(`RELOADING=1\nMONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`);
+    notify(parts.log, `RELOADING=1\nMONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`);
     try {
       let next: Config;
       try {
@@ -121,7 +121,7 @@ export function makeReloader(file: string, started: Config, parts: { http: Http;
     } catch (err) {
       parts.log.error({ file, err }, 'reload failed; the running config stays');
     } finally {
-      notify('READY=1');
+      notify(parts.log, 'READY=1');
     }
   }
 

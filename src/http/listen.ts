@@ -1,9 +1,12 @@
-// Where the public and stats listeners get their sockets: the one systemd
+// Where the public and stats listeners get their sockets: the ones systemd
 // passed (socket activation, see activation.ts), or a port of their own.
-import type { TemplatedApp, us_listen_socket, us_socket } from 'uWebSockets.js';
+// Either way the addon accepts and uWS adopts each connection: uWS's own
+// listen would spin at full CPU on a socket it cannot accept from (out of
+// fds), the addon pauses.
+import { closeSync } from 'node:fs';
+import type { TemplatedApp } from 'uWebSockets.js';
 import { rateLimited, type Logger } from '../log.js';
-import { acceptInto, inheritedSocket } from './activation.js';
-import { uws } from './uws.js';
+import { acceptInto, inheritedSockets, listenSocket } from './activation.js';
 
 /** "host:port" → its parts; IPv6 hosts are written in brackets. */
 export function splitHostPort(listen: string): { host: string; port: number } {
@@ -12,26 +15,51 @@ export function splitHostPort(listen: string): { host: string; port: number } {
 }
 
 export interface Listening {
-  readonly socket: us_listen_socket;
   /** The port bound: the configured one, or the one the kernel chose for port 0. */
   readonly port: number;
+  /** Stop accepting and close the socket; open connections stay. Idempotent. */
+  close(): void;
 }
 
-const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+/** Accept errors (out of fds) are logged at most once per kind and interval. */
+function acceptLogger(log: Logger): (err: Error) => void {
+  const logError = rateLimited(log);
+  return (err) => logError((err as NodeJS.ErrnoException).code ?? 'accept', { err }, 'accept failed; backing off');
+}
 
 /**
- * Listen on "host:port", or resolve null when that fails. The port is ours
- * alone: uWS sets SO_REUSEPORT by default, which would let a second
- * instance (or a stats listener configured onto the public port) share it
- * silently instead of failing.
+ * Listen on "host:port" and serve it with `app`. The port is ours alone
+ * (no SO_REUSEPORT: a second instance, or a stats listener configured onto
+ * the public port, fails instead of sharing it). Throws a one-line reason.
  */
-export function listenOn(app: TemplatedApp, address: string): Promise<Listening | null> {
+export function serveOn(app: TemplatedApp, address: string, log: Logger): Listening {
   const { host, port } = splitHostPort(address);
-  // The typings lack the (host, port, options, cb) form the binary has.
-  const listen = app.listen as unknown as (h: string, p: number, o: number, cb: (s: us_listen_socket | false) => void) => void;
-  return new Promise((resolve) => listen.call(app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
-    resolve(socket === false ? null : { socket, port: uws().us_socket_local_port(socket as unknown as us_socket) });
-  }));
+  const socket = listenSocket(host, port);
+  try {
+    const acceptor = acceptInto(app, socket.fd, { onError: acceptLogger(log) });
+    let open = true;
+    return {
+      port: socket.port,
+      close() {
+        if (!open) return;
+        open = false;
+        acceptor.stop();
+        closeSync(socket.fd);
+      },
+    };
+  } catch (err) {
+    closeSync(socket.fd);
+    throw err;
+  }
+}
+
+/** serveOn, or resolve null when that fails. */
+export function listenOn(app: TemplatedApp, address: string, log: Logger): Promise<Listening | null> {
+  try {
+    return Promise.resolve(serveOn(app, address, log));
+  } catch {
+    return Promise.resolve(null);
+  }
 }
 
 export interface Listener {
@@ -42,26 +70,34 @@ export interface Listener {
 }
 
 /**
- * The public listener: serve on the socket systemd passed (it outlives us,
+ * The public listener: serve on the sockets systemd passed (they outlive us,
  * so a restart drops nothing), else listen on `address`. Rejects with a
  * one-line reason when neither works.
  */
 export async function listenPublic(app: TemplatedApp, address: string, log: Logger): Promise<Listener> {
-  const inherited = inheritedSocket();
-  if (inherited !== null) {
-    const acceptError = rateLimited(log);
+  const passed = inheritedSockets();
+  // Passed for someone else (another name): systemd keeps its own copies.
+  for (const fd of passed.unused) {
     try {
-      const acceptor = acceptInto(app, inherited, { onError: (err) => acceptError('accept', { err }, 'accept failed; backing off') });
-      return { address: `systemd:fd${inherited}`, stop: () => acceptor.stop() };
-    } catch (err) {
-      throw new Error(`cannot accept on the socket systemd passed (fd ${inherited}): ${(err as Error).message}`);
+      closeSync(fd);
+    } catch {
+      // LISTEN_FDS counted an fd that is not open: nothing to close
     }
   }
-  const listening = await listenOn(app, address);
+  if (passed.serve.length > 0) {
+    const acceptors: { stop(): void }[] = [];
+    for (const fd of passed.serve) {
+      try {
+        acceptors.push(acceptInto(app, fd, { onError: acceptLogger(log) }));
+      } catch (err) {
+        for (const a of acceptors) a.stop();
+        throw new Error(`cannot accept on the socket systemd passed (fd ${fd}): ${(err as Error).message}`);
+      }
+    }
+    return { address: passed.serve.map((fd) => `systemd:fd${fd}`).join(','), stop: () => acceptors.forEach((a) => a.stop()) };
+  }
+  const listening = await listenOn(app, address, log);
   if (listening === null) throw new Error(`cannot listen on ${address}`);
   // Port 0 asks for any free port (tests do): log the one we got.
-  return {
-    address: address.replace(/:\d+$/, `:${listening.port}`),
-    stop: () => uws().us_listen_socket_close(listening.socket),
-  };
+  return { address: address.replace(/:\d+$/, `:${listening.port}`), stop: () => listening.close() };
 }

@@ -139,7 +139,7 @@ export function startStatsServer(
     );
   });
 
-  return listenOn(app, listen).then((listening) => {
+  return listenOn(app, listen, log).then((listening) => {
     if (listening === null) {
       app.close();
       throw new Error(`stats listener: cannot listen on ${listen} (address in use, not local, or not permitted)`);
@@ -151,7 +151,7 @@ export function startStatsServer(
       close() {
         if (closed) return;
         closed = true;
-        uws().us_listen_socket_close(listening.socket);
+        listening.close();
         app.close(); // also ends kept-alive connections, so nothing holds the loop
       },
     };
@@ -189,7 +189,7 @@ export async function serveStats(
       server = s;
       if (failures > 0) {
         log.warn({ listen, failures }, 'stats listener bound at last; /metrics, /stats and /health are served');
-        notify('STATUS=');
+        notify(log, 'STATUS=');
       }
     } catch (err) {
       if (closed) return;
@@ -197,7 +197,7 @@ export async function serveStats(
       failures++;
       bindError('stats-bind', { listen, failures, retryInMs: delayMs },
         `${(err as Error).message}: beacons are served, but not /metrics, /stats or /health; retrying`);
-      notify(`STATUS=stats listener cannot listen on ${listen}; retrying (beacons are served)`);
+      notify(log, `STATUS=stats listener cannot listen on ${listen}; retrying (beacons are served)`);
       timer = setTimeout(() => void attempt(), delayMs);
       timer.unref(); // the public listener keeps the daemon alive, not this
     }

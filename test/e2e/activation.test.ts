@@ -2,7 +2,8 @@
 // a socket it inherited (keep-alive, pipelining, no fd leak, EMFILE back-off).
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import t from 'tap';
-import { acceptInto, inheritedSocket, notify } from '../../src/http/activation.js';
+import { acceptInto, inheritedSockets, notify, openNotify } from '../../src/http/activation.js';
+import { makeLogger } from '../../src/log.js';
 import {
   daemonConfig, fdCount, holdSocket, Http1Connection, mainJs, oneShot, persisted, type Activator, type Generation,
 } from '../helpers/socket-activation.js';
@@ -10,25 +11,34 @@ import { poll, sleep, until } from '../helpers/wait.js';
 
 const me = String(process.pid);
 
-t.test('inheritedSocket follows sd_listen_fds(3)', async (t) => {
-  const cases: [string, NodeJS.ProcessEnv, number | null][] = [
-    ['nothing passed', {}, null],
-    ['fd 3 for us', { LISTEN_PID: me, LISTEN_FDS: '1' }, 3],
-    ['meant for another process', { LISTEN_PID: String(process.pid + 1), LISTEN_FDS: '1' }, null],
-    ['no LISTEN_PID', { LISTEN_FDS: '1' }, null],
-    ['no LISTEN_FDS', { LISTEN_PID: me }, null],
-    ['zero fds', { LISTEN_PID: me, LISTEN_FDS: '0' }, null],
-    ['garbage count', { LISTEN_PID: me, LISTEN_FDS: '1x' }, null],
-    ['garbage pid', { LISTEN_PID: ` ${me}`, LISTEN_FDS: '1' }, null],
-    ['named http picks its fd', { LISTEN_PID: me, LISTEN_FDS: '3', LISTEN_FDNAMES: 'stats:other:http' }, 5],
-    ['name beyond the count is ignored', { LISTEN_PID: me, LISTEN_FDS: '1', LISTEN_FDNAMES: 'stats:http' }, 3],
-    ['names without http: fd 3', { LISTEN_PID: me, LISTEN_FDS: '2', LISTEN_FDNAMES: 'scratchd.socket:x' }, 3],
+t.test('inheritedSockets follows sd_listen_fds(3)', async (t) => {
+  const none = { serve: [], unused: [] };
+  const cases: [string, NodeJS.ProcessEnv, { serve: number[]; unused: number[] }][] = [
+    ['nothing passed', {}, none],
+    ['fd 3 for us', { LISTEN_PID: me, LISTEN_FDS: '1' }, { serve: [3], unused: [] }],
+    ['no LISTEN_PID', { LISTEN_FDS: '1' }, none],
+    ['no LISTEN_FDS', { LISTEN_PID: me }, none],
+    ['zero fds', { LISTEN_PID: me, LISTEN_FDS: '0' }, none],
+    ['garbage count', { LISTEN_PID: me, LISTEN_FDS: '1x' }, none],
+    ['named http picks its fd, the others are closed', { LISTEN_PID: me, LISTEN_FDS: '3', LISTEN_FDNAMES: 'stats:other:http' },
+      { serve: [5], unused: [3, 4] }],
+    ['every fd named http', { LISTEN_PID: me, LISTEN_FDS: '3', LISTEN_FDNAMES: 'http:stats:http' }, { serve: [3, 5], unused: [4] }],
+    ['name beyond the count is ignored', { LISTEN_PID: me, LISTEN_FDS: '1', LISTEN_FDNAMES: 'stats:http' }, { serve: [3], unused: [] }],
+    ['no http: the fds named like fd 3 (one unit, two ListenStream=)',
+      { LISTEN_PID: me, LISTEN_FDS: '3', LISTEN_FDNAMES: 'scratchd.socket:scratchd.socket:x' }, { serve: [3, 4], unused: [5] }],
+    ['no names: every fd', { LISTEN_PID: me, LISTEN_FDS: '2' }, { serve: [3, 4], unused: [] }],
+    ['meant for another process, fd 3 no socket', { LISTEN_PID: String(process.pid + 1), LISTEN_FDS: '1' }, none],
+    ['garbage pid, fd 3 no socket', { LISTEN_PID: ` ${me}`, LISTEN_FDS: '1' }, none],
   ];
   for (const [name, env, want] of cases) {
     const e = { ...env, PATH: '/bin' };
-    t.equal(inheritedSocket(e), want, name);
+    t.same(inheritedSockets(e, () => false), want, name);
     t.same(Object.keys(e), ['PATH'], `${name}: LISTEN_* cleared`);
   }
+  // A wrapper forked scratchd instead of exec'ing: the sockets came along.
+  const e = { LISTEN_PID: String(process.pid + 1), LISTEN_FDS: '1', PATH: '/bin' };
+  t.throws(() => inheritedSockets(e, (fd) => fd === 3), /LISTEN_PID=\d+ is not this process/, 'another pid, fd 3 a socket: refused');
+  t.same(Object.keys(e), ['PATH'], 'LISTEN_* cleared');
 });
 
 t.test('acceptInto refuses an fd that is not a listening socket', async (t) => {
@@ -41,14 +51,17 @@ t.test('acceptInto refuses an fd that is not a listening socket', async (t) => {
   }
 });
 
-t.test('notify is a no-op without NOTIFY_SOCKET', async (t) => {
-  const saved = process.env.NOTIFY_SOCKET;
-  delete process.env.NOTIFY_SOCKET;
-  t.doesNotThrow(() => notify('READY=1'));
-  process.env.NOTIFY_SOCKET = '@scratchd-test-nobody-listens';
-  t.doesNotThrow(() => notify('READY=1'), 'send errors are not thrown');
-  if (saved === undefined) delete process.env.NOTIFY_SOCKET;
-  else process.env.NOTIFY_SOCKET = saved;
+t.test('notify is a no-op without NOTIFY_SOCKET, and a failed send is logged', async (t) => {
+  const lines: string[] = [];
+  const log = makeLogger('info');
+  (log as unknown as { error(o: object, m: string): void }).error = (o, m) => lines.push(`${m} ${JSON.stringify(o)}`);
+  t.equal(openNotify({}), null);
+  t.equal(notify(log, 'READY=1'), false, 'nothing sent');
+  t.same(lines, [], 'nothing logged');
+  t.equal(openNotify({ NOTIFY_SOCKET: '@scratchd-test-nobody-listens' }), null, 'opened');
+  t.equal(notify(log, 'READY=1'), false, 'not delivered');
+  t.match(lines, [/^sd_notify failed .*"state":"READY=1".*"err":"ECONNREFUSED"/], 'logged, never thrown');
+  t.equal(openNotify({ NOTIFY_SOCKET: 'relative' }), 'EINVAL');
 });
 
 t.test('the daemon serves on the inherited socket', async (t) => {

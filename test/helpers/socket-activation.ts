@@ -173,7 +173,7 @@ export async function holdSocket(port = 0): Promise<Activator> {
         exited,
         notified: notes.get(pid)!,
         async waitNotify(state, timeoutMs = 60_000) {
-          if (notes.get(pid)!.includes(state)) return;
+          if (notes.get(pid)!.some((s) => s.split('\n').includes(state))) return;
           await Promise.race([
             next((e): e is Extract<Event, { event: 'notify' }> => e.event === 'notify' && e.pid === pid && e.state.split('\n').includes(state), timeoutMs),
             exited.then((code) => {
