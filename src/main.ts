@@ -159,7 +159,7 @@ async function main(): Promise<void> {
   const listener = await listenPublic(http.app, config.listen, httpLog).catch((err: Error) => fail(err.message));
   httpLog.info({ listen: listener.address, version, flavors: config.flavors.map((f) => f.name) }, 'serving');
 
-  const reloader = makeReloader(args.config, config, { http, log });
+  const reloader = makeReloader(args.config, config, { http, log, applied: (next) => losses.useFlavors(next.flavors) });
   flavorsNow = () => reloader.current().flavors;
   let draining: { cutShort(signal: string): void } | null = null;
   on.hup = () => {

@@ -91,7 +91,10 @@ export interface Reloader {
  * Under systemd (Type=notify-reload) each is bracketed by RELOADING=1 and
  * READY=1, so `systemctl reload` returns when the new config is in force.
  */
-export function makeReloader(file: string, started: Config, parts: { http: Http; log: Logger }): Reloader {
+export function makeReloader(
+  file: string, started: Config,
+  parts: { http: Http; log: Logger; /** Others that follow the flavor table (the loss tracker's time zones). */ applied?: (next: Config) => void },
+): Reloader {
   let current = started;
   let running: Promise<void> | null = null;
   let again = false;
@@ -112,6 +115,7 @@ export function makeReloader(file: string, started: Config, parts: { http: Http;
       const changed = [...LIVE].filter((k) => !isDeepStrictEqual(
         (current as unknown as Record<string, unknown>)[k], (next as unknown as Record<string, unknown>)[k]));
       parts.http.configure(next);
+      parts.applied?.(next);
       parts.log.info({ file, changed, flavors: next.flavors.map((f) => f.name) }, 'config reloaded');
       if (restart.length > 0) {
         parts.log.warn({ file, keys: restart }, `config reloaded, but these changes need a restart: ${restart.join(', ')}`);
