@@ -307,3 +307,28 @@ t.test('the drainer fails on an unreadable segment: logged, counted, retried wit
   t.equal(c.duplicated, 0, 'none twice');
   t.equal(await d.stop(), 0);
 });
+
+t.test('health follows the spool: down while a full spool drops Lines, not once it has drained', async (t) => {
+  const topic = newTopic();
+  await kafka.createTopic(topic, 1);
+  const d = await startKafkaDaemon(kafka.bootstrap, {
+    topics: { gr: topic },
+    kafka: { flushTimeoutMs: 2000, spool: { dir: spoolDir(), fsyncMs: 50, maxBytes: 65536 } },
+  });
+  t.teardown(() => d.stop());
+  await d.waitLog((l) => l.msg === 'kafka producer connected');
+  await kafka.kill();
+  await d.waitLog((l) => l.msg === 'librdkafka error');
+  for (let i = 0; ((await stats(d)).kafka_spool?.dropped_total?.spool_full ?? 0) === 0; i++) {
+    t.equal((await request(d.port, `/track?id=${i}&pad=${'p'.repeat(500)}`, { host: 'gr.test' })).status, 200, `request ${i}`, { diagnostic: false });
+  }
+  const full = await health(d);
+  t.equal(full.body.backends.kafka?.state, 'down', `the spool drops Lines: ${full.body.backends.kafka?.reason}`);
+  await kafka.restart();
+  await waitFor('the spool empty', () => spoolEmpty(d), 60_000);
+  await sleep(500);
+  const drained = await health(d);
+  t.not(drained.body.backends.kafka?.state, 'down', `drained: ${JSON.stringify(drained.body.backends.kafka)}`);
+  t.equal(drained.status, 200, '/health 200 again');
+  t.equal(await d.stop(), 0);
+});
