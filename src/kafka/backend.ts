@@ -37,7 +37,7 @@ import { InFlight, isSpooled, type Sent, type SpooledRef } from './inflight.js';
 import { DeliveryLatency } from './latency.js';
 import { DrainPace } from './drain-pace.js';
 import { ProcessLoad } from './process-load.js';
-import { code, codeName, ERR, retriable } from './errors.js';
+import { code, codeName, ERR, retriable, unknownTopic } from './errors.js';
 import { newProducer, RDKAFKA_DEFAULTS } from './settings.js';
 import { Spool, type SpoolDropReason } from './spool/spool.js';
 import type { KafkaStatsSource, SpoolSnapshot } from './stats.js';
@@ -498,6 +498,10 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
             await this.pause(QUEUE_FULL_BACKOFF_MS);
             continue;
           }
+          if (this.spool !== null && this.mayRetry(err as Kafka.LibrdKafkaError)) {
+            this.startSpilling(`produce: ${(err as Error).message}`);
+            continue; // this Line goes to the spool
+          }
           this.refused(err, line.flavor.name, line.time, line.flavor.topic);
           this.batchAt++;
         }
@@ -631,9 +635,10 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
           this.inFlight++;
           this.spoolInFlight++;
         } catch (err) {
-          if (code(err) === ERR.ERR__QUEUE_FULL || code(err) === ERR.ERR__STATE) {
+          if (code(err) === ERR.ERR__QUEUE_FULL || code(err) === ERR.ERR__STATE || this.mayRetry(err as Kafka.LibrdKafkaError)) {
             // The rest of what was read goes out again after a rewind.
             this.rewindPending = true;
+            if (unknownTopic(err)) await sleep(100); // until a broker says whether it exists
             break;
           }
           this.refused(err, r.flavor, r.time, topic);
@@ -680,7 +685,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     const waiting = this.normal === null || this.normal.delete(sent);
     if (err) {
       this.counters.failed++;
-      if (this.spool !== null && waiting && retriable(err)) {
+      if (this.spool !== null && waiting && this.mayRetry(err)) {
         // Back to the spool's tail (README: Kafka outages says where that is in the topic's order).
         this.counters.retried++;
         this.startSpilling(`delivery failed: ${err.message}`);
@@ -694,6 +699,18 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     }
     this.delivered(report);
   };
+
+  /**
+   * Whether a failed message may succeed later. A topic reported unknown
+   * while no broker answers is not known to be gone: auto-created just as
+   * an outage began, its metadata never came back (librdkafka fails such
+   * messages after topic.metadata.propagation.max.ms). Reported unknown by
+   * a broker that answers, it is final, so a deleted topic's Lines are
+   * dropped and never hold up the spool's drain for the other topics.
+   */
+  private mayRetry(err: Kafka.LibrdKafkaError): boolean {
+    return retriable(err) || (unknownTopic(err) && (!this.connected || !this.brokerUp));
+  }
 
   private delivered(report: Kafka.DeliveryReport): void {
     this.counters.persisted++;
@@ -719,7 +736,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       return;
     }
     this.counters.failed++;
-    if (retriable(err)) {
+    if (this.mayRetry(err)) {
       // Still in the spool: read again from the watermark once the others reported.
       this.counters.retried++;
       this.rewindPending = true;

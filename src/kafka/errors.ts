@@ -66,3 +66,9 @@ export function retriable(err: unknown): boolean {
   const c = code(err);
   return (c !== undefined && RETRIABLE.has(c)) || (err as { isRetriable?: boolean } | null)?.isRetriable === true;
 }
+
+/** The topic does not exist (or not yet: auto-creation, metadata not propagated). */
+export function unknownTopic(err: unknown): boolean {
+  const c = code(err);
+  return c === ERR.ERR__UNKNOWN_TOPIC || c === ERR.ERR_UNKNOWN_TOPIC_OR_PART;
+}

@@ -332,3 +332,35 @@ t.test('health follows the spool: down while a full spool drops Lines, not once 
   t.equal(drained.status, 200, '/health 200 again');
   t.equal(await d.stop(), 0);
 });
+
+// Issue 34 part 5: the broker is killed between auto-creating the topic and
+// answering for it.
+t.test('a topic auto-created as an outage begins: its first Lines are not lost', async (t) => {
+  const d = await startKafkaDaemon(kafka.bootstrap, {
+    kafka: { flushTimeoutMs: 2000, spool: { dir: spoolDir(), fsyncMs: 50 }, rdkafka: { 'topic.metadata.propagation.max.ms': 2000 } },
+  });
+  t.teardown(() => d.stop());
+  await d.waitLog((l) => l.msg === 'kafka producer connected');
+  const ids: string[] = [];
+  const sending = (async () => {
+    for (let i = 0; i < 50; i++) {
+      ids.push(String(i));
+      await request(d.port, `/track?id=${i}`, { host: 'uk.test' });
+    }
+  })();
+  await sleep(15);
+  await kafka.kill();
+  await sending;
+  await sleep(5000);
+  await kafka.restart();
+  await waitFor('the spool empty', () => spoolEmpty(d), 60_000).catch(() => {});
+  await sleep(2000);
+  const s = await stats(d);
+  t.equal(s.backends?.kafka?.dropped, 0, 'nothing dropped');
+  // The broker said "unknown topic" (being created) and died: librdkafka
+  // failed the Lines after topic.metadata.propagation.max.ms. Those were lost.
+  t.ok(d.logs.some((l) => l.msg === 'kafka delivery failed, Line re-spooled' && l.code === 'ERR_UNKNOWN_TOPIC_OR_PART'), 'the fault happened: unknown topic while no broker answered');
+  const c = await check(d.topics.uk!, ids);
+  t.same(c.missing, []);
+  t.equal(await d.stop(), 0);
+});
