@@ -13,6 +13,7 @@
  *   - a start against a healthy broker is quiet;
  *   - a drainer error is retried, counted and logged, never final.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, renameSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -362,5 +363,33 @@ t.test('a topic auto-created as an outage begins: its first Lines are not lost',
   t.ok(d.logs.some((l) => l.msg === 'kafka delivery failed, Line re-spooled' && l.code === 'ERR_UNKNOWN_TOPIC_OR_PART'), 'the fault happened: unknown topic while no broker answered');
   const c = await check(d.topics.uk!, ids);
   t.same(c.missing, []);
+  t.equal(await d.stop(), 0);
+});
+
+t.test('a spooled Line Kafka refuses counts as dropped, not drained', async (t) => {
+  const topic = newTopic();
+  await kafka.createTopic(topic, 1, { 'max.message.bytes': '2000' });
+  const d = await startKafkaDaemon(kafka.bootstrap, {
+    topics: { gr: topic },
+    kafka: { flushTimeoutMs: 2000, spool: { dir: spoolDir(), fsyncMs: 50 } },
+  });
+  t.teardown(() => d.stop());
+  await d.waitLog((l) => l.msg === 'kafka producer connected');
+  await kafka.kill();
+  await d.waitLog((l) => l.msg === 'librdkafka error');
+  for (let i = 0; i < 10; i++) {
+    // Over the topic's limit even compressed (random): the broker refuses it.
+    const pad = i === 5 ? `&pad=${randomBytes(3000).toString('hex')}` : '';
+    t.equal((await request(d.port, `/track?id=${i}${pad}`, { host: 'gr.test' })).status, 200);
+  }
+  await waitFor('10 spooled', async () => (await stats(d)).kafka_spool?.spilled_total === 10, 10_000);
+  await kafka.restart();
+  await waitFor('the spool empty', () => spoolEmpty(d), 60_000).catch(() => {});
+  const s = await stats(d);
+  // The broker refuses the whole batch the big Line is in (README: batch.size row).
+  const { dropped, persisted } = s.backends.kafka as { dropped: number; persisted: number };
+  t.ok(dropped >= 1, `refused Lines dropped: ${dropped}`);
+  t.equal(s.kafka_spool?.drained_total, persisted, 'drained_total = the Lines Kafka has');
+  t.equal(dropped + s.kafka_spool?.drained_total, 10, 'each Line counted once: drained or dropped');
   t.equal(await d.stop(), 0);
 });
