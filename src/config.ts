@@ -34,6 +34,7 @@ export interface KafkaSpoolConfig {
 export interface KafkaConfig {
   enabled: boolean;
   queueCapacity: number;
+  queueBytes: number;
   key: string | null;
   flushTimeoutMs: number;
   rdkafka: Record<string, string | number | boolean>;

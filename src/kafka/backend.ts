@@ -14,10 +14,11 @@
  *      retries (`retried`), so Lines pile up in the channel (queueCapacity);
  *   3. once the channel is full too, `send` drops (`dropped`).
  * With the spool (src/kafka/spool/), the backend switches to spilling when
- * no broker is reachable, librdkafka holds more than half its queue, or
- * produce() says QUEUE_FULL: from then on every Line goes to the spool's
- * tail, and a drainer produces from its head (opaque = the record's
- * sequence) and acknowledges on delivery reports; normal mode resumes when
+ * no broker is reachable, messages get no delivery report for STALL_MS,
+ * librdkafka holds more than half its queue, or produce() says QUEUE_FULL: from then on every Line goes to the spool's
+ * tail, and a drainer produces from its head and acknowledges on delivery
+ * reports; every message carries what it is as its opaque (inflight.ts), so
+ * each report is matched to its own Line or record; normal mode resumes when
  * the spool is empty, so each topic keeps arrival order. Only maxBytes and
  * minFreeBytes of disk bound an outage then.
  * Nothing is lost without being counted: a delivery error, a Line librdkafka
@@ -32,12 +33,12 @@ import type { KafkaConfig } from '../config.js';
 import type { Line } from '../line.js';
 import type { Flavor } from '../flavor.js';
 import { rateLimited, type Logger } from '../log.js';
-import { InFlight } from './inflight.js';
+import { InFlight, isSpooled, type Sent, type SpooledRef } from './inflight.js';
 import { DeliveryLatency } from './latency.js';
 import { DrainPace } from './drain-pace.js';
 import { ProcessLoad } from './process-load.js';
-import { code, ERR, retriable } from './errors.js';
-import { RDKAFKA_DEFAULTS } from './settings.js';
+import { code, codeName, ERR, retriable, unknownTopic } from './errors.js';
+import { newProducer, RDKAFKA_DEFAULTS } from './settings.js';
 import { Spool, type SpoolDropReason } from './spool/spool.js';
 import type { KafkaStatsSource, SpoolSnapshot } from './stats.js';
 
@@ -46,13 +47,29 @@ export type { KafkaConfig };
 
 const CONNECT_TIMEOUT_MS = 5000;
 const CONNECT_RETRY_MS = 1000;
+/**
+ * At start, Lines wait this long for librdkafka's first connection, as for
+ * a slow broker, before the spool takes them: a routine start or restart
+ * against a healthy broker spools nothing and warns of nothing. Short: a
+ * crash loses what waits in RAM.
+ */
+const FIRST_CONNECT_GRACE_MS = 1000;
 const QUEUE_FULL_BACKOFF_MS = 50;
 /** Produce this many Lines, then let the event loop serve requests. */
 const PRODUCE_SLICE = 1024;
 /** health(): delivery errors this recent make the backend degraded. */
 const RECENT_MS = 60_000;
-/** health(): Lines in flight without any delivery report for this long: the broker is stuck. */
-const STALL_MS = 15_000;
+/**
+ * Lines in flight without any delivery report for this long: the broker is
+ * stuck (a black hole, a paused process) though its connection looks up;
+ * new Lines go to the spool then, and health says so.
+ */
+const STALL_MS = 5000;
+/** health(): the spool dropped a Line this recently and is still in use: it is refusing them. */
+const SPOOL_REFUSING_MS = 5000;
+/** The drainer's pause after an error, doubling up to the most. */
+const DRAIN_RETRY_MIN_MS = 100;
+const DRAIN_RETRY_MAX_MS = 10_000;
 
 /**
  * How often delivery reports are fetched from librdkafka. node-rdkafka emits
@@ -98,11 +115,19 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
   private settled = false;
   private wakePump: (() => void) | null = null;
   private connectTimer: NodeJS.Timeout | null = null;
+  /** The first connect attempt succeeded or failed: until then (FIRST_CONNECT_GRACE_MS at most) Lines wait for it. */
+  private firstConnectDone = false;
+  private startedAt = Date.now();
   private pumping: Promise<void> = Promise.resolve();
   /** The `flavor` header of each flavor's messages, made once. */
   private readonly headers = new Map<string, Kafka.MessageHeader[]>();
+  /**
+   * Each flavor as its Lines last came (a reload makes new Flavor objects):
+   * the topic of its spooled records. Built from the start-up flavors, kept
+   * current by the pump, so a flavor added or re-pointed by a reload has its
+   * spooled Lines sent to its topic as configured now.
+   */
   private readonly byName = new Map<string, Flavor>();
-  private readonly byTopic = new Map<string, Flavor>();
 
   // The spool (null when off) and the mode switch.
   private spool: Spool | null = null;
@@ -123,17 +148,21 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
   /** Paces the drainer by what the request path leaves of the event loop (drain-pace.ts). */
   private readonly pace = new DrainPace();
   private readonly load = new ProcessLoad();
+  /**
+   * Spooled records given up on (refused, failed for good): the spool
+   * counts them acknowledged, but they were not drained into Kafka.
+   */
+  private spoolGivenUp = 0;
+  /** Errors of the drainer (it retries after each). */
+  private drainErrors = 0;
   /** (time, drained) samples for the drain rate. */
   private rateFrom = { at: Date.now(), drained: 0 };
   private rate = 0;
 
   constructor(private readonly config: KafkaConfig, private readonly log: Logger, flavors: readonly Flavor[] = []) {
     this.limited = rateLimited(log);
-    this.channel = new Channel<Line>(config.queueCapacity);
-    for (const f of flavors) {
-      this.byName.set(f.name, f);
-      if (!this.byTopic.has(f.topic)) this.byTopic.set(f.topic, f);
-    }
+    this.channel = new Channel<Line>(config.queueCapacity, config.queueBytes, (line) => line.json.length);
+    for (const f of flavors) this.byName.set(f.name, f);
     if (config.spool?.enabled === true) {
       this.spool = new Spool(config.spool, log.child({ component: 'kafka-spool' }), this.onSpoolDrop);
     }
@@ -154,8 +183,12 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
    * at construction, so a bad config fails start-up instead of every Line.
    */
   private newProducer(): Kafka.Producer {
-    const producer = new Kafka.Producer({ ...RDKAFKA_DEFAULTS, ...this.config.rdkafka, dr_cb: true });
+    const producer = newProducer(this.config.rdkafka);
     producer.on('delivery-report', this.onReport);
+    // librdkafka's own log (its `debug` setting) at debug level.
+    producer.on('event.log', (ev: { severity: number; fac: string; message: string }) => {
+      this.log.debug({ fac: ev.fac, severity: ev.severity }, `librdkafka: ${ev.message}`);
+    });
     // node-rdkafka hands librdkafka's error events (and delivery errors) over
     // as text only (code -1), so they are told apart by their text.
     producer.on('event.error', (err) => {
@@ -174,19 +207,18 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
 
   /** Does not wait for a broker: an absent broker must not stop start-up. */
   async start(): Promise<void> {
+    this.startedAt = Date.now();
     this.connect();
     if (this.spool !== null) {
       // In the background: serving starts at once; Lines wait in the channel meanwhile.
       const spool = this.spool;
       this.spoolOpened = spool.open().then(() => {
-        if (!spool.isEmpty()) this.startSpilling('the spool holds Lines from before');
+        if (!spool.isEmpty()) this.startSpilling('the spool holds Lines from before', 'info');
       }, (err: unknown) => {
         this.log.error({ err: (err as Error).message, dir: spool.config.dir }, 'kafka spool cannot be opened; running without it');
         this.spool = null;
       });
-      this.draining = this.drain().catch((err: unknown) => {
-        this.log.error({ err }, 'kafka spool drainer stopped');
-      });
+      this.draining = this.drainRetrying();
     }
     this.pumping = this.pump().catch((err: unknown) => {
       this.log.error({ err }, 'kafka pump stopped');
@@ -197,9 +229,10 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     const s = this.spool;
     if (s === null) return null;
     const now = Date.now();
+    const drained = s.drained - this.spoolGivenUp;
     if (now - this.rateFrom.at >= 5000) {
-      this.rate = ((s.drained - this.rateFrom.drained) * 1000) / (now - this.rateFrom.at);
-      this.rateFrom = { at: now, drained: s.drained };
+      this.rate = ((drained - this.rateFrom.drained) * 1000) / (now - this.rateFrom.at);
+      this.rateFrom = { at: now, drained };
     }
     const oldest = s.oldest();
     return {
@@ -212,7 +245,8 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       drain_rate_per_second: this.rate,
       drain_duty: this.pace.duty,
       spilled_total: s.spilled,
-      drained_total: s.drained,
+      drained_total: drained,
+      drain_errors_total: this.drainErrors,
       dropped_total: { ...s.drops },
       quarantined_total: s.quarantined,
     };
@@ -234,25 +268,45 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     const now = Date.now();
     if (this.closing) return { state: 'down', reason: 'closing' };
     if (this.fatal !== null) return { state: 'down', reason: `fatal producer error, restart scratchd: ${this.fatal}` };
-    if (this.spool !== null && this.lastSpoolDrop !== null && now - this.lastSpoolDrop.at < RECENT_MS) {
-      return { state: 'down', reason: `the spool drops Lines (${this.lastSpoolDrop.reason})` };
-    }
-    if (this.spool !== null && (this.spilling || !this.spool.ready)) {
-      const why = !this.spool.ready ? 'opening the spool' : !this.connected ? 'not connected to any broker yet'
-        : !this.brokerUp ? 'no broker connection' : 'draining the spool';
-      return { state: 'spooling', reason: `${why}; ${this.spool.records} Lines safe in the spool` };
+    const stalled = this.stalled(now);
+    const spool = this.spool;
+    if (spool !== null) {
+      // What the spool holds decides, not the last event: Lines in it (from
+      // an outage, a hand-over, a previous run) are safe, but not delivered.
+      const drop = this.lastSpoolDrop;
+      if (drop !== null && now - drop.at < SPOOL_REFUSING_MS && (this.spilling || !spool.isEmpty())) {
+        return { state: 'down', reason: `the spool drops Lines (${drop.reason}); ${spool.records} Lines safe in it` };
+      }
+      if (!spool.ready) return { state: 'spooling', reason: 'opening the spool' };
+      // Records in flight to a broker that answers are as good as delivered.
+      const held = spool.records - this.spoolInFlight;
+      if (this.spilling || held > 0 || (!spool.isEmpty() && (!this.connected || !this.brokerUp || stalled))) {
+        const why = !this.connected ? 'not connected to any broker yet' : !this.brokerUp ? 'no broker connection'
+          : stalled ? this.stallReason(now) : 'draining the spool';
+        return { state: 'spooling', reason: `${why}; ${spool.records} Lines safe in the spool` };
+      }
+      if (drop !== null && now - drop.at < RECENT_MS) {
+        return { state: 'degraded', reason: `the spool dropped Lines in the last minute (${drop.reason})` };
+      }
     }
     if (!this.connected) return { state: 'down', reason: `not connected to any broker yet${this.lastError ? `: ${this.lastError.what}` : ''}` };
     if (!this.brokerUp) return { state: 'down', reason: `no broker connection${this.lastError ? `: ${this.lastError.what}` : ''}` };
-    if (this.inFlight > 0 && now - this.lastReportAt > STALL_MS) {
-      return { state: 'degraded', reason: `${this.inFlight} messages without a delivery report for ${Math.round((now - this.lastReportAt) / 1000)} s` };
-    }
+    if (stalled) return { state: 'degraded', reason: this.stallReason(now) };
     if (this.queueFull) return { state: 'degraded', reason: 'librdkafka queue full, Lines waiting' };
     if (this.channel.length > this.channel.capacity / 2) return { state: 'degraded', reason: `queue ${this.channel.length}/${this.channel.capacity}` };
     if (this.lastFailure !== null && now - this.lastFailure.at < RECENT_MS) {
       return { state: 'degraded', reason: `Lines dropped in the last minute: ${this.lastFailure.what}` };
     }
     return { state: 'ok' };
+  }
+
+  /** Messages in librdkafka and no delivery report for STALL_MS: the broker takes them and never answers. */
+  private stalled(now: number): boolean {
+    return this.inFlight > 0 && now - this.lastReportAt > STALL_MS;
+  }
+
+  private stallReason(now: number): string {
+    return `${this.inFlight} messages in librdkafka without a delivery report for ${Math.round((now - this.lastReportAt) / 1000)} s`;
   }
 
   /** Nothing is held open per file; log rotation does not concern Kafka. */
@@ -310,13 +364,22 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
   private async closeWithSpool(deadline: number): Promise<void> {
     const spool = this.spool!;
     await this.spoolOpened;
-    while (Date.now() < deadline && this.connected && this.brokerUp &&
+    // Drain the spool's head too for the first half of the flush timeout...
+    const drainUntil = deadline - this.config.flushTimeoutMs / 2;
+    while (Date.now() < drainUntil && this.connected && this.brokerUp &&
       (this.inFlight > 0 || (this.spilling && this.spool !== null && !spool.isEmpty()))) {
       await sleep(20);
     }
     this.stopDrain = true;
     await this.draining;
+    // ...then produce nothing more and wait for the reports of what is in
+    // flight: a spooled record whose report came is not sent again at the
+    // next start. Those still without one at the deadline stay in the spool.
+    while (Date.now() < deadline && this.connected && this.brokerUp && !this.stalled(Date.now()) && this.inFlight > 0) await sleep(10);
     this.settled = true;
+    if (this.spoolInFlight > 0) {
+      this.log.warn({ records: this.spoolInFlight }, 'kafka: spooled records without a delivery report at shutdown stay in the spool; the next start sends them again');
+    }
     const left = this.normal!.takeAll();
     if (this.spool !== null && left.length > 0) {
       for (const line of left) this.spill(line);
@@ -349,7 +412,9 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     if (this.givingUp) return;
     this.log.debug('connect attempt');
     this.producer.connect({ timeout: CONNECT_TIMEOUT_MS, allTopics: false }, (err) => {
+      this.firstConnectDone = true;
       if (err) {
+        this.wakePump?.();
         this.log.debug({ err: err.message }, 'connect attempt failed');
         this.lastError = { at: Date.now(), what: `connect: ${err.message}` };
         this.limited('connect', { err: err.message }, 'kafka: no broker answers yet, retrying');
@@ -389,10 +454,16 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       let slice = 0;
       while (this.batchAt < batch.length && !this.givingUp) {
         const line = batch[this.batchAt]!;
+        if (this.byName.get(line.flavor.name) !== line.flavor) this.byName.set(line.flavor.name, line.flavor);
         if (this.spool !== null) {
           if (!this.spilling) {
+            if (!this.connected && !this.firstConnectDone && Date.now() - this.startedAt < FIRST_CONNECT_GRACE_MS) {
+              await this.pause(50); // connect wakes it
+              continue;
+            }
             if (!this.connected) this.startSpilling('not connected to any broker');
             else if (!this.brokerUp) this.startSpilling('no broker connection');
+            else if (this.stalled(Date.now())) this.startSpilling(this.stallReason(Date.now()));
             else if (this.inFlight >= this.highWater) this.startSpilling('librdkafka holds half its queue');
           }
           if (this.spilling) {
@@ -405,10 +476,8 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
           continue;
         }
         try {
-          // No opaque: node-rdkafka keeps a persistent handle per message for
-          // one, which costs on the serving thread; the report's timestamp
-          // (the Line's time) gives the delivery latency instead.
-          this.producer.produce(line.flavor.topic, null, line.json, this.keyOf(line.json), line.time, undefined, this.headersOf(line.flavor.name));
+          // The Line is its own opaque: its report names it exactly (inflight.ts).
+          this.producer.produce(line.flavor.topic, null, line.json, this.keyOf(line.json), line.time, line, this.headersOf(line.flavor.name));
           this.inFlight++;
           this.normal?.add(line);
           this.batchAt++;
@@ -428,6 +497,10 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
             this.counters.retried++;
             await this.pause(QUEUE_FULL_BACKOFF_MS);
             continue;
+          }
+          if (this.spool !== null && this.mayRetry(err as Kafka.LibrdKafkaError)) {
+            this.startSpilling(`produce: ${(err as Error).message}`);
+            continue; // this Line goes to the spool
           }
           this.refused(err, line.flavor.name, line.time, line.flavor.topic);
           this.batchAt++;
@@ -460,10 +533,10 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       'kafka refused a Line, dropped');
   }
 
-  private startSpilling(why: string): void {
+  private startSpilling(why: string, level: 'warn' | 'info' = 'warn'): void {
     if (this.spilling) return;
     this.spilling = true;
-    this.log.warn({ why, inFlight: this.inFlight }, 'kafka: new Lines go to the spool');
+    this.log[level]({ why, inFlight: this.inFlight }, 'kafka: new Lines go to the spool');
   }
 
   /** A Line to the spool's tail; the spool reports what it cannot take to onSpoolDrop. */
@@ -471,12 +544,34 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     this.spool?.append(line.flavor.name, line.time, line.json);
   }
 
+
   private readonly onSpoolDrop = (reason: SpoolDropReason, flavor: string, time: number): void => {
     this.counters.dropped++;
     this.lastSpoolDrop = { at: Date.now(), reason };
     this.onLoss(this.name, flavor, time, reason);
     this.limited(`spool ${reason}`, { reason }, 'kafka spool cannot take a Line, dropped');
   };
+
+  /** The drainer, started again after any error with a growing pause: never silent, never for good. */
+  private async drainRetrying(): Promise<void> {
+    let backoff = DRAIN_RETRY_MIN_MS;
+    while (!this.stopDrain) {
+      const began = Date.now();
+      try {
+        await this.drain();
+        return;
+      } catch (err) {
+        this.drainErrors++;
+        if (Date.now() - began > DRAIN_RETRY_MAX_MS) backoff = DRAIN_RETRY_MIN_MS; // it had worked for a while
+        this.limited('drain', { err: (err as Error).message, retryInMs: backoff, errors: this.drainErrors },
+          'kafka spool drainer failed; retrying');
+        // Where it was reading is unknown now: read again from the watermark.
+        this.rewindPending = true;
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, DRAIN_RETRY_MAX_MS);
+      }
+    }
+  }
 
   /**
    * The drainer: while spilling and a broker is up, produce from the spool's
@@ -511,8 +606,9 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       // to the partition leader again for minutes after an outage, so no
       // report says the broker is back: one record at a time probes for it,
       // and its delivery report sets brokerUp.
-      const probe = this.connected && !this.brokerUp && this.fatal === null && this.spoolInFlight === 0;
-      if (!probe && (!this.connected || !this.brokerUp || this.fatal !== null || room <= 0)) {
+      const up = this.brokerUp && !this.stalled(Date.now());
+      const probe = this.connected && !up && this.fatal === null && this.spoolInFlight === 0;
+      if (!probe && (!this.connected || !up || this.fatal !== null || room <= 0)) {
         await sleep(room <= 0 ? 10 : 100);
         continue;
       }
@@ -534,16 +630,19 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
         const r = records[i]!;
         const topic = this.byName.get(r.flavor)?.topic ?? r.flavor;
         try {
-          this.producer.produce(topic, null, r.payload, this.keyOf(r.payload), r.time, r.seq, this.headersOf(r.flavor));
+          const ref: SpooledRef = { seq: r.seq, flavor: r.flavor, time: r.time };
+          this.producer.produce(topic, null, r.payload, this.keyOf(r.payload), r.time, ref, this.headersOf(r.flavor));
           this.inFlight++;
           this.spoolInFlight++;
         } catch (err) {
-          if (code(err) === ERR.ERR__QUEUE_FULL || code(err) === ERR.ERR__STATE) {
+          if (code(err) === ERR.ERR__QUEUE_FULL || code(err) === ERR.ERR__STATE || this.mayRetry(err as Kafka.LibrdKafkaError)) {
             // The rest of what was read goes out again after a rewind.
             this.rewindPending = true;
+            if (unknownTopic(err)) await sleep(100); // until a broker says whether it exists
             break;
           }
           this.refused(err, r.flavor, r.time, topic);
+          this.spoolGivenUp++;
           spool.ack(r.seq); // given up on: the watermark may pass it
         }
       }
@@ -577,59 +676,76 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     if (this.settled) return;
     this.inFlight--;
     this.lastReportAt = Date.now();
-    const seq = (report as { opaque?: unknown } | undefined)?.opaque;
-    if (typeof seq === 'number') {
-      this.spoolReport(err, report, seq);
+    const sent = (report as { opaque?: Sent } | undefined)?.opaque;
+    if (sent === undefined) return; // every message is produced with one
+    if (isSpooled(sent)) {
+      this.spoolReport(err, report, sent);
       return;
     }
-    const line = this.normal?.take(report.topic, report.timestamp, report.size);
+    const waiting = this.normal === null || this.normal.delete(sent);
     if (err) {
       this.counters.failed++;
-      if (this.spool !== null && line !== undefined && retriable(err)) {
+      if (this.spool !== null && waiting && this.mayRetry(err)) {
         // Back to the spool's tail (README: Kafka outages says where that is in the topic's order).
         this.counters.retried++;
         this.startSpilling(`delivery failed: ${err.message}`);
-        this.spill(line);
-        this.limited(`delivery ${err.code}`, { code: err.code, err: err.message, topic: report?.topic }, 'kafka delivery failed, Line re-spooled');
+        this.spill(sent);
+        this.limited(`re-spool ${codeName(err)}`, { code: codeName(err), err: err.message, topic: report?.topic }, 'kafka delivery failed, Line re-spooled');
         return;
       }
       // Final: librdkafka has retried what it could. Counted as both a failure and a lost Line.
-      this.counters.dropped++;
-      this.lastFailure = { at: Date.now(), what: `delivery failed: ${err.message}` };
-      this.onLoss(this.name, line?.flavor.name ?? this.byTopic.get(report?.topic)?.name ?? report?.topic ?? '',
-        line?.time ?? report?.timestamp ?? Date.now(), 'delivery_failed');
-      this.limited(`delivery ${err.code}`, { code: err.code, err: err.message, topic: report?.topic }, 'kafka delivery failed, Line dropped');
+      this.lost(err, report?.topic, sent.flavor.name, sent.time);
       return;
     }
+    this.delivered(report);
+  };
+
+  /**
+   * Whether a failed message may succeed later. A topic reported unknown
+   * while no broker answers is not known to be gone: auto-created just as
+   * an outage began, its metadata never came back (librdkafka fails such
+   * messages after topic.metadata.propagation.max.ms). Reported unknown by
+   * a broker that answers, it is final, so a deleted topic's Lines are
+   * dropped and never hold up the spool's drain for the other topics.
+   */
+  private mayRetry(err: Kafka.LibrdKafkaError): boolean {
+    return retriable(err) || (unknownTopic(err) && (!this.connected || !this.brokerUp));
+  }
+
+  private delivered(report: Kafka.DeliveryReport): void {
     this.counters.persisted++;
     this.brokerUp = true;
     if (typeof report.timestamp === 'number') this.deliveryLatency.observe((Date.now() - report.timestamp) / 1000);
-  };
+  }
 
-  /** A report on a record produced from the spool (opaque = its sequence). */
-  private spoolReport(err: Kafka.LibrdKafkaError | null, report: Kafka.DeliveryReport, seq: number): void {
+  /** A delivery failed for good: counted and reported with the Line's own flavor and arrival time. */
+  private lost(err: Kafka.LibrdKafkaError, topic: string | undefined, flavor: string, time: number): void {
+    this.counters.dropped++;
+    this.lastFailure = { at: Date.now(), what: `delivery failed: ${err.message}` };
+    this.onLoss(this.name, flavor, time, 'delivery_failed');
+    this.limited(`delivery ${codeName(err)}`, { code: codeName(err), err: err.message, topic }, 'kafka delivery failed, Line dropped');
+  }
+
+  /** A report on a record produced from the spool. */
+  private spoolReport(err: Kafka.LibrdKafkaError | null, report: Kafka.DeliveryReport, sent: SpooledRef): void {
     this.spoolInFlight--;
     const spool = this.spool;
     if (!err) {
-      spool?.ack(seq);
-      this.counters.persisted++;
-      this.brokerUp = true;
-      if (typeof report.timestamp === 'number') this.deliveryLatency.observe((Date.now() - report.timestamp) / 1000);
+      spool?.ack(sent.seq);
+      this.delivered(report);
       return;
     }
     this.counters.failed++;
-    if (retriable(err)) {
+    if (this.mayRetry(err)) {
       // Still in the spool: read again from the watermark once the others reported.
       this.counters.retried++;
       this.rewindPending = true;
       this.startSpilling(`delivery from the spool failed: ${err.message}`);
-      this.limited(`delivery ${err.code}`, { code: err.code, err: err.message, topic: report?.topic }, 'kafka delivery from the spool failed, will retry');
+      this.limited(`spool delivery ${codeName(err)}`, { code: codeName(err), err: err.message, topic: report?.topic }, 'kafka delivery from the spool failed, will retry');
       return;
     }
-    this.counters.dropped++;
-    this.lastFailure = { at: Date.now(), what: `delivery failed: ${err.message}` };
-    this.onLoss(this.name, this.byTopic.get(report?.topic)?.name ?? report?.topic ?? '', report?.timestamp ?? Date.now(), 'delivery_failed');
-    this.limited(`delivery ${err.code}`, { code: err.code, err: err.message, topic: report?.topic }, 'kafka delivery failed, Line dropped');
-    spool?.ack(seq); // given up on
+    this.lost(err, report?.topic, sent.flavor, sent.time);
+    this.spoolGivenUp++;
+    spool?.ack(sent.seq); // given up on: the watermark may pass it
   }
 }

@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import Kafka from 'node-rdkafka';
 import type { KafkaConfig } from '../config.js';
+import { byScope, type Settings } from './scope.js';
 
 /**
  * Production defaults, each overridable through `backends.kafka.rdkafka`
@@ -44,9 +45,19 @@ export const RDKAFKA_DEFAULTS: Readonly<Record<string, string | number | boolean
  */
 export function rdkafkaConfigError(rdkafka: KafkaConfig['rdkafka']): string | null {
   try {
-    new Kafka.Producer({ ...RDKAFKA_DEFAULTS, ...rdkafka, dr_cb: true });
+    newProducer(rdkafka);
     return null;
   } catch (err) {
     return (err as Error).message;
   }
+}
+
+/**
+ * A producer with the defaults under the operator's settings, each passed
+ * in its librdkafka scope (scope.ts); delivery reports on. Invalid settings
+ * throw here.
+ */
+export function newProducer(rdkafka: KafkaConfig['rdkafka']): Kafka.Producer {
+  const { global, topic } = byScope({ ...RDKAFKA_DEFAULTS, ...rdkafka } as Settings);
+  return new Kafka.Producer({ ...global, dr_cb: true }, topic);
 }

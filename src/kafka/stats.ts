@@ -20,7 +20,10 @@ export interface SpoolSnapshot {
   /** Share of the event loop's time the drainer's slices may take now (src/kafka/drain-pace.ts). */
   drain_duty: number;
   spilled_total: number;
+  /** Records Kafka acknowledged; records given up on (refused, failed for good) are counted as dropped instead. */
   drained_total: number;
+  /** Errors of the drainer; it retries after each. */
+  drain_errors_total: number;
   dropped_total: { spool_full: number; disk_full: number; spool_error: number };
   quarantined_total: number;
 }

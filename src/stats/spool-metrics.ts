@@ -22,7 +22,8 @@ export function registerSpoolMetrics(registry: Registry, kafka: KafkaStatsSource
   gauge('scratchd_kafka_spool_drain_duty', 'Share of the event loop the Kafka spool\'s drainer may take now: lower while requests keep the loop busy.', (s) => s.drain_duty);
   gauge('scratchd_kafka_spool_spilling', '1 while new Lines go to the Kafka spool instead of librdkafka.', (s) => s.spilling);
   counter('scratchd_kafka_spool_spilled_total', 'Lines written to the Kafka spool.', (s) => s.spilled_total);
-  counter('scratchd_kafka_spool_drained_total', 'Lines from the Kafka spool acknowledged by Kafka.', (s) => s.drained_total);
+  counter('scratchd_kafka_spool_drained_total', 'Lines from the Kafka spool acknowledged by Kafka (not those given up on: they count as dropped).', (s) => s.drained_total);
+  counter('scratchd_kafka_spool_drain_errors_total', 'Errors of the Kafka spool\'s drainer; it retries after each, with a growing pause.', (s) => s.drain_errors_total);
   counter('scratchd_kafka_spool_quarantined_total', 'Kafka spool records (or runs of them, torn tails) and unreadable segments found damaged; their bytes kept under quarantine/ when found at start.', (s) => s.quarantined_total);
   scrapedLabelledCounter(registry, 'scratchd_kafka_spool_dropped_lines_total',
     'Lines the Kafka spool could not take, by reason (spool_full, disk_full, spool_error).', ['reason'], () => {

@@ -59,6 +59,8 @@ export interface KafkaBroker {
   alive(): boolean;
   /** Create a topic and wait until it has a leader. */
   createTopic(name: string, partitions?: number, config?: Record<string, string>): Promise<void>;
+  /** Change a topic's configs (Kafka's own ConfigCommand); owned brokers only. */
+  alterTopic(name: string, config: Record<string, string>): Promise<void>;
 }
 
 export interface StartOptions {
@@ -455,6 +457,17 @@ class OwnedBroker implements KafkaBroker {
   createTopic(name: string, partitions = 1, config?: Record<string, string>): Promise<void> {
     return createTopic(this.bootstrap, name, partitions, config);
   }
+
+  async alterTopic(name: string, config: Record<string, string>): Promise<void> {
+    const args = ['--bootstrap-server', this.bootstrap, '--alter', '--entity-type', 'topics', '--entity-name', name,
+      '--add-config', Object.entries(config).map(([k, v]) => `${k}=${v}`).join(',')];
+    const proc = spawn('java', this.java('kafka.admin.ConfigCommand', args), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+    proc.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+    const code = await new Promise<number | null>((resolve) => proc.on('close', resolve));
+    if (code !== 0) throw new Error(`alterTopic ${name}: exit ${code}\n${out.slice(-2000)}`);
+  }
 }
 
 function externalBroker(bootstrap: string): KafkaBroker {
@@ -472,6 +485,7 @@ function externalBroker(bootstrap: string): KafkaBroker {
     restart: refuse('restart'),
     alive: () => true,
     createTopic: (name, partitions = 1, config) => createTopic(bootstrap, name, partitions, config),
+    alterTopic: refuse('alter a topic of'),
   };
 }
 

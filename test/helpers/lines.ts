@@ -17,7 +17,7 @@ export function line(f: Flavor, values: Record<string, unknown>, time = Date.now
 
 export function kafkaConfig(bootstrap: string, over: Partial<KafkaConfig> = {}, rdkafka: KafkaConfig['rdkafka'] = {}): KafkaConfig {
   return {
-    enabled: true, queueCapacity: 65536, key: null, flushTimeoutMs: 10_000,
+    enabled: true, queueCapacity: 65536, queueBytes: 64 << 20, key: null, flushTimeoutMs: 10_000,
     ...over,
     rdkafka: { 'metadata.broker.list': bootstrap, ...rdkafka },
   };

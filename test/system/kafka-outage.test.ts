@@ -103,6 +103,25 @@ t.test('beyond the bounds: counted as dropped, the rest delivered after recovery
   await k.close();
 });
 
+t.test('beyond the byte bound: a queue of small count but few bytes drops by bytes (#30 hostile 6)', async (t) => {
+  await live();
+  const f = flavor('bytes');
+  // Lines of about 14 bytes: 1400 bytes is about 100 of them, far below the count bound.
+  const k = backend(t, kafkaConfig(kafka.bootstrap, { queueCapacity: 65536, queueBytes: 1400 }, { 'queue.buffering.max.messages': 100 }));
+  await k.start();
+  await until('connected', () => k.health().state === 'ok');
+  await kafka.pause();
+  const tr = traffic(k, f, 5);
+  await until('Lines refused by bytes', () => tr.refused() > 0, 30_000).catch(() => {});
+  const ids = tr.stop();
+  t.ok(tr.refused() > 0, `some dropped (${tr.refused()}) though the count bound was never near`);
+  t.equal(k.counters.dropped, tr.refused(), 'every refused Line counted as dropped');
+  t.ok(k.queued() <= 100 + 120 + 5, `bounded by bytes: ${k.queued()} waiting`);
+  await kafka.resume();
+  await until('all accepted delivered', () => k.counters.persisted === ids.length, 60_000);
+  await k.close();
+});
+
 t.test('broker killed (SIGKILL) for 6 s under steady traffic, then restarted', async (t) => {
   await live();
   const f = flavor('killed');
