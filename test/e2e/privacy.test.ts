@@ -125,3 +125,29 @@ t.test('visitor ids: kept across a restart, new the next day, salts destroyed tw
   await until('the 6th\'s salt destroyed on the 8th', () => !readdirSync(salts).includes('2026-12-06'));
   t.same(readdirSync(salts).sort(), ['2026-12-07', '2026-12-08', '2026-12-09']);
 });
+
+// A hit refused for its query or body (400) was neither recorded nor dropped
+// by a rule: it is counted under rejected only, not as a prefetch, a GPC or
+// DNT action or a bot.
+t.test('a refused hit counts as refused, not as a prefetch, privacy or bot action', async (t) => {
+  const d = await startDaemon({ clock: T0, config: { flavors, stateDir: tempDir('scratchd-privacy-state-') } });
+  t.teardown(() => d.stop());
+  const form = { 'content-type': 'application/x-www-form-urlencoded' };
+  t.equal(await hit(d, 'gr.test', '/track?a=%zz', { 'sec-purpose': 'prefetch' }), 400);
+  t.equal(await hit(d, 'gr.test', '/track?a=%zz', { 'sec-gpc': '1' }), 400);
+  t.equal(await hit(d, 'gr.test', '/track?a=%zz', { dnt: '1' }), 400);
+  t.equal(await hit(d, 'gr.test', '/track?a=%zz', { 'user-agent': GOOGLEBOT }), 400);
+  t.equal(await hit(d, 'tr.test', '/track?a=%zz', { 'user-agent': HEADLESS }), 400);
+  t.equal(await hit(d, 'gr.test', '/track', { ...form, dnt: '1' }, 'a=%zz'), 400, 'POST');
+  t.equal(await hit(d, 'gr.test', '/track', { 'content-type': 'application/json', 'sec-gpc': '1' }, '{"requests":["?a=1",7]}'), 400, 'bulk');
+  t.equal(await hit(d, 'gr.test', '/track?a=1', { dnt: '1' }), 200, 'and one that is dropped');
+  const m = await metrics(d);
+  t.match(m, 'scratchd_privacy_total{flavor="gr",signal="dnt",action="drop"} 1', 'the dropped hit only');
+  t.notMatch(m, /scratchd_privacy_total\{flavor="gr",signal="gpc"/);
+  t.notMatch(m, /scratchd_bots_total\{flavor="(gr|tr)"/);
+  t.notMatch(m, /scratchd_prefetch_total\{flavor="gr"\} [1-9]/);
+  const stats = JSON.parse((await request(d.statsPort, '/stats')).body.toString());
+  t.same(stats.privacy.gr, { gpc: {}, dnt: { drop: 1 }, bots: {}, prefetch: 0 });
+  t.equal(stats.rejected.bad_encoding, 6);
+  t.equal(stats.rejected.bulk_entry, 1);
+});
