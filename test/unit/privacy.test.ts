@@ -16,6 +16,8 @@ import { DayHasher, visitorText } from '../../src/privacy/visitor.js';
 import { withoutMembers } from '../../src/privacy/strip.js';
 import { isBot, isPrefetch } from '../../src/privacy/bots.js';
 import { judge, PrivacyState, type HitHeaders } from '../../src/privacy/policy.js';
+import { keepSalts } from '../../src/privacy/keeper.js';
+import type { Flavor } from '../../src/flavor.js';
 import { parseValues } from '../../src/query/index.js';
 
 function dir(t: Test): string {
@@ -192,4 +194,26 @@ t.test('bots: keep, tag, drop; prefetches never recorded; empty User-Agent as th
   const c = state.countersOf('uk');
   t.same(Object.fromEntries(c.bots), { keep: 1, tag: 2, drop: 2 });
   t.equal(c.prefetch, 1);
+});
+
+// The keeper destroys a salt once its day is two days old in the flavor's
+// zone, also after a reload removed the flavor: a removed flavor in a zone far
+// ahead of UTC (Kiritimati, UTC+14) must not keep its salts for the day more
+// that the last zone (UTC-12) needs to catch up.
+t.test('the keeper: salts of a removed flavor destroyed two days old in its own zone', async (t) => {
+  const saltDir = dir(t);
+  const salts = new Salts(saltDir);
+  const kiritimati = { name: 'ki', timeZone: 'Pacific/Kiritimati', privacy: privacy({ visitorId: 'vid' }) } as unknown as Flavor;
+  let flavors: Flavor[] = [kiritimati];
+  let now = Date.parse('2026-12-06T00:00:00Z'); // 14:00 on the 6th in Kiritimati
+  const keeper = keepSalts(salts, () => flavors, () => now);
+  t.teardown(() => keeper.stop());
+  const onDisk = (): string[] => readdirSync(join(saltDir, 'ki')).sort();
+  t.same(onDisk(), ['2026-12-06', '2026-12-07']);
+  flavors = []; // a reload removed it
+  now = Date.parse('2026-12-07T11:00:00Z'); // 01:00 on the 8th in Kiritimati, still the 6th in UTC-12
+  await new Promise((r) => setImmediate(r));
+  salts.onMiss(); // the keeper's next pass, brought forward
+  await new Promise((r) => setImmediate(r));
+  t.same(onDisk(), ['2026-12-07'], 'the 6th is two days old in Kiritimati: gone');
 });
