@@ -4,7 +4,7 @@
 // each mode on GET, POST and bulk, bots tagged or dropped, prefetches never
 // recorded, every action counted, no raw client IP written where the flavor
 // says not to, and /robots.txt.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
@@ -150,4 +150,29 @@ t.test('a refused hit counts as refused, not as a prefetch, privacy or bot actio
   t.same(stats.privacy.gr, { gpc: {}, dnt: { drop: 1 }, bots: {}, prefetch: 0 });
   t.equal(stats.rejected.bad_encoding, 6);
   t.equal(stats.rejected.bulk_entry, 1);
+});
+
+// A reload (SIGHUP) that gives a flavor privacy and bot rules applies from the
+// next hit, and one that takes them away again too.
+t.test('a reload that changes privacy and bots applies at once', async (t) => {
+  const plain = flavors;
+  const d = await startDaemon({ clock: T0, config: { flavors: plain, stateDir: tempDir('scratchd-privacy-state-') } });
+  t.teardown(() => d.stop());
+  const reloadWith = async (fl: unknown[], n: number): Promise<void> => {
+    writeFileSync(join(d.dir, 'config.json'), JSON.stringify({ ...d.config, flavors: fl }, null, 2));
+    d.proc.kill('SIGHUP');
+    await d.waitLog(() => d.logs.filter((l) => l.msg === 'config reloaded').length > n);
+  };
+  t.equal(await hit(d, 'uk.test', '/track?n=1'), 200);
+  const strict = { name: 'uk', hosts: ['uk.test'], timeZone: 'Europe/London', enrich: { ip: 'ip' }, privacy: { ip: 'masked', dnt: 'drop' }, bots: { action: 'drop' } };
+  await reloadWith(plain.map((f) => (f.name === 'uk' ? strict : f)), 0);
+  t.equal(await hit(d, 'uk.test', '/track?n=2'), 200);
+  t.equal(await hit(d, 'uk.test', '/track?n=3', { dnt: '1' }), 200);
+  t.equal(await hit(d, 'uk.test', '/track?n=4', { 'user-agent': GOOGLEBOT }), 200);
+  t.equal(await hit(d, 'uk.test', '/track', { 'content-type': 'application/x-www-form-urlencoded', dnt: '1' }, 'n=5'), 204);
+  await reloadWith(plain, 1);
+  t.equal(await hit(d, 'uk.test', '/track?n=6', { dnt: '1', 'user-agent': GOOGLEBOT }), 200);
+  await until('uk has its Lines', () => lines(d, 'uk', '2026-12-06').length === 3);
+  t.same(lines(d, 'uk', '2026-12-06'), [{ n: '1', ip: '127.0.0.1' }, { n: '2', ip: '127.0.0.0' }, { n: '6', ip: '127.0.0.1' }]);
+  t.match(await metrics(d), 'scratchd_bots_total{flavor="uk",action="drop"} 1');
 });
