@@ -176,3 +176,18 @@ t.test('a reload that changes privacy and bots applies at once', async (t) => {
   t.same(lines(d, 'uk', '2026-12-06'), [{ n: '1', ip: '127.0.0.1' }, { n: '2', ip: '127.0.0.0' }, { n: '6', ip: '127.0.0.1' }]);
   t.match(await metrics(d), 'scratchd_bots_total{flavor="uk",action="drop"} 1');
 });
+
+// The paths the first test does not take: multipart bodies and HEAD.
+t.test('multipart and HEAD: GPC anonymizes, DNT drops', async (t) => {
+  const d = await startDaemon({ clock: T0, config: { flavors, stateDir: tempDir('scratchd-privacy-state-') } });
+  t.teardown(() => d.stop());
+  const multipart = (fields: Record<string, string>): string =>
+    Object.entries(fields).map(([k, v]) => `--XyZ\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('') + '--XyZ--\r\n';
+  const type = { 'content-type': 'multipart/form-data; boundary=XyZ' };
+  t.equal(await hit(d, 'gr.test', '/track', { ...type, 'sec-gpc': '1' }, multipart({ m: '1', uid: '7', _id: 'abc' })), 204);
+  t.equal(await hit(d, 'gr.test', '/track', { ...type, dnt: '1' }, multipart({ m: '2', uid: '7' })), 204);
+  t.equal((await request(d.port, '/track?h=1&uid=7', { host: 'gr.test', method: 'HEAD', headers: { 'user-agent': FIREFOX, 'sec-gpc': '1' } })).status, 200);
+  t.equal((await request(d.port, '/track?h=2', { host: 'gr.test', method: 'HEAD', headers: { 'user-agent': FIREFOX, dnt: '1' } })).status, 200);
+  await until('gr has its Lines', () => lines(d, 'gr', '2026-12-06').length === 2);
+  t.same(lines(d, 'gr', '2026-12-06'), [{ m: '1', privacy: 'anonymize' }, { h: '1', privacy: 'anonymize' }]);
+});
