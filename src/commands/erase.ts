@@ -98,12 +98,17 @@ function lock(dir: string): () => void {
   }
 }
 
+/** Is `pid` an erase still running? (Not a pid a reboot has since given to another program.) */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('erase');
+  } catch {
+    return true;
   }
 }
 

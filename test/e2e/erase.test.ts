@@ -122,6 +122,13 @@ t.test('two erase runs at once: one at a time, none reports an erasure it did no
   }
   t.ok(one.code === 0 || two.code === 0, 'at least one ran');
 
+  const other = spawn('sleep', ['30']);
+  writeFileSync(join(log, 'gr', 'erase.lock'), `${other.pid}\n`);
+  const reused = erase(config, '--flavor', 'gr', '--field', 'uid', '--value', '0', '--dry-run');
+  t.equal(reused.code, 0, 'a dry run takes no lock');
+  const afterReboot = erase(config, '--flavor', 'gr', '--field', 'uid', '--value', '7');
+  other.kill();
+  t.equal(afterReboot.code, 0, `a lock whose pid is now another program's is taken over: ${afterReboot.err}`);
   writeFileSync(join(log, 'gr', 'erase.lock'), '999999999\n');
   const afterCrash = erase(config, '--flavor', 'gr', '--field', 'uid', '--value', '0');
   t.equal(afterCrash.code, 0, `a lock left by a run that is gone is taken over: ${afterCrash.err}`);
