@@ -10,7 +10,8 @@
  * cannot reach is in the README (Privacy): Kafka's copies, and any older
  * copy a later replay or rebuild would bring back.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import { eraseDay, recoverErasures } from '../file/erase.js';
@@ -63,6 +64,55 @@ async function erase(r: Request): Promise<number> {
   const root = r.config.backends.file.dir;
   const dir = flavorDir(root, r.flavor.name);
   if (!existsSync(dir)) throw new CommandError(`${dir}: no files for flavor ${r.flavor.name}`);
+  const unlock = r.dryRun ? () => {} : lock(dir);
+  try {
+    return await eraseLocked(r, root, dir);
+  } finally {
+    unlock();
+  }
+}
+
+const LOCK = 'erase.lock';
+
+/**
+ * One erase at a time in a flavor's directory: two runs write the same temp
+ * files, and one's journal puts the other's rewrite in place, so its own
+ * erasures are lost while it reports them done. The lock file holds the
+ * run's pid; one left by a run that is gone (a crash) is taken over.
+ */
+function lock(dir: string): () => void {
+  const path = join(dir, LOCK);
+  for (;;) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx', mode: 0o640 });
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let pid = 0;
+    try {
+      pid = Number(readFileSync(path, 'utf8').trim());
+    } catch { /* removed meanwhile: try again */ }
+    if (pid > 0 && alive(pid)) throw new CommandError(`refused, nothing changed: another erase (pid ${pid}) is running in ${dir}`);
+    rmSync(path, { force: true });
+  }
+}
+
+/** Is `pid` an erase still running? (Not a pid a reboot has since given to another program.) */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('erase');
+  } catch {
+    return true;
+  }
+}
+
+async function eraseLocked(r: Request, root: string, dir: string): Promise<number> {
   if (!r.dryRun) {
     for (const j of await recoverErasures(dir)) process.stderr.write(`scratchd erase: finished an interrupted erase (${j})\n`);
   }

@@ -20,7 +20,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { decodeEntries, encodeEntries, type IndexEntry } from './day-index.js';
@@ -38,13 +37,37 @@ const TEMP = '.erase.tmp';
 const JOURNAL = '.erasing';
 
 /** Does this Line's top-level `field` equal `value`? A Line that is no JSON object never matches. */
-function matches(line: string, field: string, value: string): boolean {
+function matches(line: Buffer, field: string, value: string): boolean {
   try {
-    const v = JSON.parse(line) as unknown;
+    const v = JSON.parse(line.toString('utf8')) as unknown;
     return v !== null && typeof v === 'object' && !Array.isArray(v) && (v as Record<string, unknown>)[field] === value;
   } catch {
     return false;
   }
+}
+
+/**
+ * The Lines of a stream as their exact bytes, each with its LF (the last one
+ * without, if the file has none). Not readline: it also splits at a lone CR,
+ * drops the CR of CRLF, decodes as UTF-8 and adds a final newline, and the
+ * kept Lines must keep every byte.
+ */
+async function* linesOf(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  // A Line's pieces from earlier chunks: joined once, so a huge Line is copied once.
+  let parts: Buffer[] = [];
+  for await (const chunk of source) {
+    let from = 0;
+    let nl = chunk.indexOf(10);
+    while (nl !== -1) {
+      const piece = chunk.subarray(from, nl + 1);
+      yield parts.length === 0 ? piece : Buffer.concat([...parts, piece]);
+      parts = [];
+      from = nl + 1;
+      nl = chunk.indexOf(10, from);
+    }
+    if (from < chunk.length) parts.push(chunk.subarray(from));
+  }
+  if (parts.length > 0) yield Buffer.concat(parts);
 }
 
 async function syncFile(path: string): Promise<void> {
@@ -85,13 +108,12 @@ export async function eraseDay(
       pending = [];
       pendingBytes = 0;
     };
-    for await (const line of createInterface({ input: source, crlfDelay: Infinity })) {
-      const bytes = Buffer.from(`${line}\n`);
+    for await (const bytes of linesOf(source)) {
       starts.push(offset);
       removed.push(gone);
       offset += bytes.length;
       result.lines++;
-      if (matches(line, field, value)) {
+      if (matches(bytes, field, value)) {
         gone += bytes.length;
         result.erased++;
       } else {

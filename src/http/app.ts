@@ -207,6 +207,7 @@ export function makeHttp(
       const verdict = verdictOf(flavor, time, f);
       const json = values(flavor, query, verdict);
       if (typeof json === 'string') return reject(res, method, json, settings.cors.lines(flavor, origin));
+      if (verdict !== null) privacy.count(flavor.name, verdict);
       record(flavor, json, time, verdict, dupOf(d, f, query, false));
       countResponse(counters, method, 200);
       res.writeStatus(origin === '' ? OK_GIF : settings.cors.okGif(flavor, origin, OK_GIF));
@@ -273,6 +274,7 @@ export function makeHttp(
       }
       res.cork(() => {
         if (!Array.isArray(result)) return reject(res, 'POST', result.reason, corsLines, result.at);
+        if (verdict !== null) privacy.count(flavor.name, verdict);
         for (const json of result) record(flavor, json, time, verdict, dup);
         countResponse(counters, 'POST', 204);
         res.writeStatus(corsLines === null ? '204 No Content' : `204 No Content\r\n${corsLines}`)

@@ -33,9 +33,14 @@ export interface HitHeaders {
 /** Why a hit is answered but not recorded. */
 export type Skip = 'prefetch' | 'bot' | 'gpc' | 'dnt';
 
+/**
+ * `signal` (`${signal}/${action}`) and `bot` (the action) are what the hit
+ * counts as, once it is answered as received (PrivacyState.count): a hit
+ * refused for its query or body is counted as refused only.
+ */
 export type Verdict =
-  | { skip: Skip; pairs?: undefined; strip?: undefined }
-  | { skip: null; pairs: string[]; strip: ReadonlySet<string> | null };
+  | { skip: Skip; pairs?: undefined; strip?: undefined; signal: string | null; bot: string | null }
+  | { skip: null; pairs: string[]; strip: ReadonlySet<string> | null; signal: string | null; bot: string | null };
 
 /** What the rules count, by flavor: main's metrics read it. */
 export interface PrivacyCounters {
@@ -70,6 +75,15 @@ export class PrivacyState {
     return c;
   }
 
+  /** Count a hit answered as received (recorded, or dropped by a rule): once per request. */
+  count(flavor: string, v: Verdict): void {
+    if (v.skip !== 'prefetch' && v.signal === null && v.bot === null) return;
+    const c = this.countersOf(flavor);
+    if (v.skip === 'prefetch') c.prefetch++;
+    if (v.signal !== null) add(c.signals, v.signal);
+    if (v.bot !== null) add(c.bots, v.bot);
+  }
+
   all(): ReadonlyMap<string, PrivacyCounters> {
     return this.counters;
   }
@@ -99,28 +113,21 @@ export function judge(
   h: HitHeaders, ip: string, time: number,
 ): Verdict {
   const { privacy, bots, enrich } = rules;
-  const counters = state.countersOf(name);
   if (bots !== null && isPrefetch(h.secPurpose, h.purpose, h.xPurpose, h.xMoz)) {
-    counters.prefetch++;
-    return { skip: 'prefetch' };
+    return { skip: 'prefetch', signal: null, bot: null };
   }
   let action: SignalAction = 'ignore';
   let signal: 'gpc' | 'dnt' | null = null;
   if (privacy !== null) {
     if (privacy.gpc !== 'ignore' && h.secGpc.trim() === '1') { action = privacy.gpc; signal = 'gpc'; }
     if (privacy.dnt !== 'ignore' && h.dnt.trim() === '1' && STRICTNESS[privacy.dnt] > STRICTNESS[action]) { action = privacy.dnt; signal = 'dnt'; }
-    if (signal !== null) {
-      add(counters.signals, `${signal}/${action}`);
-      if (action === 'drop') return { skip: signal };
-    }
   }
+  const counted = signal === null ? null : `${signal}/${action}`;
+  if (signal !== null && action === 'drop') return { skip: signal, signal: counted, bot: null };
   let bot = false;
   if (bots !== null) {
     bot = h.userAgent === '' ? bots.emptyUserAgent === 'bot' : isBot(h.userAgent);
-    if (bot) {
-      add(counters.bots, bots.action);
-      if (bots.action === 'drop') return { skip: 'bot' };
-    }
+    if (bot && bots.action === 'drop') return { skip: 'bot', signal: counted, bot: 'drop' };
   }
   const anonymize = action === 'anonymize';
   const pairs: string[] = [];
@@ -140,7 +147,7 @@ export function judge(
     if (privacy.field !== undefined && signal !== null) pairs.push(privacy.field, action);
   }
   if (bots !== null && bots.action === 'tag' && bot) pairs.push(bots.field, 'true');
-  return { skip: null, pairs, strip: anonymize ? rules.identifiers : null };
+  return { skip: null, pairs, strip: anonymize ? rules.identifiers : null, signal: counted, bot: bot ? bots!.action : null };
 }
 
 /** The `ip` enrichment as `privacy.ip` says; null: not written. */

@@ -60,8 +60,10 @@ export function startGraphite(config: GraphiteConfig, snapshot: () => unknown, l
   let connected = false;
   let closed = false;
 
+  // One rate-limit kind for every reason: a Carbon that goes away fails the
+  // connection and drops the next sample, and that is still one line a minute.
   const note = (why: string, fields: object, msg: string): void =>
-    warn(`graphite:${why}`, { ...fields, carbon: `${config.host}:${config.port}`, dropped: counters.dropped }, msg);
+    warn('graphite', { ...fields, why, carbon: `${config.host}:${config.port}`, dropped: counters.dropped }, msg);
   const drop = (why: string, fields: object = {}): void => {
     counters.dropped++;
     note(why, fields, `graphite: sample dropped (${why})`);

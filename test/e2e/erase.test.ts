@@ -2,12 +2,13 @@
 // visitor's Lines gone, the others byte for byte, the manifest's checksums
 // verified with sha256sum, the unsealed day refused with one line, bad
 // arguments refused, a dry run changing nothing.
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import t from 'tap';
-import { mainJs, startDaemon } from '../helpers/daemon.js';
+import { mainJs, startDaemon, tempDir, testFlavors } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
 import { dayPaths } from '../../src/file/paths.js';
 
@@ -83,4 +84,53 @@ t.test('arguments', async (t) => {
   }
   writeFileSync(join(d.dir, 'unused'), '');
   t.equal(erase(configFile, '--help').code, 0);
+});
+
+// Two data-subject requests erased at once by two processes: before the lock,
+// both rewrote the same temp files and one run reported its Lines erased
+// while the day still held them. Now one runs and the other is refused in
+// one line (or runs after it); each run that says "erased" erased.
+t.test('two erase runs at once: one at a time, none reports an erasure it did not make', async (t) => {
+  const dir = tempDir();
+  const config = join(dir, 'config.json');
+  const log = join(dir, 'log');
+  writeFileSync(config, JSON.stringify({ listen: '127.0.0.1:0', stats: { listen: '127.0.0.1:0' }, flavors: testFlavors, stateDir: join(dir, 'state'), backends: { file: { dir: log } } }));
+  const paths = dayPaths(log, 'gr', '2026-11-01');
+  mkdirSync(join(log, 'gr'), { recursive: true });
+  const plain = Buffer.from(Array.from({ length: 60_000 }, (_, i) => `{"n":"${i}","uid":"${i % 3}","pad":"${'x'.repeat(100)}"}\n`).join(''));
+  writeFileSync(paths.log, plain);
+  writeFileSync(paths.done, `${JSON.stringify({ flavor: 'gr', day: '2026-11-01', lines: 60_000, bytes: plain.length, sha256: createHash('sha256').update(plain).digest('hex'), firstTime: null, lastTime: null, version: 't' })}\n`);
+  const run = (value: string): Promise<{ code: number | null; out: string; err: string }> => new Promise((resolve) => {
+    const p = spawn(process.execPath, [mainJs, 'erase', '--config', config, '--flavor', 'gr', '--field', 'uid', '--value', value], { env: { ...process.env, NODE_OPTIONS: '' } });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+    p.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+    p.on('close', (code) => resolve({ code, out, err }));
+  });
+  const [one, two] = await Promise.all([run('1'), run('2')]);
+  const day = readFileSync(paths.log);
+  t.equal(sha256sum(paths.log), JSON.parse(readFileSync(paths.done, 'utf8')).sha256, 'the day is what its manifest says');
+  const uids = new Set(day.toString().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { uid: string }).uid));
+  for (const [value, r] of [['1', one], ['2', two]] as const) {
+    if (r.code === 0) {
+      t.match(r.out, `gr 2026-11-01: 20000 of`, `run ${value} erased`);
+      t.notOk(uids.has(value), `run ${value} said erased: no uid ${value} left`);
+    } else {
+      t.match(r.err, /^scratchd erase: refused, nothing changed: another erase \(pid \d+\) is running in .*\n$/, `run ${value} refused in one line`);
+    }
+  }
+  t.ok(one.code === 0 || two.code === 0, 'at least one ran');
+
+  const other = spawn('sleep', ['30']);
+  writeFileSync(join(log, 'gr', 'erase.lock'), `${other.pid}\n`);
+  const reused = erase(config, '--flavor', 'gr', '--field', 'uid', '--value', '0', '--dry-run');
+  t.equal(reused.code, 0, 'a dry run takes no lock');
+  const afterReboot = erase(config, '--flavor', 'gr', '--field', 'uid', '--value', '7');
+  other.kill();
+  t.equal(afterReboot.code, 0, `a lock whose pid is now another program's is taken over: ${afterReboot.err}`);
+  writeFileSync(join(log, 'gr', 'erase.lock'), '999999999\n');
+  const afterCrash = erase(config, '--flavor', 'gr', '--field', 'uid', '--value', '0');
+  t.equal(afterCrash.code, 0, `a lock left by a run that is gone is taken over: ${afterCrash.err}`);
+  t.notOk(existsSync(join(log, 'gr', 'erase.lock')), 'and removed at the end');
 });

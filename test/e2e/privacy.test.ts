@@ -4,7 +4,7 @@
 // each mode on GET, POST and bulk, bots tagged or dropped, prefetches never
 // recorded, every action counted, no raw client IP written where the flavor
 // says not to, and /robots.txt.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
@@ -124,4 +124,70 @@ t.test('visitor ids: kept across a restart, new the next day, salts destroyed tw
   t.equal(await hit(again, 'gr.test', '/track?n=4'), 200);
   await until('the 6th\'s salt destroyed on the 8th', () => !readdirSync(salts).includes('2026-12-06'));
   t.same(readdirSync(salts).sort(), ['2026-12-07', '2026-12-08', '2026-12-09']);
+});
+
+// A hit refused for its query or body (400) was neither recorded nor dropped
+// by a rule: it is counted under rejected only, not as a prefetch, a GPC or
+// DNT action or a bot.
+t.test('a refused hit counts as refused, not as a prefetch, privacy or bot action', async (t) => {
+  const d = await startDaemon({ clock: T0, config: { flavors, stateDir: tempDir('scratchd-privacy-state-') } });
+  t.teardown(() => d.stop());
+  const form = { 'content-type': 'application/x-www-form-urlencoded' };
+  t.equal(await hit(d, 'gr.test', '/track?a=%zz', { 'sec-purpose': 'prefetch' }), 400);
+  t.equal(await hit(d, 'gr.test', '/track?a=%zz', { 'sec-gpc': '1' }), 400);
+  t.equal(await hit(d, 'gr.test', '/track?a=%zz', { dnt: '1' }), 400);
+  t.equal(await hit(d, 'gr.test', '/track?a=%zz', { 'user-agent': GOOGLEBOT }), 400);
+  t.equal(await hit(d, 'tr.test', '/track?a=%zz', { 'user-agent': HEADLESS }), 400);
+  t.equal(await hit(d, 'gr.test', '/track', { ...form, dnt: '1' }, 'a=%zz'), 400, 'POST');
+  t.equal(await hit(d, 'gr.test', '/track', { 'content-type': 'application/json', 'sec-gpc': '1' }, '{"requests":["?a=1",7]}'), 400, 'bulk');
+  t.equal(await hit(d, 'gr.test', '/track?a=1', { dnt: '1' }), 200, 'and one that is dropped');
+  const m = await metrics(d);
+  t.match(m, 'scratchd_privacy_total{flavor="gr",signal="dnt",action="drop"} 1', 'the dropped hit only');
+  t.notMatch(m, /scratchd_privacy_total\{flavor="gr",signal="gpc"/);
+  t.notMatch(m, /scratchd_bots_total\{flavor="(gr|tr)"/);
+  t.notMatch(m, /scratchd_prefetch_total\{flavor="gr"\} [1-9]/);
+  const stats = JSON.parse((await request(d.statsPort, '/stats')).body.toString());
+  t.same(stats.privacy.gr, { gpc: {}, dnt: { drop: 1 }, bots: {}, prefetch: 0 });
+  t.equal(stats.rejected.bad_encoding, 6);
+  t.equal(stats.rejected.bulk_entry, 1);
+});
+
+// A reload (SIGHUP) that gives a flavor privacy and bot rules applies from the
+// next hit, and one that takes them away again too.
+t.test('a reload that changes privacy and bots applies at once', async (t) => {
+  const plain = flavors;
+  const d = await startDaemon({ clock: T0, config: { flavors: plain, stateDir: tempDir('scratchd-privacy-state-') } });
+  t.teardown(() => d.stop());
+  const reloadWith = async (fl: unknown[], n: number): Promise<void> => {
+    writeFileSync(join(d.dir, 'config.json'), JSON.stringify({ ...d.config, flavors: fl }, null, 2));
+    d.proc.kill('SIGHUP');
+    await d.waitLog(() => d.logs.filter((l) => l.msg === 'config reloaded').length > n);
+  };
+  t.equal(await hit(d, 'uk.test', '/track?n=1'), 200);
+  const strict = { name: 'uk', hosts: ['uk.test'], timeZone: 'Europe/London', enrich: { ip: 'ip' }, privacy: { ip: 'masked', dnt: 'drop' }, bots: { action: 'drop' } };
+  await reloadWith(plain.map((f) => (f.name === 'uk' ? strict : f)), 0);
+  t.equal(await hit(d, 'uk.test', '/track?n=2'), 200);
+  t.equal(await hit(d, 'uk.test', '/track?n=3', { dnt: '1' }), 200);
+  t.equal(await hit(d, 'uk.test', '/track?n=4', { 'user-agent': GOOGLEBOT }), 200);
+  t.equal(await hit(d, 'uk.test', '/track', { 'content-type': 'application/x-www-form-urlencoded', dnt: '1' }, 'n=5'), 204);
+  await reloadWith(plain, 1);
+  t.equal(await hit(d, 'uk.test', '/track?n=6', { dnt: '1', 'user-agent': GOOGLEBOT }), 200);
+  await until('uk has its Lines', () => lines(d, 'uk', '2026-12-06').length === 3);
+  t.same(lines(d, 'uk', '2026-12-06'), [{ n: '1', ip: '127.0.0.1' }, { n: '2', ip: '127.0.0.0' }, { n: '6', ip: '127.0.0.1' }]);
+  t.match(await metrics(d), 'scratchd_bots_total{flavor="uk",action="drop"} 1');
+});
+
+// The paths the first test does not take: multipart bodies and HEAD.
+t.test('multipart and HEAD: GPC anonymizes, DNT drops', async (t) => {
+  const d = await startDaemon({ clock: T0, config: { flavors, stateDir: tempDir('scratchd-privacy-state-') } });
+  t.teardown(() => d.stop());
+  const multipart = (fields: Record<string, string>): string =>
+    Object.entries(fields).map(([k, v]) => `--XyZ\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('') + '--XyZ--\r\n';
+  const type = { 'content-type': 'multipart/form-data; boundary=XyZ' };
+  t.equal(await hit(d, 'gr.test', '/track', { ...type, 'sec-gpc': '1' }, multipart({ m: '1', uid: '7', _id: 'abc' })), 204);
+  t.equal(await hit(d, 'gr.test', '/track', { ...type, dnt: '1' }, multipart({ m: '2', uid: '7' })), 204);
+  t.equal((await request(d.port, '/track?h=1&uid=7', { host: 'gr.test', method: 'HEAD', headers: { 'user-agent': FIREFOX, 'sec-gpc': '1' } })).status, 200);
+  t.equal((await request(d.port, '/track?h=2', { host: 'gr.test', method: 'HEAD', headers: { 'user-agent': FIREFOX, dnt: '1' } })).status, 200);
+  await until('gr has its Lines', () => lines(d, 'gr', '2026-12-06').length === 2);
+  t.same(lines(d, 'gr', '2026-12-06'), [{ m: '1', privacy: 'anonymize' }, { h: '1', privacy: 'anonymize' }]);
 });

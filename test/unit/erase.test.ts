@@ -115,3 +115,43 @@ t.test('recoverErasures removes temp files left before the commit point', async 
   t.notOk(existsSync(`${paths.log}.erase.tmp`));
   t.ok(state(paths, false).plain.equals(plain));
 });
+
+// A day is whatever bytes it holds, not only what scratchd writes: a Line that
+// is no JSON (or not UTF-8), one ending in CRLF or holding a lone CR, a last
+// Line without its newline. Erase splits at LF only and keeps every other
+// Line exactly as it was; the index still lands on Line starts.
+for (const gzip of [false, true]) {
+  t.test(`the kept Lines keep their bytes whatever they hold (${gzip ? 'gzip' : 'plain'})`, async (t) => {
+    const root = dir(t);
+    const paths = dayPaths(root, 'gr', '2026-12-01');
+    mkdirSync(join(root, 'gr'), { recursive: true });
+    const lines = [
+      Buffer.from('{"uid":"7","a":"1"}\n'),
+      Buffer.from('{"uid":"8","crlf":"yes"}\r\n'),
+      Buffer.concat([Buffer.from('not json \xff\xfe half '), Buffer.from([0xe2, 0x82]), Buffer.from(' utf-8\n')]),
+      Buffer.from('a lone \r CR inside\n'),
+      Buffer.from('{"uid":"7","b":"2"}\n'),
+      Buffer.from('{"uid":"9","last":"no newline"}'),
+    ];
+    const plain = Buffer.concat(lines);
+    const kept = Buffer.concat(lines.filter((_, i) => i !== 0 && i !== 4));
+    const offsets = lines.map((_, i) => Buffer.concat(lines.slice(0, i)).length);
+    writeFileSync(paths.idx, encodeEntries(offsets.map((offset, i) => ({ time: 1_000 + i, offset }))));
+    const manifest: Record<string, unknown> = { flavor: 'gr', day: '2026-12-01', lines: 6, bytes: plain.length, sha256: sha(plain), firstTime: null, lastTime: null, version: 'test' };
+    if (gzip) {
+      const gz = gzipSync(plain);
+      writeFileSync(paths.gz, gz);
+      manifest.compressed = { file: 'gr-2026-12-01.log.gz', bytes: gz.length, sha256: sha(gz) };
+    } else {
+      writeFileSync(paths.log, plain);
+    }
+    writeFileSync(paths.done, `${JSON.stringify(manifest)}\n`);
+    t.same(await eraseDay(paths, 'uid', '7'), { lines: 6, erased: 2 });
+    const s = state(paths, gzip);
+    t.ok(s.plain.equals(kept), `the other Lines, byte for byte: ${JSON.stringify(s.plain.toString('latin1'))}`);
+    t.ok(s.consistent, 'sha256 and bytes match the manifest');
+    t.equal(s.manifest.lines, 4);
+    const starts = [0, 1, 2, 3].map((i) => Buffer.concat(lines.filter((_, j) => j !== 0 && j !== 4).slice(0, i)).length);
+    t.same(decodeEntries(readFileSync(paths.idx)).map((e) => e.offset), starts, 'the index on every kept Line, as before');
+  });
+}

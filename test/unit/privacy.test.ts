@@ -16,6 +16,8 @@ import { DayHasher, visitorText } from '../../src/privacy/visitor.js';
 import { withoutMembers } from '../../src/privacy/strip.js';
 import { isBot, isPrefetch } from '../../src/privacy/bots.js';
 import { judge, PrivacyState, type HitHeaders } from '../../src/privacy/policy.js';
+import { keepSalts } from '../../src/privacy/keeper.js';
+import type { Flavor } from '../../src/flavor.js';
 import { parseValues } from '../../src/query/index.js';
 
 function dir(t: Test): string {
@@ -139,14 +141,18 @@ const enrich = { ip: 'ip', userAgent: 'ua', referer: 'ref' };
 t.test('GPC and DNT: ignore, anonymize, drop; the strictest wins; each counted', async (t) => {
   const state = new PrivacyState(new Salts(dir(t)));
   const rules = (p: PrivacyConfig) => ({ enrich, privacy: p, bots: null, identifiers: new Set(p.identifiers) });
-  const judgeOf = (p: PrivacyConfig, h: Partial<HitHeaders>) => judge('gr', 'Europe/Athens', '2026-12-06', rules(p), state, headers(h), '192.0.2.137', 0);
+  const judgeOf = (p: PrivacyConfig, h: Partial<HitHeaders>) => {
+    const v = judge('gr', 'Europe/Athens', '2026-12-06', rules(p), state, headers(h), '192.0.2.137', 0);
+    state.count('gr', v);
+    return v;
+  };
 
   t.same(judgeOf(privacy(), { secGpc: '1' }).pairs, ['ip', '192.0.2.137', 'ua', headers().userAgent, 'ref', 'https://gr.test/'], 'ignore: as received');
   const anon = judgeOf(privacy({ gpc: 'anonymize', field: 'privacy', visitorId: 'vid' }), { secGpc: '1' });
   t.same(anon.pairs, ['ref', 'https://gr.test/', 'privacy', 'anonymize'], 'anonymize: no IP, no User-Agent, no visitor id');
   t.same([...anon.strip!], ['uid', '_id']);
-  t.same(judgeOf(privacy({ dnt: 'drop' }), { dnt: '1' }), { skip: 'dnt' });
-  t.same(judgeOf(privacy({ gpc: 'anonymize', dnt: 'drop' }), { secGpc: '1', dnt: '1' }), { skip: 'dnt' }, 'the strictest action wins');
+  t.same(judgeOf(privacy({ dnt: 'drop' }), { dnt: '1' }), { skip: 'dnt', signal: 'dnt/drop', bot: null });
+  t.same(judgeOf(privacy({ gpc: 'anonymize', dnt: 'drop' }), { secGpc: '1', dnt: '1' }), { skip: 'dnt', signal: 'dnt/drop', bot: null }, 'the strictest action wins');
   t.same(judgeOf(privacy({ gpc: 'drop' }), { secGpc: '0' }).skip, null, 'Sec-GPC: 0 is no signal');
   const c = state.countersOf('gr');
   t.same(Object.fromEntries(c.signals), { 'gpc/anonymize': 1, 'dnt/drop': 2 });
@@ -172,17 +178,42 @@ t.test('privacy.ip and the visitor id', async (t) => {
 t.test('bots: keep, tag, drop; prefetches never recorded; empty User-Agent as the flavor says', async (t) => {
   const state = new PrivacyState(null);
   const googlebot = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
-  const judgeOf = (b: BotsConfig, h: Partial<HitHeaders>) =>
-    judge('uk', 'Europe/London', '2026-12-06', { enrich: null, privacy: null, bots: b, identifiers: new Set() }, state, headers(h), '192.0.2.1', 0);
+  const judgeOf = (b: BotsConfig, h: Partial<HitHeaders>) => {
+    const v = judge('uk', 'Europe/London', '2026-12-06', { enrich: null, privacy: null, bots: b, identifiers: new Set() }, state, headers(h), '192.0.2.1', 0);
+    state.count('uk', v);
+    return v;
+  };
   t.same(judgeOf(botsRule(), { userAgent: googlebot }).pairs, []);
   t.same(judgeOf(botsRule({ action: 'tag' }), { userAgent: googlebot }).pairs, ['bot', 'true']);
   t.same(judgeOf(botsRule({ action: 'tag', field: 'crawler' }), { userAgent: googlebot }).pairs, ['crawler', 'true']);
   t.same(judgeOf(botsRule({ action: 'tag' }), {}).pairs, [], 'a browser is not tagged');
-  t.same(judgeOf(botsRule({ action: 'drop' }), { userAgent: googlebot }), { skip: 'bot' });
+  t.same(judgeOf(botsRule({ action: 'drop' }), { userAgent: googlebot }), { skip: 'bot', signal: null, bot: 'drop' });
   t.same(judgeOf(botsRule({ action: 'drop' }), { userAgent: '' }).skip, null, 'empty User-Agent: human by default');
-  t.same(judgeOf(botsRule({ action: 'drop', emptyUserAgent: 'bot' }), { userAgent: '' }), { skip: 'bot' });
-  t.same(judgeOf(botsRule(), { secPurpose: 'prefetch' }), { skip: 'prefetch' });
+  t.same(judgeOf(botsRule({ action: 'drop', emptyUserAgent: 'bot' }), { userAgent: '' }), { skip: 'bot', signal: null, bot: 'drop' });
+  t.same(judgeOf(botsRule(), { secPurpose: 'prefetch' }), { skip: 'prefetch', signal: null, bot: null });
   const c = state.countersOf('uk');
   t.same(Object.fromEntries(c.bots), { keep: 1, tag: 2, drop: 2 });
   t.equal(c.prefetch, 1);
+});
+
+// The keeper destroys a salt once its day is two days old in the flavor's
+// zone, also after a reload removed the flavor: a removed flavor in a zone far
+// ahead of UTC (Kiritimati, UTC+14) must not keep its salts for the day more
+// that the last zone (UTC-12) needs to catch up.
+t.test('the keeper: salts of a removed flavor destroyed two days old in its own zone', async (t) => {
+  const saltDir = dir(t);
+  const salts = new Salts(saltDir);
+  const kiritimati = { name: 'ki', timeZone: 'Pacific/Kiritimati', privacy: privacy({ visitorId: 'vid' }) } as unknown as Flavor;
+  let flavors: Flavor[] = [kiritimati];
+  let now = Date.parse('2026-12-06T00:00:00Z'); // 14:00 on the 6th in Kiritimati
+  const keeper = keepSalts(salts, () => flavors, () => now);
+  t.teardown(() => keeper.stop());
+  const onDisk = (): string[] => readdirSync(join(saltDir, 'ki')).sort();
+  t.same(onDisk(), ['2026-12-06', '2026-12-07']);
+  flavors = []; // a reload removed it
+  now = Date.parse('2026-12-07T11:00:00Z'); // 01:00 on the 8th in Kiritimati, still the 6th in UTC-12
+  await new Promise((r) => setImmediate(r));
+  salts.onMiss(); // the keeper's next pass, brought forward
+  await new Promise((r) => setImmediate(r));
+  t.same(onDisk(), ['2026-12-07'], 'the 6th is two days old in Kiritimati: gone');
 });
