@@ -2,7 +2,8 @@
 // After the suite: every test file under test/ ran and proved something.
 // tap keeps each file's raw TAP in .tap/test-results/<file>.tap; a file with
 // no result, no test point, a SKIP or TODO directive, or a plan of 1..0 (tap's
-// "no tests found", which it counts as a skip) fails the run. tap's own
+// "no tests found", which it counts as a skip; nested, a subtest that
+// asserted nothing, which tap passes) fails the run. tap's own
 // --fail-skip/--fail-todo (package.json) catch most of these too; this check
 // also catches the file that never ran at all.
 //
@@ -42,8 +43,9 @@ for (const file of files) {
       points++;
       if (m[1]) failed++; else passed++;
       if (directive.test(m[2])) problems.push(`${file}: ${line.trim()}`);
-    } else if (/^1\.\.0\b/.test(line)) {
-      problems.push(`${file}: ${line.trim()} (no tests found)`);
+    } else if (/^\s*1\.\.0\b/.test(line)) {
+      // At the top: the file ran no test; nested: a subtest asserted nothing (tap passes both).
+      problems.push(`${file}: ${line.trim()} (no test point${/^\s/.test(line) ? ' in a subtest' : 's'})`);
     }
   }
   if (points === 0) problems.push(`${file}: no test points`);

@@ -53,7 +53,7 @@ t.test('an index that steps back in time (a clock step, a late Line) loses no ba
   t.match(indexMismatch([{ time: 1, offset: 10 }, { time: 2, offset: 10 }], 50), /entry 1 points at byte 10, not after entry 0's/);
 });
 
-t.test('a writer\'s index finds every Line made at its arrival, with POSTs whose bodies came late among them', async () => {
+t.test('a writer\'s index finds every Line made at its arrival, with POSTs whose bodies came late among them', async (t) => {
   // A model of the file writer: Lines are written in the order they are
   // made, in batches; a GET is made when it arrives, a POST when its body
   // completes, with the arrival time of its headers.
@@ -92,6 +92,7 @@ t.test('a writer\'s index finds every Line made at its arrival, with POSTs whose
       // Every Line that arrived in [from, to] and was made by `to`: every GET, and each POST by when its body came.
       return lines.every((l) => !(l.arrival >= from && l.made <= to) || inRanges(l.start));
     }), { seed: Number(process.env.FC_SEED ?? Date.now() % 1e9), numRuns: 2000 });
+  t.pass('every generated case held (fast-check throws, with its seed, on the first that does not)');
 });
 
 t.test('days in a zone, across DST changes', async (t) => {
