@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { checkTimeZone } from './day.js';
+import { carbonNode } from './stats/carbon.js';
 import { hostName, makeFlavor, type Enrich, type Flavor } from './flavor.js';
 import type { BotsConfig, PrivacyConfig } from './privacy/config.js';
 import type { DedupConfig } from './dedup/config.js';
@@ -140,12 +141,19 @@ function resolveConfig(file: string, data: unknown): Config {
   }
   const hostOwner = new Map<string, string>();
   const names = new Set<string>();
+  const nodes = new Map<string, string>();
   // Flavors' own schemas are compiled at start: only then is ajv loaded.
   let schemas: import('ajv').Ajv | null = null;
   const flavors = data.flavors.map((f, i) => {
     const at = `/flavors/${i}`;
     if (names.has(f.name)) errors.push(`${at}/name: duplicate flavor name "${f.name}"`);
     names.add(f.name);
+    // Graphite paths are /stats' keys made nodes (stats/carbon.ts): two names, one node, one series.
+    const node = carbonNode(f.name);
+    if (data.stats.graphite !== undefined && nodes.has(node) && nodes.get(node) !== f.name) {
+      errors.push(`${at}/name: "${f.name}" and "${nodes.get(node)}" are one Graphite node (${node}) with stats.graphite on: rename one`);
+    }
+    nodes.set(node, f.name);
     f.hosts.forEach((h, j) => {
       const owner = hostOwner.get(hostName(h));
       if (owner !== undefined) errors.push(`${at}/hosts/${j}: host "${h}" already belongs to flavor "${owner}"`);

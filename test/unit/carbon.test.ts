@@ -28,3 +28,30 @@ t.test('a node holds only [A-Za-z0-9_-]', async (t) => {
   t.equal(carbonNode('tr-ist'), 'tr-ist');
   t.equal(carbonNode('é x'), '__x');
 });
+
+t.test('two flavors that would be one Graphite node are refused when stats.graphite is on', async (t) => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { ConfigError, loadConfig } = await import('../../src/config.js');
+  const dir = mkdtempSync(join(tmpdir(), 'carbon-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const flavors = [
+    { name: 'shop.gr', hosts: ['a.test'], timeZone: 'Europe/Athens' },
+    { name: 'shop_gr', hosts: ['b.test'], timeZone: 'Europe/Athens' },
+  ];
+  const file = (stats: object): string => {
+    const p = join(dir, `c${Math.random()}.json`);
+    writeFileSync(p, JSON.stringify({ stats, flavors, stateDir: dir, backends: { file: { dir } } }));
+    return p;
+  };
+  let refused: unknown = null;
+  try {
+    loadConfig(file({ graphite: { host: '127.0.0.1', port: 2003 } }));
+  } catch (e) {
+    refused = e;
+  }
+  t.ok(refused instanceof ConfigError, 'a config error');
+  t.match((refused as Error).message, /"shop_gr" and "shop\.gr" are one Graphite node \(shop_gr\)/);
+  t.doesNotThrow(() => loadConfig(file({})), 'without Graphite both names are fine');
+});
