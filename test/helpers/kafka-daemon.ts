@@ -24,6 +24,8 @@ export async function startKafkaDaemon(bootstrap: string, opts: DaemonOptions & 
   kafka?: Record<string, unknown>;
   file?: Record<string, unknown>;
   enrich?: Record<string, string>;
+  /** Merged into every flavor (privacy, bots, …). */
+  flavor?: Record<string, unknown>;
   /** Flavor name → topic, to reuse another daemon's topics (a restart); new ones by default. */
   topics?: Record<string, string>;
 } = {}): Promise<KafkaDaemon> {
@@ -32,6 +34,7 @@ export async function startKafkaDaemon(bootstrap: string, opts: DaemonOptions & 
     ...f,
     topic: opts.topics?.[f.name] ?? `e2e.${f.name}.${runId}.${n}`,
     ...(opts.enrich !== undefined ? { enrich: opts.enrich } : {}),
+    ...opts.flavor,
   }));
   const kafka = (opts.kafka ?? {}) as { rdkafka?: Record<string, unknown> };
   const d = await startDaemon({
