@@ -137,8 +137,9 @@ t.test('SIGKILL while spooling: nothing answered before the last fsync is missin
   t.comment(`missing, all answered in the last ${margin} ms before the SIGKILL: ${got.missing.length}`);
   // README: at most the Lines in flight from the spool (half the RAM queue
   // here) plus those acknowledged since the last ledger write (fsyncMs of
-  // draining; twice that for the write's own fsyncs, at the drain rate measured just before the kill).
-  const bound = RAM_QUEUE / 2 + Math.ceil((drainRate * 2 * fsyncMs) / 1000);
+  // draining, plus as long again for the write's own fsyncs and once more for
+  // a flush delayed on a loaded machine, at the drain rate measured just before the kill).
+  const bound = RAM_QUEUE / 2 + Math.ceil((drainRate * 3 * fsyncMs) / 1000);
   t.ok(got.duplicates <= bound, `duplicates after a SIGKILL mid-drain: ${got.duplicates} (bound ${bound})`);
   t.equal(await d3.stop(), 0);
 });

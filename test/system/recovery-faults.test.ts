@@ -106,7 +106,8 @@ t.test('a POST whose body came late steps no index time back: a replay of a seco
   t.equal(r.code, 0, r.stderr);
   const got = idCounts((await consume(kafka.bootstrap, topic, { timeoutMs: 30_000 })).map((m) => m.value));
   const inRange = lines.filter((l) => l.id !== 'post' && Date.parse(l.t) >= from && Date.parse(l.t) <= to).map((l) => l.id);
-  t.ok(inRange.length > 100, `${inRange.length} GETs arrived in that second`);
+  // A GET every 2 ms, fewer on a loaded machine: enough to prove the range whole.
+  t.ok(inRange.length >= 10, `${inRange.length} GETs arrived in that second`);
   t.same(inRange.filter((id) => !got.has(id)), [], 'every one of them replayed');
   t.ok(got.has('post'), 'and the POST, written within it');
 });
