@@ -5,7 +5,7 @@
 # requests/s. One V8 worker thread instead of one per core, and two glibc
 # malloc arenas instead of up to eight per core (librdkafka's, libuv's and
 # V8's threads each got their own): a lower peak RSS again, at no measured
-# cost (README, Decisions, "scratchd runs with --max-semi-space-size=2
+# cost (docs/decisions.md, "scratchd runs with --max-semi-space-size=2
 # --v8-pool-size=1 and MALLOC_ARENA_MAX=2"; the figures are in
 # BENCHMARKS.md; npm start and npm run bench start it the same way).
 # An operator's own MALLOC_ARENA_MAX (Environment= in a drop-in) wins.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Every test, as CI runs it (.ci/run) and as the README says: the suite inside
+# Every test, as CI runs it (.ci/run) and as the README's Quick start says: the suite inside
 # the trixie chroot and, at the same time on the host, the .deb booted under a
 # real systemd (test/boot/systemd-boot-test). Root, from anywhere in the
 # checkout; the shared tools' trixie (scripts/shared finds them: beside the

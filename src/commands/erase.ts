@@ -7,7 +7,7 @@
  * Only sealed days: the day still being written is refused, and so is a
  * sealed day the daemon has yet to compress (it would be compressing the file
  * erase rewrites); both are named, nothing is changed, exit 1. What erase
- * cannot reach is in the README (Privacy): Kafka's copies, and any older
+ * cannot reach is in docs/privacy.md: Kafka's copies, and any older
  * copy a later replay or rebuild would bring back.
  */
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -16,7 +16,7 @@ export const REQUEST_PARTS: ReadonlySet<string> = new Set(['ip', 'userAgent', 'b
  * One minute of one process's peak: BENCHMARKS.md's half load, 35,400
  * hits/s (the load its latency figures are given at: a process run nearer
  * its maximum has no headroom), times 60 s is 2.12 million; 2^21 is the
- * power of two nearest below. README: Duplicate hits gives its memory.
+ * power of two nearest below. docs/http.md (Duplicate hits) gives its memory.
  */
 export const DEFAULT_MAX_KEYS = 2_097_152;
 export const DEFAULT_WINDOW_MS = 60_000;

@@ -52,7 +52,7 @@ export class ChunkTail {
  * then shows (`\r\n3b;x=y`) when the client puts extensions on every chunk,
  * as clients that send them do. Read only for chunked bodies, once, at their
  * end. A body that misframed and found its way back with no extension after
- * it is not seen (README, fault table).
+ * it is not seen (docs/faults.md).
  */
 export function hasSizeLineInside(body: Buffer): boolean {
   return SIZE_LINE.test(body.toString('latin1'));

@@ -686,7 +686,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     if (err) {
       this.counters.failed++;
       if (this.spool !== null && waiting && this.mayRetry(err)) {
-        // Back to the spool's tail (README: Kafka outages says where that is in the topic's order).
+        // Back to the spool's tail (docs/kafka.md, Kafka outages, says where that is in the topic's order).
         this.counters.retried++;
         this.startSpilling(`delivery failed: ${err.message}`);
         this.spill(sent);

@@ -1,5 +1,5 @@
 /**
- * The Kafka backend's librdkafka settings: production defaults (the README
+ * The Kafka backend's librdkafka settings: production defaults (docs/kafka.md
  * has the table), under an operator's own `backends.kafka.rdkafka`, and the
  * check of those that start-up and reload make before anything connects.
  */
@@ -10,7 +10,7 @@ import { byScope, type Settings } from './scope.js';
 
 /**
  * Production defaults, each overridable through `backends.kafka.rdkafka`
- * (the README has the table).
+ * (docs/kafka.md has the table).
  */
 export const RDKAFKA_DEFAULTS: Readonly<Record<string, string | number | boolean>> = {
   'client.id': `scratchd@${hostname()}`,

@@ -244,7 +244,7 @@ abuse('NUL, CR, LF in the query: raw ones never get a 2xx; %-encoded ones are es
 // uWS.js turns the raw query into a JS string as UTF-8, replacing bytes that
 // are not with U+FFFD: scratchd cannot see them, where Rack 2.2 would refuse
 // them (invalid_utf8). Browsers %-encode, so only hand-made requests meet
-// this; the README records it as a decision. %-encoded ones are refused.
+// this; docs/decisions.md records it as a decision. %-encoded ones are refused.
 abuse('raw (not %-encoded) bytes that are not UTF-8 in a GET query: stored as U+FFFD; %-encoded: 400 invalid_utf8', { invalid_utf8: 1, 'GET 400': 1 }, async (t) => {
   const r = await rawExchange(d.port, Buffer.concat([Buffer.from('GET /track?raw='), Buffer.from([0xe9]),
     Buffer.from(' HTTP/1.1\r\nHost: gr.test\r\nConnection: close\r\n\r\n')]));

@@ -144,7 +144,7 @@ t.test('every chunk-extension form is refused with a 400 and a close, or (after 
       // uWS's own 400 may be lost to a reset when it closes while the client
       // still writes. Where uWS found its way back to a size line and then
       // read the stream's end as a new request, its 505 is what the client
-      // gets (scratchd's answer is lost inside uWS, README): refused either
+      // gets (scratchd's answer is lost inside uWS, docs/faults.md): refused either
       // way, and the end of this file checks nothing of it was recorded.
       if (!(r.text === '' || /^HTTP\/1\.1 (400|505) /.test(r.text)) || !r.closed) throw new Error(`not refused and closed: ${JSON.stringify(r.text.slice(0, 100))} closed=${r.closed} for ${JSON.stringify(wire)}`);
       if (r.text.endsWith('\r\n\r\nchunk_extension\n')) scratchdAnswered++;

@@ -1,5 +1,5 @@
 // stats.graphite's connection (src/stats/graphite.ts) against a Carbon that
-// is not there: every sample dropped and counted, and the README's "logged at
+// is not there: every sample dropped and counted, and docs/stats.md's "logged at
 // most once a minute" holds for the whole of it, not once per reason; a
 // Carbon that accepts and never reads costs samples, never a queue.
 import { createServer, type Socket } from 'node:net';

@@ -144,7 +144,7 @@ t.test('public listener', async (t) => {
 // below 33 at both ends, read as a signed char: that takes bytes >= 0x80 too,
 // so non-ASCII text at either end of a value is lost (issue 30 hostile 7; no
 // uWS.js call gives the raw bytes). Inside a value it is kept whole. The
-// README's decisions state it; this pins it.
+// decisions (docs/decisions.md) state it; this pins it.
 t.test('User-Agent and Referer beyond ASCII: kept inside the value, lost at its ends', async (t) => {
   const d = await startDaemon({
     config: { flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens', enrich: { userAgent: 'ua', referer: 'ref' } }] },

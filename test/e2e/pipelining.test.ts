@@ -3,9 +3,9 @@
 // 1. A valid request and input that makes uWS answer with its own error, in
 //    the same read: uWS writes its error past the valid request's corked
 //    answer and closes, so the 200 never leaves. Only uWS can fix that (see
-//    the README's fault table and scripts/uws-pipelined-error.mjs); this test
+//    the fault table, docs/faults.md, and scripts/uws-pipelined-error.mjs); this test
 //    pins down what happens today, so a uWS upgrade that fixes it fails here
-//    and the README gets updated.
+//    and docs/faults.md gets updated.
 // 2. Chunk extensions (`5;a=b`) must never leave a connection hanging.
 import net from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';

@@ -301,6 +301,12 @@ t.test('build: the .deb from a copy of the tree (or SCRATCHD_TEST_DEB), lintian 
   t.notOk(files.some((f) => f.includes('/node_modules/typescript/') || f.includes('/node_modules/tap/') || f.includes('/node-rdkafka/deps/')), 'no dev dependencies, no librdkafka sources');
   if (existsSync(join(root, 'binding.gyp'))) t.ok(files.includes('/usr/lib/scratchd/build/Release/activation.node'), 'ships the socket-activation addon');
   if (existsSync(join(root, 'README.md'))) t.ok(files.includes('/usr/share/doc/scratchd/README.md'), 'ships README.md');
+  // The README links into docs/: each page beside it, uncompressed, so the links work.
+  if (existsSync(join(root, 'docs'))) {
+    for (const f of readdirSync(join(root, 'docs')).filter((n) => n.endsWith('.md'))) {
+      t.ok(files.includes(`/usr/share/doc/scratchd/docs/${f}`), `ships docs/${f} uncompressed`);
+    }
+  }
   for (const f of ['haproxy.cfg', 'backup-host/scratchd.socket.d/listen.conf', 'backup-host/scratchd.service.d/paths.conf']) {
     t.ok(files.includes(`/usr/share/doc/scratchd/examples/${f}`), `ships the example ${f} uncompressed`);
   }

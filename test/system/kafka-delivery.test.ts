@@ -131,7 +131,7 @@ t.test('retriable delivery errors (a paused broker, message.timeout.ms 2 s): nor
   t.equal(await d.stop(), 0);
   // librdkafka times out messages it has sent too (a paused broker still
   // writes them when it resumes): with message.timeout.ms set, those are
-  // sent again. The README says so; the default (0) never times out.
+  // sent again. docs/kafka.md says so; the default (0) never times out.
   t.comment(`${c.duplicated} duplicates`);
 });
 
@@ -388,7 +388,7 @@ t.test('a spooled Line Kafka refuses counts as dropped, not drained', async (t) 
   await kafka.restart();
   await waitFor('the spool empty', () => spoolEmpty(d), 60_000).catch(() => {});
   const s = await stats(d);
-  // The broker refuses the whole batch the big Line is in (README: batch.size row).
+  // The broker refuses the whole batch the big Line is in (docs/faults.md: batch.size row).
   const { dropped, persisted } = s.backends.kafka as { dropped: number; persisted: number };
   t.ok(dropped >= 1, `refused Lines dropped: ${dropped}`);
   t.equal(s.kafka_spool?.drained_total, persisted, 'drained_total = the Lines Kafka has');

@@ -90,7 +90,7 @@ t.test('SIGTERM during an outage, restart with the broker back: nothing missing'
   const got = await readTopic(kafka.bootstrap, d1.topics.gr!, a.ok);
   t.same(got.missing, [], `every one of ${a.ok.length} answered Lines is in the topic`);
   // A Line the broker wrote but could not acknowledge before it died is
-  // still librdkafka's at SIGTERM, so it is spooled and comes again (README:
+  // still librdkafka's at SIGTERM, so it is spooled and comes again (docs/kafka.md:
   // Kafka outages, Shutdown): only those can come twice.
   t.ok(got.duplicates <= (purged?.lines ?? 0), `twice: ${got.duplicates}, at most the ${purged?.lines ?? 0} Lines librdkafka still held`);
   await waitFor('the spool empties', async () => (await stats(d2)).kafka_spool.records === 0, 60_000);
@@ -135,7 +135,7 @@ t.test('SIGKILL while spooling: nothing answered before the last fsync is missin
   const missingOld = a.ok.filter((id, i) => missing.has(id) && a.okAt[i]! < killedAt - margin);
   t.same(missingOld, [], `nothing answered more than ${margin} ms before the SIGKILL is missing (of ${a.ok.length})`);
   t.comment(`missing, all answered in the last ${margin} ms before the SIGKILL: ${got.missing.length}`);
-  // README: at most the Lines in flight from the spool (half the RAM queue
+  // docs/kafka.md: at most the Lines in flight from the spool (half the RAM queue
   // here) plus those acknowledged since the last ledger write (fsyncMs of
   // draining, plus as long again for the write's own fsyncs and once more for
   // a flush delayed on a loaded machine, at the drain rate measured just before the kill).

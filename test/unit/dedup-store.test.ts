@@ -31,7 +31,7 @@ t.test('a million distinct keys: memory fixed at start, the oldest evicted, ever
   t.equal(s.seen(h.hi, h.lo, 10_000), false, 'the youngest evicted key is gone');
 });
 
-t.test('the default bound\'s memory, as the README states it: 64 MiB', async (t) => {
+t.test('the default bound\'s memory, as docs/http.md states it: 64 MiB', async (t) => {
   t.equal(new DedupStore(DEFAULT_MAX_KEYS, 60_000).bytes(), 64 * 1024 * 1024);
   const schema = JSON.parse(readFileSync(new URL('../../config.schema.json', import.meta.url), 'utf8')) as
     { properties: { flavors: { items: { properties: { dedup: { properties: Record<string, { default: number }> } } } } } };
