@@ -10,8 +10,20 @@ import ipaddr from 'ipaddr.js';
 import type { MaskBytes } from './config.js';
 
 const IPV6_KEEP_BITS: Record<MaskBytes, number> = { 1: 64, 2: 48, 3: 24, 4: 0 };
+/** Dotted decimal without leading zeros: the canonical IPv4 form (http/client-ip.ts). */
+const PLAIN_IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+const ZEROS: Record<MaskBytes, string> = { 1: '.0', 2: '.0.0', 3: '.0.0.0', 4: '0.0.0.0' };
 
 export function maskIp(ip: string, bytes: MaskBytes): string {
+  // The common case, a canonical IPv4, masked in its text: it is on every
+  // hit's path, and parsing it with ipaddr.js costs several times the rest
+  // of the privacy rules.
+  if (PLAIN_IPV4.test(ip)) {
+    if (bytes === 4) return ZEROS[4];
+    let end = -1;
+    for (let kept = 0; kept < 4 - bytes; kept++) end = ip.indexOf('.', end + 1);
+    return ip.slice(0, end) + ZEROS[bytes];
+  }
   if (ipaddr.IPv4.isValidFourPartDecimal(ip)) {
     const octets = ipaddr.IPv4.parse(ip).octets;
     for (let i = 4 - bytes; i < 4; i++) octets[i] = 0;

@@ -16,7 +16,7 @@ import { isBot, isPrefetch } from './bots.js';
 import type { BotsConfig, PrivacyConfig, SignalAction } from './config.js';
 import { maskIp } from './ip.js';
 import type { Salts } from './salts.js';
-import { DayHasher, ipText, visitorText } from './visitor.js';
+import { DayHasher, ipText } from './visitor.js';
 
 /** The request headers the rules read (lower case, as uWS wants them). */
 export interface HitHeaders {
@@ -142,7 +142,7 @@ export function judge(
   }
   if (privacy !== null && state.salts !== null) {
     if (privacy.visitorId !== undefined && !anonymize) {
-      pairs.push(privacy.visitorId, state.hasher(name).hash(day, state.salts.salt(name, day), visitorText(ip, h.userAgent, name)));
+      pairs.push(privacy.visitorId, state.hasher(name).visitor(day, state.salts.salt(name, day), ip, h.userAgent, name));
     }
     if (privacy.field !== undefined && signal !== null) pairs.push(privacy.field, action);
   }

@@ -19,7 +19,8 @@ export const SALT_BYTES = 32;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 export class Salts {
-  private readonly ram = new Map<string, Buffer>();
+  /** flavor → day → salt: nested, not keyed by a joined string that would be made and hashed on every hit. */
+  private readonly ram = new Map<string, Map<string, Buffer>>();
   /** Called when a salt was not in RAM (a new day began, or a first hit): the keeper runs a pass then. */
   onMiss: () => void = () => {};
 
@@ -28,11 +29,15 @@ export class Salts {
 
   /** The salt of `flavor`'s `day`, read from disk or made and written on first use. */
   salt(flavor: string, day: string): Buffer {
-    const key = `${flavor}/${day}`;
-    let s = this.ram.get(key);
+    let days = this.ram.get(flavor);
+    let s = days?.get(day);
     if (s === undefined) {
       s = this.load(flavor, day);
-      this.ram.set(key, s);
+      if (days === undefined) {
+        days = new Map();
+        this.ram.set(flavor, days);
+      }
+      days.set(day, s);
       this.onMiss();
     }
     return s;
@@ -47,10 +52,8 @@ export class Salts {
 
   /** Every salt of `flavor` before `day` destroyed, in RAM and on disk. */
   destroyBefore(flavor: string, day: string): void {
-    for (const key of this.ram.keys()) {
-      const [f, d] = key.split('/') as [string, string];
-      if (f === flavor && d < day) this.ram.delete(key);
-    }
+    const inRam = this.ram.get(flavor);
+    if (inRam !== undefined) for (const d of inRam.keys()) if (d < day) inRam.delete(d);
     let days: string[];
     try {
       days = readdirSync(join(this.dir, flavor));

@@ -5,8 +5,11 @@
  * a day's visitors apart, and worthless once the salt is destroyed.
  *
  * A visitor sends many hits a day: the last ids are remembered per flavor day
- * (a bounded map, cleared whole when full or when the day turns), so a repeat
- * hit costs a map lookup instead of an HMAC.
+ * (bounded maps, cleared whole when full or when the day turns), so a repeat
+ * hit costs map lookups instead of an HMAC. Visitor ids are remembered by
+ * User-Agent, then IP, not by the text hashed: the User-Agent string already
+ * carries its hash from the bot check's lookup, where a joined key would be
+ * a new long string to copy and hash on every hit.
  */
 import { createHmac } from 'node:crypto';
 
@@ -15,13 +18,12 @@ const REMEMBERED = 4096;
 export class DayHasher {
   private day = '';
   private readonly seen = new Map<string, string>();
+  private readonly visitors = new Map<string, Map<string, string>>();
+  private visitorCount = 0;
 
   /** The 16-hex-digit keyed hash of `text` under `salt`, remembered for `day`. */
   hash(day: string, salt: Buffer, text: string): string {
-    if (day !== this.day) {
-      this.day = day;
-      this.seen.clear();
-    }
+    this.turn(day);
     let id = this.seen.get(text);
     if (id === undefined) {
       id = createHmac('sha256', salt).update(text).digest('hex').slice(0, 16);
@@ -29,6 +31,36 @@ export class DayHasher {
       this.seen.set(text, id);
     }
     return id;
+  }
+
+  /** The visitor id of `ip` and `userAgent` in `flavor` under `salt`: the hash of visitorText, remembered for `day`. */
+  visitor(day: string, salt: Buffer, ip: string, userAgent: string, flavor: string): string {
+    this.turn(day);
+    let byIp = this.visitors.get(userAgent);
+    let id = byIp?.get(ip);
+    if (id === undefined) {
+      id = createHmac('sha256', salt).update(visitorText(ip, userAgent, flavor)).digest('hex').slice(0, 16);
+      if (this.visitorCount >= REMEMBERED) {
+        this.visitors.clear();
+        this.visitorCount = 0;
+        byIp = undefined;
+      }
+      if (byIp === undefined) {
+        byIp = new Map();
+        this.visitors.set(userAgent, byIp);
+      }
+      byIp.set(ip, id);
+      this.visitorCount++;
+    }
+    return id;
+  }
+
+  private turn(day: string): void {
+    if (day === this.day) return;
+    this.day = day;
+    this.seen.clear();
+    this.visitors.clear();
+    this.visitorCount = 0;
   }
 }
 
