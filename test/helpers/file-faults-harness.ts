@@ -182,6 +182,24 @@ function checkLines(run: Run, days: Map<string, string[]>, bad: string[]): void 
 }
 
 /**
+ * What the disk held at the crash, copied while calls issued before it may
+ * still complete (an unlink or rename already on the thread pool): a file
+ * that vanishes under the copy means one did; copy again. Either state is
+ * one a crash could leave.
+ */
+function copyWhileSettling(from: string, to: string): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      cpSync(from, to, { recursive: true });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw err;
+      rmSync(to, { recursive: true, force: true });
+    }
+  }
+}
+
+/**
  * One run over a copy of `base`: the Nth call of `kind` fails (crash: false),
  * or the disk freezes after it (crash: true) and a new backend restarts on a
  * copy of what it held. Returns the broken invariants (empty: all held).
@@ -216,7 +234,7 @@ export async function runOne(base: string, faults: FsFaults, kind: FsKind | null
       // The process died there: what the disk held is copied, the dead instance
       // is let go (its directory no longer watched, it finishes on its own), and
       // a new one starts on the copy a few seconds later.
-      cpSync(dir, restartDir, { recursive: true });
+      copyWhileSettling(dir, restartDir);
       faults.reset();
       faults.under(join(tmpdir(), 'file-faults-nothing'));
       sealedAtCrash = sealedDays(restartDir);
