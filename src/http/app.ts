@@ -19,7 +19,7 @@ import { judge, PrivacyState, type HitHeaders, type Verdict } from '../privacy/p
 import { withoutMembers } from '../privacy/strip.js';
 import { Body, BodyBudget } from './body.js';
 import { ChunkTail, hasSizeLineInside, QUIET_MS } from './chunked.js';
-import { framing, mayHaveBody } from './framing.js';
+import { framing, mayHaveBody, type Framing } from './framing.js';
 import { DedupState } from '../dedup/state.js';
 import type { DedupHit, FlavorDedup } from '../dedup/key.js';
 
@@ -121,15 +121,18 @@ export function makeHttp(
   }
 
   /**
-   * A GET, HEAD or OPTIONS (/track, /health) whose body uWS would frame
-   * other than a proxy in front might: refused before anything else, and
-   * closed, so no request hides in its body. The common request pays two
-   * header lookups.
+   * A GET, HEAD or OPTIONS (/track, /health, /robots.txt) whose body uWS
+   * would frame other than a proxy in front might: refused before anything
+   * else, and closed, so no request hides in its body. A chunked body too:
+   * it is never read, so a chunk extension uWS misframes (chunked.ts) would
+   * go unseen and swallow the connection's next request until uWS's idle
+   * timeout (RFC 9110 §9.3.1 lets a server refuse a GET's body and close).
+   * The common request pays two header lookups.
    */
   function misframedHead(res: HttpResponse, req: HttpRequest, method: CountedMethod): boolean {
     if (!mayHaveBody(req, CONTENT_LENGTH, TRANSFER_ENCODING)) return false;
-    const f = framing(req);
-    if (typeof f !== 'string') return false;
+    const f = unreadBody(framing(req));
+    if (f === null) return false;
     refuseAfterParse(res, method, f);
     return true;
   }
@@ -365,8 +368,12 @@ export function makeHttp(
   });
 
   // Crawlers that honour it stay off /track: nothing here is content.
-  app.get('/robots.txt', (res) => answer(res, 'GET', 200, ROBOTS_TXT));
-  app.head('/robots.txt', (res) => answer(res, 'HEAD', 200, ROBOTS_TXT));
+  app.get('/robots.txt', (res, req) => {
+    if (!misframedHead(res, req, 'GET')) answer(res, 'GET', 200, ROBOTS_TXT);
+  });
+  app.head('/robots.txt', (res, req) => {
+    if (!misframedHead(res, req, 'HEAD')) answer(res, 'HEAD', 200, ROBOTS_TXT);
+  });
   app.get('/health', (res, req) => {
     if (!misframedHead(res, req, 'GET')) answer(res, 'GET', draining ? 503 : 200, draining ? 'draining\n' : 'ok\n');
   });
@@ -375,8 +382,8 @@ export function makeHttp(
   });
   app.any('/*', (res, req) => {
     const method = countedMethod(req.getMethod());
-    const frame = framing(req);
-    if (typeof frame === 'string') return refuseAfterParse(res, method, frame);
+    const refused = unreadBody(framing(req));
+    if (refused !== null) return refuseAfterParse(res, method, refused);
     answer(res, method, 404);
   });
 
@@ -391,6 +398,12 @@ export function makeHttp(
       dedup.retain(next.flavors);
     },
   };
+}
+
+/** Why a body scratchd does not read is refused (misframedHead), or null. */
+function unreadBody(f: Framing): RejectReason | null {
+  if (typeof f === 'string') return f;
+  return f.chunked ? 'framing' : null;
 }
 
 function countedMethod(method: string): CountedMethod {
