@@ -96,8 +96,8 @@ export function makeHttp(
   }
 
   /** The refusal's answer; reject() counts the reason, refuseAfterParse() counts it when it decides. */
-  function answerRefusal(res: HttpResponse, method: CountedMethod, reason: RejectReason, corsLines?: string | null, at?: number): void {
-    answer(res, method, rejections[reason].status, at === undefined ? `${reason}\n` : `${reason} at requests[${at}]\n`, corsLines, draining || closes(reason));
+  function answerRefusal(res: HttpResponse, method: CountedMethod, reason: RejectReason, corsLines?: string | null, at?: number, close = false): void {
+    answer(res, method, rejections[reason].status, at === undefined ? `${reason}\n` : `${reason} at requests[${at}]\n`, corsLines, draining || close || closes(reason));
   }
 
   /**
@@ -106,9 +106,10 @@ export function makeHttp(
    * that closes: a request hidden behind it (a smuggled one) would be served
    * and would keep the connection open. With this answer still pending, uWS
    * instead drops such a request and closes the connection itself. The
-   * reason is counted now, the answer (status) when it is written.
+   * reason is counted now, the answer (status) when it is written. `close`:
+   * close after it even when the reason alone would not.
    */
-  function refuseAfterParse(res: HttpResponse, method: CountedMethod, reason: RejectReason, corsLines?: string | null): void {
+  function refuseAfterParse(res: HttpResponse, method: CountedMethod, reason: RejectReason, corsLines?: string | null, close = false): void {
     counters.rejected[reason]++;
     let gone = false;
     res.onAborted(() => {
@@ -116,7 +117,7 @@ export function makeHttp(
     });
     res.onData(() => {}); // the body is not read
     setImmediate(() => {
-      if (!gone) res.cork(() => answerRefusal(res, method, reason, corsLines));
+      if (!gone) res.cork(() => answerRefusal(res, method, reason, corsLines, undefined, close));
     });
   }
 
@@ -227,23 +228,29 @@ export function makeHttp(
     // First: a request that is refused for its framing is closed, whatever else is wrong with it.
     const frame = framing(req);
     if (typeof frame === 'string') return refuseAfterParse(res, 'POST', frame);
+    // Refused before its body is read: a chunked body is closed on, since
+    // a chunk extension uWS misreads (chunked.ts) would otherwise hold the
+    // connection and swallow its next request.
+    const refuse = (reason: RejectReason, cors?: string | null): void => (frame.chunked
+      ? refuseAfterParse(res, 'POST', reason, cors, true)
+      : reject(res, 'POST', reason, cors));
     const flavor = settings.lookup(req.getHeader(HOST));
-    if (flavor === undefined) return reject(res, 'POST', 'unknown_flavor');
+    if (flavor === undefined) return refuse('unknown_flavor');
     const corsLines = settings.cors.lines(flavor, req.getHeader(ORIGIN));
     const contentType = req.getHeader('content-type');
     const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
     if (type !== FORM && type !== 'text/plain' && type !== MULTIPART && !(type === JSON_TYPE && flavor.bulk)) {
-      return reject(res, 'POST', 'bad_content_type', corsLines);
+      return refuse('bad_content_type', corsLines);
     }
     const { maxBodyBytes } = settings;
     if (frame.length !== null && frame.length > maxBodyBytes) return reject(res, 'POST', 'body_too_large', corsLines);
     // Rails' params: the URL query counts as much as the body.
     const query = req.getQuery() ?? '';
-    if (Buffer.byteLength(query) > settings.maxQueryBytes) return reject(res, 'POST', 'too_long', corsLines);
+    if (Buffer.byteLength(query) > settings.maxQueryBytes) return refuse('too_long', corsLines);
     let multipart: MultipartReader | null = null;
     if (type === MULTIPART) {
       const reader = multipartReader(contentType, settings.limits);
-      if (typeof reader === 'string') return reject(res, 'POST', reader, corsLines);
+      if (typeof reader === 'string') return refuse(reader, corsLines);
       multipart = reader;
     }
     // The request is only valid now, not in onData.
