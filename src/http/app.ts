@@ -269,16 +269,18 @@ export function makeHttp(
     /**
      * Answer once, corked, unless the client is gone; the body's memory is
      * handed back either way. A refusal that closes waits for uWS to finish
-     * parsing what it has read (refuseAfterParse).
+     * parsing what it has read (refuseAfterParse). `close`: a refusal
+     * before the end of a chunked body closes too, as one before its start
+     * does (refuse).
      */
-    const finish = (result: Buffer[] | Refusal): void => {
+    const finish = (result: Buffer[] | Refusal, close = false): void => {
       if (done) return;
       done = true;
       stop();
-      if (!Array.isArray(result) && closes(result.reason)) {
+      if (!Array.isArray(result) && (close || closes(result.reason))) {
         counters.rejected[result.reason]++;
         setImmediate(() => {
-          if (!aborted) res.cork(() => answerRefusal(res, 'POST', result.reason, corsLines, result.at));
+          if (!aborted) res.cork(() => answerRefusal(res, 'POST', result.reason, corsLines, result.at, close));
         });
         return;
       }
@@ -331,7 +333,7 @@ export function makeHttp(
       if (done) return;
       const piece = new Uint8Array(chunk);
       const refused = body.add(piece, isLast);
-      if (refused !== null) return finish({ reason: refused });
+      if (refused !== null) return finish({ reason: refused }, tail !== null && !isLast);
       dup?.chunk(chunk);
       if (!isLast) {
         if (tail === null) return;

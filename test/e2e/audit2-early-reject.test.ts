@@ -39,6 +39,20 @@ for (const [name, data, status, reason] of cases) {
   });
 }
 
+// Over maxBodyBytes by counting, mid-body: the rest is never read either.
+t.test('a chunked body past maxBodyBytes, a chunk extension in its rest', async (t) => {
+  const before = await stats(d);
+  const big = 'a='.padEnd(70_000, 'x');
+  const data = `POST /track HTTP/1.1\r\nHost: gr.test\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n`
+    + `${big.length.toString(16)}\r\n${big}\r\n${extBody}${behind('big')}`;
+  const r = await rawExchange(d.port, data, 5000);
+  t.ok(r.closed, 'closed by the server');
+  t.ok(r.ms < 4000, `at once (${r.ms} ms), not at uWS's idle timeout`);
+  t.same(statuses(r.text), ['413'], 'the refusal, nothing after it');
+  const after = await stats(d);
+  t.equal(after.rejected.body_too_large! - before.rejected.body_too_large!, 1, 'counted as rejected.body_too_large');
+});
+
 t.test('nothing behind them recorded', async (t) => {
   t.equal(await d.stop(), 0);
   t.same(dayLines(join(d.dir, 'log'), 'gr', dayOf(Date.now(), 'Europe/Athens')), []);
