@@ -19,7 +19,7 @@ import { judge, PrivacyState, type HitHeaders, type Verdict } from '../privacy/p
 import { withoutMembers } from '../privacy/strip.js';
 import { Body, BodyBudget } from './body.js';
 import { ChunkTail, hasSizeLineInside, QUIET_MS } from './chunked.js';
-import { framing, mayHaveBody } from './framing.js';
+import { framing, mayHaveBody, type Framing } from './framing.js';
 import { DedupState } from '../dedup/state.js';
 import type { DedupHit, FlavorDedup } from '../dedup/key.js';
 
@@ -96,8 +96,8 @@ export function makeHttp(
   }
 
   /** The refusal's answer; reject() counts the reason, refuseAfterParse() counts it when it decides. */
-  function answerRefusal(res: HttpResponse, method: CountedMethod, reason: RejectReason, corsLines?: string | null, at?: number): void {
-    answer(res, method, rejections[reason].status, at === undefined ? `${reason}\n` : `${reason} at requests[${at}]\n`, corsLines, draining || closes(reason));
+  function answerRefusal(res: HttpResponse, method: CountedMethod, reason: RejectReason, corsLines?: string | null, at?: number, close = false): void {
+    answer(res, method, rejections[reason].status, at === undefined ? `${reason}\n` : `${reason} at requests[${at}]\n`, corsLines, draining || close || closes(reason));
   }
 
   /**
@@ -106,9 +106,10 @@ export function makeHttp(
    * that closes: a request hidden behind it (a smuggled one) would be served
    * and would keep the connection open. With this answer still pending, uWS
    * instead drops such a request and closes the connection itself. The
-   * reason is counted now, the answer (status) when it is written.
+   * reason is counted now, the answer (status) when it is written. `close`:
+   * close after it even when the reason alone would not.
    */
-  function refuseAfterParse(res: HttpResponse, method: CountedMethod, reason: RejectReason, corsLines?: string | null): void {
+  function refuseAfterParse(res: HttpResponse, method: CountedMethod, reason: RejectReason, corsLines?: string | null, close = false): void {
     counters.rejected[reason]++;
     let gone = false;
     res.onAborted(() => {
@@ -116,20 +117,23 @@ export function makeHttp(
     });
     res.onData(() => {}); // the body is not read
     setImmediate(() => {
-      if (!gone) res.cork(() => answerRefusal(res, method, reason, corsLines));
+      if (!gone) res.cork(() => answerRefusal(res, method, reason, corsLines, undefined, close));
     });
   }
 
   /**
-   * A GET, HEAD or OPTIONS (/track, /health) whose body uWS would frame
-   * other than a proxy in front might: refused before anything else, and
-   * closed, so no request hides in its body. The common request pays two
-   * header lookups.
+   * A GET, HEAD or OPTIONS (/track, /health, /robots.txt) whose body uWS
+   * would frame other than a proxy in front might: refused before anything
+   * else, and closed, so no request hides in its body. A chunked body too:
+   * it is never read, so a chunk extension uWS misframes (chunked.ts) would
+   * go unseen and swallow the connection's next request until uWS's idle
+   * timeout (RFC 9110 §9.3.1 lets a server refuse a GET's body and close).
+   * The common request pays two header lookups.
    */
   function misframedHead(res: HttpResponse, req: HttpRequest, method: CountedMethod): boolean {
     if (!mayHaveBody(req, CONTENT_LENGTH, TRANSFER_ENCODING)) return false;
-    const f = framing(req);
-    if (typeof f !== 'string') return false;
+    const f = unreadBody(framing(req));
+    if (f === null) return false;
     refuseAfterParse(res, method, f);
     return true;
   }
@@ -224,23 +228,29 @@ export function makeHttp(
     // First: a request that is refused for its framing is closed, whatever else is wrong with it.
     const frame = framing(req);
     if (typeof frame === 'string') return refuseAfterParse(res, 'POST', frame);
+    // Refused before its body is read: a chunked body is closed on, since
+    // a chunk extension uWS misreads (chunked.ts) would otherwise hold the
+    // connection and swallow its next request.
+    const refuse = (reason: RejectReason, cors?: string | null): void => (frame.chunked
+      ? refuseAfterParse(res, 'POST', reason, cors, true)
+      : reject(res, 'POST', reason, cors));
     const flavor = settings.lookup(req.getHeader(HOST));
-    if (flavor === undefined) return reject(res, 'POST', 'unknown_flavor');
+    if (flavor === undefined) return refuse('unknown_flavor');
     const corsLines = settings.cors.lines(flavor, req.getHeader(ORIGIN));
     const contentType = req.getHeader('content-type');
     const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
     if (type !== FORM && type !== 'text/plain' && type !== MULTIPART && !(type === JSON_TYPE && flavor.bulk)) {
-      return reject(res, 'POST', 'bad_content_type', corsLines);
+      return refuse('bad_content_type', corsLines);
     }
     const { maxBodyBytes } = settings;
     if (frame.length !== null && frame.length > maxBodyBytes) return reject(res, 'POST', 'body_too_large', corsLines);
     // Rails' params: the URL query counts as much as the body.
     const query = req.getQuery() ?? '';
-    if (Buffer.byteLength(query) > settings.maxQueryBytes) return reject(res, 'POST', 'too_long', corsLines);
+    if (Buffer.byteLength(query) > settings.maxQueryBytes) return refuse('too_long', corsLines);
     let multipart: MultipartReader | null = null;
     if (type === MULTIPART) {
       const reader = multipartReader(contentType, settings.limits);
-      if (typeof reader === 'string') return reject(res, 'POST', reader, corsLines);
+      if (typeof reader === 'string') return refuse(reader, corsLines);
       multipart = reader;
     }
     // The request is only valid now, not in onData.
@@ -259,16 +269,18 @@ export function makeHttp(
     /**
      * Answer once, corked, unless the client is gone; the body's memory is
      * handed back either way. A refusal that closes waits for uWS to finish
-     * parsing what it has read (refuseAfterParse).
+     * parsing what it has read (refuseAfterParse). `close`: a refusal
+     * before the end of a chunked body closes too, as one before its start
+     * does (refuse).
      */
-    const finish = (result: Buffer[] | Refusal): void => {
+    const finish = (result: Buffer[] | Refusal, close = false): void => {
       if (done) return;
       done = true;
       stop();
-      if (!Array.isArray(result) && closes(result.reason)) {
+      if (!Array.isArray(result) && (close || closes(result.reason))) {
         counters.rejected[result.reason]++;
         setImmediate(() => {
-          if (!aborted) res.cork(() => answerRefusal(res, 'POST', result.reason, corsLines, result.at));
+          if (!aborted) res.cork(() => answerRefusal(res, 'POST', result.reason, corsLines, result.at, close));
         });
         return;
       }
@@ -321,7 +333,7 @@ export function makeHttp(
       if (done) return;
       const piece = new Uint8Array(chunk);
       const refused = body.add(piece, isLast);
-      if (refused !== null) return finish({ reason: refused });
+      if (refused !== null) return finish({ reason: refused }, tail !== null && !isLast);
       dup?.chunk(chunk);
       if (!isLast) {
         if (tail === null) return;
@@ -365,8 +377,12 @@ export function makeHttp(
   });
 
   // Crawlers that honour it stay off /track: nothing here is content.
-  app.get('/robots.txt', (res) => answer(res, 'GET', 200, ROBOTS_TXT));
-  app.head('/robots.txt', (res) => answer(res, 'HEAD', 200, ROBOTS_TXT));
+  app.get('/robots.txt', (res, req) => {
+    if (!misframedHead(res, req, 'GET')) answer(res, 'GET', 200, ROBOTS_TXT);
+  });
+  app.head('/robots.txt', (res, req) => {
+    if (!misframedHead(res, req, 'HEAD')) answer(res, 'HEAD', 200, ROBOTS_TXT);
+  });
   app.get('/health', (res, req) => {
     if (!misframedHead(res, req, 'GET')) answer(res, 'GET', draining ? 503 : 200, draining ? 'draining\n' : 'ok\n');
   });
@@ -375,8 +391,8 @@ export function makeHttp(
   });
   app.any('/*', (res, req) => {
     const method = countedMethod(req.getMethod());
-    const frame = framing(req);
-    if (typeof frame === 'string') return refuseAfterParse(res, method, frame);
+    const refused = unreadBody(framing(req));
+    if (refused !== null) return refuseAfterParse(res, method, refused);
     answer(res, method, 404);
   });
 
@@ -391,6 +407,12 @@ export function makeHttp(
       dedup.retain(next.flavors);
     },
   };
+}
+
+/** Why a body scratchd does not read is refused (misframedHead), or null. */
+function unreadBody(f: Framing): RejectReason | null {
+  if (typeof f === 'string') return f;
+  return f.chunked ? 'framing' : null;
 }
 
 function countedMethod(method: string): CountedMethod {
