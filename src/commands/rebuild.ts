@@ -192,7 +192,7 @@ async function write(req: Request, lines: readonly Message[]): Promise<string> {
   await writeFileAtomic(file, data);
   await writeFileAtomic(`${file}.idx`, encodeEntries(entries));
   const digest = { lines: lines.length, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
-  await writeManifest(`${file}.done`, makeManifest(req.flavor.name, req.day, digest, min, max));
+  await writeManifest(`${file}.done`, makeManifest(req.flavor.name, req.day, digest, min, max, req.config.instance));
   return file;
 }
 

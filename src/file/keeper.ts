@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { FileConfig } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import type { Logger, rateLimited } from '../log.js';
+import { instanceOf } from '../instance.js';
 import { Compressor } from './compressor.js';
 import { planDays } from './maintenance.js';
 import { addDays, dayPaths, flavorDir } from './paths.js';
@@ -70,7 +71,7 @@ export class DayKeeper {
     this.markSealed(flavor, day);
     const paths = dayPaths(this.config.dir, flavor.name, day);
     try {
-      const { manifest, tornBytes } = await sealDay(paths, flavor.name, day, lastTime);
+      const { manifest, tornBytes } = await sealDay(paths, flavor.name, day, lastTime, instanceOf(this.config));
       if (tornBytes > 0) this.torn(paths.log, tornBytes, paths.torn);
       this.totals.sealed++;
       this.log.info({ file: paths.log, lines: manifest.lines, bytes: manifest.bytes }, 'sealed day');
