@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { INSTANCE_RULE, isInstanceName } from './instance.js';
+import { DEFAULT_NAME, templateProblem } from './file/paths.js';
 import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { checkTimeZone } from './day.js';
@@ -14,6 +15,8 @@ import { canonicalIp } from './http/client-ip.js';
 export interface FileConfig {
   enabled: boolean;
   dir: string;
+  /** The day file's name template (file/paths.ts); absent (a test's own config): `{flavor}-{day}.log`. */
+  name?: string;
   queueCapacity: number;
   /** Bytes of Lines the queue may hold (queued plus held by writers). */
   queueBytes: number;
@@ -145,6 +148,8 @@ function resolveConfig(file: string, data: unknown): Config {
   for (const [at, address] of [['/listen', data.listen], ['/stats/listen', data.stats.listen]] as const) {
     if (splitHostPort(address).port > 65535) errors.push(`${at}: port must be at most 65535`);
   }
+  const nameProblem = templateProblem(data.backends.file.name ?? DEFAULT_NAME);
+  if (nameProblem !== null) errors.push(`/backends/file/name: "${data.backends.file.name}" ${nameProblem}`);
   const { kafka } = data.backends;
   if (kafka.enabled && kafka.flushTimeoutMs >= data.shutdown.drainTimeoutMs) {
     errors.push(`/backends/kafka/flushTimeoutMs: must be below /shutdown/drainTimeoutMs (${data.shutdown.drainTimeoutMs})`);

@@ -23,7 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type Kafka from 'node-rdkafka';
 import type { Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
@@ -33,6 +33,7 @@ import { connectConsumer, partitionsOf } from '../recovery/kafka.js';
 import { CommandError, commandArgs, flavorNamed, runCommand } from './command.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { makeManifest, writeManifest } from '../file/manifest.js';
+import { dayFile, dayNames } from '../file/paths.js';
 import { mergeByTime, type Message } from '../recovery/merge.js';
 import { progressBar } from '../recovery/progress.js';
 
@@ -73,7 +74,7 @@ function request(argv: string[]): Request | null {
   if (last >= Date.now()) {
     throw new CommandError(`${v.day} is not over yet in ${flavor.timeZone} (it ends ${iso(last + 1)}): a rebuild now would write part of it as the whole day`);
   }
-  const file = join(v.out, flavor.name, `${flavor.name}-${v.day}.log`);
+  const file = dayFile(v.out, flavor.name, v.day, dayNames(config.backends.file));
   if (existsSync(file)) throw new CommandError(`${file} exists; remove it or choose another --out`);
   return { config, flavor, day: v.day, out: v.out };
 }
@@ -169,9 +170,8 @@ function ofFlavor(m: Kafka.Message, name: string): boolean {
 
 /** The day file, its index (an entry where the timestamp changes) and its manifest; returns the file's path. */
 async function write(req: Request, lines: readonly Message[]): Promise<string> {
-  const dir = join(req.out, req.flavor.name);
-  mkdirSync(dir, { recursive: true, mode: 0o750 });
-  const file = join(dir, `${req.flavor.name}-${req.day}.log`);
+  const file = dayFile(req.out, req.flavor.name, req.day, dayNames(req.config.backends.file));
+  mkdirSync(dirname(file), { recursive: true, mode: 0o750 });
   let size = 0;
   for (const l of lines) size += l.value.length + 1;
   const data = Buffer.allocUnsafe(size);
