@@ -1,0 +1,103 @@
+// deploy/haproxy-active.cfg (issue 27), run by Debian's haproxy in front of
+// two active scratchd instances on loopback, each naming its day files with
+// its instance: the traffic is shared, and every answered Line is in exactly
+// one of the two instances' files, once.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import t from 'tap';
+import { root, startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
+import { freePort, poll } from '../helpers/wait.js';
+
+t.setTimeout(180_000);
+
+const bin = execFileSync('sh', ['-c', 'command -v haproxy || ls /usr/sbin/haproxy'], { encoding: 'utf8' }).trim().split('\n')[0]!;
+
+/** deploy/haproxy-active.cfg with loopback addresses, in the foreground, logging to stderr. */
+function haproxyConfig(front: number, a: number, b: number, website: number): string {
+  const out = readFileSync(join(root, 'deploy/haproxy-active.cfg'), 'utf8')
+    .replace(/^global\n(?:\t.*\n|\s*#.*\n)*/m, 'global\n\tlog stderr format raw local0 info\n\n')
+    .replace(/^\tbind :80$/m, `\tbind 127.0.0.1:${front}`)
+    .replace(/^\tserver a \S+/m, `\tserver a 127.0.0.1:${a}`)
+    .replace(/^\tserver b \S+/m, `\tserver b 127.0.0.1:${b}`)
+    .replace(/^\tserver www \S+/m, `\tserver www 127.0.0.1:${website}`)
+    // The load comes from one address far past the per-client limit (haproxy-limits.test.ts tests that).
+    .replace(/^\thttp-request deny deny_status 429 .*\n/m, '');
+  for (const want of [`bind 127.0.0.1:${front}`, `server a 127.0.0.1:${a}`, `server b 127.0.0.1:${b}`]) {
+    if (!out.includes(want)) throw new Error(`deploy/haproxy-active.cfg: could not set "${want}"`);
+  }
+  return out;
+}
+
+function get(port: number, path: string, agent: http.Agent | false = false): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, agent, headers: { host: 'gr.test' } }, (res) => {
+      res.resume().on('end', () => resolve(res.statusCode!));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const work = tempDir('scratchd-instances-haproxy-');
+const flavors = [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens' }];
+const daemons: Daemon[] = [];
+let haproxy: ChildProcess | undefined;
+let haproxyLog = '';
+
+t.teardown(async () => {
+  haproxy?.kill('SIGKILL');
+  await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
+});
+
+t.test('the shipped file passes haproxy -c as it is', async (t) => {
+  execFileSync(bin, ['-c', '-q', '-f', join(root, 'deploy/haproxy-active.cfg')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.pass('haproxy -c: valid');
+});
+
+t.test('two active instances share the traffic; every Line once, in the files of the instance that answered', async (t) => {
+  for (const instance of ['a', 'b']) {
+    daemons.push(await startDaemon({ config: {
+      instance, flavors, trustedProxies: ['127.0.0.1'],
+      backends: { file: { dir: join(work, instance), name: '{flavor}-{instance}-{day}.log' } },
+    } }));
+  }
+  const front = await freePort();
+  const cfgFile = join(work, 'haproxy.cfg');
+  writeFileSync(cfgFile, haproxyConfig(front, daemons[0]!.port, daemons[1]!.port, await freePort()));
+  execFileSync(bin, ['-c', '-q', '-f', cfgFile]);
+  haproxy = spawn(bin, ['-db', '-f', cfgFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  haproxy.stdout!.setEncoding('utf8').on('data', (c: string) => { haproxyLog += c; });
+  haproxy.stderr!.setEncoding('utf8').on('data', (c: string) => { haproxyLog += c; });
+  const up = await poll('haproxy to serve /health', () => get(front, '/health').catch(() => 0), (s) => s === 200 || haproxy!.exitCode !== null);
+  t.equal(up, 200, `haproxy serves /health ${haproxy.exitCode === null ? '' : haproxyLog}`);
+
+  const N = 1000;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  const statuses = await Promise.all(Array.from({ length: N }, (_, i) => get(front, `/track?id=${i}`, agent)));
+  agent.destroy();
+  t.same(statuses.filter((s) => s !== 200), [], `all ${N} answered 200`);
+  t.notMatch(haproxyLog, /scratchd\/[ab] is DOWN/, 'no server went down');
+  for (const d of daemons) t.equal(await d.stop(), 0);
+
+  const ids = new Map<string, number>();
+  const share: Record<string, number> = {};
+  for (const instance of ['a', 'b']) {
+    const files = readdirSync(join(work, instance, 'gr'));
+    t.ok(files.length > 0 && files.every((f) => f.startsWith(`gr-${instance}-`)), `${instance}: every file named with its instance (${files.join(' ')})`);
+    share[instance] = 0;
+    for (const f of files.filter((x) => x.endsWith('.log'))) {
+      for (const l of readFileSync(join(work, instance, 'gr', f), 'utf8').split('\n').filter((x) => x !== '')) {
+        const id = (JSON.parse(l) as { id: string }).id;
+        ids.set(id, (ids.get(id) ?? 0) + 1);
+        share[instance]!++;
+      }
+    }
+  }
+  t.equal(ids.size, N, 'every Line in the union of the two instances');
+  t.same([...ids.values()].filter((n) => n !== 1), [], 'none twice');
+  // Round robin over two servers: half each, give or take what the retries moved.
+  for (const instance of ['a', 'b']) t.ok(share[instance]! >= 0.4 * N, `${instance} took ${share[instance]} of ${N}`);
+});
