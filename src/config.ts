@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { INSTANCE_RULE, isInstanceName } from './instance.js';
+import { DEFAULT_NAME, templateProblem } from './file/paths.js';
 import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { checkTimeZone } from './day.js';
@@ -12,6 +15,8 @@ import { canonicalIp } from './http/client-ip.js';
 export interface FileConfig {
   enabled: boolean;
   dir: string;
+  /** The day file's name template (file/paths.ts); absent (a test's own config): `{flavor}-{day}.log`. */
+  name?: string;
   queueCapacity: number;
   /** Bytes of Lines the queue may hold (queued plus held by writers). */
   queueBytes: number;
@@ -21,6 +26,8 @@ export interface FileConfig {
   compress: 'none' | 'gzip';
   /** Remove sealed days older than this many days; null keeps them forever. */
   retainDays: number | null;
+  /** The top-level `instance`, copied here by loadConfig; absent (a test's own config): the host name. */
+  instance?: string;
 }
 
 export interface KafkaSpoolConfig {
@@ -41,6 +48,8 @@ export interface KafkaConfig {
   rdkafka: Record<string, string | number | boolean>;
   /** Absent: no spool (outages are held in RAM only). */
   spool?: KafkaSpoolConfig;
+  /** The top-level `instance`, copied here by loadConfig; absent (a test's own config): the host name. */
+  instance?: string;
 }
 
 export interface Limits {
@@ -56,6 +65,8 @@ export interface Limits {
 
 /** The config file as config.schema.json describes it, defaults applied. */
 export interface ConfigFile {
+  /** This instance's name; absent: the host name (resolved by loadConfig). */
+  instance?: string;
   listen: string;
   stats: { listen: string; graphite?: { host: string; port: number; prefix: string; intervalMs: number } };
   log: { level: string };
@@ -68,7 +79,8 @@ export interface ConfigFile {
   backends: { file: FileConfig; kafka: KafkaConfig };
 }
 
-export interface Config extends Omit<ConfigFile, 'flavors'> {
+export interface Config extends Omit<ConfigFile, 'flavors' | 'instance'> {
+  instance: string;
   flavors: Flavor[];
 }
 
@@ -129,9 +141,15 @@ function resolveConfig(file: string, data: unknown): Config {
   if (!validate(data)) throw new ConfigError(file, validate.errors!.map(describe));
 
   const errors: string[] = [];
+  const instance = data.instance ?? hostname();
+  if (!isInstanceName(instance)) {
+    errors.push(`/instance: the host name "${instance}" is not a safe instance name: set instance (${INSTANCE_RULE})`);
+  }
   for (const [at, address] of [['/listen', data.listen], ['/stats/listen', data.stats.listen]] as const) {
     if (splitHostPort(address).port > 65535) errors.push(`${at}: port must be at most 65535`);
   }
+  const nameProblem = templateProblem(data.backends.file.name ?? DEFAULT_NAME);
+  if (nameProblem !== null) errors.push(`/backends/file/name: "${data.backends.file.name}" ${nameProblem}`);
   const { kafka } = data.backends;
   if (kafka.enabled && kafka.flushTimeoutMs >= data.shutdown.drainTimeoutMs) {
     errors.push(`/backends/kafka/flushTimeoutMs: must be below /shutdown/drainTimeoutMs (${data.shutdown.drainTimeoutMs})`);
@@ -183,7 +201,8 @@ function resolveConfig(file: string, data: unknown): Config {
     return ip ?? p;
   });
   if (errors.length > 0) throw new ConfigError(file, errors);
-  return { ...data, trustedProxies, flavors };
+  const backends = { file: { ...data.backends.file, instance }, kafka: { ...data.backends.kafka, instance } };
+  return { ...data, instance, trustedProxies, flavors, backends };
 }
 
 function describe(e: ErrorObject): string {

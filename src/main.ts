@@ -138,7 +138,7 @@ async function main(): Promise<void> {
 
   const counters = newRequestCounters();
   const losses = new LossTracker({
-    stateDir: config.stateDir, configFile: args.config, log: log.child({ component: 'losses' }),
+    stateDir: config.stateDir, configFile: args.config, instance: config.instance, log: log.child({ component: 'losses' }),
     timeZones: new Map(config.flavors.map((f) => [f.name, f.timeZone])),
   });
   losses.start();
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
   // The flavor table in force: the start-up one until the reloader exists.
   let flavorsNow = (): readonly Flavor[] => config.flavors;
   const privacy = startPrivacy(config.stateDir, () => flavorsNow(), log.child({ component: 'privacy' }));
-  const metrics = createMetrics(counters, backends, { losses, privacy });
+  const metrics = createMetrics(counters, backends, { losses, privacy, build: { version, instance: config.instance } });
   // A stats port taken by another process must not stop the beacons: it is retried (serveStats).
   const stats = await serveStats(config.stats.listen, metrics, () => healthReport(stopping, backends),
     log.child({ component: 'stats' }));

@@ -16,7 +16,7 @@ import type { Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import { eraseDay, recoverErasures } from '../file/erase.js';
 import { readManifest } from '../file/manifest.js';
-import { dayOfName, dayPaths, flavorDir } from '../file/paths.js';
+import { dayNames, dayOfName, dayPaths, flavorDir } from '../file/paths.js';
 import { isDay } from '../recovery/days.js';
 import { progressBar } from '../recovery/progress.js';
 import { CommandError, commandArgs, flavorNamed, runCommand } from './command.js';
@@ -113,16 +113,17 @@ function alive(pid: number): boolean {
 }
 
 async function eraseLocked(r: Request, root: string, dir: string): Promise<number> {
+  const names = dayNames(r.config.backends.file);
   if (!r.dryRun) {
     for (const j of await recoverErasures(dir)) process.stderr.write(`scratchd erase: finished an interrupted erase (${j})\n`);
   }
   const inRange = (d: string): boolean => (r.from === null || d >= r.from) && (r.to === null || d <= r.to);
-  const days = [...new Set(readdirSync(dir).map((n) => dayOfName(r.flavor.name, n)).filter((d): d is string => d !== null && inRange(d)))].sort();
+  const days = [...new Set(readdirSync(dir).map((n) => dayOfName(r.flavor.name, n, names)).filter((d): d is string => d !== null && inRange(d)))].sort();
   const sealed: string[] = [];
   const refused: string[] = [];
   const gzip = r.config.backends.file.compress === 'gzip';
   for (const day of days) {
-    const m = await readManifest(dayPaths(root, r.flavor.name, day).done);
+    const m = await readManifest(dayPaths(root, r.flavor.name, day, names).done);
     if (m === null) {
       // Without a range, the day being written (and any not yet sealed) is simply not a sealed day.
       if (r.from !== null || r.to !== null) refused.push(`${day} (not sealed)`);
@@ -139,7 +140,7 @@ async function eraseLocked(r: Request, root: string, dir: string): Promise<numbe
   const summary: string[] = [];
   try {
     for (const [i, day] of sealed.entries()) {
-      const e = await eraseDay(dayPaths(root, r.flavor.name, day), r.field, r.value, { dryRun: r.dryRun, onLines: (n) => bar.update(i, read + n) });
+      const e = await eraseDay(dayPaths(root, r.flavor.name, day, names), r.field, r.value, { dryRun: r.dryRun, onLines: (n) => bar.update(i, read + n) });
       read += e.lines;
       total += e.erased;
       summary.push(`${r.flavor.name} ${day}: ${e.erased} of ${e.lines} Lines ${r.dryRun ? 'would be erased' : 'erased'}`);

@@ -23,7 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type Kafka from 'node-rdkafka';
 import type { Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
@@ -33,17 +33,22 @@ import { connectConsumer, partitionsOf } from '../recovery/kafka.js';
 import { CommandError, commandArgs, flavorNamed, runCommand } from './command.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { makeManifest, writeManifest } from '../file/manifest.js';
+import { dayFile, dayNames } from '../file/paths.js';
+import { INSTANCE_RULE, isInstanceName } from '../instance.js';
 import { mergeByTime, type Message } from '../recovery/merge.js';
 import { progressBar } from '../recovery/progress.js';
 
-const usage = `Usage: scratchd rebuild --config FILE --flavor NAME --day YYYY-MM-DD --out DIR
+const usage = `Usage: scratchd rebuild --config FILE --flavor NAME --day YYYY-MM-DD --out DIR [--instance NAME]
 
-Write DIR/<flavor>/<flavor>-<day>.log (with its .idx and .done manifest) from
-the flavor's Kafka topic: every message whose timestamp falls in that day in
-the flavor's time zone, read from the day's start to the topic's end. The
-day must be over; DIR must not be the live log directory.
+Write DIR/<flavor>/<day file> (named by backends.file.name, with its .idx and
+.done manifest) from the flavor's Kafka topic: every message whose timestamp
+falls in that day in the flavor's time zone, read from the day's start to the
+topic's end: the Lines of every instance that produced to it. The day must be
+over; DIR must not be the live log directory.
 
-  -h, --help    print this help
+  --instance NAME  only the messages of that instance (their instance header):
+                   that instance's day file, named with it
+  -h, --help       print this help
 `;
 
 /** Start reading this far before the day: timestamps may be a little out of order. */
@@ -55,12 +60,14 @@ interface Request {
   flavor: Flavor;
   day: string;
   out: string;
+  /** --instance: only its messages, and its name in the file name and manifest; null: every instance's. */
+  instance: string | null;
 }
 
 export const run = (argv: string[]): Promise<number> => runCommand('rebuild', usage, () => request(argv), rebuild);
 
 function request(argv: string[]): Request | null {
-  const args = commandArgs(argv, { flavor: { type: 'string' }, day: { type: 'string' }, out: { type: 'string' } });
+  const args = commandArgs(argv, { flavor: { type: 'string' }, day: { type: 'string' }, out: { type: 'string' }, instance: { type: 'string' } });
   if (args === null) return null;
   const { values: v, config } = args;
   if (v.flavor === undefined || v.day === undefined || v.out === undefined) throw new CommandError('--flavor, --day and --out are required (try --help)');
@@ -73,9 +80,11 @@ function request(argv: string[]): Request | null {
   if (last >= Date.now()) {
     throw new CommandError(`${v.day} is not over yet in ${flavor.timeZone} (it ends ${iso(last + 1)}): a rebuild now would write part of it as the whole day`);
   }
-  const file = join(v.out, flavor.name, `${flavor.name}-${v.day}.log`);
+  if (v.instance !== undefined && !isInstanceName(v.instance)) throw new CommandError(`--instance ${v.instance}: not an instance name (${INSTANCE_RULE})`);
+  const req = { config, flavor, day: v.day, out: v.out, instance: v.instance ?? null };
+  const file = outFile(req);
   if (existsSync(file)) throw new CommandError(`${file} exists; remove it or choose another --out`);
-  return { config, flavor, day: v.day, out: v.out };
+  return req;
 }
 
 function samePath(a: string, b: string): boolean {
@@ -121,6 +130,7 @@ async function rebuild(req: Request): Promise<number> {
           read++;
           const ts = m.timestamp ?? -1;
           if (ts < first || ts > last || m.value === null || !ofFlavor(m, flavor.name)) continue;
+          if (req.instance !== null && headerOf(m, 'instance') !== req.instance) continue;
           kept[partitions.indexOf(m.partition)]!.push({ timestamp: ts, value: m.value });
           keptLines++;
         }
@@ -159,6 +169,20 @@ function highOffset(consumer: Kafka.KafkaConsumer, topic: string, partition: num
     (err, offsets) => (err ? rej(new CommandError(`watermarks of ${topic}/${partition}: ${err.message}`)) : res(offsets.highOffset))));
 }
 
+/** The day file this rebuild writes: named as the config names day files, with --instance's name if given. */
+function outFile(req: Pick<Request, 'config' | 'flavor' | 'day' | 'out' | 'instance'>): string {
+  const file = req.config.backends.file;
+  return dayFile(req.out, req.flavor.name, req.day, dayNames({ ...file, instance: req.instance ?? file.instance }));
+}
+
+/** A message's header `name` as text, or undefined. */
+function headerOf(m: Kafka.Message, name: string): string | undefined {
+  for (const h of m.headers ?? []) {
+    if (Object.hasOwn(h, name)) return String(h[name]);
+  }
+  return undefined;
+}
+
 /** No `flavor` header (a message from before it existed) counts as the topic's flavor. */
 function ofFlavor(m: Kafka.Message, name: string): boolean {
   for (const h of m.headers ?? []) {
@@ -169,9 +193,8 @@ function ofFlavor(m: Kafka.Message, name: string): boolean {
 
 /** The day file, its index (an entry where the timestamp changes) and its manifest; returns the file's path. */
 async function write(req: Request, lines: readonly Message[]): Promise<string> {
-  const dir = join(req.out, req.flavor.name);
-  mkdirSync(dir, { recursive: true, mode: 0o750 });
-  const file = join(dir, `${req.flavor.name}-${req.day}.log`);
+  const file = outFile(req);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o750 });
   let size = 0;
   for (const l of lines) size += l.value.length + 1;
   const data = Buffer.allocUnsafe(size);
@@ -192,7 +215,7 @@ async function write(req: Request, lines: readonly Message[]): Promise<string> {
   await writeFileAtomic(file, data);
   await writeFileAtomic(`${file}.idx`, encodeEntries(entries));
   const digest = { lines: lines.length, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
-  await writeManifest(`${file}.done`, makeManifest(req.flavor.name, req.day, digest, min, max));
+  await writeManifest(`${file}.done`, makeManifest(req.flavor.name, req.day, digest, min, max, req.instance ?? req.config.instance));
   return file;
 }
 

@@ -24,6 +24,7 @@ import type Kafka from 'node-rdkafka';
 import type { Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import { batchTimes } from '../file/day-index.js';
+import { dayNames } from '../file/paths.js';
 import { linesOf, planParts, type FileLine, type Part } from '../recovery/day-lines.js';
 import { parseTime } from '../recovery/days.js';
 import { connectProducer, ERR, errorCode } from '../recovery/kafka.js';
@@ -123,7 +124,7 @@ function request(argv: string[]): Request | null {
 /** The day files the range touches, each with its byte ranges. */
 async function plan(req: Request): Promise<Part[]> {
   const dir = join(req.config.backends.file.dir, req.flavor.name);
-  const parts = await planParts(dir, req.flavor, req.from, req.to, (text) => process.stderr.write(`scratchd replay: ${text}\n`));
+  const parts = await planParts(dir, req.flavor, req.from, req.to, dayNames(req.config.backends.file), (text) => process.stderr.write(`scratchd replay: ${text}\n`));
   if (parts.length === 0) {
     throw new CommandError(`no Lines of ${req.flavor.name} between ${iso(req.from)} and ${iso(req.to)} in ${dir}`);
   }

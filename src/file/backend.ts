@@ -231,7 +231,7 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
         while (this.keeper.isSealed(flavor, to)) to = addDays(to, 1);
         return this.writerFor(flavor, to);
       }
-      w = new DayWriter(key, this.stateOf(flavor), day, dayPaths(this.config.dir, flavor.name, day), this);
+      w = new DayWriter(key, this.stateOf(flavor), day, dayPaths(this.config.dir, flavor.name, day, this.keeper.names), this);
       this.writers.set(key, w);
     }
     this.current.set(flavor.name, w);

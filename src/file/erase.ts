@@ -219,7 +219,7 @@ export async function recoverErasures(flavorDir: string): Promise<string[]> {
     return [];
   }
   const finished: string[] = [];
-  for (const n of names.filter((x) => x.endsWith(`.log${JOURNAL}`))) {
+  for (const n of names.filter((x) => x.endsWith(JOURNAL))) {
     await finishJournal(join(flavorDir, n));
     finished.push(n);
   }

@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import type { FileConfig } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import type { Logger, rateLimited } from '../log.js';
+import { instanceOf } from '../instance.js';
 import { Compressor } from './compressor.js';
 import { planDays } from './maintenance.js';
-import { addDays, dayPaths, flavorDir } from './paths.js';
+import { addDays, dayNames, dayPaths, flavorDir, type DayNames } from './paths.js';
 import { pruneDay } from './prune.js';
 import { sealDay } from './seal.js';
 
@@ -22,12 +23,15 @@ export class DayKeeper {
   readonly unsealed = new Map<string, string[]>();
   readonly totals = { sealed: 0, compressed: 0, pruned: 0, torn: 0 };
   private readonly compressor: Compressor;
+  /** How this backend names its day files (backends.file.name). */
+  readonly names: DayNames;
 
   constructor(
     private readonly config: FileConfig,
     private readonly log: Logger,
     private readonly logError: ReturnType<typeof rateLimited>,
   ) {
+    this.names = dayNames(config);
     this.compressor = new Compressor(log, logError, () => this.totals.compressed++);
   }
 
@@ -41,7 +45,7 @@ export class DayKeeper {
   isSealed(flavor: Flavor, day: string): boolean {
     const key = `${flavor.name}/${day}`;
     if (this.sealed.has(key)) return true;
-    const paths = dayPaths(this.config.dir, flavor.name, day);
+    const paths = dayPaths(this.config.dir, flavor.name, day, this.names);
     if (existsSync(paths.done) || existsSync(paths.gz)) {
       this.sealed.add(key);
       return true;
@@ -68,9 +72,9 @@ export class DayKeeper {
   /** Seal one past day whose writer (if any) is closed; false (logged) when it could not be: a later pass tries again. */
   async seal(flavor: Flavor, day: string, lastTime: number): Promise<boolean> {
     this.markSealed(flavor, day);
-    const paths = dayPaths(this.config.dir, flavor.name, day);
+    const paths = dayPaths(this.config.dir, flavor.name, day, this.names);
     try {
-      const { manifest, tornBytes } = await sealDay(paths, flavor.name, day, lastTime);
+      const { manifest, tornBytes } = await sealDay(paths, flavor.name, day, lastTime, instanceOf(this.config));
       if (tornBytes > 0) this.torn(paths.log, tornBytes, paths.torn);
       this.totals.sealed++;
       this.log.info({ file: paths.log, lines: manifest.lines, bytes: manifest.bytes }, 'sealed day');
@@ -105,13 +109,14 @@ export class DayKeeper {
       graceDay: final ? today : flavor.day(now - this.config.idleCloseMs),
       pruneBefore: final || retain === null ? null : addDays(today, -retain),
       compress: !final && this.config.compress === 'gzip',
+      dayNames: this.names,
     });
     // Before any await: a Line for one of these days that arrives meanwhile
     // is late, never written into a day being sealed or removed.
     for (const p of plans) if (p.seal || p.prune) this.markSealed(flavor, p.day);
     const unsealed = [...open].filter((d) => d < today);
     for (const p of plans) {
-      const paths = dayPaths(this.config.dir, flavor.name, p.day);
+      const paths = dayPaths(this.config.dir, flavor.name, p.day, this.names);
       if (this.compressor.busyWith(paths.log)) continue;
       if (p.prune) {
         await this.prune(flavor, dir, p.day, names);
@@ -134,7 +139,7 @@ export class DayKeeper {
 
   private async prune(flavor: Flavor, dir: string, day: string, names: readonly string[]): Promise<void> {
     try {
-      const files = await pruneDay(dir, flavor.name, day, names);
+      const files = await pruneDay(dir, this.names.log(flavor.name, day), names);
       this.totals.pruned++;
       this.log.info({ flavor: flavor.name, day, files }, 'pruned day');
     } catch (err) {

@@ -1,4 +1,6 @@
-import { dayOfName } from './paths.js';
+import { DayNames } from './paths.js';
+
+const defaultNames = new DayNames();
 
 /** What a pass over one flavor's directory does with each day (pure: the backend carries it out). */
 export interface DayPlan {
@@ -28,15 +30,18 @@ export interface PlanInput {
   compress: boolean;
   /** Days with a writer in this process (never touched by a pass). */
   open: ReadonlySet<string>;
+  /** How day files are named (backends.file.name); absent: the default name. */
+  dayNames?: DayNames;
 }
 
 /** Group a flavor's files by day and decide what to do with each. */
 export function planDays(input: PlanInput): DayPlan[] {
   const byDay = new Map<string, Set<string>>();
+  const names = input.dayNames ?? defaultNames;
   for (const name of input.names) {
-    const day = dayOfName(input.flavor, name);
-    if (day === null) continue;
-    const suffix = name.slice(input.flavor.length + 1 + day.length);
+    const parsed = names.parse(input.flavor, name);
+    if (parsed === null) continue;
+    const { day, suffix } = parsed;
     let s = byDay.get(day);
     if (s === undefined) byDay.set(day, (s = new Set()));
     s.add(suffix);
@@ -44,9 +49,9 @@ export function planDays(input: PlanInput): DayPlan[] {
   const plans: DayPlan[] = [];
   for (const [day, files] of [...byDay].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (day >= input.today || input.open.has(day)) continue;
-    const log = files.has('.log');
-    const done = files.has('.log.done');
-    const removeTemp = [...files].filter((f) => f.endsWith('.tmp')).map((f) => `${input.flavor}-${day}${f}`);
+    const log = files.has('');
+    const done = files.has('.done');
+    const removeTemp = [...files].filter((f) => f.endsWith('.tmp')).map((f) => `${names.log(input.flavor, day)}${f}`);
     // Without the plain file nothing is left to seal: a .gz without its
     // manifest is what a prune cut short leaves (it removes the manifest first).
     const prune = input.pruneBefore !== null && day < input.pruneBefore && (done || !log);

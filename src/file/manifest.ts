@@ -14,6 +14,8 @@ const { version } = JSON.parse(readFileSync(new URL('../../package.json', import
 export interface Manifest {
   flavor: string;
   day: string;
+  /** The instance that wrote the day (config `instance`); absent in manifests of older versions. */
+  instance?: string;
   lines: number;
   bytes: number;
   /** Hex SHA-256 of the plain (uncompressed) day file. */
@@ -46,10 +48,10 @@ export async function digestFile(path: string): Promise<{ lines: number; bytes: 
 
 export function makeManifest(
   flavor: string, day: string, digest: { lines: number; bytes: number; sha256: string },
-  firstTime: number | null, lastTime: number | null,
+  firstTime: number | null, lastTime: number | null, instance: string,
 ): Manifest {
   const iso = (t: number | null) => (t === null || digest.lines === 0 ? null : new Date(t).toISOString());
-  return { flavor, day, lines: digest.lines, bytes: digest.bytes, sha256: digest.sha256, firstTime: iso(firstTime), lastTime: iso(lastTime), version };
+  return { flavor, day, instance, lines: digest.lines, bytes: digest.bytes, sha256: digest.sha256, firstTime: iso(firstTime), lastTime: iso(lastTime), version };
 }
 
 export async function readManifest(path: string): Promise<Manifest | null> {

@@ -13,7 +13,7 @@ import { cutTornTail } from './torn.js';
  * index gives the first time and, after a crash, the last batch's first time
  * (the closest the files know).
  */
-export async function sealDay(paths: DayPaths, flavor: string, day: string, lastTime: number): Promise<{ manifest: Manifest; tornBytes: number }> {
+export async function sealDay(paths: DayPaths, flavor: string, day: string, lastTime: number, instance: string): Promise<{ manifest: Manifest; tornBytes: number }> {
   const fd = await fs.open(paths.log, 'r+');
   let tornBytes = 0;
   try {
@@ -32,7 +32,7 @@ export async function sealDay(paths: DayPaths, flavor: string, day: string, last
   const ends = await indexEnds(paths.idx);
   const first = ends?.first.time ?? (lastTime || null);
   const last = Math.max(ends?.last.time ?? 0, lastTime) || null;
-  const manifest = makeManifest(flavor, day, digest, first, last);
+  const manifest = makeManifest(flavor, day, digest, first, last, instance);
   await writeManifest(paths.done, manifest);
   return { manifest, tornBytes };
 }

@@ -30,6 +30,7 @@ import Kafka from 'node-rdkafka';
 import { ignoreLoss, newCounters, type Backend, type BackendCounters, type BackendHealth, type LossListener } from '../backend.js';
 import { Channel } from '../channel.js';
 import type { KafkaConfig } from '../config.js';
+import { instanceOf } from '../instance.js';
 import type { Line } from '../line.js';
 import type { Flavor } from '../flavor.js';
 import { rateLimited, type Logger } from '../log.js';
@@ -119,7 +120,13 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
   private firstConnectDone = false;
   private startedAt = Date.now();
   private pumping: Promise<void> = Promise.resolve();
-  /** The `flavor` header of each flavor's messages, made once. */
+  /**
+   * The headers of each flavor's messages (`flavor`, `instance`), made once.
+   * Spooled records take `instance` from this config when drained, not from
+   * the record: a spool is one instance's own disk, and its format stays as
+   * it is (a spool written before a rename of the instance drains under the
+   * new name).
+   */
   private readonly headers = new Map<string, Kafka.MessageHeader[]>();
   /**
    * Each flavor as its Lines last came (a reload makes new Flavor objects):
@@ -159,7 +166,10 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
   private rateFrom = { at: Date.now(), drained: 0 };
   private rate = 0;
 
+  private readonly instance: string;
+
   constructor(private readonly config: KafkaConfig, private readonly log: Logger, flavors: readonly Flavor[] = []) {
+    this.instance = instanceOf(config);
     this.limited = rateLimited(log);
     this.channel = new Channel<Line>(config.queueCapacity, config.queueBytes, (line) => line.json.length);
     for (const f of flavors) this.byName.set(f.name, f);
@@ -174,7 +184,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
 
   private headersOf(flavor: string): Kafka.MessageHeader[] {
     let h = this.headers.get(flavor);
-    if (h === undefined) this.headers.set(flavor, (h = [{ flavor }]));
+    if (h === undefined) this.headers.set(flavor, (h = [{ flavor }, { instance: this.instance }]));
     return h;
   }
 

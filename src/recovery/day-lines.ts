@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { dayOf } from '../day.js';
 import type { Flavor } from '../flavor.js';
+import type { DayNames } from '../file/paths.js';
 import { byteRanges, indexMismatch, readIndex, type ByteRange, type IndexEntry } from '../file/day-index.js';
 import { CommandError } from '../commands/command.js';
 import { dayStart } from './days.js';
@@ -37,10 +38,12 @@ export interface FileLine {
  * The parts of the flavor's day files in `dir` that hold the Lines of
  * [from, to]; `note` hears of a file taken whole for want of an index.
  */
-export async function planParts(dir: string, flavor: Flavor, from: number, to: number, note: (text: string) => void): Promise<Part[]> {
+export async function planParts(
+  dir: string, flavor: Flavor, from: number, to: number, names: DayNames, note: (text: string) => void,
+): Promise<Part[]> {
   const parts: Part[] = [];
-  for (const day of daysIn(dir, flavor, from, to)) {
-    const base = join(dir, `${flavor.name}-${day}.log`);
+  for (const day of daysIn(dir, flavor, from, to, names)) {
+    const base = join(dir, names.log(flavor.name, day));
     // The plain file while it exists: compression removes it only once the .gz is complete.
     const path = existsSync(base) ? base : `${base}.gz`;
     const idx = `${base}.idx`;
@@ -66,10 +69,9 @@ export async function planParts(dir: string, flavor: Flavor, from: number, to: n
  * after the day it was written: the days of the range hold every Line the
  * index finds in it.
  */
-function daysIn(dir: string, flavor: Flavor, from: number, to: number): string[] {
+function daysIn(dir: string, flavor: Flavor, from: number, to: number, names: DayNames): string[] {
   const first = dayOf(from, flavor.timeZone);
   const last = dayOf(to, flavor.timeZone);
-  const prefix = `${flavor.name}-`;
   let files: string[];
   try {
     files = readdirSync(dir);
@@ -79,9 +81,8 @@ function daysIn(dir: string, flavor: Flavor, from: number, to: number): string[]
   }
   const days = new Set<string>();
   for (const f of files) {
-    if (!f.startsWith(prefix)) continue;
-    const m = /^(\d{4}-\d{2}-\d{2})\.log(\.gz)?$/.exec(f.slice(prefix.length));
-    if (m !== null && m[1]! >= first && m[1]! <= last) days.add(m[1]!);
+    const m = names.parse(flavor.name, f);
+    if (m !== null && (m.suffix === '' || m.suffix === '.gz') && m.day >= first && m.day <= last) days.add(m.day);
   }
   return [...days].sort();
 }

@@ -24,6 +24,8 @@ const RECENT = 20;
 /** A window as /stats shows it and losses.jsonl records it. */
 export interface LossWindow {
   id: string;
+  /** The instance that lost the Lines (config `instance`): windows of several instances are told apart. */
+  instance?: string;
   backend: string;
   flavor: string;
   /**
@@ -55,6 +57,8 @@ export interface LossTrackerOptions {
   stateDir: string;
   /** The config file the daemon runs with, for the recovery command. */
   configFile: string;
+  /** This instance's name (config `instance`); absent: windows name none. */
+  instance?: string;
   /** flavor name → time zone (days of a rebuild command); a reload replaces it with `useFlavors`. */
   timeZones: ReadonlyMap<string, string>;
   log: Logger;
@@ -154,7 +158,7 @@ export class LossTracker {
     // written. A rebuild filters by arrival time alone.
     const to = w.backend === 'file' ? w.last : Math.max(w.last, w.lastDropAt);
     return {
-      id, backend: w.backend, flavor: w.flavor,
+      id, ...(this.opts.instance === undefined ? {} : { instance: this.opts.instance }), backend: w.backend, flavor: w.flavor,
       from: new Date(w.first).toISOString(), to: new Date(to).toISOString(),
       count: w.count, reasons: { ...w.reasons },
     };

@@ -69,6 +69,8 @@ function kafkaDeliveryLatency(kafka: KafkaStatsSource | undefined) {
 
 /** `GET /stats`: every number shallow-nested, so `a.b.c value` makes a Graphite path. */
 export interface StatsSnapshot {
+  /** Which scratchd this is (config `instance`), when main says. */
+  instance?: string;
   /** requests[method][status] = answered requests. */
   requests: Record<string, Record<string, number>>;
   /** rejected[reason], every reason present. */
@@ -127,6 +129,8 @@ export interface MetricsOptions {
   losses?: LossTracker;
   /** What the flavors' privacy and bot rules did. */
   privacy?: PrivacyState;
+  /** The version and instance name: `scratchd_build_info` and /stats' `instance`. */
+  build?: { version: string; instance: string };
 }
 
 /** Build the registry and the JSON view over the given counters and backends. */
@@ -137,6 +141,16 @@ export function createMetrics(
 ): ScratchdMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const build = options.build;
+  if (build !== undefined) {
+    // Constant 1: the labels are the facts (a join key for every other series of this instance).
+    new Gauge({
+      name: 'scratchd_build_info',
+      help: 'Always 1; labels: the scratchd version and this instance\'s name (config instance).',
+      labelNames: ['version', 'instance'] as const,
+      registers: [registry],
+    }).set({ version: build.version, instance: build.instance }, 1);
+  }
 
   // Counters read from the plain numbers at scrape time: reset, then set by
   // inc() from zero. prom-client Counters have no set(); this keeps the TYPE
@@ -330,6 +344,7 @@ export function createMetrics(
     const gc: StatsSnapshot['gc'] = {};
     for (const [k, v] of Object.entries(gcTotals)) gc[k] = { count: v.count, seconds_total: v.seconds_total };
     return {
+      ...(build === undefined ? {} : { instance: build.instance }),
       requests,
       rejected,
       cors: { preflight: counters.cors.preflight, denied: counters.cors.denied },

@@ -35,7 +35,7 @@ function checkSealed(t: Test, log: string, flavor: string, day: string, lines: s
   const text = readFileSync(file(log, flavor, day, '.done'), 'utf8');
   t.ok(text.endsWith('}\n') && text.indexOf('\n') === text.length - 1, 'manifest: one JSON line');
   const m = JSON.parse(text) as Manifest;
-  t.same(Object.keys(m), ['flavor', 'day', 'lines', 'bytes', 'sha256', 'firstTime', 'lastTime', 'version'], 'manifest fields, in order');
+  t.same(Object.keys(m), ['flavor', 'day', 'instance', 'lines', 'bytes', 'sha256', 'firstTime', 'lastTime', 'version'], 'manifest fields, in order');
   t.match(m, { flavor, day, lines: lines.length, bytes: data.length, sha256: sha256(data), version: '0.1.0' });
   const first = Date.parse(m.firstTime!);
   const last = Date.parse(m.lastTime!);

@@ -69,17 +69,17 @@ t.test('a compression cut short is put right at start-up', async (t) => {
   // A: crashed before the rename: a partial temp file beside the sealed day.
   const a = dayPaths(log, 'gr', '2026-11-25');
   writeFileSync(a.log, lines(100, 'a'));
-  await sealDay(a, 'gr', '2026-11-25', 0);
+  await sealDay(a, 'gr', '2026-11-25', 0, 'test');
   writeFileSync(a.gzTemp, Buffer.from([0x1f, 0x8b, 8, 0, 1, 2])); // a torn gzip
   // B: crashed after the rename, before the manifest named it: a .gz the manifest does not know.
   const b = dayPaths(log, 'gr', '2026-11-26');
   writeFileSync(b.log, lines(50, 'b'));
-  await sealDay(b, 'gr', '2026-11-26', 0);
+  await sealDay(b, 'gr', '2026-11-26', 0, 'test');
   writeFileSync(b.gz, 'not what the manifest says');
   // C: crashed after the manifest named the .gz, before the plain file was removed.
   const c = dayPaths(log, 'gr', '2026-11-27');
   writeFileSync(c.log, lines(30, 'c'));
-  await sealDay(c, 'gr', '2026-11-27', 0);
+  await sealDay(c, 'gr', '2026-11-27', 0, 'test');
   copyFileSync(c.log, `${c.log}.keep`);
   await compressDay(c, new AbortController().signal);
   copyFileSync(`${c.log}.keep`, c.log);
@@ -111,7 +111,7 @@ t.test('retainDays: sealed days older than that are removed (every file), today 
   const mk = async (day: string, opts: { seal?: boolean; gzip?: boolean } = {}) => {
     const p = dayPaths(log, 'gr', day);
     writeFileSync(p.log, lines(5, day));
-    if (opts.seal !== false) await sealDay(p, 'gr', day, 0);
+    if (opts.seal !== false) await sealDay(p, 'gr', day, 0, 'test');
     if (opts.gzip === true) await compressDay(p, new AbortController().signal);
     for (const f of [p.log, p.idx, p.done, p.gz]) if (existsSync(f)) chownSync(f, nobody.uid, nobody.gid);
     return p;

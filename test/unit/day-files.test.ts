@@ -2,7 +2,7 @@
 import t from 'tap';
 import { ENTRY_BYTES, decodeEntries, encodeEntry } from '../../src/file/day-index.js';
 import { planDays } from '../../src/file/maintenance.js';
-import { addDays, dayOfName, dayPaths } from '../../src/file/paths.js';
+import { addDays, DayNames, dayOfName, dayPaths, templateProblem } from '../../src/file/paths.js';
 
 t.test('names', async (t) => {
   t.match(dayPaths('/var/log/scratchd', 'gr', '2026-11-30'), {
@@ -60,4 +60,22 @@ t.test('a prune cut short after the manifest went: the .gz left is pruned by the
   t.same(plans.map((p) => [p.day, p.prune]), [['2026-11-20', true], ['2026-11-21', true]]);
   const kept = planDays({ names, flavor: 'gr', today: '2026-11-30', graceDay: '2026-11-29', pruneBefore: null, compress: true, open: new Set() });
   t.same(kept.filter((p) => p.prune || p.seal), [], 'without retention it stays, and is never sealed again');
+});
+
+t.test('names from a template (backends.file.name)', async (t) => {
+  const names = new DayNames('{flavor}-{instance}-{day}.log', 'edge-a');
+  t.match(dayPaths('/l', 'gr', '2026-11-30', names), { log: '/l/gr/gr-edge-a-2026-11-30.log', done: '/l/gr/gr-edge-a-2026-11-30.log.done' });
+  t.same(names.parse('gr', 'gr-edge-a-2026-11-30.log.gz.tmp'), { day: '2026-11-30', suffix: '.gz.tmp' });
+  t.equal(names.parse('gr', 'gr-edge-b-2026-11-30.log'), null, "another instance's file is not ours");
+  t.equal(names.parse('gr', 'gr-2026-11-30.log'), null, 'nor a file under the default name');
+  const plain = new DayNames('{day}', 'x');
+  t.same(plain.parse('gr', '2026-11-30.idx'), { day: '2026-11-30', suffix: '.idx' }, 'no .log needed');
+  const plans = planDays({ names: ['gr-edge-a-2026-11-20.log', 'gr-edge-a-2026-11-20.log.done', 'gr-edge-a-2026-11-20.log.gz.tmp'],
+    flavor: 'gr', today: '2026-11-30', graceDay: '2026-11-29', pruneBefore: null, compress: true, open: new Set(), dayNames: names });
+  t.match(plans, [{ day: '2026-11-20', seal: false, compress: true, removeTemp: ['gr-edge-a-2026-11-20.log.gz.tmp'] }]);
+  t.equal(templateProblem('{flavor}-{day}.log'), null);
+  t.equal(templateProblem('{flavor}.log'), 'must hold {day} exactly once');
+  t.equal(templateProblem('{day}-{day}.log'), 'must hold {day} exactly once');
+  t.equal(templateProblem('a/{day}.log'), 'must be a file name (no "/")');
+  t.equal(templateProblem('{day}-{host}.log'), 'knows only {flavor}, {day} and {instance}');
 });
