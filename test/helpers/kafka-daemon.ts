@@ -5,6 +5,7 @@
 import http from 'node:http';
 import { join } from 'node:path';
 import { dayOf } from '../../src/day.js';
+import { consume } from './consume.js';
 import { startDaemon, testFlavors, type Daemon, type DaemonOptions } from './daemon.js';
 import { dayLines } from './files.js';
 import { request } from './http.js';
@@ -128,3 +129,26 @@ export async function stats(d: Daemon): Promise<Record<string, any>> {
 /** `until` with the Kafka tests' longer default deadline. */
 export const waitFor = (what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> =>
   until(what, cond, timeoutMs);
+
+/** The spool opened, and holds nothing. */
+export async function spoolHoldsNothing(d: KafkaDaemon): Promise<boolean> {
+  const s = (await stats(d)).kafka_spool;
+  return s?.ready === 1 && s.records === 0;
+}
+
+/** New topic names, unique per run: `<prefix>.<runId>.<n>`. */
+export function topicNamer(prefix: string): () => string {
+  let n = 0;
+  return () => `${prefix}.${runId}.${++n}`;
+}
+
+/** Every id once in the topic: what is missing and how many are there more than once. */
+export async function topicHolds(bootstrap: string, topic: string, ids: readonly string[]): Promise<{ missing: string[]; duplicated: number; total: number }> {
+  const got = await consume(bootstrap, topic, { count: ids.length, settleMs: 3000, timeoutMs: 90_000 });
+  const counts = idCounts(got.map((m) => m.value));
+  return {
+    missing: ids.filter((id) => !counts.has(id)),
+    duplicated: [...counts.values()].reduce((n, c) => n + c - 1, 0),
+    total: got.length,
+  };
+}

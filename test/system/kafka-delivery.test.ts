@@ -14,14 +14,12 @@
  *   - a drainer error is retried, counted and logged, never final.
  */
 import t from 'tap';
-import { consume } from '../helpers/consume.js';
 import { drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
 import { startKafka, waitForMetadata } from '../helpers/kafka.js';
-import { health, idCounts, stats, traffic, waitFor } from '../helpers/kafka-daemon.js';
+import { health, stats, traffic, waitFor } from '../helpers/kafka-daemon.js';
 import { spoolDir, startSpoolDaemon } from '../helpers/kafka-spool.js';
-import { startKafkaDaemon, type KafkaDaemon } from '../helpers/kafka-daemon.js';
-import { runId } from '../helpers/lines.js';
+import { startKafkaDaemon, spoolHoldsNothing, topicHolds, topicNamer } from '../helpers/kafka-daemon.js';
 import { sleep } from '../helpers/wait.js';
 
 const kafka = await startKafka({ owned: true });
@@ -32,25 +30,9 @@ t.afterEach(async () => {
   await waitForMetadata(kafka.bootstrap, 5000).catch(() => kafka.restart());
 });
 
-/** The spool opened, and holds nothing. */
-async function spoolEmpty(d: KafkaDaemon): Promise<boolean> {
-  const s = (await stats(d)).kafka_spool;
-  return s?.ready === 1 && s.records === 0;
-}
-
-let topics = 0;
-const newTopic = (): string => `delivery.${runId}.${++topics}`;
-
-/** Every id once in the topic: what is missing and how many are there more than once. */
-async function check(topic: string, ids: readonly string[]): Promise<{ missing: string[]; duplicated: number; total: number }> {
-  const got = await consume(kafka.bootstrap, topic, { count: ids.length, settleMs: 3000, timeoutMs: 90_000 });
-  const counts = idCounts(got.map((m) => m.value));
-  return {
-    missing: ids.filter((id) => !counts.has(id)),
-    duplicated: [...counts.values()].reduce((n, c) => n + c - 1, 0),
-    total: got.length,
-  };
-}
+const spoolEmpty = spoolHoldsNothing;
+const newTopic = topicNamer('delivery');
+const check = (topic: string, ids: readonly string[]) => topicHolds(kafka.bootstrap, topic, ids);
 
 t.test('an operator\'s message.timeout.ms reaches librdkafka; the loss windows carry each Line\'s own flavor and time', async (t) => {
   const topic = newTopic();

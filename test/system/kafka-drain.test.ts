@@ -19,13 +19,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, renameSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { consume } from '../helpers/consume.js';
 import { request } from '../helpers/http.js';
 import { startKafka, waitForMetadata } from '../helpers/kafka.js';
-import { health, idCounts, stats, waitFor } from '../helpers/kafka-daemon.js';
+import { health, stats, waitFor } from '../helpers/kafka-daemon.js';
 import { spoolDir } from '../helpers/kafka-spool.js';
-import { startKafkaDaemon, type KafkaDaemon } from '../helpers/kafka-daemon.js';
-import { runId } from '../helpers/lines.js';
+import { startKafkaDaemon, spoolHoldsNothing, topicHolds, topicNamer } from '../helpers/kafka-daemon.js';
 import { sleep } from '../helpers/wait.js';
 
 const kafka = await startKafka({ owned: true });
@@ -36,25 +34,9 @@ t.afterEach(async () => {
   await waitForMetadata(kafka.bootstrap, 5000).catch(() => kafka.restart());
 });
 
-/** The spool opened, and holds nothing. */
-async function spoolEmpty(d: KafkaDaemon): Promise<boolean> {
-  const s = (await stats(d)).kafka_spool;
-  return s?.ready === 1 && s.records === 0;
-}
-
-let topics = 0;
-const newTopic = (): string => `drain.${runId}.${++topics}`;
-
-/** Every id once in the topic: what is missing and how many are there more than once. */
-async function check(topic: string, ids: readonly string[]): Promise<{ missing: string[]; duplicated: number; total: number }> {
-  const got = await consume(kafka.bootstrap, topic, { count: ids.length, settleMs: 3000, timeoutMs: 90_000 });
-  const counts = idCounts(got.map((m) => m.value));
-  return {
-    missing: ids.filter((id) => !counts.has(id)),
-    duplicated: [...counts.values()].reduce((n, c) => n + c - 1, 0),
-    total: got.length,
-  };
-}
+const spoolEmpty = spoolHoldsNothing;
+const newTopic = topicNamer('drain');
+const check = (topic: string, ids: readonly string[]) => topicHolds(kafka.bootstrap, topic, ids);
 
 t.test('a reload that adds a flavor and re-points another: their spooled Lines go to the topics configured now', async (t) => {
   const [grOld, grNew, xxTopic] = [newTopic(), newTopic(), newTopic()];
