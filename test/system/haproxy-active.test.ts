@@ -10,40 +10,26 @@ import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
+import { haproxyBin, getStatus, loopbackConfig } from '../helpers/haproxy.js';
 import { root, startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
 import { freePort, poll, sleep } from '../helpers/wait.js';
 import { stats, traffic } from '../helpers/kafka-daemon.js';
 
 t.setTimeout(180_000);
 
-const bin = execFileSync('sh', ['-c', 'command -v haproxy || ls /usr/sbin/haproxy'], { encoding: 'utf8' }).trim().split('\n')[0]!;
+const bin = haproxyBin();
 
 /** deploy/haproxy-active.cfg with loopback addresses, in the foreground, logging to stderr. */
 function haproxyConfig(front: number, a: number, b: number, website: number, admin?: string): string {
-  const out = readFileSync(join(root, 'deploy/haproxy-active.cfg'), 'utf8')
-    .replace(/^global\n(?:\t.*\n|\s*#.*\n)*/m, `global\n\tlog stderr format raw local0 info\n${admin === undefined ? '' : `\tstats socket ${admin} mode 600 level admin\n`}\n`)
-    .replace(/^\tbind :80$/m, `\tbind 127.0.0.1:${front}`)
-    .replace(/^\tserver a \S+/m, `\tserver a 127.0.0.1:${a}`)
-    .replace(/^\tserver b \S+/m, `\tserver b 127.0.0.1:${b}`)
-    .replace(/^\tserver www \S+/m, `\tserver www 127.0.0.1:${website}`)
-    // The load comes from one address far past the per-client limit (haproxy-limits.test.ts tests that).
-    .replace(/^\thttp-request deny deny_status 429 .*\n/m, '');
-  for (const want of [`bind 127.0.0.1:${front}`, `server a 127.0.0.1:${a}`, `server b 127.0.0.1:${b}`]) {
-    if (!out.includes(want)) throw new Error(`deploy/haproxy-active.cfg: could not set "${want}"`);
-  }
-  return out;
+  return loopbackConfig('haproxy-active.cfg', [
+    [/^\tbind :80$/m, `\tbind 127.0.0.1:${front}`],
+    [/^\tserver a \S+/m, `\tserver a 127.0.0.1:${a}`],
+    [/^\tserver b \S+/m, `\tserver b 127.0.0.1:${b}`],
+    [/^\tserver www \S+/m, `\tserver www 127.0.0.1:${website}`],
+  ], [`bind 127.0.0.1:${front}`, `server a 127.0.0.1:${a}`, `server b 127.0.0.1:${b}`], admin);
 }
 
-function get(port: number, path: string, agent: http.Agent | false = false): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, agent, headers: { host: 'gr.test' } }, (res) => {
-      res.resume().on('end', () => resolve(res.statusCode!));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = getStatus;
 
 const work = tempDir('scratchd-instances-haproxy-');
 const flavors = [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens' }];

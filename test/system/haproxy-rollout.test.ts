@@ -3,45 +3,31 @@
 // share of hits reaching scratchd is its weight's, and a weight moved on the
 // admin socket moves it.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
+import { haproxyBin, getStatus, loopbackConfig } from '../helpers/haproxy.js';
 import { root, startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
 import { stats } from '../helpers/kafka-daemon.js';
 import { freePort, poll } from '../helpers/wait.js';
 
 t.setTimeout(180_000);
 
-const bin = execFileSync('sh', ['-c', 'command -v haproxy || ls /usr/sbin/haproxy'], { encoding: 'utf8' }).trim().split('\n')[0]!;
+const bin = haproxyBin();
 
 /** deploy/haproxy-rollout.cfg with loopback addresses, in the foreground, logging to stderr. */
 function haproxyConfig(front: number, legacy: number, scratchd: number, website: number, admin: string): string {
-  const out = readFileSync(join(root, 'deploy/haproxy-rollout.cfg'), 'utf8')
-    .replace(/^global\n(?:\t.*\n|\s*#.*\n)*/m, `global\n\tlog stderr format raw local0 info\n\tstats socket ${admin} mode 600 level admin\n\n`)
-    .replace(/^\tbind :80$/m, `\tbind 127.0.0.1:${front}`)
-    .replace(/^\tserver legacy \S+/m, `\tserver legacy 127.0.0.1:${legacy}`)
-    .replace(/^\tserver scratchd \S+/m, `\tserver scratchd 127.0.0.1:${scratchd}`)
-    .replace(/^\tserver www \S+/m, `\tserver www 127.0.0.1:${website}`)
-    // The load comes from one address far past the per-client limit (haproxy-limits.test.ts tests that).
-    .replace(/^\thttp-request deny deny_status 429 .*\n/m, '');
-  for (const want of [`bind 127.0.0.1:${front}`, `server legacy 127.0.0.1:${legacy} weight 90`, `server scratchd 127.0.0.1:${scratchd} weight 10`]) {
-    if (!out.includes(want)) throw new Error(`deploy/haproxy-rollout.cfg: could not set "${want}"`);
-  }
-  return out;
+  return loopbackConfig('haproxy-rollout.cfg', [
+    [/^\tbind :80$/m, `\tbind 127.0.0.1:${front}`],
+    [/^\tserver legacy \S+/m, `\tserver legacy 127.0.0.1:${legacy}`],
+    [/^\tserver scratchd \S+/m, `\tserver scratchd 127.0.0.1:${scratchd}`],
+    [/^\tserver www \S+/m, `\tserver www 127.0.0.1:${website}`],
+  ], [`bind 127.0.0.1:${front}`, `server legacy 127.0.0.1:${legacy} weight 90`, `server scratchd 127.0.0.1:${scratchd} weight 10`], admin);
 }
 
-function get(port: number, path: string, agent: http.Agent | false = false): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, agent, headers: { host: 'gr.test' } }, (res) => {
-      res.resume().on('end', () => resolve(res.statusCode!));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = getStatus;
 
 const work = tempDir('scratchd-instances-rollout-');
 let haproxy: ChildProcess | undefined;
