@@ -28,6 +28,7 @@ import { dayNames } from '../file/paths.js';
 import { linesOf, planParts, type FileLine, type Part } from '../recovery/day-lines.js';
 import { parseTime } from '../recovery/days.js';
 import { connectProducer, ERR, errorCode } from '../recovery/kafka.js';
+import { disconnectProducer } from '../kafka/disconnect.js';
 import { CommandError, commandArgs, flavorNamed, runCommand } from './command.js';
 import { readLossWindows } from '../recovery/losses.js';
 import { progressBar } from '../recovery/progress.js';
@@ -327,7 +328,7 @@ async function replay(req: Request): Promise<number> {
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   // Reports that come while the producer flushes on disconnect (after a second signal) still count.
-  await new Promise<void>((r) => producer.disconnect(5000, () => r()));
+  await disconnectProducer(producer, 5000);
   clearInterval(saver);
   const complete = reachedEnd && outstanding === 0 && retry.size === 0 && interrupted === 0 && stopped === null;
   save(complete);

@@ -39,6 +39,7 @@ import { DeliveryLatency } from './latency.js';
 import { DrainPace } from './drain-pace.js';
 import { ProcessLoad } from './process-load.js';
 import { code, codeName, ERR, retriable, unknownTopic } from './errors.js';
+import { disconnectProducer } from './disconnect.js';
 import { newProducer, RDKAFKA_DEFAULTS } from './settings.js';
 import { Spool, type SpoolDropReason } from './spool/spool.js';
 import type { KafkaStatsSource, SpoolSnapshot } from './stats.js';
@@ -355,8 +356,8 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       this.inFlight = 0;
     }
     if (this.connected) {
-      // disconnect(0): no second flush; what is left was counted as dropped above.
-      await new Promise<void>((resolve) => this.producer.disconnect(0, () => resolve()));
+      // No second flush: what is left was counted as dropped above.
+      await disconnectProducer(this.producer, 0);
       this.connected = false;
     }
     this.log.info({ ...this.counters }, 'kafka backend closed');
@@ -403,7 +404,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     this.spoolInFlight = 0;
     if (this.spool !== null) await this.spool.close();
     if (this.connected) {
-      await new Promise<void>((resolve) => this.producer.disconnect(0, () => resolve()));
+      await disconnectProducer(this.producer, 0);
       this.connected = false;
     }
     this.log.info({ ...this.counters, spool: this.spoolSnapshot() }, 'kafka backend closed');
@@ -435,7 +436,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
         return;
       }
       if (this.givingUp) {
-        this.producer.disconnect(0, () => {});
+        void disconnectProducer(this.producer, 0);
         return;
       }
       this.connected = true;
