@@ -7,8 +7,9 @@
  * listening socket systemd passed us (fd 3), accept connections, and hand the
  * accepted fds to JS, which gives each to uWS.
  *
- *   watch(fd, onAccept) -> handle   start accepting on listening socket `fd`;
- *                                   onAccept(fds: number[], err?: string)
+ *   watch(fd, onAccept[, batch]) -> handle  start accepting on listening
+ *                                   socket `fd`, at most `batch` (1..64, default
+ *                                   64) per wake-up; onAccept(fds, err?)
  *   unwatch(handle)                 stop accepting; never closes `fd`
  *   listen(host, port) -> [fd, port]  a listening socket of our own, for
  *                                   watch(): uWS's own accept loop spins at
@@ -37,7 +38,9 @@
 #include <uv.h>
 
 /* At most this many accepts per wake-up; the poll is level triggered, so the
- * rest wait for the next loop turn and requests in flight are not starved. */
+ * rest wait for the next loop turn and requests in flight are not starved.
+ * Serving threads that share one listening socket ask for fewer, so one
+ * thread's wake-up does not take every connection of a burst. */
 #define ACCEPT_BATCH 64
 /* Pause after EMFILE/ENFILE/ENOBUFS/ENOMEM instead of spinning on a socket
  * that stays readable; the kernel keeps the connections queued meanwhile. */
@@ -52,6 +55,7 @@ typedef struct {
   int fd;               /* listening socket, not ours to close */
   int refs;             /* 2 libuv handles + the JS External; free() at 0 */
   int stopped;
+  int batch;            /* accepts per wake-up, 1..ACCEPT_BATCH */
 } watcher_t;
 
 #define CHECK(env, call)                                                       \
@@ -118,7 +122,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   (void) events;
   if (w->stopped) return;
   if (status < 0) err = -status; /* poll error: treat like a transient one */
-  while (!err && n < ACCEPT_BATCH) {
+  while (!err && n < w->batch) {
     int c = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c >= 0) { fds[n++] = c; continue; }
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;    /* queue empty */
@@ -146,19 +150,21 @@ static void on_finalize(napi_env env, void *data, void *hint) {
   release(data);
 }
 
-/* watch(fd: number, onAccept: Function) -> External */
+/* watch(fd: number, onAccept: Function, batch?: number) -> External */
 static napi_value watch(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], name, ext;
-  int32_t fd;
+  size_t argc = 3;
+  napi_value argv[3], name, ext;
+  int32_t fd, batch = ACCEPT_BATCH;
   int type = 0, listening = 0, flags;
   socklen_t len = sizeof(int);
   uv_loop_t *loop;
   watcher_t *w;
 
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
-    napi_throw_type_error(env, NULL, "watch(fd, onAccept)");
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      (argc > 2 && (napi_get_value_int32(env, argv[2], &batch) != napi_ok ||
+                    batch < 1 || batch > ACCEPT_BATCH))) {
+    napi_throw_type_error(env, NULL, "watch(fd, onAccept[, batch 1..64])");
     return NULL;
   }
   /* Refuse anything but a listening stream socket: a wrong fd (say, a
@@ -182,6 +188,7 @@ static napi_value watch(napi_env env, napi_callback_info info) {
   if (!w) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
   w->env = env;
   w->fd = fd;
+  w->batch = batch;
   if (napi_create_reference(env, argv[1], 1, &w->callback) != napi_ok ||
       napi_create_string_utf8(env, "scratchd:accept", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_async_init(env, NULL, name, &w->async) != napi_ok ||

@@ -21,7 +21,8 @@ export type LossReason =
   | 'refused' // the destination refused it outright (e.g. too large)
   | 'delivery_failed' // a delivery failed for good
   | 'drain_timeout' // still queued when the shutdown deadline passed
-  | 'spool_full' | 'disk_full' | 'spool_error'; // the Kafka spool could not take it
+  | 'spool_full' | 'disk_full' | 'spool_error' // the Kafka spool could not take it
+  | 'relay_full'; // refused by a serving thread: its relay to the backends was full
 
 /**
  * Told of every Line a backend gives up on, by flavor name and arrival time

@@ -61,6 +61,8 @@ export interface Limits {
   maxDepth: number;
   maxBulkRequests: number;
   maxBulkBytes: number;
+  /** Per serving thread: bytes relayed to the main thread and not yet taken; over it 503 relay_full. */
+  maxRelayBytes: number;
 }
 
 /** The config file as config.schema.json describes it, defaults applied. */
@@ -68,6 +70,8 @@ export interface ConfigFile {
   /** This instance's name; absent: the host name (resolved by loadConfig). */
   instance?: string;
   listen: string;
+  /** Serving threads; "auto": os.availableParallelism(). */
+  threads: 'auto' | number;
   stats: { listen: string; graphite?: { host: string; port: number; prefix: string; intervalMs: number } };
   log: { level: string };
   /** Loss windows (losses.jsonl) and replay progress. */
@@ -127,6 +131,11 @@ export function loadConfig(file: string): Config {
   } catch (err) {
     throw new ConfigError(file, [(err as Error).message]);
   }
+  return configFromText(file, text);
+}
+
+/** The config in `text` (read from `file`): what a serving thread compiles of the text the main thread checked. */
+export function configFromText(file: string, text: string): Config {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -156,6 +165,9 @@ function resolveConfig(file: string, data: unknown): Config {
   }
   if (data.limits.maxBodyBytesInFlight < data.limits.maxBodyBytes) {
     errors.push(`/limits/maxBodyBytesInFlight: must be at least /limits/maxBodyBytes (${data.limits.maxBodyBytes})`);
+  }
+  if (data.limits.maxRelayBytes < 2 * data.limits.maxBulkBytes) {
+    errors.push(`/limits/maxRelayBytes: must be at least 2 × /limits/maxBulkBytes (${2 * data.limits.maxBulkBytes})`);
   }
   const hostOwner = new Map<string, string>();
   const names = new Set<string>();

@@ -40,8 +40,8 @@ export function isJournalStream(fd: number, env: NodeJS.ProcessEnv = process.env
  * finds errors. pino tells a stream marked with pino.metadata the level of
  * the line it is about to write (lastLevel).
  */
-function journalStdout(): DestinationStream {
-  const out = pino.destination({ dest: 1, sync: false });
+function journalStdout(sync: boolean): DestinationStream {
+  const out = pino.destination({ dest: 1, sync });
   return {
     [Symbol.for('pino.metadata')]: true,
     lastLevel: 30,
@@ -53,14 +53,19 @@ function journalStdout(): DestinationStream {
   } as DestinationStream & { lastLevel: number };
 }
 
-/** JSON lines on stdout (journald collects them, each under its priority). */
-export function makeLogger(level: string): Logger {
+/**
+ * JSON lines on stdout (journald collects them, each under its priority).
+ * `sync`: every line one write (serving threads: their few lines never
+ * split across another thread's).
+ */
+export function makeLogger(level: string, { sync = false }: { sync?: boolean } = {}): Logger {
   const family: WeakRef<Logger>[] = [];
   const opts = {
     level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime,
     onChild: (child: Logger) => family.push(new WeakRef(child)),
   };
-  const root = isJournalStream(1) ? pino(opts, journalStdout()) : pino(opts);
+  const root = isJournalStream(1) ? pino(opts, journalStdout(sync))
+    : sync ? pino(opts, pino.destination({ dest: 1, sync: true })) : pino(opts);
   families.set(root, family);
   return root;
 }

@@ -2,19 +2,23 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { notify, openNotify, startWatchdog } from './http/activation.js';
-import { listenPublic } from './http/listen.js';
+import { availableParallelism } from 'node:os';
+import { publicSockets } from './http/listen.js';
 import { loadUws } from './http/uws.js';
 import type { Backend, LossListener } from './backend.js';
-import type { Flavor } from './flavor.js';
 import { ConfigError, type Config } from './config.js';
-import { loadCheckedConfig, makeReloader } from './reload.js';
+import { makeReloader, readCheckedConfig } from './reload.js';
 import { newRequestCounters } from './stats/counters.js';
 import { FileBackend } from './file/backend.js';
 import { isJournalStream, makeLogger, type Logger } from './log.js';
 import { createMetrics } from './stats/metrics.js';
 import { startGraphite } from './stats/graphite.js';
-import { startPrivacy } from './privacy/start.js';
+import { PrivacyState } from './privacy/policy.js';
 import { LossTracker } from './recovery/losses.js';
+import { DedupState } from './dedup/state.js';
+import { makeIntake } from './threads/intake.js';
+import { startServing, type Serving } from './threads/serving.js';
+import { sumCounters } from './threads/sum.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -73,10 +77,10 @@ function parseCommandLine(): { config: string; check: boolean } {
   return { config: args.config, check: args.check === true };
 }
 
-/** The config, or exit 1 listing every error (--check) or the first line of them. */
-async function readConfig(file: string, check: boolean): Promise<Config> {
+/** The config and its text, or exit 1 listing every error (--check) or the first line of them. */
+async function readConfig(file: string, check: boolean): Promise<{ config: Config; text: string }> {
   try {
-    return await loadCheckedConfig(file);
+    return await readCheckedConfig(file);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     if (check) for (const e of err.errors) process.stderr.write(`${errPrefix()}${err.file}: ${e}\n`);
@@ -124,7 +128,7 @@ async function main(): Promise<void> {
   // Now, while fds are plenty: every later message goes out on this socket.
   const notifyError = openNotify();
 
-  const config = await readConfig(args.config, args.check);
+  const { config, text: configText } = await readConfig(args.config, args.check);
   if (args.check) {
     process.stdout.write(`${args.config}: ok\n`);
     return;
@@ -133,7 +137,6 @@ async function main(): Promise<void> {
   if (notifyError !== null) log.error({ err: notifyError, socket: process.env.NOTIFY_SOCKET }, 'cannot open the sd_notify socket');
   // Request heads: room for the longest query we accept plus ordinary headers.
   loadUws(config.limits.maxQueryBytes + 8192);
-  const { makeHttp } = await import('./http/app.js');
   const { healthReport, serveStats } = await import('./stats/server.js');
 
   const counters = newRequestCounters();
@@ -144,23 +147,51 @@ async function main(): Promise<void> {
   losses.start();
   const backends = await startBackends(config, log, losses.listener);
   let stopping = false;
-  // The flavor table in force: the start-up one until the reloader exists.
-  let flavorsNow = (): readonly Flavor[] => config.flavors;
-  const privacy = startPrivacy(config.stateDir, () => flavorsNow(), log.child({ component: 'privacy' }));
-  const metrics = createMetrics(counters, backends, { losses, privacy, build: { version, instance: config.instance } });
+  // One dedup store per flavor for every thread; the threads' privacy counters summed here.
+  const intake = makeIntake(backends, new DedupState(counters.dedup), config.flavors);
+  const privacy = new PrivacyState(null);
+  let serving: Serving | null = null;
+  const metrics = createMetrics(counters, backends, {
+    losses, privacy, build: { version, instance: config.instance },
+    refresh: async () => {
+      if (serving !== null) sumCounters(counters, privacy, await serving.counters());
+    },
+    threads: () => serving?.threads() ?? [],
+  });
   // A stats port taken by another process must not stop the beacons: it is retried (serveStats).
   const stats = await serveStats(config.stats.listen, metrics, () => healthReport(stopping, backends),
     log.child({ component: 'stats' }));
   const graphite = config.stats.graphite &&
     startGraphite(config.stats.graphite, () => metrics.statsSnapshot(), log.child({ component: 'graphite' }), metrics.registry);
+  // Graphite reads a snapshot without asking: the threads' counters are summed every second for it.
+  if (graphite) setInterval(() => void metrics.refresh(), 1000).unref();
 
   const httpLog = log.child({ component: 'http' });
-  const http = makeHttp(config, backends, counters, httpLog, privacy);
-  const listener = await listenPublic(http.app, config.listen, httpLog).catch((err: Error) => fail(err.message));
-  httpLog.info({ listen: listener.address, version, flavors: config.flavors.map((f) => f.name) }, 'serving');
+  const sockets = await publicSockets(config.listen).catch((err: Error) => fail(err.message));
+  const threads = config.threads === 'auto' ? availableParallelism() : config.threads;
+  const threadsReady = await startServing({
+    count: threads, configFile: args.config, configText, config, fds: sockets.fds, log,
+    onLine: intake.line,
+    onRefused: (flavor, first, last, count) => {
+      losses.listener('relay', flavor, first, 'relay_full', count);
+      losses.listener('relay', flavor, last, 'relay_full', 0);
+    },
+    onFailure: (err) => {
+      log.fatal({ err: err.message }, 'a serving thread failed; stopping');
+      process.exitCode = 1;
+      on.stop('serving thread failure');
+    },
+  }).catch((err: Error) => fail(`serving threads: ${err.message}`));
+  serving = threadsReady;
+  httpLog.info({ listen: sockets.address, version, threads, flavors: config.flavors.map((f) => f.name) }, 'serving');
 
-  const reloader = makeReloader(args.config, config, { http, log, applied: (next) => losses.useFlavors(next.flavors) });
-  flavorsNow = () => reloader.current().flavors;
+  const reloader = makeReloader(args.config, config, {
+    serving: threadsReady, log,
+    applied: (next) => {
+      losses.useFlavors(next.flavors);
+    },
+    beforeThreads: (next) => intake.useFlavors(next.flavors),
+  });
   let draining: { cutShort(signal: string): void } | null = null;
   on.hup = () => {
     if (stopping) {
@@ -180,9 +211,11 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'draining');
     notify(log, 'STOPPING=1');
-    http.drain();
-    listener.stop();
-    draining = drain(reloader.current(), log, () => http.app.close(), backends, () => {
+    threadsReady.drain();
+    draining = drain(reloader.current(), log, async () => {
+      await threadsReady.close();
+      sockets.close();
+    }, backends, () => {
       stats.close();
       if (graphite) graphite.close();
       metrics.close();
@@ -207,7 +240,7 @@ async function main(): Promise<void> {
  * timeout the Lines still queued are reported lost and the process exits 2.
  */
 function drain(
-  config: Config, log: Logger, closeConnections: () => void, backends: readonly Backend[], closeStats: () => void,
+  config: Config, log: Logger, closeConnections: () => Promise<void>, backends: readonly Backend[], closeStats: () => void,
   losses: LossTracker,
 ): { cutShort(signal: string): void } {
   const started = Date.now();
@@ -222,7 +255,8 @@ function drain(
     config.shutdown.drainTimeoutMs);
   void (async () => {
     await new Promise((r) => setTimeout(r, config.shutdown.graceMs));
-    closeConnections();
+    // The threads close their connections and hand over their last Lines; then the backends drain.
+    await closeConnections();
     // A backend that could not make its Lines durable (a failed fsync) rejects: exit 2, as for a timeout.
     const failed = (await Promise.allSettled(backends.map((b) => b.close())))
       .flatMap((r, i) => (r.status === 'rejected' ? [{ backend: backends[i]!.name, err: (r.reason as Error).message }] : []));
@@ -235,7 +269,7 @@ function drain(
       process.exit(2);
     }
     log.info({ ms: Date.now() - started, backends: totals }, 'drained');
-    process.exit(0);
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0); // 1 after a serving thread failed
   })();
   return { cutShort: (signal) => giveUp('drain cut short by a second signal; queued Lines lost', { signal }) };
 }

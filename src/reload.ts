@@ -3,10 +3,11 @@
 // that fails to load changes nothing: the running one stays, and the errors
 // are logged.
 import { isDeepStrictEqual } from 'node:util';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, configFromText, type Config } from './config.js';
 import type { Flavor } from './flavor.js';
 import { notify } from './http/activation.js';
-import type { Http } from './http/app.js';
+import type { Serving } from './threads/serving.js';
 import { setLogLevel, type Logger } from './log.js';
 
 /**
@@ -15,13 +16,24 @@ import { setLogLevel, type Logger } from './log.js';
  * (only then: loading node-rdkafka starts its threads). Throws ConfigError.
  */
 export async function loadCheckedConfig(file: string): Promise<Config> {
-  const config = loadConfig(file);
+  return (await readCheckedConfig(file)).config;
+}
+
+/** loadCheckedConfig, with the text it judged: what the serving threads compile (threads/). */
+export async function readCheckedConfig(file: string): Promise<{ config: Config; text: string }> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [(err as Error).message]);
+  }
+  const config = configFromText(file, text);
   if (config.backends.kafka.enabled) {
     const { rdkafkaConfigError } = await import('./kafka/settings.js');
     const error = rdkafkaConfigError(config.backends.kafka.rdkafka);
     if (error !== null) throw new ConfigError(file, [`/backends/kafka/rdkafka: ${error}`]);
   }
-  return config;
+  return { config, text };
 }
 
 /**
@@ -93,7 +105,14 @@ export interface Reloader {
  */
 export function makeReloader(
   file: string, started: Config,
-  parts: { http: Http; log: Logger; /** Others that follow the flavor table (the loss tracker's time zones). */ applied?: (next: Config) => void },
+  parts: {
+    serving: Pick<Serving, 'configure'>;
+    log: Logger;
+    /** What must know the new flavors before any thread serves them (the main thread's flavor table). */
+    beforeThreads?: (next: Config) => void;
+    /** Others that follow the flavor table (the loss tracker's time zones). */
+    applied?: (next: Config) => void;
+  },
 ): Reloader {
   let current = started;
   let running: Promise<void> | null = null;
@@ -103,8 +122,9 @@ export function makeReloader(
     notify(parts.log, `RELOADING=1\nMONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`);
     try {
       let next: Config;
+      let text: string;
       try {
-        next = await loadCheckedConfig(file);
+        ({ config: next, text } = await readCheckedConfig(file));
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         parts.log.error({ file, errors: err.errors }, 'reload refused: the config has errors; the running config stays');
@@ -114,7 +134,9 @@ export function makeReloader(
       const restart = needsRestart(started, next);
       const changed = [...LIVE].filter((k) => !isDeepStrictEqual(
         (current as unknown as Record<string, unknown>)[k], (next as unknown as Record<string, unknown>)[k]));
-      parts.http.configure(next);
+      parts.beforeThreads?.(next);
+      // Resolves when every serving thread has it: systemctl reload returns after that.
+      await parts.serving.configure(text, next);
       parts.applied?.(next);
       parts.log.info({ file, changed, flavors: next.flavors.map((f) => f.name) }, 'config reloaded');
       if (restart.length > 0) {

@@ -47,7 +47,8 @@ export class KeySpec {
 /** A flavor's store, key and counters. */
 export interface FlavorDedup {
   readonly spec: KeySpec;
-  readonly store: DedupStore;
+  /** Null on a serving thread: it computes keys, the main thread's store judges them. */
+  readonly store: DedupStore | null;
   readonly counters: DedupCounters;
 }
 
@@ -100,7 +101,25 @@ export class DedupHit {
    * it is counted and must not be recorded); else it is remembered.
    */
   repeated(json: Buffer, now: number): boolean {
-    const { spec, store, counters } = this.d;
+    const { store, counters } = this.d;
+    this.key(json);
+    const seen = store!.seen(hash.hi, hash.lo, now);
+    if (seen) counters.duplicates++;
+    return seen;
+  }
+
+  /**
+   * This Line's key, in `out`: a serving thread computes it, the main
+   * thread's store (one per flavor for all threads) judges it (seenKey).
+   */
+  keyOf(json: Buffer, out: { hi: number; lo: number }): void {
+    this.key(json);
+    out.hi = hash.hi;
+    out.lo = hash.lo;
+  }
+
+  private key(json: Buffer): void {
+    const { spec } = this.d;
     if (this.bodyOpen) {
       hash.resume(this.h1, this.h2).part(this.bodyBytes);
       this.h1 = hash.h1;
@@ -121,8 +140,5 @@ export class DedupHit {
       }
     }
     hash.end();
-    const seen = store.seen(hash.hi, hash.lo, now);
-    if (seen) counters.duplicates++;
-    return seen;
   }
 }

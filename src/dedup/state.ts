@@ -18,8 +18,11 @@ export class DedupState {
   private readonly stores = new Map<string, Entry>();
   private readonly scratch = new DedupHit();
 
-  /** `counters`: by flavor name, read by the stats listener. */
-  constructor(readonly counters: Map<string, DedupCounters> = new Map()) {}
+  /**
+   * `counters`: by flavor name, read by the stats listener. `stores`: false
+   * on a serving thread, which only computes keys (no memory for stores).
+   */
+  constructor(readonly counters: Map<string, DedupCounters> = new Map(), private readonly stores_ = true) {}
 
   /** The flavor's dedup, made or remade when its config is new; null when it has none. */
   of(name: string, config: DedupConfig | null): FlavorDedup | null {
@@ -32,7 +35,8 @@ export class DedupState {
         counters = { duplicates: 0, evictions: 0 };
         this.counters.set(name, counters);
       }
-      e = { config, spec: new KeySpec(config), store: new DedupStore(config.maxKeys, config.windowMs, counters), counters };
+      const store = this.stores_ ? new DedupStore(config.maxKeys, config.windowMs, counters) : null;
+      e = { config, spec: new KeySpec(config), store, counters };
     } else {
       e = { ...e, config, spec: new KeySpec(config) };
     }
@@ -47,6 +51,14 @@ export class DedupState {
   retain(flavors: readonly { name: string; dedup: DedupConfig | null }[]): void {
     const on = new Set(flavors.filter((f) => f.dedup !== null).map((f) => f.name));
     for (const name of this.stores.keys()) if (!on.has(name)) this.stores.delete(name);
+  }
+
+  /** Whether a key a serving thread computed (DedupHit.keyOf) was seen within the window; counted if so, else remembered. */
+  seenKey(name: string, config: DedupConfig, hi: number, lo: number, now: number): boolean {
+    const d = this.of(name, config)!;
+    const seen = d.store!.seen(hi, lo, now);
+    if (seen) d.counters.duplicates++;
+    return seen;
   }
 
   /** Stores held now, by flavor name (tests). */

@@ -15,7 +15,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from '../log.js';
 
 interface Addon {
-  watch(fd: number, onAccept: (fds: number[], err?: string) => void): object;
+  watch(fd: number, onAccept: (fds: number[], err?: string) => void, batch?: number): object;
   unwatch(handle: object): void;
   listen(host: string, port: number): [fd: number, port: number];
   notifyOpen(socketPath: string): 0 | string;
@@ -97,6 +97,8 @@ export interface AcceptOptions {
   /** Called for accept(2) errors we back off from (EMFILE, ENFILE, ENOBUFS,
    *  ENOMEM, ...) and for connections uWS refused to adopt. */
   onError?(err: Error): void;
+  /** Connections accepted per wake-up, 1..64 (default 64). */
+  batch?: number;
 }
 
 /** Accept connections on `fd` and give each to uWS; returns a stopper. */
@@ -129,7 +131,7 @@ export function acceptInto(app: TemplatedApp, fd: number, opts: AcceptOptions = 
     if (err !== undefined) {
       report(Object.assign(new Error(`accept on fd ${fd}: ${err}, pausing`), { code: err }));
     }
-  });
+  }, opts.batch ?? 64);
   return {
     // Stop watching; the listening fd stays open (systemd and the next
     // process keep the socket; the kernel queues connections meanwhile).

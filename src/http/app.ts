@@ -1,9 +1,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import type { Backend } from '../backend.js';
 import type { Config } from '../config.js';
 import { countResponse, type CountedMethod, type RejectReason, type RequestCounters } from '../stats/counters.js';
 import type { Flavor } from '../flavor.js';
-import type { Line } from '../line.js';
 import { closes, rejections, statusText } from './reject.js';
 import { internalFailure } from './internal.js';
 import { rateLimited, type Logger } from '../log.js';
@@ -22,6 +20,7 @@ import { ChunkTail, hasSizeLineInside, QUIET_MS } from './chunked.js';
 import { framing, mayHaveBody, type Framing } from './framing.js';
 import { DedupState } from '../dedup/state.js';
 import type { DedupHit, FlavorDedup } from '../dedup/key.js';
+import type { DedupKey } from '../threads/relay.js';
 
 /** nginx's empty_gif: a 1×1 transparent GIF, 43 bytes. */
 const GIF = Buffer.from(
@@ -51,6 +50,18 @@ const ORIGIN = bytes('origin');
 const CONTENT_LENGTH = bytes('content-length');
 const TRANSFER_ENCODING = bytes('transfer-encoding');
 
+/**
+ * Where a hit's accepted Lines go: the relay to the backends on the main
+ * thread (threads/relay.ts). Bounded: `fits` is asked before answering.
+ */
+export interface Sink {
+  size(flavor: string, json: Buffer, key: boolean): number;
+  fits(bytes: number): boolean;
+  add(flavor: string, time: number, json: Buffer, key: DedupKey | null): void;
+  /** A Line refused for a full relay (counted and told to the loss tracker on the main thread). */
+  refuse(flavor: string, time: number): void;
+}
+
 export interface Http {
   readonly app: TemplatedApp;
   /** From now on /health answers 503 and every answer closes its connection. */
@@ -65,7 +76,7 @@ export interface Http {
  * onData, corked, and never after onAborted.
  */
 export function makeHttp(
-  config: Config, backends: readonly Backend[], counters: RequestCounters, log?: Logger, privacy = new PrivacyState(null),
+  config: Config, sink: Sink, counters: RequestCounters, log?: Logger, privacy = new PrivacyState(null),
 ): Http {
   const app = uws().App();
   const settingsOf = (c: Config): HttpSettings => httpSettings(c, makeCors(c.flavors, OK_GIF_TEXT, counters.cors));
@@ -73,7 +84,7 @@ export function makeHttp(
   let draining = false;
   const budget = new BodyBudget(config.limits.maxBodyBytesInFlight);
   const logError = log === undefined ? null : rateLimited(log);
-  const dedup = new DedupState(counters.dedup);
+  const dedup = new DedupState(counters.dedup, false); // keys only: the main thread's stores judge them
 
   /** The converter threw (answered 500 `internal`, counted by reject()): log it without the input. */
   function converterFailed(input: string | Uint8Array, error: unknown): void {
@@ -138,11 +149,6 @@ export function makeHttp(
     return true;
   }
 
-  /** Hand the Line to every backend; each counts its own drops. */
-  function accept(flavor: Flavor, json: Buffer, time: number): void {
-    const line: Line = { flavor, json, time };
-    for (let i = 0; i < backends.length; i++) backends[i]!.send(line);
-  }
 
   /** The query → Values JSON with the hit's server-side pairs, or the reason it is refused. */
   function values(flavor: Flavor, query: string, verdict: Verdict | null): Buffer | RejectReason {
@@ -182,13 +188,53 @@ export function makeHttp(
     return post ? dedup.post(d, ip, f?.userAgent ?? '', query) : dedup.get(d, ip, f?.userAgent ?? '', query);
   }
 
-  /** Hand the Lines of a hit the rules let through, and not seen within the flavor's dedup window, to the backends. */
-  function record(flavor: Flavor, json: Buffer, time: number, verdict: Verdict | null, dup: DedupHit | null): void {
-    if (verdict !== null && verdict.skip !== null) return;
-    if (dup !== null && dup.repeated(json, time)) return;
-    if (verdict === null) return accept(flavor, json, time);
-    accept(flavor, verdict.strip === null ? json : withoutMembers(json, verdict.strip), time);
+  /**
+   * Hand the Lines of a hit the rules let through to the relay, each with
+   * its dedup key (the main thread judges repeats: one store for all
+   * threads). All or none: false when the relay cannot take them all now;
+   * then they are refused, counted and told to the loss tracker.
+   */
+  function record(flavor: Flavor, jsons: readonly Buffer[], time: number, verdict: Verdict | null, dup: DedupHit | null): boolean {
+    if (verdict !== null && verdict.skip !== null) return true;
+    const keys: (DedupKey | null)[] = [];
+    const out: Buffer[] = [];
+    let bytes = 0;
+    for (const json of jsons) {
+      let key: DedupKey | null = null;
+      if (dup !== null) {
+        key = { hi: 0, lo: 0 };
+        dup.keyOf(json, key);
+      }
+      const line = verdict === null || verdict.strip === null ? json : withoutMembers(json, verdict.strip);
+      keys.push(key);
+      out.push(line);
+      bytes += sink.size(flavor.name, line, key !== null);
+    }
+    if (!sink.fits(bytes)) {
+      for (let i = 0; i < out.length; i++) sink.refuse(flavor.name, time);
+      return false;
+    }
+    for (let i = 0; i < out.length; i++) sink.add(flavor.name, time, out[i]!, keys[i]!);
+    return true;
   }
+
+  /** record() for the one Line of a GET, without its arrays: the common hit. */
+  function recordOne(flavor: Flavor, json: Buffer, time: number, verdict: Verdict | null, dup: DedupHit | null): boolean {
+    if (verdict !== null && verdict.skip !== null) return true;
+    let key: DedupKey | null = null;
+    if (dup !== null) {
+      key = oneKey;
+      dup.keyOf(json, key);
+    }
+    const line = verdict === null || verdict.strip === null ? json : withoutMembers(json, verdict.strip);
+    if (!sink.fits(sink.size(flavor.name, line, key !== null))) {
+      sink.refuse(flavor.name, time);
+      return false;
+    }
+    sink.add(flavor.name, time, line, key);
+    return true;
+  }
+  const oneKey: DedupKey = { hi: 0, lo: 0 };
 
   function track(method: 'GET' | 'HEAD') {
     return (res: HttpResponse, req: HttpRequest): void => {
@@ -211,8 +257,10 @@ export function makeHttp(
       const verdict = verdictOf(flavor, time, f);
       const json = values(flavor, query, verdict);
       if (typeof json === 'string') return reject(res, method, json, settings.cors.lines(flavor, origin));
+      if (!recordOne(flavor, json, time, verdict, dupOf(d, f, query, false))) {
+        return reject(res, method, 'relay_full', settings.cors.lines(flavor, origin));
+      }
       if (verdict !== null) privacy.count(flavor.name, verdict);
-      record(flavor, json, time, verdict, dupOf(d, f, query, false));
       countResponse(counters, method, 200);
       res.writeStatus(origin === '' ? OK_GIF : settings.cors.okGif(flavor, origin, OK_GIF));
       if (method === 'HEAD') res.endWithoutBody(GIF.length, draining);
@@ -286,8 +334,8 @@ export function makeHttp(
       }
       res.cork(() => {
         if (!Array.isArray(result)) return reject(res, 'POST', result.reason, corsLines, result.at);
+        if (!record(flavor, result, time, verdict, dup)) return reject(res, 'POST', 'relay_full', corsLines);
         if (verdict !== null) privacy.count(flavor.name, verdict);
-        for (const json of result) record(flavor, json, time, verdict, dup);
         countResponse(counters, 'POST', 204);
         res.writeStatus(corsLines === null ? '204 No Content' : `204 No Content\r\n${corsLines}`)
           .writeHeader('Cache-Control', NO_CACHE)

@@ -62,19 +62,22 @@ export function listenOn(app: TemplatedApp, address: string, log: Logger): Promi
   }
 }
 
-export interface Listener {
+export interface PublicSockets {
+  /** The listening fds every serving thread accepts on. */
+  readonly fds: readonly number[];
   /** What to log: "systemd:fd3", or the configured address with the port bound. */
   readonly address: string;
-  /** Stop accepting; open connections stay. */
-  stop(): void;
+  /** Close the sockets we listened on ourselves (never systemd's): after every thread stopped accepting. */
+  close(): void;
 }
 
 /**
- * The public listener: serve on the sockets systemd passed (they outlive us,
- * so a restart drops nothing), else listen on `address`. Rejects with a
- * one-line reason when neither works.
+ * The public listener's sockets: those systemd passed (they outlive us, so a
+ * restart drops nothing), else one we listen on at `address`. The serving
+ * threads accept on them (serveSockets). Rejects with a one-line reason when
+ * neither works.
  */
-export async function listenPublic(app: TemplatedApp, address: string, log: Logger): Promise<Listener> {
+export function publicSockets(address: string): Promise<PublicSockets> {
   const passed = inheritedSockets();
   // Passed for someone else (another name): systemd keeps its own copies.
   for (const fd of passed.unused) {
@@ -85,19 +88,42 @@ export async function listenPublic(app: TemplatedApp, address: string, log: Logg
     }
   }
   if (passed.serve.length > 0) {
-    const acceptors: { stop(): void }[] = [];
-    for (const fd of passed.serve) {
-      try {
-        acceptors.push(acceptInto(app, fd, { onError: acceptLogger(log) }));
-      } catch (err) {
-        for (const a of acceptors) a.stop();
-        throw new Error(`cannot accept on the socket systemd passed (fd ${fd}): ${(err as Error).message}`);
-      }
-    }
-    return { address: passed.serve.map((fd) => `systemd:fd${fd}`).join(','), stop: () => acceptors.forEach((a) => a.stop()) };
+    return Promise.resolve({ fds: passed.serve, address: passed.serve.map((fd) => `systemd:fd${fd}`).join(','), close: () => {} });
   }
-  const listening = await listenOn(app, address, log);
-  if (listening === null) throw new Error(`cannot listen on ${address}`);
-  // Port 0 asks for any free port (tests do): log the one we got.
-  return { address: address.replace(/:\d+$/, `:${listening.port}`), stop: () => listening.close() };
+  const { host, port } = splitHostPort(address);
+  let socket: { fd: number; port: number };
+  try {
+    socket = listenSocket(host, port);
+  } catch {
+    return Promise.reject(new Error(`cannot listen on ${address}`));
+  }
+  let open = true;
+  return Promise.resolve({
+    fds: [socket.fd],
+    // Port 0 asks for any free port (tests do): log the one we got.
+    address: address.replace(/:\d+$/, `:${socket.port}`),
+    close() {
+      if (!open) return;
+      open = false;
+      closeSync(socket.fd);
+    },
+  });
+}
+
+/**
+ * Accept on every public socket into `app` (a serving thread's). `batch`:
+ * connections per wake-up; threads that share a socket take a few each, so
+ * a burst of connections spreads over them. Throws a one-line reason.
+ */
+export function serveSockets(app: TemplatedApp, fds: readonly number[], log: Logger, batch: number): { stop(): void } {
+  const acceptors: { stop(): void }[] = [];
+  for (const fd of fds) {
+    try {
+      acceptors.push(acceptInto(app, fd, { onError: acceptLogger(log), batch }));
+    } catch (err) {
+      for (const a of acceptors) a.stop();
+      throw new Error(`cannot accept on the listening socket (fd ${fd}): ${(err as Error).message}`);
+    }
+  }
+  return { stop: () => acceptors.forEach((a) => a.stop()) };
 }

@@ -26,6 +26,7 @@ export const rejections = {
   framing: { status: 400, meaning: 'Content-Length copies that differ, an empty or non-decimal Content-Length, or a Transfer-Encoding whose codings do not end with one chunked (RFC 9112 §6.3)', close: true },
   transfer_coding: { status: 501, meaning: 'a transfer coding before chunked (gzip, deflate, …): scratchd implements none (RFC 9112 §6.1)', close: true },
   busy: { status: 503, meaning: 'bodies held between reads are over limits.maxBodyBytesInFlight', close: true },
+  relay_full: { status: 503, meaning: "the serving thread's relay to the backends is full (the main thread is behind); the Line is not recorded" },
   internal: { status: 500, meaning: 'a bug in scratchd (logged); the request was not recorded' },
 } as const satisfies Record<string, { status: number; meaning: string; close?: true }>;
 

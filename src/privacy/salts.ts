@@ -11,7 +11,8 @@
  * map lookup; it makes a salt itself only if a hit comes before prepare() did.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { threadId } from 'node:worker_threads';
 import { join } from 'node:path';
 
 export const SALT_BYTES = 32;
@@ -78,24 +79,43 @@ export class Salts {
 
   private load(flavor: string, day: string): Buffer {
     const path = join(this.dir, flavor, day);
-    try {
-      const s = readFileSync(path);
-      if (s.length === SALT_BYTES) return s;
-    } catch { /* none yet */ }
+    const existing = readSalt(path);
+    if (existing !== null) return existing;
     const s = randomBytes(SALT_BYTES);
+    const tmp = `${path}.${process.pid}.${threadId}.tmp`;
     try {
       mkdirSync(join(this.dir, flavor), { recursive: true, mode: 0o700 });
       // Written before use and fsynced: an id handed out must be reproducible after a crash the same day.
-      const fd = openSync(path, 'w', 0o600);
+      const fd = openSync(tmp, 'w', 0o600);
       try {
         writeSync(fd, s);
         fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
+      // link() fails when the day's salt exists: every serving thread makes
+      // its own Salts, and the first one linked is the one all of them use.
+      try {
+        linkSync(tmp, path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const won = readSalt(path);
+        if (won !== null) return won;
+        renameSync(tmp, path); // a torn salt from a crash: replace it
+      }
     } catch (err) {
       this.onError(err as NodeJS.ErrnoException);
+    } finally {
+      rmSync(tmp, { force: true });
     }
     return s;
   }
+}
+
+function readSalt(path: string): Buffer | null {
+  try {
+    const s = readFileSync(path);
+    if (s.length === SALT_BYTES) return s;
+  } catch { /* none yet */ }
+  return null;
 }

@@ -106,11 +106,15 @@ export interface StatsSnapshot {
   privacy?: PrivacySnapshot;
   /** Per flavor with dedup on: duplicate hits not recorded, keys evicted by the bound. */
   dedup: DedupSnapshot;
+  /** Per serving thread: event-loop utilization (last seconds) and relay bytes not yet taken by the main thread. */
+  threads: { utilization: number; relay_bytes: number }[];
 }
 
 export interface ScratchdMetrics {
   readonly registry: Registry;
   statsSnapshot(): StatsSnapshot;
+  /** Bring the counters up to date (the serving threads' summed) before a snapshot or a scrape. */
+  refresh(): Promise<void>;
   /** Stop the GC observer and the lag sampler (tests; main at exit). */
   close(): void;
 }
@@ -131,6 +135,16 @@ export interface MetricsOptions {
   privacy?: PrivacyState;
   /** The version and instance name: `scratchd_build_info` and /stats' `instance`. */
   build?: { version: string; instance: string };
+  /** Sums the serving threads' counters into `counters` (threads/sum.ts). */
+  refresh?: () => Promise<void>;
+  /** Each serving thread: event-loop utilization and relay bytes not yet taken. */
+  threads?: () => readonly ThreadView[];
+}
+
+/** What /stats and /metrics show of a serving thread. */
+export interface ThreadView {
+  utilization: number;
+  relayBytes: number;
 }
 
 /** Build the registry and the JSON view over the given counters and backends. */
@@ -366,12 +380,26 @@ export function createMetrics(
       ...(fileBackend === undefined ? {} : { file: fileBackend.fileStats() }),
       ...(options.privacy === undefined ? {} : { privacy: privacySnapshot(options.privacy) }),
       dedup: dedupSnapshot(counters.dedup),
+      threads: (options.threads?.() ?? []).map((t) => ({ utilization: t.utilization, relay_bytes: t.relayBytes })),
     };
   };
+
+  const threadGauge = (name: string, help: string, read: (t: ThreadView) => number): void => {
+    new Gauge({
+      name, help, labelNames: ['thread'] as const, registers: [registry],
+      collect() {
+        this.reset();
+        (options.threads?.() ?? []).forEach((t, i) => this.set({ thread: String(i) }, read(t)));
+      },
+    });
+  };
+  threadGauge('scratchd_thread_event_loop_utilization', 'Event-loop utilization of each serving thread over the last seconds, 0..1.', (t) => t.utilization);
+  threadGauge('scratchd_relay_bytes', 'Bytes of Lines each serving thread relayed that the main thread has not taken yet.', (t) => t.relayBytes);
 
   return {
     registry,
     statsSnapshot,
+    refresh: options.refresh ?? (() => Promise.resolve()),
     close() {
       gcObserver.disconnect();
       clearInterval(lagTimer);

@@ -55,6 +55,8 @@ export interface MetricsSource {
   readonly registry: Registry;
   /** The /stats object. */
   statsSnapshot(): unknown;
+  /** Called before each /stats and /metrics answer. */
+  refresh(): Promise<void>;
 }
 
 const routes = new Set(['/metrics', '/stats', '/health']);
@@ -99,19 +101,14 @@ export function startStatsServer(
       return;
     }
     const head = method === 'head';
-    if (url !== '/metrics') {
+    if (url === '/health') {
       // A throwing backend must cost an answer, not the process.
       let status: number;
       let body: string;
       try {
-        if (url === '/stats') {
-          status = 200;
-          body = JSON.stringify(metrics.statsSnapshot()) + '\n';
-        } else {
-          const h = health();
-          status = healthStatusCode(h);
-          body = JSON.stringify(h) + '\n';
-        }
+        const h = health();
+        status = healthStatusCode(h);
+        body = JSON.stringify(h) + '\n';
       } catch (err) {
         log.error({ err, url }, 'stats request failed');
         send(res, head, 500, 'text/plain; charset=utf-8', 'internal error\n');
@@ -120,21 +117,22 @@ export function startStatsServer(
       send(res, head, status, 'application/json', body);
       return;
     }
-    // /metrics: prom-client collects asynchronously. Register the abort
+    // /stats and /metrics: the serving threads' counters are asked for
+    // first, and prom-client collects asynchronously. Register the abort
     // handler before awaiting, never touch res after it fired, and cork the
-    // late answer.
+    // late answer. (A throwing collect() or snapshot becomes a rejection.)
     let aborted = false;
     res.onAborted(() => { aborted = true; });
-    // (metrics() is async: a throwing collect() becomes a rejection.)
-    registry.metrics().then(
+    const stats = url === '/stats';
+    metrics.refresh().then(() => (stats ? JSON.stringify(metrics.statsSnapshot()) + '\n' : registry.metrics())).then(
       (text) => {
         if (aborted) return;
-        res.cork(() => send(res, head, 200, registry.contentType, text));
+        res.cork(() => send(res, head, 200, stats ? 'application/json' : registry.contentType, text));
       },
       (err: unknown) => {
-        log.error({ err }, 'collecting metrics failed');
+        log.error({ err, url }, stats ? 'stats request failed' : 'collecting metrics failed');
         if (aborted) return;
-        res.cork(() => send(res, head, 500, 'text/plain; charset=utf-8', 'collecting metrics failed\n'));
+        res.cork(() => send(res, head, 500, 'text/plain; charset=utf-8', stats ? 'internal error\n' : 'collecting metrics failed\n'));
       },
     );
   });

@@ -1,0 +1,46 @@
+/**
+ * What the main thread and a serving thread say to each other. The Lines
+ * go in RelayBatch (relay.ts); everything else is rare: start, reload,
+ * counters when /stats or /metrics is read, drain and close.
+ */
+import type { RequestCounters } from '../stats/counters.js';
+import type { PrivacyCounters } from '../privacy/policy.js';
+import type { RelayBatch } from './relay.js';
+
+/** What a serving thread starts with (workerData). */
+export interface ThreadStart {
+  index: number;
+  configFile: string;
+  /** The config text the main thread checked; the thread compiles it itself (Flavors hold functions). */
+  configText: string;
+  /** Listening sockets to accept on (systemd's or the main thread's own). */
+  fds: readonly number[];
+  /** Connections accepted per wake-up (activation.ts). */
+  acceptBatch: number;
+  /** relay.ts: bytes relayed and not yet unpacked, shared with the main thread. */
+  inFlight: SharedArrayBuffer;
+  /** limits.maxBodyBytesInFlight's share of this thread. */
+  bodyBytesInFlight: number;
+}
+
+export type ToThread =
+  | { type: 'configure'; text: string; bodyBytesInFlight: number }
+  | { type: 'counters'; id: number }
+  /** Stop accepting; /health answers 503 and every answer closes its connection. */
+  | { type: 'drain' }
+  /** Close every connection, post what is still packed, and end. */
+  | { type: 'close' };
+
+/** A serving thread's counters, summed by the main thread. */
+export interface ThreadCounters {
+  requests: RequestCounters;
+  privacy: Map<string, PrivacyCounters>;
+}
+
+export type FromThread =
+  | RelayBatch
+  | { type: 'ready' }
+  | { type: 'failed'; message: string }
+  | { type: 'configured'; error: string | null }
+  | { type: 'counters'; id: number; counters: ThreadCounters }
+  | { type: 'closed'; counters: ThreadCounters };

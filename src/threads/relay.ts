@@ -1,0 +1,172 @@
+/**
+ * The relay: Lines from a serving thread to the backends on the main thread.
+ *
+ * A serving thread packs the Lines of one event-loop turn into one buffer
+ * and posts it once, transferred, not copied: nothing is posted per Line.
+ * The relay is bounded. The bytes posted and not yet unpacked by the main
+ * thread are counted in a shared Int32 (Atomics), so the serving thread can
+ * see how far behind the main thread is without a message. A request whose
+ * Lines would pass the capacity is refused before it is answered
+ * (`relay_full`, 503), counted, and told to the loss tracker; the relay
+ * never blocks and never grows.
+ *
+ * Hand-written on the hot path: a record is a few fixed fields and the
+ * Line's JSON, copied once into a scratch buffer that is reused.
+ *
+ * Record (little endian): u8 flavor name length, the name (UTF-8), f64 time,
+ * u8 1 when a dedup key follows, [u32 hi, u32 lo], u32 JSON length, the JSON.
+ */
+
+/** One turn's Lines, as posted to the main thread. */
+export interface RelayBatch {
+  type: 'lines';
+  /** Exactly the packed records (its own ArrayBuffer, transferred). */
+  lines: ArrayBuffer;
+  /** Refused for a full relay since the last batch: by flavor, the first and last arrival time and how many. */
+  refused: [flavor: string, first: number, last: number, count: number][];
+}
+
+/** A dedup key: the two halves of a 64-bit hash (dedup/hash.ts). */
+export interface DedupKey {
+  hi: number;
+  lo: number;
+}
+
+const FIXED = 1 + 8 + 1 + 8 + 4;
+
+export class RelayWriter {
+  private scratch = Buffer.allocUnsafeSlow(64 * 1024);
+  private at = 0;
+  private scheduled = false;
+  private readonly names = new Map<string, Buffer>();
+  private refused = new Map<string, [number, number, number]>();
+
+  /**
+   * `inFlight[0]`: bytes posted and not yet unpacked (the main thread
+   * subtracts what it unpacked). `post`: hands a batch to the main thread.
+   */
+  constructor(
+    private readonly inFlight: Int32Array,
+    public capacity: number,
+    private readonly post: (batch: RelayBatch) => void,
+  ) {}
+
+  /** Bytes of a record for this Line: to ask `fits` before answering. */
+  size(flavor: string, json: Buffer, key: boolean): number {
+    return FIXED + this.name(flavor).length + json.length - (key ? 0 : 8);
+  }
+
+  /** Whether `bytes` more fit within the capacity now. */
+  fits(bytes: number): boolean {
+    return Atomics.load(this.inFlight, 0) + this.at + bytes <= this.capacity;
+  }
+
+  /** Pack one Line; posted with the rest of this turn's. The caller asked `fits` first. */
+  add(flavor: string, time: number, json: Buffer, key: DedupKey | null): void {
+    const name = this.name(flavor);
+    const need = FIXED + name.length + json.length;
+    if (this.at + need > this.scratch.length) this.grow(this.at + need);
+    const b = this.scratch;
+    let at = this.at;
+    b[at++] = name.length;
+    name.copy(b, at);
+    at += name.length;
+    b.writeDoubleLE(time, at);
+    at += 8;
+    if (key === null) {
+      b[at++] = 0;
+    } else {
+      b[at++] = 1;
+      b.writeUInt32LE(key.hi >>> 0, at);
+      b.writeUInt32LE(key.lo >>> 0, at + 4);
+      at += 8;
+    }
+    b.writeUInt32LE(json.length, at);
+    at += 4;
+    json.copy(b, at);
+    this.at = at + json.length;
+    this.schedule();
+  }
+
+  /** A Line refused because the relay was full: told to the main thread with the next batch. */
+  refuse(flavor: string, time: number): void {
+    const r = this.refused.get(flavor);
+    if (r === undefined) this.refused.set(flavor, [time, time, 1]);
+    else {
+      r[1] = time;
+      r[2]++;
+    }
+    this.schedule();
+  }
+
+  /** Post what this turn packed (also called before answering a counters request, so they stay in step). */
+  flush(): void {
+    this.scheduled = false;
+    if (this.at === 0 && this.refused.size === 0) return;
+    const lines = new ArrayBuffer(this.at);
+    new Uint8Array(lines).set(this.scratch.subarray(0, this.at));
+    Atomics.add(this.inFlight, 0, this.at);
+    const refused = [...this.refused].map(([f, [first, last, count]]) => [f, first, last, count] as [string, number, number, number]);
+    this.at = 0;
+    if (this.refused.size > 0) this.refused = new Map();
+    this.post({ type: 'lines', lines, refused });
+  }
+
+  /** Bytes posted and not yet unpacked, plus those packed this turn. */
+  depth(): number {
+    return Atomics.load(this.inFlight, 0) + this.at;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private name(flavor: string): Buffer {
+    let n = this.names.get(flavor);
+    if (n === undefined) {
+      n = Buffer.from(flavor);
+      this.names.set(flavor, n);
+    }
+    return n;
+  }
+
+  private grow(need: number): void {
+    let size = this.scratch.length * 2;
+    while (size < need) size *= 2;
+    const next = Buffer.allocUnsafeSlow(size);
+    this.scratch.copy(next, 0, 0, this.at);
+    this.scratch = next;
+  }
+}
+
+/**
+ * The main thread's side: every record of a batch, in order. `json` is a
+ * copy: a Line may wait in a backend's queue long after the batch is gone,
+ * and must not hold the whole batch's memory.
+ */
+export function unpack(batch: ArrayBuffer, each: (flavor: string, time: number, json: Buffer, key: DedupKey | null) => void): void {
+  const b = Buffer.from(batch);
+  let at = 0;
+  const key: DedupKey = { hi: 0, lo: 0 };
+  while (at < b.length) {
+    const n = b[at++]!;
+    const flavor = b.toString('utf8', at, at + n);
+    at += n;
+    const time = b.readDoubleLE(at);
+    at += 8;
+    const keyed = b[at++] === 1;
+    if (keyed) {
+      key.hi = b.readUInt32LE(at);
+      key.lo = b.readUInt32LE(at + 4);
+      at += 8;
+    }
+    const len = b.readUInt32LE(at);
+    at += 4;
+    const json = Buffer.allocUnsafe(len);
+    b.copy(json, 0, at, at + len);
+    at += len;
+    each(flavor, time, json, keyed ? key : null);
+  }
+}

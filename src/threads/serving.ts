@@ -1,0 +1,199 @@
+/**
+ * The serving threads, seen from the main thread: started on the public
+ * sockets, fed each config the main thread accepted, asked for their
+ * counters when /stats or /metrics is read, drained and closed at shutdown.
+ * Their Lines arrive through the relay (relay.ts) and go to `onLine`.
+ */
+import type { EventLoopUtilization } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { FromThread, ThreadCounters, ThreadStart, ToThread } from './messages.js';
+import { unpack, type DedupKey } from './relay.js';
+
+/** How long a thread may take to answer a counters request or a config before it is left out (its last counters stand in). */
+const ANSWER_MS = 2000;
+/** Per-thread event-loop utilization is measured over this window. */
+const ELU_WINDOW_MS = 5000;
+
+export interface ServingOptions {
+  count: number;
+  configFile: string;
+  configText: string;
+  config: Config;
+  fds: readonly number[];
+  log: Logger;
+  /** A relayed Line, on the main thread. */
+  onLine(flavor: string, time: number, json: Buffer, key: DedupKey | null): void;
+  /** Lines a thread refused because its relay was full. */
+  onRefused(flavor: string, first: number, last: number, count: number): void;
+  /** A thread ended that was not asked to: the process must stop. */
+  onFailure(err: Error): void;
+}
+
+export interface ThreadStats {
+  /** Event-loop utilization over the last few seconds, 0..1. */
+  utilization: number;
+  /** Bytes relayed and not yet taken by the main thread. */
+  relayBytes: number;
+}
+
+export interface Serving {
+  readonly count: number;
+  /** Every thread serves the config in `text` from its next request on; resolves when all have it. */
+  configure(text: string, config: Config): Promise<void>;
+  /** Each thread's counters, fresh (its Lines so far relayed before them), or the last known. */
+  counters(): Promise<ThreadCounters[]>;
+  threads(): ThreadStats[];
+  /** Stop accepting; /health 503; every answer closes its connection. */
+  drain(): void;
+  /** Close every connection, take the last Lines; resolves when every thread ended. */
+  close(): Promise<void>;
+}
+
+/** Each thread's share of limits.maxBodyBytesInFlight, never below one body. */
+export function bodyShare(config: Config, count: number): number {
+  return Math.max(config.limits.maxBodyBytes, Math.floor(config.limits.maxBodyBytesInFlight / count));
+}
+
+interface Thread {
+  worker: Worker;
+  inFlight: Int32Array;
+  last: ThreadCounters | null;
+  ended: boolean;
+  elu: EventLoopUtilization;
+  utilization: number;
+  /** Waiting for its answer to a config. */
+  onConfigured: ((error: string | null) => void) | null;
+}
+
+export async function startServing(o: ServingOptions): Promise<Serving> {
+  let nextId = 1;
+  const waiting = new Map<number, (c: ThreadCounters | null) => void>();
+  let closing = false;
+  const threads: Thread[] = [];
+  let failed = false;
+  let running = false; // a thread that fails at start rejects startServing instead
+  const fail = (err: Error): void => {
+    if (!running || closing || failed) return;
+    failed = true;
+    o.onFailure(err);
+  };
+  const started: Promise<void>[] = [];
+  // Threads that share a socket take one connection per wake-up, so a
+  // burst of connections spreads over them.
+  const acceptBatch = o.count === 1 ? 64 : 1;
+  for (let index = 0; index < o.count; index++) {
+    const inFlight = new SharedArrayBuffer(4);
+    const start: ThreadStart = {
+      index, configFile: o.configFile, configText: o.configText, fds: o.fds, acceptBatch, inFlight,
+      bodyBytesInFlight: bodyShare(o.config, o.count),
+    };
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: start });
+    const t: Thread = {
+      worker, inFlight: new Int32Array(inFlight), last: null, ended: false,
+      elu: worker.performance.eventLoopUtilization(), utilization: 0, onConfigured: null,
+    };
+    threads.push(t);
+    started.push(new Promise<void>((resolve, reject) => {
+      worker.on('message', (m: FromThread) => {
+        switch (m.type) {
+          case 'lines':
+            unpack(m.lines, o.onLine);
+            Atomics.sub(t.inFlight, 0, m.lines.byteLength);
+            for (const [flavor, first, last, count] of m.refused) o.onRefused(flavor, first, last, count);
+            return;
+          case 'ready':
+            resolve();
+            return;
+          case 'failed':
+            reject(new Error(m.message));
+            return;
+          case 'configured':
+            t.onConfigured?.(m.error);
+            t.onConfigured = null;
+            return;
+          case 'counters':
+            t.last = m.counters;
+            waiting.get(m.id)?.(m.counters);
+            return;
+          case 'closed':
+            t.last = m.counters;
+            return;
+        }
+      });
+      worker.on('error', (err) => {
+        reject(err);
+        fail(err);
+      });
+      worker.on('exit', (code) => {
+        t.ended = true;
+        reject(new Error(`serving thread ${index} ended at start (exit ${code})`));
+        fail(new Error(`serving thread ${index} ended (exit ${code})`));
+      });
+    }));
+  }
+  try {
+    await Promise.all(started);
+  } catch (err) {
+    closing = true;
+    await Promise.all(threads.map((t) => t.worker.terminate()));
+    throw err;
+  }
+  running = true;
+  const eluTimer = setInterval(() => {
+    for (const t of threads) {
+      if (t.ended) continue;
+      const now = t.worker.performance.eventLoopUtilization();
+      t.utilization = t.worker.performance.eventLoopUtilization(now, t.elu).utilization;
+      t.elu = now;
+    }
+  }, ELU_WINDOW_MS);
+  eluTimer.unref();
+
+  const post = (t: Thread, m: ToThread): void => {
+    if (!t.ended) t.worker.postMessage(m);
+  };
+  const answerOf = <T>(register: (done: (v: T) => void) => void, fallback: T): Promise<T> =>
+    new Promise<T>((resolve) => {
+      const timer = setTimeout(() => resolve(fallback), ANSWER_MS);
+      register((v) => {
+        clearTimeout(timer);
+        resolve(v);
+      });
+    });
+
+  return {
+    count: o.count,
+    async configure(text, config) {
+      const share = bodyShare(config, o.count);
+      const results = await Promise.all(threads.filter((t) => !t.ended).map((t) => answerOf<string | null>((done) => {
+        t.onConfigured = done;
+        post(t, { type: 'configure', text, bodyBytesInFlight: share });
+      }, 'no answer')));
+      const failed = results.filter((r) => r !== null);
+      if (failed.length > 0) o.log.error({ errors: failed }, 'a serving thread could not apply the config');
+    },
+    async counters() {
+      return Promise.all(threads.map((t) => {
+        if (t.ended) return Promise.resolve(t.last);
+        const id = nextId++;
+        return answerOf<ThreadCounters | null>((done) => {
+          waiting.set(id, done);
+          post(t, { type: 'counters', id });
+        }, t.last).finally(() => waiting.delete(id));
+      })).then((all) => all.filter((c): c is ThreadCounters => c !== null));
+    },
+    threads: () => threads.map((t) => ({ utilization: t.utilization, relayBytes: Atomics.load(t.inFlight, 0) })),
+    drain() {
+      for (const t of threads) post(t, { type: 'drain' });
+    },
+    async close() {
+      closing = true;
+      clearInterval(eluTimer);
+      const ended = threads.map((t) => (t.ended ? Promise.resolve() : new Promise<void>((resolve) => t.worker.once('exit', () => resolve()))));
+      for (const t of threads) post(t, { type: 'close' });
+      await Promise.all(ended);
+    },
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * A serving thread: its own uWS app accepting on the public sockets, the
+ * whole request path (CORS, body, Rack converter, schema, privacy, the
+ * Line's bytes, the answer), and a relay that hands the Lines to the main
+ * thread once per event-loop turn. It holds no backend: node-rdkafka cannot
+ * load in a worker, and one writer per day file is the file backend's rule.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { configFromText, type Config } from '../config.js';
+import { makeLogger, setLogLevel } from '../log.js';
+import { newRequestCounters } from '../stats/counters.js';
+import { startPrivacy } from '../privacy/start.js';
+import { loadUws } from '../http/uws.js';
+import { serveSockets } from '../http/listen.js';
+import type { FromThread, ThreadCounters, ThreadStart, ToThread } from './messages.js';
+import { RelayWriter, type RelayBatch } from './relay.js';
+
+const start = workerData as ThreadStart;
+const port = parentPort!;
+const send = (m: FromThread, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
+
+let config: Config;
+try {
+  config = configFromText(start.configFile, start.configText);
+} catch (err) {
+  send({ type: 'failed', message: (err as Error).message });
+  process.exit(1);
+}
+// Its own lines, synchronous: a thread's few log lines are whole writes on the shared stdout.
+const log = makeLogger(config.log.level, { sync: true }).child({ component: 'http', thread: start.index });
+// The main thread loaded uWS first with the same head limit (it sets the environment uWS reads).
+loadUws(config.limits.maxQueryBytes + 8192);
+const { makeHttp } = await import('../http/app.js');
+
+const counters = newRequestCounters();
+let flavorsNow = (): readonly Config['flavors'][number][] => config.flavors;
+const privacy = startPrivacy(config.stateDir, () => flavorsNow(), log.child({ component: 'privacy' }));
+const relay = new RelayWriter(new Int32Array(start.inFlight), config.limits.maxRelayBytes,
+  (batch: RelayBatch) => send(batch, [batch.lines]));
+const http = makeHttp({ ...config, limits: { ...config.limits, maxBodyBytesInFlight: start.bodyBytesInFlight } },
+  relay, counters, log, privacy);
+flavorsNow = () => config.flavors;
+
+let accepting: { stop(): void };
+try {
+  accepting = serveSockets(http.app, start.fds, log, start.acceptBatch);
+} catch (err) {
+  send({ type: 'failed', message: (err as Error).message });
+  process.exit(1);
+}
+
+const snapshot = (): ThreadCounters => ({ requests: counters, privacy: privacy.all() as Map<string, never> });
+
+port.on('message', (m: ToThread) => {
+  switch (m.type) {
+    case 'configure': {
+      let next: Config;
+      try {
+        next = configFromText(start.configFile, m.text);
+      } catch (err) {
+        // The main thread checked this very text: only a bug gets here.
+        send({ type: 'configured', error: (err as Error).message });
+        return;
+      }
+      // One assignment per part between two requests: each request is
+      // answered under one complete config, the old or the new.
+      http.configure({ ...next, limits: { ...next.limits, maxBodyBytesInFlight: m.bodyBytesInFlight } });
+      relay.capacity = next.limits.maxRelayBytes;
+      setLogLevel(log, next.log.level);
+      config = next;
+      send({ type: 'configured', error: null });
+      return;
+    }
+    case 'counters':
+      relay.flush(); // the Lines counted are on their way before the counts
+      send({ type: 'counters', id: m.id, counters: snapshot() });
+      return;
+    case 'drain':
+      accepting.stop();
+      http.drain();
+      return;
+    case 'close':
+      accepting.stop();
+      http.app.close();
+      relay.flush();
+      send({ type: 'closed', counters: snapshot() });
+      port.close();
+      return;
+  }
+});
+
+send({ type: 'ready' });
