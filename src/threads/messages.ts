@@ -21,6 +21,8 @@ export interface ThreadStart {
   inFlight: SharedArrayBuffer;
   /** limits.maxBodyBytesInFlight's share of this thread. */
   bodyBytesInFlight: number;
+  /** Only under test/helpers/clock.mjs: the shared offset of the tests' clock. */
+  testClock?: SharedArrayBuffer;
 }
 
 export type ToThread =

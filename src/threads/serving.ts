@@ -88,6 +88,7 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
     const start: ThreadStart = {
       index, configFile: o.configFile, configText: o.configText, fds: o.fds, acceptBatch, inFlight,
       bodyBytesInFlight: bodyShare(o.config, o.count),
+      testClock: (globalThis as { [k: symbol]: unknown })[Symbol.for('scratchd.testClock')] as SharedArrayBuffer | undefined,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: start });
     const t: Thread = {
