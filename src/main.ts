@@ -209,17 +209,19 @@ async function main(): Promise<void> {
       return;
     }
     stopping = true;
-    log.info({ signal }, 'draining');
     notify(log, 'STOPPING=1');
-    threadsReady.drain();
-    draining = drain(reloader.current(), log, async () => {
-      await threadsReady.close();
-      sockets.close();
-    }, backends, () => {
-      stats.close();
-      if (graphite) graphite.close();
-      metrics.close();
-    }, losses);
+    // Logged once every thread stopped accepting and answers 503 on /health.
+    void threadsReady.drain().then(() => {
+      log.info({ signal }, 'draining');
+      draining = drain(reloader.current(), log, async () => {
+        await threadsReady.close();
+        sockets.close();
+      }, backends, () => {
+        stats.close();
+        if (graphite) graphite.close();
+        metrics.close();
+      }, losses);
+    });
   };
   // Signals that came during start-up: a stop ends the start here, before
   // READY=1 (nothing is accepted before the next loop turn; the usual drain

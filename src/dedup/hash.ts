@@ -4,14 +4,25 @@
  * runs on every hit of a flavor with dedup on: node's crypto hashes cost a
  * call into C++ and a digest object per key, and a key string joined from
  * its parts would be an allocation per hit. The mixing is bryc's cyrb53
- * (public domain) widened to two full lanes. Seeded at random per process,
- * so a client cannot compute collisions to hide someone else's hits.
+ * (public domain) widened to two full lanes. Seeded at random per process
+ * (seedHash), so a client cannot compute collisions to hide someone else's hits.
  */
 import { randomBytes } from 'node:crypto';
 
-const SEED = randomBytes(8);
-const SEED1 = SEED.readUInt32LE(0);
-const SEED2 = SEED.readUInt32LE(4);
+let SEED1 = 0;
+let SEED2 = 0;
+
+/**
+ * The process's seed: every serving thread must hash a key alike (the main
+ * thread's stores judge keys from all of them), so the main thread makes
+ * one and hands it to each (threads/serving.ts).
+ */
+export function seedHash(seed: Uint8Array): void {
+  const b = Buffer.from(seed);
+  SEED1 = b.readUInt32LE(0);
+  SEED2 = b.readUInt32LE(4);
+}
+seedHash(randomBytes(8));
 
 /** The running hash of one key; `hi` and `lo` after `end()`. */
 export class Hash64 {

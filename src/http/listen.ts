@@ -78,7 +78,12 @@ export interface PublicSockets {
  * neither works.
  */
 export function publicSockets(address: string): Promise<PublicSockets> {
-  const passed = inheritedSockets();
+  let passed: ReturnType<typeof inheritedSockets>;
+  try {
+    passed = inheritedSockets();
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
   // Passed for someone else (another name): systemd keeps its own copies.
   for (const fd of passed.unused) {
     try {

@@ -19,8 +19,12 @@ export interface ThreadStart {
   acceptBatch: number;
   /** relay.ts: bytes relayed and not yet unpacked, shared with the main thread. */
   inFlight: SharedArrayBuffer;
+  /** relay.ts: the batches' sequence counter, one for all threads. */
+  order: SharedArrayBuffer;
   /** limits.maxBodyBytesInFlight's share of this thread. */
   bodyBytesInFlight: number;
+  /** dedup/hash.ts's seed: one per process, so every thread's keys match. */
+  hashSeed: Uint8Array;
   /** Only under test/helpers/clock.mjs: the shared offset of the tests' clock. */
   testClock?: SharedArrayBuffer;
 }
@@ -44,5 +48,6 @@ export type FromThread =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
   | { type: 'configured'; error: string | null }
+  | { type: 'drained' }
   | { type: 'counters'; id: number; counters: ThreadCounters }
   | { type: 'closed'; counters: ThreadCounters };

@@ -20,6 +20,13 @@
 /** One turn's Lines, as posted to the main thread. */
 export interface RelayBatch {
   type: 'lines';
+  /**
+   * Taken from a counter all threads share when the batch's first Line was
+   * packed, before that Line's answer went out. The main thread takes
+   * batches in this order, so a Line answered before another hit was even
+   * sent (on any connection, to any thread) is handed to the backends first.
+   */
+  seq: number;
   /** Exactly the packed records (its own ArrayBuffer, transferred). */
   lines: ArrayBuffer;
   /** Refused for a full relay since the last batch: by flavor, the first and last arrival time and how many. */
@@ -45,10 +52,14 @@ export class RelayWriter {
    * `inFlight[0]`: bytes posted and not yet unpacked (the main thread
    * subtracts what it unpacked). `post`: hands a batch to the main thread.
    */
+  private seq = 0;
+
   constructor(
     private readonly inFlight: Int32Array,
     public capacity: number,
     private readonly post: (batch: RelayBatch) => void,
+    /** [0]: the next batch's sequence number, shared by every thread (it wraps at 2^32). */
+    private readonly order: Uint32Array,
   ) {}
 
   /** Bytes of a record for this Line: to ask `fits` before answering. */
@@ -109,7 +120,7 @@ export class RelayWriter {
     const refused = [...this.refused].map(([f, [first, last, count]]) => [f, first, last, count] as [string, number, number, number]);
     this.at = 0;
     if (this.refused.size > 0) this.refused = new Map();
-    this.post({ type: 'lines', lines, refused });
+    this.post({ type: 'lines', seq: this.seq, lines, refused });
   }
 
   /** Bytes posted and not yet unpacked, plus those packed this turn. */
@@ -120,6 +131,7 @@ export class RelayWriter {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
+    this.seq = Atomics.add(this.order, 0, 1);
     setImmediate(() => this.flush());
   }
 

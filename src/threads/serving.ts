@@ -4,12 +4,13 @@
  * counters when /stats or /metrics is read, drained and closed at shutdown.
  * Their Lines arrive through the relay (relay.ts) and go to `onLine`.
  */
+import { randomBytes } from 'node:crypto';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { FromThread, ThreadCounters, ThreadStart, ToThread } from './messages.js';
-import { unpack, type DedupKey } from './relay.js';
+import { unpack, type DedupKey, type RelayBatch } from './relay.js';
 
 /** How long a thread may take to answer a counters request or a config before it is left out (its last counters stand in). */
 const ANSWER_MS = 2000;
@@ -45,8 +46,8 @@ export interface Serving {
   /** Each thread's counters, fresh (its Lines so far relayed before them), or the last known. */
   counters(): Promise<ThreadCounters[]>;
   threads(): ThreadStats[];
-  /** Stop accepting; /health 503; every answer closes its connection. */
-  drain(): void;
+  /** Stop accepting; /health 503; every answer closes its connection. Resolves when every thread does. */
+  drain(): Promise<void>;
   /** Close every connection, take the last Lines; resolves when every thread ended. */
   close(): Promise<void>;
 }
@@ -65,6 +66,8 @@ interface Thread {
   utilization: number;
   /** Waiting for its answer to a config. */
   onConfigured: ((error: string | null) => void) | null;
+  /** Waiting for it to say it drains. */
+  onDrained: (() => void) | null;
 }
 
 export async function startServing(o: ServingOptions): Promise<Serving> {
@@ -83,26 +86,58 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
   // Threads that share a socket take one connection per wake-up, so a
   // burst of connections spreads over them.
   const acceptBatch = o.count === 1 ? 64 : 1;
+  const hashSeed = randomBytes(8);
+  const order = new SharedArrayBuffer(4);
+  // Batches are taken in the order their first Line was packed (relay.ts):
+  // one that comes early waits here for those before it, which are on
+  // their way (a number is taken only by a thread about to post it).
+  let next = 0;
+  const early = new Map<number, [Thread, RelayBatch]>();
+  const take = (t: Thread, b: RelayBatch): void => {
+    unpack(b.lines, o.onLine);
+    Atomics.sub(t.inFlight, 0, b.lines.byteLength);
+    for (const [flavor, first, last, count] of b.refused) o.onRefused(flavor, first, last, count);
+  };
+  const arrived = (t: Thread, b: RelayBatch): void => {
+    if (b.seq !== next) {
+      early.set(b.seq, [t, b]);
+      return;
+    }
+    take(t, b);
+    next = (next + 1) >>> 0; // the shared counter is a Uint32: it wraps, and so does this
+    for (let e = early.get(next); e !== undefined; e = early.get(next)) {
+      early.delete(next);
+      take(e[0], e[1]);
+      next = (next + 1) >>> 0;
+    }
+  };
+  /** Every thread ended: what still waits for a batch that will never come is taken, in order. */
+  const takeEarly = (): void => {
+    // In the order they were numbered from `next` on (the numbers may have wrapped).
+    for (const seq of [...early.keys()].sort((a, b) => ((a - next) >>> 0) - ((b - next) >>> 0))) {
+      const [t, b] = early.get(seq)!;
+      early.delete(seq);
+      take(t, b);
+    }
+  };
   for (let index = 0; index < o.count; index++) {
     const inFlight = new SharedArrayBuffer(4);
     const start: ThreadStart = {
-      index, configFile: o.configFile, configText: o.configText, fds: o.fds, acceptBatch, inFlight,
-      bodyBytesInFlight: bodyShare(o.config, o.count),
+      index, configFile: o.configFile, configText: o.configText, fds: o.fds, acceptBatch, inFlight, order,
+      bodyBytesInFlight: bodyShare(o.config, o.count), hashSeed,
       testClock: (globalThis as { [k: symbol]: unknown })[Symbol.for('scratchd.testClock')] as SharedArrayBuffer | undefined,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: start });
     const t: Thread = {
       worker, inFlight: new Int32Array(inFlight), last: null, ended: false,
-      elu: worker.performance.eventLoopUtilization(), utilization: 0, onConfigured: null,
+      elu: worker.performance.eventLoopUtilization(), utilization: 0, onConfigured: null, onDrained: null,
     };
     threads.push(t);
     started.push(new Promise<void>((resolve, reject) => {
       worker.on('message', (m: FromThread) => {
         switch (m.type) {
           case 'lines':
-            unpack(m.lines, o.onLine);
-            Atomics.sub(t.inFlight, 0, m.lines.byteLength);
-            for (const [flavor, first, last, count] of m.refused) o.onRefused(flavor, first, last, count);
+            arrived(t, m);
             return;
           case 'ready':
             resolve();
@@ -117,6 +152,10 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
           case 'counters':
             t.last = m.counters;
             waiting.get(m.id)?.(m.counters);
+            return;
+          case 'drained':
+            t.onDrained?.();
+            t.onDrained = null;
             return;
           case 'closed':
             t.last = m.counters;
@@ -186,8 +225,11 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
       })).then((all) => all.filter((c): c is ThreadCounters => c !== null));
     },
     threads: () => threads.map((t) => ({ utilization: t.utilization, relayBytes: Atomics.load(t.inFlight, 0) })),
-    drain() {
-      for (const t of threads) post(t, { type: 'drain' });
+    async drain() {
+      await Promise.all(threads.filter((t) => !t.ended).map((t) => answerOf<null>((done) => {
+        t.onDrained = () => done(null);
+        post(t, { type: 'drain' });
+      }, null)));
     },
     async close() {
       closing = true;
@@ -195,6 +237,7 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
       const ended = threads.map((t) => (t.ended ? Promise.resolve() : new Promise<void>((resolve) => t.worker.once('exit', () => resolve()))));
       for (const t of threads) post(t, { type: 'close' });
       await Promise.all(ended);
+      takeEarly();
     },
   };
 }

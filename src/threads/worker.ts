@@ -14,8 +14,10 @@ import { loadUws } from '../http/uws.js';
 import { serveSockets } from '../http/listen.js';
 import type { FromThread, ThreadCounters, ThreadStart, ToThread } from './messages.js';
 import { RelayWriter, type RelayBatch } from './relay.js';
+import { seedHash } from '../dedup/hash.js';
 
 const start = workerData as ThreadStart;
+seedHash(start.hashSeed);
 const port = parentPort!;
 const send = (m: FromThread, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
 
@@ -36,7 +38,7 @@ const counters = newRequestCounters();
 let flavorsNow = (): readonly Config['flavors'][number][] => config.flavors;
 const privacy = startPrivacy(config.stateDir, () => flavorsNow(), log.child({ component: 'privacy' }));
 const relay = new RelayWriter(new Int32Array(start.inFlight), config.limits.maxRelayBytes,
-  (batch: RelayBatch) => send(batch, [batch.lines]));
+  (batch: RelayBatch) => send(batch, [batch.lines]), new Uint32Array(start.order));
 const http = makeHttp({ ...config, limits: { ...config.limits, maxBodyBytesInFlight: start.bodyBytesInFlight } },
   relay, counters, log, privacy);
 flavorsNow = () => config.flavors;
@@ -78,6 +80,7 @@ port.on('message', (m: ToThread) => {
     case 'drain':
       accepting.stop();
       http.drain();
+      send({ type: 'drained' });
       return;
     case 'close':
       accepting.stop();

@@ -6,7 +6,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
-import { request } from '../helpers/http.js';
+import { Agent } from 'node:http';
+import { request as send } from '../helpers/http.js';
 import { until } from '../helpers/wait.js';
 import { parseValues, rackLimits } from '../../src/query/index.js';
 
@@ -28,6 +29,14 @@ const consumed = new Map<string, number>();
  * Send a sentinel GET and wait until it is written (everything accepted before
  * it is written too): the Lines since the previous sentinel.
  */
+// One kept-alive connection for every request here: its Lines reach the
+// file in the order they were answered (one serving thread, one relay).
+// Across connections the order is the relay's arrival order, so settle()'s
+// sentinel would not reliably come after a hit sent on another connection.
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+t.teardown(() => agent.destroy());
+const request = (port: number, path: string, opts: Parameters<typeof send>[2] = {}): ReturnType<typeof send> => send(port, path, { agent, ...opts });
+
 async function settle(d: Daemon, flavor = 'gr', host = 'gr.test'): Promise<string[]> {
   const mark = `settle${Math.random().toString(36).slice(2)}`;
   const r = await request(d.port, `/track?${mark}=1`, { host });
