@@ -209,9 +209,10 @@ async function main(): Promise<void> {
       return;
     }
     stopping = true;
-    notify(log, 'STOPPING=1');
-    // Logged once every thread stopped accepting and answers 503 on /health.
+    // Told and logged once every thread stopped accepting, answers 503 on
+    // /health and closes each connection after its answer.
     void threadsReady.drain().then(() => {
+      notify(log, 'STOPPING=1');
       log.info({ signal }, 'draining');
       draining = drain(reloader.current(), log, async () => {
         await threadsReady.close();
