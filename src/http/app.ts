@@ -149,7 +149,6 @@ export function makeHttp(
     return true;
   }
 
-
   /** The query → Values JSON with the hit's server-side pairs, or the reason it is refused. */
   function values(flavor: Flavor, query: string, verdict: Verdict | null): Buffer | RejectReason {
     const json = parseValues(query, settings.limits, verdict?.pairs);
