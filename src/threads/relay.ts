@@ -6,7 +6,7 @@
  * The relay is bounded. The bytes posted and not yet unpacked by the main
  * thread are counted in a shared Int32 (Atomics), so the serving thread can
  * see how far behind the main thread is without a message. A request whose
- * Lines would pass the capacity is refused before it is answered
+ * Lines would pass the capacity of a relay not empty is refused before it is answered
  * (`relay_full`, 503), counted, and told to the loss tracker; the relay
  * never blocks and never grows.
  *
@@ -67,9 +67,15 @@ export class RelayWriter {
     return FIXED + this.name(flavor).length + json.length - (key ? 0 : 8);
   }
 
-  /** Whether `bytes` more fit within the capacity now. */
+  /**
+   * Whether `bytes` more fit within the capacity now. An empty relay takes
+   * any one Line: a Line longer than the capacity (a long query or body,
+   * which maxBulkBytes does not bound) is not a full relay, and no wait
+   * would make it fit.
+   */
   fits(bytes: number): boolean {
-    return Atomics.load(this.inFlight, 0) + this.at + bytes <= this.capacity;
+    const used = Atomics.load(this.inFlight, 0) + this.at;
+    return used === 0 || used + bytes <= this.capacity;
   }
 
   /** Pack one Line; posted with the rest of this turn's. The caller asked `fits` first. */

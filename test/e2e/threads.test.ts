@@ -74,6 +74,18 @@ t.test('a full relay: 503 relay_full, counted, in a loss window; every 200 in th
   t.same(relay.map((w) => [w.flavor, Object.keys(w.reasons)]), relay.map(() => ['gr', ['relay_full']]), 'flavor gr, reason relay_full');
 });
 
+t.test('a Line bigger than maxRelayBytes still passes an empty relay: the relay is not full', async (t) => {
+  const d = await startDaemon({ config: { threads: 1, limits: { maxBulkBytes: 512, maxRelayBytes: 1024 } } });
+  t.teardown(() => d.stop());
+  // A query within maxQueryBytes (8192) whose Line is over 1024 bytes.
+  const conn = await connect(d.port);
+  const [a] = await conn.send([{ path: `/track?id=big&pad=${'y'.repeat(1500)}`, headers: { host: 'gr.test' } }]);
+  conn.close();
+  t.equal(a!.status, 200, `answered 200 on an empty relay (got ${a!.status})`);
+  t.equal(await d.stop(), 0);
+  t.same(idsIn(dayLines(join(d.dir, 'log'), 'gr', dayOf(Date.now(), 'Europe/Athens'))), ['big'], 'and written');
+});
+
 /** Two configs for host h.test: A serves flavor `one` to https://a.example, B flavor `two` to https://b.example. */
 const configs = {
   A: [{ name: 'one', hosts: ['h.test'], timeZone: 'UTC', cors: { origins: ['https://a.example'] } }],
