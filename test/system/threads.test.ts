@@ -3,7 +3,8 @@
  * 64 connections spread over 4 threads, each connection numbering its own
  * requests. Every answered Line is once in the day file and once in the
  * topic (one partition, so its order is the order produced), each
- * connection's Lines in the order it sent them, and the counters summed
+ * connection's Lines in the order it sent them, a Line answered before
+ * another was sent (on any connection) before it, and the counters summed
  * over the threads equal what the client counted.
  */
 import t from 'tap';
@@ -34,6 +35,27 @@ function byConnection(lines: readonly string[]): { order: Map<number, number[]>;
   return { order, twice };
 }
 
+/**
+ * Lines answered before another was even sent that come after it (across
+ * connections and threads): going down the Lines, one answered before the
+ * latest sending time seen above it.
+ */
+function answeredBeforeSentButAfter(lines: readonly string[], times: Map<string, [number, number]>): string[] {
+  const bad: string[] = [];
+  let latestSent = -Infinity;
+  let latestId = '';
+  for (const l of lines) {
+    const { c, n } = JSON.parse(l) as { c: string; n: string };
+    const [sent, answered] = times.get(`${c}/${n}`) ?? [NaN, NaN];
+    if (answered < latestSent) bad.push(`${c}/${n} answered ${(latestSent - answered).toFixed(1)} ms before ${latestId} was sent, but after it`);
+    if (sent > latestSent) {
+      latestSent = sent;
+      latestId = `${c}/${n}`;
+    }
+  }
+  return bad.slice(0, 5);
+}
+
 /** The connections whose Lines are not exactly 0..PER_CONNECTION-1 in order (at most a few, for the message). */
 function outOfOrder(order: Map<number, number[]>): string[] {
   const bad: string[] = [];
@@ -55,13 +77,18 @@ t.test('threads: 4, 64 connections: every Line once in the file and the topic, e
   // Half the connections wait for each answer, half write 4 requests at once
   // (pipelined): then Lines of one connection share a relay batch too.
   const statuses = new Map<number, number>();
+  /** `${c}/${n}` → when it was written and when its answer was read (this process's clock). */
+  const times = new Map<string, [sent: number, answered: number]>();
   let reconnected = 0;
   await Promise.all(Array.from({ length: CONNECTIONS }, async (_, c) => {
     const conn = await connect(d.port);
     const depth = c % 2 === 0 ? 1 : 4;
     for (let n = 0; n < PER_CONNECTION; n += depth) {
       const batch = Array.from({ length: Math.min(depth, PER_CONNECTION - n) }, (_, i) => ({ path: `/track?c=${c}&n=${n + i}`, headers: { host: 'gr.test' } }));
+      const sent = performance.now();
       for (const a of await conn.send(batch)) statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+      const answered = performance.now();
+      for (let i = 0; i < batch.length; i++) times.set(`${c}/${n + i}`, [sent, answered]);
     }
     if (!conn.open) reconnected++;
     conn.close();
@@ -95,10 +122,12 @@ t.test('threads: 4, 64 connections: every Line once in the file and the topic, e
   t.equal(d.fileLines('gr').length, lines, 'the day file holds every Line');
   t.same(file.twice.slice(0, 5), [], 'none twice in the file');
   t.same(outOfOrder(file.order), [], 'the file: each connection\'s Lines all there, in the order sent');
+  t.same(answeredBeforeSentButAfter(d.fileLines('gr'), times), [], 'the file: a Line answered before another was sent comes first');
 
   const got = await consume(kafka.bootstrap, topic, { count: lines, settleMs: 2000, timeoutMs: 60_000 });
   const inTopic = byConnection(got.map((m) => m.value.toString('utf8')));
   t.equal(got.length, lines, 'the topic holds every Line');
   t.same(inTopic.twice.slice(0, 5), [], 'none twice in the topic');
   t.same(outOfOrder(inTopic.order), [], 'the topic: each connection\'s Lines all there, in the order sent');
+  t.same(answeredBeforeSentButAfter(got.map((m) => m.value.toString('utf8')), times), [], 'the topic: a Line answered before another was sent comes first');
 });
