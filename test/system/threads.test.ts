@@ -10,6 +10,7 @@
 import t from 'tap';
 import { consume } from '../helpers/consume.js';
 import { connect } from '../helpers/conn.js';
+import { request } from '../helpers/http.js';
 import { startKafka } from '../helpers/kafka.js';
 import { stats, startKafkaDaemon, topicNamer, waitFor } from '../helpers/kafka-daemon.js';
 
@@ -100,6 +101,9 @@ t.test('threads: 4, 64 connections: every Line once in the file and the topic, e
   const s = await stats(d);
   t.equal(s.requests?.GET?.['200'], lines, '/stats requests.GET.200 = the answers counted by the client (summed over the threads)');
   t.equal(s.threads?.length, 4, '/stats threads: one entry per serving thread');
+  const metrics = (await request(d.statsPort, '/metrics')).body.toString();
+  t.match(metrics, new RegExp(`^scratchd_requests_total\\{method="GET",status="200"\\} ${lines}$`, 'm'), '/metrics: the same sum');
+  t.equal(metrics.match(/^scratchd_relay_bytes\{thread="\d+"\} /gm)?.length, 4, '/metrics: relay bytes of each thread');
   for (const th of s.threads ?? []) {
     t.ok(th.utilization >= 0 && th.utilization <= 1 && Number.isInteger(th.relay_bytes) && th.relay_bytes >= 0,
       `a thread's view: ${JSON.stringify(th)}`);
