@@ -66,12 +66,16 @@ t.test('a full relay: 503 relay_full, counted, in a loss window; every 200 in th
   t.equal(inFile.filter((id) => refused.has(id)).length, 0, 'no Line answered 503 is in the file');
 
   const windows = readFileSync(join(d.dir, 'state', 'losses.jsonl'), 'utf8').trim().split('\n')
-    .map((l) => JSON.parse(l) as { backend: string; flavor: string; count: number; reasons: Record<string, number> });
+    .map((l) => JSON.parse(l) as { backend: string; flavor: string; count: number; reasons: Record<string, number>; command?: string });
   const relay = windows.filter((w) => w.backend === 'relay');
   t.same(windows.filter((w) => w.backend !== 'relay'), [], 'no other backend lost a Line');
   t.ok(relay.length >= 1, `a relay loss window (${relay.length})`);
   t.equal(relay.reduce((n, w) => n + w.count, 0), full.length, 'its count = the 503s');
   t.same(relay.map((w) => [w.flavor, Object.keys(w.reasons)]), relay.map(() => ['gr', ['relay_full']]), 'flavor gr, reason relay_full');
+  // A refused Line reached no backend: neither a replay (it would produce
+  // again the window's Lines Kafka has) nor a rebuild recovers it.
+  t.same(relay.filter((w) => /scratchd (replay|rebuild)/.test(w.command ?? '')).map((w) => w.command), [],
+    'no recovery command for Lines no backend ever had');
 });
 
 t.test('a Line bigger than maxRelayBytes still passes an empty relay: the relay is not full', async (t) => {
