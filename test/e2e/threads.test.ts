@@ -4,12 +4,12 @@
  * nothing else; a SIGHUP under load reaches every thread, and every request
  * is answered under one complete config, never a mix of two.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { dayOf } from '../../src/day.js';
 import { connect, type RawAnswer } from '../helpers/conn.js';
-import { startDaemon } from '../helpers/daemon.js';
+import { startDaemon, tempDir } from '../helpers/daemon.js';
 import { dayLines } from '../helpers/files.js';
 import { stats } from '../helpers/kafka-daemon.js';
 import { sleep, until } from '../helpers/wait.js';
@@ -88,6 +88,26 @@ t.test('a Line bigger than maxRelayBytes still passes an empty relay: the relay 
   t.equal(a!.status, 200, `answered 200 on an empty relay (got ${a!.status})`);
   t.equal(await d.stop(), 0);
   t.same(idsIn(dayLines(join(d.dir, 'log'), 'gr', dayOf(Date.now(), 'Europe/Athens'))), ['big'], 'and written');
+});
+
+t.test('a salt that cannot be written: one hashed IP for a visitor, whichever thread serves it', async (t) => {
+  const stateDir = join(tempDir('scratchd-threads-tests-'), 'state');
+  mkdirSync(stateDir);
+  writeFileSync(join(stateDir, 'salts'), 'not a directory'); // every salt write fails: salts live in RAM only
+  const d = await startDaemon({
+    config: { threads: 4, stateDir, flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens', enrich: { ip: 'ip' }, privacy: { ip: 'hashed' } }] },
+  });
+  t.teardown(() => d.stop());
+  // One connection each: they spread over the threads.
+  for (let c = 0; c < 16; c++) {
+    const conn = await connect(d.port);
+    t.equal((await conn.send([{ path: `/track?id=${c}`, headers: { host: 'gr.test' } }]))[0]!.status, 200);
+    conn.close();
+  }
+  t.equal(await d.stop(), 0);
+  const ips = dayLines(join(d.dir, 'log'), 'gr', dayOf(Date.now(), 'Europe/Athens')).map((l) => (JSON.parse(l) as { ip: string }).ip);
+  t.equal(ips.length, 16);
+  t.equal(new Set(ips).size, 1, `one hashed IP for 127.0.0.1 (${new Set(ips).size} seen)`);
 });
 
 /** Two configs for host h.test: A serves flavor `one` to https://a.example, B flavor `two` to https://b.example. */
