@@ -13,7 +13,8 @@ import { FileBackend } from './file/backend.js';
 import { isJournalStream, makeLogger, type Logger } from './log.js';
 import { createMetrics } from './stats/metrics.js';
 import { startGraphite } from './stats/graphite.js';
-import { PrivacyState } from './privacy/policy.js';
+import type { Flavor } from './flavor.js';
+import { startPrivacy } from './privacy/start.js';
 import { LossTracker } from './recovery/losses.js';
 import { DedupState } from './dedup/state.js';
 import { makeIntake } from './threads/intake.js';
@@ -149,8 +150,12 @@ async function main(): Promise<void> {
   let stopping = false;
   // One dedup store per flavor for every thread; the threads' privacy counters summed here.
   const intake = makeIntake(backends, new DedupState(counters.dedup), config.flavors);
-  const privacy = new PrivacyState(null);
   let serving: Serving | null = null;
+  // The flavor table in force: the start-up one until the reloader exists.
+  let flavorsNow = (): readonly Flavor[] => config.flavors;
+  // The salts' keeper runs here; every thread gets its salts after each pass.
+  const { privacy, passSoon } = startPrivacy(config.stateDir, () => flavorsNow(), log.child({ component: 'privacy' }),
+    (salts) => serving?.salts(salts.all()));
   const metrics = createMetrics(counters, backends, {
     losses, privacy, build: { version, instance: config.instance },
     refresh: async () => {
@@ -171,6 +176,8 @@ async function main(): Promise<void> {
   const threads = config.threads === 'auto' ? availableParallelism() : config.threads;
   const threadsReady = await startServing({
     count: threads, configFile: args.config, configText, config, fds: sockets.fds, log,
+    salts: () => privacy.salts?.all() ?? [],
+    onSaltMiss: passSoon,
     onLine: intake.line,
     onRefused: (flavor, first, last, count) => {
       losses.listener('relay', flavor, first, 'relay_full', count);
@@ -192,6 +199,7 @@ async function main(): Promise<void> {
     },
     beforeThreads: (next) => intake.useFlavors(next.flavors),
   });
+  flavorsNow = () => reloader.current().flavors;
   let draining: { cutShort(signal: string): void } | null = null;
   on.hup = () => {
     if (stopping) {

@@ -19,7 +19,11 @@ export function usesSalts(f: Flavor): boolean {
   return f.privacy !== null && (f.privacy.visitorId !== undefined || f.privacy.ip === 'hashed');
 }
 
-export function keepSalts(salts: Salts, flavors: () => readonly Flavor[], now: () => number = Date.now): { stop(): void } {
+export function keepSalts(
+  salts: Salts, flavors: () => readonly Flavor[], now: () => number = Date.now,
+  /** After each pass: the main thread hands every salt to the serving threads. */
+  passed: () => void = () => {},
+): { stop(): void; soon(): void } {
   /** Each flavor's zone as last configured, kept after a reload removes it. */
   const zones = new Map<string, string>();
   const pass = (): void => {
@@ -35,15 +39,17 @@ export function keepSalts(salts: Salts, flavors: () => readonly Flavor[], now: (
     for (const name of salts.flavorsOnDisk()) {
       if (!known.has(name)) salts.destroyBefore(name, addDays(dayOf(t, zones.get(name) ?? 'Etc/GMT+12'), -1));
     }
+    passed();
   };
   let soon = false;
-  salts.onMiss = () => {
+  const passSoon = (): void => {
     if (soon) return;
     soon = true;
     setImmediate(() => { soon = false; pass(); });
   };
+  salts.onMiss = passSoon;
   pass();
   const timer = setInterval(pass, EVERY_MS);
   timer.unref();
-  return { stop: () => { clearInterval(timer); salts.onMiss = () => {}; } };
+  return { stop: () => { clearInterval(timer); salts.onMiss = () => {}; }, soon: passSoon };
 }

@@ -44,6 +44,30 @@ export class Salts {
     return s;
   }
 
+  /** Every salt in RAM: the main thread hands them to the serving threads (threads/). */
+  all(): [flavor: string, day: string, salt: Uint8Array][] {
+    const out: [string, string, Uint8Array][] = [];
+    for (const [flavor, days] of this.ram) for (const [day, s] of days) out.push([flavor, day, s]);
+    return out;
+  }
+
+  /**
+   * A serving thread's salts become exactly the main thread's: one salt per
+   * flavor and day for the whole process, also when none can be written, and
+   * those the main thread destroyed are forgotten here too.
+   */
+  adopt(all: readonly [string, string, Uint8Array][]): void {
+    this.ram.clear();
+    for (const [flavor, day, s] of all) {
+      let days = this.ram.get(flavor);
+      if (days === undefined) {
+        days = new Map();
+        this.ram.set(flavor, days);
+      }
+      days.set(day, Buffer.from(s));
+    }
+  }
+
   /** Today's and tomorrow's salts made; every salt before yesterday destroyed, in RAM and on disk. */
   prepare(flavor: string, today: string, tomorrow: string, yesterday: string): void {
     this.salt(flavor, today);
@@ -106,7 +130,11 @@ export class Salts {
     } catch (err) {
       this.onError(err as NodeJS.ErrnoException);
     } finally {
-      rmSync(tmp, { force: true });
+      try {
+        rmSync(tmp, { force: true });
+      } catch {
+        // the directory itself is broken (reported above): nothing was made to remove
+      }
     }
     return s;
   }

@@ -1,7 +1,8 @@
 /**
  * The process's privacy state: salts under `<stateDir>/salts` (made only
  * when a flavor uses them) and the minute keeper that makes and destroys
- * them. One for the process, whatever the reloads.
+ * them, on the main thread. One for the process, whatever the reloads: the
+ * serving threads get every salt from it after each pass (threads/).
  */
 import { join } from 'node:path';
 import type { Flavor } from '../flavor.js';
@@ -10,10 +11,19 @@ import { keepSalts } from './keeper.js';
 import { PrivacyState } from './policy.js';
 import { Salts } from './salts.js';
 
-export function startPrivacy(stateDir: string, flavors: () => readonly Flavor[], log: Logger): PrivacyState {
+export function startPrivacy(
+  stateDir: string, flavors: () => readonly Flavor[], log: Logger,
+  /** After each pass of the keeper: every salt, for the serving threads. */
+  passed: (salts: Salts) => void = () => {},
+): { privacy: PrivacyState; passSoon(): void } {
+  const salts = threadSalts(stateDir, log);
+  const keeper = keepSalts(salts, flavors, Date.now, () => passed(salts));
+  return { privacy: new PrivacyState(salts), passSoon: keeper.soon };
+}
+
+/** The salts of a serving thread or the main thread: in stateDir, their failures logged. */
+export function threadSalts(stateDir: string, log: Logger): Salts {
   const warn = rateLimited(log, 60_000);
-  const salts = new Salts(join(stateDir, 'salts'), (err) =>
+  return new Salts(join(stateDir, 'salts'), (err) =>
     warn(`salt:${err.code ?? 'error'}`, { err: err.message }, 'privacy: a salt could not be written or removed; visitor ids of this day will change at a restart'));
-  keepSalts(salts, flavors);
-  return new PrivacyState(salts);
 }

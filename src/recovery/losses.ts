@@ -38,7 +38,7 @@ export interface LossWindow {
   reasons: Partial<Record<LossReason, number>>;
   /** When the window closed (absent while open), ISO 8601 UTC. */
   closedAt?: string;
-  /** What recovers the Lines: replay from the files for Kafka, rebuild from Kafka for files. */
+  /** What recovers the Lines: replay from the files for Kafka, rebuild from Kafka for files; none for the relay (refused with 503, no backend has them). */
   command?: string;
 }
 
@@ -170,12 +170,13 @@ export class LossTracker {
     for (let n = 2; this.ids.has(window.id); n++) window.id = `${this.describe(w).id}-${n}`;
     this.ids.add(window.id);
     window.closedAt = new Date(now).toISOString();
-    window.command = this.recoveryCommand(window);
+    const command = this.recoveryCommand(window);
+    if (command !== null) window.command = command;
     this.recent.push(window);
     if (this.recent.length > RECENT) this.recent.shift();
     this.opts.log.warn({ lossWindow: window },
       `loss window closed: ${window.backend} lost ${window.count} Lines of ${window.flavor} that arrived ` +
-      `${window.from} to ${window.to}; recover with: ${window.command}`);
+      `${window.from} to ${window.to}; ${command === null ? 'refused before they were answered (503): no backend has them, nothing to recover' : `recover with: ${command}`}`);
     try {
       appendLine(this.opts.stateDir, JSON.stringify(window) + '\n');
     } catch (err) {
@@ -190,7 +191,9 @@ export class LossTracker {
    * has: rebuild those days from the topic (beside the live files, to
    * compare and put in place by hand).
    */
-  private recoveryCommand(w: LossWindow): string {
+  private recoveryCommand(w: LossWindow): string | null {
+    // Refused by a serving thread (a full relay): answered 503, in no file and no topic.
+    if (w.backend === 'relay') return null;
     const config = shellQuote(resolve(this.opts.configFile));
     // Explicit times rather than --window: the command works even where losses.jsonl is not.
     if (w.backend !== 'file') return `scratchd replay --config ${config} --flavor ${w.flavor} --from ${w.from} --to ${w.to}`;

@@ -25,6 +25,8 @@ export interface ThreadStart {
   bodyBytesInFlight: number;
   /** dedup/hash.ts's seed: one per process, so every thread's keys match. */
   hashSeed: Uint8Array;
+  /** Every privacy salt the main thread holds (privacy/salts.ts): one per flavor and day for the process. */
+  salts: [flavor: string, day: string, salt: Uint8Array][];
   /** Only under test/helpers/clock.mjs: the shared offset of the tests' clock. */
   testClock?: SharedArrayBuffer;
 }
@@ -32,6 +34,8 @@ export interface ThreadStart {
 export type ToThread =
   | { type: 'configure'; text: string; bodyBytesInFlight: number }
   | { type: 'counters'; id: number }
+  /** After each pass of the main thread's salt keeper: every salt. */
+  | { type: 'salts'; all: [string, string, Uint8Array][] }
   /** Stop accepting; /health answers 503 and every answer closes its connection. */
   | { type: 'drain' }
   /** Close every connection, post what is still packed, and end. */
@@ -49,5 +53,7 @@ export type FromThread =
   | { type: 'failed'; message: string }
   | { type: 'configured'; error: string | null }
   | { type: 'drained' }
+  /** A hit found no salt for its day: the main thread's keeper runs a pass now. */
+  | { type: 'saltMiss' }
   | { type: 'counters'; id: number; counters: ThreadCounters }
   | { type: 'closed'; counters: ThreadCounters };

@@ -30,6 +30,10 @@ export interface ServingOptions {
   onRefused(flavor: string, first: number, last: number, count: number): void;
   /** A thread ended that was not asked to: the process must stop. */
   onFailure(err: Error): void;
+  /** Every privacy salt now (the threads start with them). */
+  salts(): [string, string, Uint8Array][];
+  /** A thread found no salt for a hit's day. */
+  onSaltMiss(): void;
 }
 
 export interface ThreadStats {
@@ -46,6 +50,8 @@ export interface Serving {
   /** Each thread's counters, fresh (its Lines so far relayed before them), or the last known. */
   counters(): Promise<ThreadCounters[]>;
   threads(): ThreadStats[];
+  /** Every privacy salt, after each pass of the keeper. */
+  salts(all: [string, string, Uint8Array][]): void;
   /** Stop accepting; /health 503; every answer closes its connection. Resolves when every thread does. */
   drain(): Promise<void>;
   /** Close every connection, take the last Lines; resolves when every thread ended. */
@@ -124,7 +130,7 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
     const inFlight = new SharedArrayBuffer(4);
     const start: ThreadStart = {
       index, configFile: o.configFile, configText: o.configText, fds: o.fds, acceptBatch, inFlight, order,
-      bodyBytesInFlight: bodyShare(o.config, o.count), hashSeed,
+      bodyBytesInFlight: bodyShare(o.config, o.count), hashSeed, salts: o.salts(),
       testClock: (globalThis as { [k: symbol]: unknown })[Symbol.for('scratchd.testClock')] as SharedArrayBuffer | undefined,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: start });
@@ -152,6 +158,9 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
           case 'counters':
             t.last = m.counters;
             waiting.get(m.id)?.(m.counters);
+            return;
+          case 'saltMiss':
+            o.onSaltMiss();
             return;
           case 'drained':
             t.onDrained?.();
@@ -223,6 +232,9 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
           post(t, { type: 'counters', id });
         }, t.last).finally(() => waiting.delete(id));
       })).then((all) => all.filter((c): c is ThreadCounters => c !== null));
+    },
+    salts(all) {
+      for (const t of threads) post(t, { type: 'salts', all });
     },
     threads: () => threads.map((t) => ({ utilization: t.utilization, relayBytes: Atomics.load(t.inFlight, 0) })),
     async drain() {

@@ -9,7 +9,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { configFromText, type Config } from '../config.js';
 import { makeLogger, setLogLevel } from '../log.js';
 import { newRequestCounters } from '../stats/counters.js';
-import { startPrivacy } from '../privacy/start.js';
+import { threadSalts } from '../privacy/start.js';
+import { PrivacyState } from '../privacy/policy.js';
 import { loadUws } from '../http/uws.js';
 import { serveSockets } from '../http/listen.js';
 import type { FromThread, ThreadCounters, ThreadStart, ToThread } from './messages.js';
@@ -35,13 +36,15 @@ loadUws(config.limits.maxQueryBytes + 8192);
 const { makeHttp } = await import('../http/app.js');
 
 const counters = newRequestCounters();
-let flavorsNow = (): readonly Config['flavors'][number][] => config.flavors;
-const privacy = startPrivacy(config.stateDir, () => flavorsNow(), log.child({ component: 'privacy' }));
+// The main thread's salts, one per flavor and day for the process; its keeper makes and destroys them.
+const salts = threadSalts(config.stateDir, log.child({ component: 'privacy' }));
+salts.adopt(start.salts);
+salts.onMiss = () => send({ type: 'saltMiss' });
+const privacy = new PrivacyState(salts);
 const relay = new RelayWriter(new Int32Array(start.inFlight), config.limits.maxRelayBytes,
   (batch: RelayBatch) => send(batch, [batch.lines]), new Uint32Array(start.order));
 const http = makeHttp({ ...config, limits: { ...config.limits, maxBodyBytesInFlight: start.bodyBytesInFlight } },
   relay, counters, log, privacy);
-flavorsNow = () => config.flavors;
 
 let accepting: { stop(): void };
 try {
@@ -73,6 +76,9 @@ port.on('message', (m: ToThread) => {
       send({ type: 'configured', error: null });
       return;
     }
+    case 'salts':
+      salts.adopt(m.all);
+      return;
     case 'counters':
       relay.flush(); // the Lines counted are on their way before the counts
       send({ type: 'counters', id: m.id, counters: snapshot() });
