@@ -3,8 +3,9 @@
 // file, a .gz the manifest does not name, a plain file left beside a named
 // .gz) is put right at start-up; retainDays removes sealed days only.
 import { createHash } from 'node:crypto';
-import { chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { compressDay } from '../../src/file/compress.js';
@@ -175,11 +176,28 @@ t.test('SIGKILL while a day is being compressed: the next start removes the temp
   const plain = chunks.join('');
   writeFileSync(p.log, plain);
   const config = { backends: { file: { dir: log, compress: 'gzip' } } };
-  const first = await startDaemon({ clock: at('2026-11-30T12:00:00Z'), config });
-  t.teardown(() => first.stop('SIGKILL'));
-  await until('existsSync(p.gzTemp)', () => existsSync(p.gzTemp), 20_000);
-  first.proc.kill('SIGKILL');
-  await first.exited;
+  // The compression starts with the file backend, while the serving threads
+  // still start: watch for its temp file from the spawn on, and kill then.
+  let proc: ChildProcess | null = null;
+  let gone: Promise<unknown> = Promise.resolve();
+  const killed = new Promise<void>((resolve) => {
+    const w = watch(dirname(p.gzTemp), () => {
+      if (proc === null || !existsSync(p.gzTemp)) return;
+      proc.kill('SIGKILL');
+      w.close();
+      resolve();
+    });
+  });
+  const first = startDaemon({
+    clock: at('2026-11-30T12:00:00Z'), config,
+    onSpawn: (child) => {
+      proc = child;
+      gone = new Promise((resolve) => child.once('exit', resolve));
+    },
+  });
+  first.catch(() => {}); // killed before it was ready, maybe
+  await killed;
+  await gone;
   t.ok(existsSync(p.gzTemp) && !existsSync(p.gz), 'killed between compressing and the rename');
   t.ok(existsSync(p.log) && existsSync(p.done), 'the sealed day is intact');
 

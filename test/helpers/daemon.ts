@@ -23,6 +23,8 @@ export interface DaemonOptions {
   user?: { uid: number; gid: number };
   /** Load the controllable clock; then `setClock` works. */
   clock?: number;
+  /** Called at once with the child: a test can kill it before it is ready. */
+  onSpawn?: (proc: ChildProcess) => void;
 }
 
 export interface Daemon {
@@ -83,6 +85,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     env: { ...process.env, NODE_OPTIONS: '', SCRATCHD_TEST_CLOCK: opts.clock === undefined ? '' : String(opts.clock) },
     ...(opts.user ?? {}),
   });
+  opts.onSpawn?.(proc);
   const logs: Record<string, unknown>[] = [];
   const waiters = new Set<() => void>();
   let stderr = '';
