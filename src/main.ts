@@ -175,7 +175,8 @@ async function main(): Promise<void> {
   const sockets = await publicSockets(config.listen).catch((err: Error) => fail(err.message));
   const threads = config.threads === 'auto' ? availableParallelism() : config.threads;
   const threadsReady = await startServing({
-    count: threads, configFile: args.config, configText, config, fds: sockets.fds, log,
+    count: threads, configFile: args.config, configText, fds: sockets.fds, log,
+    beforeAccepting: () => httpLog.info({ listen: sockets.address, version, threads, flavors: config.flavors.map((f) => f.name) }, 'serving'),
     salts: () => privacy.salts?.all() ?? [],
     onSaltMiss: passSoon,
     onLine: intake.line,
@@ -190,7 +191,6 @@ async function main(): Promise<void> {
     },
   }).catch((err: Error) => fail(`serving threads: ${err.message}`));
   serving = threadsReady;
-  httpLog.info({ listen: sockets.address, version, threads, flavors: config.flavors.map((f) => f.name) }, 'serving');
 
   const reloader = makeReloader(args.config, config, {
     serving: threadsReady, log,

@@ -136,7 +136,7 @@ export function makeReloader(
         (current as unknown as Record<string, unknown>)[k], (next as unknown as Record<string, unknown>)[k]));
       parts.beforeThreads?.(next);
       // Resolves when every serving thread has it: systemctl reload returns after that.
-      await parts.serving.configure(text, next);
+      await parts.serving.configure(text);
       parts.applied?.(next);
       parts.log.info({ file, changed, flavors: next.flavors.map((f) => f.name) }, 'config reloaded');
       if (restart.length > 0) {

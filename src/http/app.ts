@@ -77,12 +77,14 @@ export interface Http {
  */
 export function makeHttp(
   config: Config, sink: Sink, counters: RequestCounters, log?: Logger, privacy = new PrivacyState(null),
+  /** The process's body budget, shared by every serving thread (body.ts). */
+  bodyMemory?: SharedArrayBuffer,
 ): Http {
   const app = uws().App();
   const settingsOf = (c: Config): HttpSettings => httpSettings(c, makeCors(c.flavors, OK_GIF_TEXT, counters.cors));
   let settings = settingsOf(config);
   let draining = false;
-  const budget = new BodyBudget(config.limits.maxBodyBytesInFlight);
+  const budget = new BodyBudget(config.limits.maxBodyBytesInFlight, bodyMemory);
   const logError = log === undefined ? null : rateLimited(log);
   const dedup = new DedupState(counters.dedup, false); // keys only: the main thread's stores judge them
 

@@ -6,10 +6,33 @@
  * `1\r\na\r\n` a million times costs its bytes, not a million buffers.
  */
 
-/** Body bytes held between reads by every request, against limits.maxBodyBytesInFlight. */
+/**
+ * Body bytes held between reads by every request of every serving thread,
+ * against limits.maxBodyBytesInFlight: one counter in shared memory (the
+ * main thread hands it to each thread). Only a body that spans reads
+ * touches it.
+ */
 export class BodyBudget {
-  held = 0;
-  constructor(public max: number) {}
+  private readonly shared: BigInt64Array;
+
+  constructor(public max: number, memory: SharedArrayBuffer = new SharedArrayBuffer(8)) {
+    this.shared = new BigInt64Array(memory);
+  }
+
+  get held(): number {
+    return Number(Atomics.load(this.shared, 0));
+  }
+
+  /** Hold `delta` more bytes (less when negative); growing past max is refused and changes nothing. */
+  change(delta: number): boolean {
+    if (delta === 0) return true;
+    const after = Number(Atomics.add(this.shared, 0, BigInt(delta))) + delta;
+    if (delta > 0 && after > this.max) {
+      Atomics.sub(this.shared, 0, BigInt(delta));
+      return false;
+    }
+    return true;
+  }
 }
 
 /** Why a piece was not taken. */
@@ -40,10 +63,10 @@ export class Body {
       const cap = Math.min(this.expected ?? this.limit, this.limit);
       const room = last ? need : Math.max(need, Math.min(cap, Math.max(this.buf.length * 2, FIRST_BYTES)));
       const counted = last ? 0 : room;
-      if (counted > 0 && this.budget.held - this.counted + counted > this.budget.max) return 'busy';
+      if (counted > 0 && !this.budget.change(counted - this.counted)) return 'busy';
+      if (counted === 0) this.budget.change(-this.counted);
       const next = Buffer.allocUnsafe(room);
       this.buf.copy(next, 0, 0, this.size);
-      this.budget.held += counted - this.counted;
       this.counted = counted;
       this.buf = next;
     }
@@ -59,7 +82,7 @@ export class Body {
 
   /** Hand the held bytes back to the budget; the body is empty again. Safe to call twice. */
   release(): void {
-    this.budget.held -= this.counted;
+    this.budget.change(-this.counted);
     this.counted = 0;
     this.buf = EMPTY;
     this.size = 0;

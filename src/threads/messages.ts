@@ -21,8 +21,8 @@ export interface ThreadStart {
   inFlight: SharedArrayBuffer;
   /** relay.ts: the batches' sequence counter, one for all threads. */
   order: SharedArrayBuffer;
-  /** limits.maxBodyBytesInFlight's share of this thread. */
-  bodyBytesInFlight: number;
+  /** limits.maxBodyBytesInFlight's counter, one for all threads (http/body.ts). */
+  bodyMemory: SharedArrayBuffer;
   /** dedup/hash.ts's seed: one per process, so every thread's keys match. */
   hashSeed: Uint8Array;
   /** Every privacy salt the main thread holds (privacy/salts.ts): one per flavor and day for the process. */
@@ -32,7 +32,9 @@ export interface ThreadStart {
 }
 
 export type ToThread =
-  | { type: 'configure'; text: string; bodyBytesInFlight: number }
+  /** Start accepting on the public sockets (after the main thread logged `serving`). */
+  | { type: 'accept' }
+  | { type: 'configure'; text: string }
   | { type: 'counters'; id: number }
   /** After each pass of the main thread's salt keeper: every salt. */
   | { type: 'salts'; all: [string, string, Uint8Array][] }
@@ -50,6 +52,7 @@ export interface ThreadCounters {
 export type FromThread =
   | RelayBatch
   | { type: 'ready' }
+  | { type: 'accepting' }
   | { type: 'failed'; message: string }
   | { type: 'configured'; error: string | null }
   | { type: 'drained' }

@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { FromThread, ThreadCounters, ThreadStart, ToThread } from './messages.js';
 import { unpack, type DedupKey, type RelayBatch } from './relay.js';
@@ -21,9 +20,10 @@ export interface ServingOptions {
   count: number;
   configFile: string;
   configText: string;
-  config: Config;
   fds: readonly number[];
   log: Logger;
+  /** Every thread is ready and none accepts yet: log that the process serves (before any answer). */
+  beforeAccepting(): void;
   /** A relayed Line, on the main thread. */
   onLine(flavor: string, time: number, json: Buffer, key: DedupKey | null): void;
   /** Lines a thread refused because its relay was full. */
@@ -46,7 +46,7 @@ export interface ThreadStats {
 export interface Serving {
   readonly count: number;
   /** Every thread serves the config in `text` from its next request on; resolves when all have it. */
-  configure(text: string, config: Config): Promise<void>;
+  configure(text: string): Promise<void>;
   /** Each thread's counters, fresh (its Lines so far relayed before them), or the last known. */
   counters(): Promise<ThreadCounters[]>;
   threads(): ThreadStats[];
@@ -56,11 +56,6 @@ export interface Serving {
   drain(): Promise<void>;
   /** Close every connection, take the last Lines; resolves when every thread ended. */
   close(): Promise<void>;
-}
-
-/** Each thread's share of limits.maxBodyBytesInFlight, never below one body. */
-export function bodyShare(config: Config, count: number): number {
-  return Math.max(config.limits.maxBodyBytes, Math.floor(config.limits.maxBodyBytesInFlight / count));
 }
 
 interface Thread {
@@ -81,6 +76,8 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
   const waiting = new Map<number, (c: ThreadCounters | null) => void>();
   let closing = false;
   const threads: Thread[] = [];
+  /** Per thread: resolves at `ready`, then again (a new promise) at `accepting`; rejects at `failed`. */
+  const phase: { resolve: () => void; reject: (err: Error) => void }[] = [];
   let failed = false;
   let running = false; // a thread that fails at start rejects startServing instead
   const fail = (err: Error): void => {
@@ -93,6 +90,7 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
   // burst of connections spreads over them.
   const acceptBatch = o.count === 1 ? 64 : 1;
   const hashSeed = randomBytes(8);
+  const bodyMemory = new SharedArrayBuffer(8);
   const order = new SharedArrayBuffer(4);
   // Batches are taken in the order their first Line was packed (relay.ts):
   // one that comes early waits here for those before it, which are on
@@ -130,7 +128,7 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
     const inFlight = new SharedArrayBuffer(4);
     const start: ThreadStart = {
       index, configFile: o.configFile, configText: o.configText, fds: o.fds, acceptBatch, inFlight, order,
-      bodyBytesInFlight: bodyShare(o.config, o.count), hashSeed, salts: o.salts(),
+      bodyMemory, hashSeed, salts: o.salts(),
       testClock: (globalThis as { [k: symbol]: unknown })[Symbol.for('scratchd.testClock')] as SharedArrayBuffer | undefined,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: start });
@@ -140,16 +138,18 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
     };
     threads.push(t);
     started.push(new Promise<void>((resolve, reject) => {
+      phase[index] = { resolve, reject };
       worker.on('message', (m: FromThread) => {
         switch (m.type) {
           case 'lines':
             arrived(t, m);
             return;
           case 'ready':
-            resolve();
+          case 'accepting':
+            phase[index]!.resolve();
             return;
           case 'failed':
-            reject(new Error(m.message));
+            phase[index]!.reject(new Error(m.message));
             return;
           case 'configured':
             t.onConfigured?.(m.error);
@@ -172,18 +172,25 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
         }
       });
       worker.on('error', (err) => {
-        reject(err);
+        phase[index]!.reject(err);
         fail(err);
       });
       worker.on('exit', (code) => {
         t.ended = true;
-        reject(new Error(`serving thread ${index} ended at start (exit ${code})`));
+        phase[index]!.reject(new Error(`serving thread ${index} ended at start (exit ${code})`));
         fail(new Error(`serving thread ${index} ended (exit ${code})`));
       });
     }));
   }
   try {
     await Promise.all(started);
+    // Every thread is ready; they accept only now, after the main thread
+    // said it serves, so no answer comes before that log line.
+    o.beforeAccepting();
+    await Promise.all(threads.map((t, i) => new Promise<void>((resolve, reject) => {
+      phase[i] = { resolve, reject };
+      t.worker.postMessage({ type: 'accept' } satisfies ToThread);
+    })));
   } catch (err) {
     closing = true;
     await Promise.all(threads.map((t) => t.worker.terminate()));
@@ -214,11 +221,10 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
 
   return {
     count: o.count,
-    async configure(text, config) {
-      const share = bodyShare(config, o.count);
+    async configure(text) {
       const results = await Promise.all(threads.filter((t) => !t.ended).map((t) => answerOf<string | null>((done) => {
         t.onConfigured = done;
-        post(t, { type: 'configure', text, bodyBytesInFlight: share });
+        post(t, { type: 'configure', text });
       }, 'no answer')));
       const failed = results.filter((r) => r !== null);
       if (failed.length > 0) o.log.error({ errors: failed }, 'a serving thread could not apply the config');

@@ -43,21 +43,23 @@ salts.onMiss = () => send({ type: 'saltMiss' });
 const privacy = new PrivacyState(salts);
 const relay = new RelayWriter(new Int32Array(start.inFlight), config.limits.maxRelayBytes,
   (batch: RelayBatch) => send(batch, [batch.lines]), new Uint32Array(start.order));
-const http = makeHttp({ ...config, limits: { ...config.limits, maxBodyBytesInFlight: start.bodyBytesInFlight } },
-  relay, counters, log, privacy);
+const http = makeHttp(config, relay, counters, log, privacy, start.bodyMemory);
 
-let accepting: { stop(): void };
-try {
-  accepting = serveSockets(http.app, start.fds, log, start.acceptBatch);
-} catch (err) {
-  send({ type: 'failed', message: (err as Error).message });
-  process.exit(1);
-}
+let accepting: { stop(): void } = { stop() {} };
 
 const snapshot = (): ThreadCounters => ({ requests: counters, privacy: privacy.all() as Map<string, never> });
 
 port.on('message', (m: ToThread) => {
   switch (m.type) {
+    case 'accept':
+      try {
+        accepting = serveSockets(http.app, start.fds, log, start.acceptBatch);
+      } catch (err) {
+        send({ type: 'failed', message: (err as Error).message });
+        process.exit(1);
+      }
+      send({ type: 'accepting' });
+      return;
     case 'configure': {
       let next: Config;
       try {
@@ -69,7 +71,7 @@ port.on('message', (m: ToThread) => {
       }
       // One assignment per part between two requests: each request is
       // answered under one complete config, the old or the new.
-      http.configure({ ...next, limits: { ...next.limits, maxBodyBytesInFlight: m.bodyBytesInFlight } });
+      http.configure(next);
       relay.capacity = next.limits.maxRelayBytes;
       setLogLevel(log, next.log.level);
       config = next;
