@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { notify, openNotify, startWatchdog } from './http/activation.js';
 import { availableParallelism } from 'node:os';
+import { notify, openNotify, startWatchdog } from './http/activation.js';
 import { publicSockets } from './http/listen.js';
 import { loadUws } from './http/uws.js';
 import type { Backend, LossListener } from './backend.js';
@@ -194,10 +194,8 @@ async function main(): Promise<void> {
 
   const reloader = makeReloader(args.config, config, {
     serving: threadsReady, log,
-    applied: (next) => {
-      losses.useFlavors(next.flavors);
-    },
     beforeThreads: (next) => intake.useFlavors(next.flavors),
+    applied: (next) => losses.useFlavors(next.flavors),
   });
   flavorsNow = () => reloader.current().flavors;
   let draining: { cutShort(signal: string): void } | null = null;

@@ -30,7 +30,8 @@ try {
   process.exit(1);
 }
 // Its own lines, synchronous: a thread's few log lines are whole writes on the shared stdout.
-const log = makeLogger(config.log.level, { sync: true }).child({ component: 'http', thread: start.index });
+const root = makeLogger(config.log.level, { sync: true });
+const log = root.child({ component: 'http', thread: start.index });
 // The main thread loaded uWS first with the same head limit (it sets the environment uWS reads).
 loadUws(config.limits.maxQueryBytes + 8192);
 const { makeHttp } = await import('../http/app.js');
@@ -73,7 +74,7 @@ port.on('message', (m: ToThread) => {
       // answered under one complete config, the old or the new.
       http.configure(next);
       relay.capacity = next.limits.maxRelayBytes;
-      setLogLevel(log, next.log.level);
+      setLogLevel(root, next.log.level);
       config = next;
       send({ type: 'configured', error: null });
       return;
