@@ -48,8 +48,9 @@ const usage = `Usage: scratchd rebuild --config FILE --flavor NAME --day YYYY-MM
 Write DIR/<flavor>/<day file> (named by backends.file.name, with its .idx and
 .done manifest) from the flavor's Kafka topic: every message whose timestamp
 falls in that day in the flavor's time zone, read from the day's start to the
-topic's end: the Lines of every instance that produced to it. The day must be
-over; DIR must not be the live log directory.
+topic's end: the Lines of every instance that produced to it, merged by their
+timestamps (each instance's own order kept). The day must be over; DIR must
+not be the live log directory.
 
   --instance NAME  only the messages of that instance (their instance header):
                    that instance's day file, named with it
