@@ -9,9 +9,14 @@
  * drained after an outage). Keeps the messages whose timestamp (the Line's
  * arrival time) falls in the day and whose `flavor` header, if any, is the
  * flavor, and writes them, each with a newline, to
- * DIR/<flavor>/<flavor>-<day>.log with its index and manifest. With one
- * partition that is the topic's order, byte for byte the original file;
- * with several, Lines are merged by timestamp (src/recovery/merge.ts).
+ * DIR/<flavor>/<flavor>-<day>.log with its index and manifest, merged by
+ * timestamp (src/recovery/merge.ts). Each instance's Lines of a partition
+ * keep their order, the order its file has them in: with one partition and
+ * one instance (or --instance) that is byte for byte the original file.
+ * Instances producing to one partition interleave by when their batches
+ * reached the broker, not by time, so the union is re-merged by the Lines'
+ * timestamps; at equal timestamps the lower instance name comes first, then
+ * the lower partition.
  *
  * A partition is read until the offset that was its end, or until the
  * consumer says it reached the end: offsets may have gaps there
@@ -43,8 +48,9 @@ const usage = `Usage: scratchd rebuild --config FILE --flavor NAME --day YYYY-MM
 Write DIR/<flavor>/<day file> (named by backends.file.name, with its .idx and
 .done manifest) from the flavor's Kafka topic: every message whose timestamp
 falls in that day in the flavor's time zone, read from the day's start to the
-topic's end: the Lines of every instance that produced to it. The day must be
-over; DIR must not be the live log directory.
+topic's end: the Lines of every instance that produced to it, merged by their
+timestamps (each instance's own order kept). The day must be over; DIR must
+not be the live log directory.
 
   --instance NAME  only the messages of that instance (their instance header):
                    that instance's day file, named with it
@@ -109,7 +115,8 @@ async function rebuild(req: Request): Promise<number> {
     const ends = await Promise.all(partitions.map((p) => highOffset(consumer, topic, p)));
     const ranges = partitions.map((p, i) => ({ partition: p, start: starts[i]!, end: ends[i]! })).filter((r) => r.start < r.end);
     const total = ranges.reduce((n, r) => n + r.end - r.start, 0);
-    const kept = partitions.map((): Message[] => []);
+    // The kept messages, one list per instance and partition (the key "instance/partition").
+    const kept = new Map<string, { instance: string; partition: number; lines: Message[] }>();
     const bar = progressBar(`rebuild ${flavor.name} ${day}`, total, 'messages');
     let read = 0;
     let keptLines = 0;
@@ -130,8 +137,12 @@ async function rebuild(req: Request): Promise<number> {
           read++;
           const ts = m.timestamp ?? -1;
           if (ts < first || ts > last || m.value === null || !ofFlavor(m, flavor.name)) continue;
-          if (req.instance !== null && headerOf(m, 'instance') !== req.instance) continue;
-          kept[partitions.indexOf(m.partition)]!.push({ timestamp: ts, value: m.value });
+          const instance = headerOf(m, 'instance') ?? '';
+          if (req.instance !== null && instance !== req.instance) continue;
+          const key = `${instance}/${m.partition}`;
+          let k = kept.get(key);
+          if (k === undefined) kept.set(key, (k = { instance, partition: m.partition, lines: [] }));
+          k.lines.push({ timestamp: ts, value: m.value });
           keptLines++;
         }
         bar.update(read, keptLines);
@@ -139,7 +150,8 @@ async function rebuild(req: Request): Promise<number> {
     }
     bar.stop();
     if (keptLines === 0) throw new CommandError(`no Lines of ${flavor.name} on ${day} (${iso(first)} to ${iso(last)}) in topic ${topic}`);
-    const lines = mergeByTime(kept.filter((k) => k.length > 0));
+    const streams = [...kept.values()].sort((x, y) => (x.instance < y.instance ? -1 : x.instance > y.instance ? 1 : x.partition - y.partition));
+    const lines = mergeByTime(streams.map((k) => k.lines));
     const file = await write(req, lines);
     process.stdout.write(`rebuild ${flavor.name} ${day} from topic ${topic} (${ranges.length} partition(s)): ` +
       `${read} messages read, ${lines.length} Lines written to ${file}\n`);

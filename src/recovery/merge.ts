@@ -1,9 +1,10 @@
 /**
- * Several partitions' messages as one day file's Lines: ordered by
- * timestamp, each partition's own order kept, and at equal timestamps the
- * lower partition first. A k-way merge rather than a sort: a partition whose
- * timestamps step back (a clock step) keeps its order instead of being
- * reshuffled. With one partition it is that partition as it is.
+ * Several streams of messages (a partition's, or one instance's Lines of a
+ * partition) as one day file's Lines: ordered by timestamp, each stream's
+ * own order kept, and at equal timestamps the earlier stream first. A k-way
+ * merge rather than a sort: a stream whose timestamps step back (a clock
+ * step) keeps its order instead of being reshuffled. With one stream it is
+ * that stream as it is.
  */
 export interface Message {
   readonly timestamp: number;
