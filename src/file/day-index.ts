@@ -14,7 +14,8 @@
  * written just before it from a reader of the index. Raised, the times never
  * step back while the clock does not: every Line before an entry arrived at
  * or before its time, and every Line made at once after it arrived at or after
- * it. A Line written later than it arrived (a slow POST body, a Line of a
+ * it. A Line written later than it arrived (a slow POST body, a Line a
+ * serving thread relayed behind Lines other threads answered after it, a Line of a
  * sealed day written into a later day's file) sits where it was written, so
  * a reader finds it by the time it was written. A clock step back shows as a
  * step back in the index, which `byteRanges` allows for.

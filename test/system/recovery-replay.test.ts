@@ -80,10 +80,14 @@ t.test('broker down, Lines lost: the window is in losses.jsonl, and replaying it
   const counts = idCounts(after.map((m) => m.value));
   t.same(ok.filter((id) => !counts.has(id)), [], `every one of ${ok.length} answered Lines is in Kafka now`);
   const timeOf = (v: Buffer): number => Date.parse((JSON.parse(v.toString()) as { t: string }).t);
-  // Produced live: the Line's arrival time; replayed: its write batch's first arrival time.
+  // Produced live: the Line's arrival time; replayed: its write batch's index time, which is
+  // when the batch's first Line arrived, raised to the latest arrival written before it. With
+  // serving threads a Line can reach the file a few milliseconds behind Lines that arrived after
+  // it (docs/architecture.md), so its batch's time may be that much later than its own.
   const batchStarts = new Set(entries.map((e) => e.time));
-  t.same(after.filter((m) => m.timestamp !== timeOf(m.value) && !(batchStarts.has(m.timestamp) && m.timestamp <= timeOf(m.value))).length, 0,
-    'every message has its Line\'s arrival time, or (replayed) its batch\'s, as timestamp');
+  const off = after.filter((m) => m.timestamp !== timeOf(m.value) && !(batchStarts.has(m.timestamp) && Math.abs(m.timestamp - timeOf(m.value)) < 1000));
+  t.same(off.map((m) => [m.timestamp, timeOf(m.value)]), [],
+    'every message has its Line\'s arrival time, or (replayed) its batch\'s index time, as timestamp');
   t.same(after.filter((m) => m.headers.flavor !== 'gr').length, 0, 'every message has the header flavor=gr');
   // Extra Lines: only within a window's range, or the one write batch before it.
   const timeById = new Map(after.map((m) => [(JSON.parse(m.value.toString()) as { id: string }).id, timeOf(m.value)]));
