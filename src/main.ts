@@ -201,6 +201,7 @@ async function main(): Promise<void> {
   });
   flavorsNow = () => reloader.current().flavors;
   let draining: { cutShort(signal: string): void } | null = null;
+  let cutEarly: string | null = null;
   on.hup = () => {
     if (stopping) {
       // systemd has been told STOPPING=1: a RELOADING=1 now would confuse it.
@@ -213,7 +214,9 @@ async function main(): Promise<void> {
   on.stop = (signal) => {
     if (stopping) {
       // The usual convention (nginx, Ctrl-C twice): a second signal shortens the drain.
-      draining?.cutShort(signal);
+      // One that comes before the threads said they drain cuts the drain as soon as it starts.
+      if (draining === null) cutEarly = signal;
+      else draining.cutShort(signal);
       return;
     }
     stopping = true;
@@ -230,6 +233,7 @@ async function main(): Promise<void> {
         if (graphite) graphite.close();
         metrics.close();
       }, losses);
+      if (cutEarly !== null) draining.cutShort(cutEarly);
     });
   };
   // Signals that came during start-up: a stop ends the start here, before
