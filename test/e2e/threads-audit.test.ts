@@ -4,15 +4,15 @@
  * cuts the drain, a reload that adds and removes a flavor under load keeps
  * every answered Line, and /stats counts exactly what was answered.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { dayOf } from '../../src/day.js';
 import { connect, type Conn } from '../helpers/conn.js';
-import { startDaemon } from '../helpers/daemon.js';
+import { startDaemon, tempDir } from '../helpers/daemon.js';
 import { dayLines } from '../helpers/files.js';
 import { stats } from '../helpers/kafka-daemon.js';
-import { sleep, until } from '../helpers/wait.js';
+import { freePort, sleep, until } from '../helpers/wait.js';
 
 const idsIn = (lines: readonly string[]): string[] => lines.map((l) => (JSON.parse(l) as { id: string }).id);
 
@@ -132,4 +132,111 @@ t.test('/stats right after the answers (threads: 4): the sums are exact', async 
     t.equal(rejected, got[400], `round ${round}: rejected summed = the refusals`);
   }
   t.equal(await d.stop(), 0);
+});
+
+t.test('dedup across threads (threads: 4): one hit repeated on 32 connections is one Line', async (t) => {
+  const d = await startDaemon({
+    config: { threads: 4, flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'UTC', dedup: { key: ['pv_id', 'r'], windowMs: 60_000 } }] },
+  });
+  t.teardown(() => d.proc.kill('SIGKILL'));
+  const conns = await Promise.all(Array.from({ length: 32 }, () => connect(d.port)));
+  for (let round = 0; round < 5; round++) {
+    // Every connection at once: the repeats race on different threads.
+    const got = await Promise.all(conns.map((c, i) => c.send([{ path: `/track?pv_id=p${round}&r=1&id=${round}-${i}`, headers: { host: 'gr.test' } }])));
+    t.same(got.flat().filter((a) => a.status !== 200).length, 0, `round ${round}: all answered 200`);
+  }
+  for (const c of conns) c.close();
+  t.equal(await d.stop(), 0);
+  const pv = dayLines(join(d.dir, 'log'), 'gr', dayOf(Date.now(), 'UTC')).map((l) => (JSON.parse(l) as { pv_id: string }).pv_id);
+  t.same([...pv].sort(), ['p0', 'p1', 'p2', 'p3', 'p4'], 'one Line per page view');
+});
+
+t.test('pipelining at threads: 4: each connection\'s Lines in the order it sent them', async (t) => {
+  const d = await startDaemon({ config: { threads: 4 } });
+  t.teardown(() => d.proc.kill('SIGKILL'));
+  let notOk = 0;
+  await Promise.all(Array.from({ length: 24 }, async (_, c) => {
+    const conn = await connect(d.port);
+    for (let n = 0; n < 600; n += 60) {
+      const got = await conn.send(Array.from({ length: 60 }, (_, i) => ({ path: `/track?c=${c}&n=${n + i}`, headers: { host: 'gr.test' } })));
+      notOk += got.filter((a) => a.status !== 200).length;
+    }
+    conn.close();
+  }));
+  t.equal(notOk, 0, 'every request answered 200');
+  t.equal(await d.stop(), 0);
+  const byConn = new Map<string, number[]>();
+  for (const l of dayLines(join(d.dir, 'log'), 'gr', dayOf(Date.now(), 'Europe/Athens'))) {
+    const { c, n } = JSON.parse(l) as { c: string; n: string };
+    byConn.set(c, [...(byConn.get(c) ?? []), Number(n)]);
+  }
+  t.equal(byConn.size, 24);
+  const outOfOrder = [...byConn].filter(([, ns]) => ns.length !== 600 || ns.some((n, i) => n !== i)).map(([c]) => c);
+  t.same(outOfOrder, [], 'every connection: 0..599 in order');
+});
+
+t.test('SIGTERM while the threads start, under connection attempts (threads: 4): every 200 in the file, exit 0', async (t) => {
+  const port = await freePort();
+  let stop = false;
+  const ok: string[] = [];
+  let spawned: (() => void) | null = null;
+  const started = new Promise<void>((r) => { spawned = r; });
+  const clients = Array.from({ length: 8 }, async (_, c) => {
+    await started;
+    for (let n = 0; !stop; n++) {
+      try {
+        const conn = await connect(port);
+        const [a] = await conn.send([{ path: `/track?id=${c}-${n}`, headers: { host: 'gr.test' } }]);
+        if (a!.status === 200) ok.push(`${c}-${n}`);
+        conn.close();
+      } catch {
+        await sleep(1);
+      }
+    }
+  });
+  let code: number | string | null = null;
+  const d = await startDaemon({
+    config: { threads: 4, listen: `127.0.0.1:${port}`, shutdown: { graceMs: 200 } },
+    onSpawn: (proc) => {
+      spawned!();
+      // While it starts: the threads come up one by one and may already accept.
+      proc.stdout!.on('data', (b: Buffer) => {
+        if (code === null && b.toString().includes('stats listener ready')) {
+          code = 'signalled';
+          setTimeout(() => proc.kill('SIGTERM'), 20);
+        }
+      });
+    },
+  }).catch((err: Error) => err);
+  const exited = d instanceof Error ? null : d.exited;
+  t.ok(exited !== null, `the start reported (${d instanceof Error ? d.message : 'ok'})`);
+  if (exited === null) { stop = true; await Promise.all(clients); return; }
+  code = await within(exited, 30_000, 'exit');
+  stop = true;
+  await Promise.all(clients);
+  t.equal(code, 0, 'exit 0');
+  const inFile = new Set(idsIn(dayLines(join((d as { dir: string }).dir, 'log'), 'gr', dayOf(Date.now(), 'Europe/Athens'))));
+  t.same(ok.filter((id) => !inFile.has(id)).slice(0, 5), [], `every 200 in the file (${ok.length})`);
+});
+
+t.test('a flavor with hashed IPs added by a reload, salts not writable (threads: 4): one hashed IP per visitor', async (t) => {
+  const stateDir = join(tempDir('scratchd-threads-audit-'), 'state');
+  mkdirSync(stateDir);
+  writeFileSync(join(stateDir, 'salts'), 'not a directory'); // every salt write fails: salts live in RAM only
+  const plain = { name: 'gr', hosts: ['gr.test'], timeZone: 'UTC' };
+  const hashed = { name: 'tr', hosts: ['tr.test'], timeZone: 'UTC', enrich: { ip: 'ip' }, privacy: { ip: 'hashed' } };
+  const d = await startDaemon({ config: { threads: 4, stateDir, flavors: [plain] } });
+  t.teardown(() => d.proc.kill('SIGKILL'));
+  writeFileSync(join(d.dir, 'config.json'), JSON.stringify({ ...d.config, flavors: [plain, hashed] }, null, 2));
+  d.proc.kill('SIGHUP');
+  await d.waitLog((l) => l.msg === 'config reloaded', 15_000);
+  // The new flavor's first hits, one connection each: they spread over the threads.
+  const conns = await Promise.all(Array.from({ length: 16 }, () => connect(d.port)));
+  const got = await Promise.all(conns.map((c, i) => c.send([{ path: `/track?id=${i}`, headers: { host: 'tr.test' } }])));
+  for (const c of conns) c.close();
+  t.same(got.flat().map((a) => a.status), got.map(() => 200), 'all answered 200');
+  t.equal(await d.stop(), 0);
+  const ips = dayLines(join(d.dir, 'log'), 'tr', dayOf(Date.now(), 'UTC')).map((l) => (JSON.parse(l) as { ip: string }).ip);
+  t.equal(ips.length, 16);
+  t.equal(new Set(ips).size, 1, `one hashed IP for 127.0.0.1 (${new Set(ips).size} seen)`);
 });
