@@ -5,6 +5,7 @@
  * every answered Line, and /stats counts exactly what was answered.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { dayOf } from '../../src/day.js';
@@ -239,4 +240,23 @@ t.test('a flavor with hashed IPs added by a reload, salts not writable (threads:
   const ips = dayLines(join(d.dir, 'log'), 'tr', dayOf(Date.now(), 'UTC')).map((l) => (JSON.parse(l) as { ip: string }).ip);
   t.equal(ips.length, 16);
   t.equal(new Set(ips).size, 1, `one hashed IP for 127.0.0.1 (${new Set(ips).size} seen)`);
+});
+
+t.test('SIGTERM, listening itself: once draining, the listener is closed (a new connection is refused, not left in a backlog nobody accepts)', async (t) => {
+  const d = await startDaemon({ config: { threads: 2, shutdown: { graceMs: 4000 } } });
+  t.teardown(() => d.proc.kill('SIGKILL'));
+  d.proc.kill('SIGTERM');
+  await d.waitLog((l) => l.msg === 'draining', 10_000);
+  const started = Date.now();
+  const outcome = await new Promise<string>((resolve) => {
+    const sock = net.connect(d.port, '127.0.0.1');
+    sock.on('error', (err: NodeJS.ErrnoException) => resolve(`${err.code} after ${Date.now() - started} ms`));
+    sock.on('connect', () => {
+      sock.write('GET /track?id=late HTTP/1.1\r\nHost: gr.test\r\n\r\n');
+      sock.on('data', () => { resolve('answered'); sock.destroy(); });
+      sock.on('close', () => resolve(`closed unanswered after ${Date.now() - started} ms`));
+    });
+  });
+  t.match(outcome, /^ECONNREFUSED after/, `refused at once (got: ${outcome})`);
+  t.equal(await within(d.exited, 20_000, 'exit'), 0, 'exit 0');
 });
