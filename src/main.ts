@@ -223,11 +223,12 @@ async function main(): Promise<void> {
     // Told and logged once every thread stopped accepting, answers 503 on
     // /health and closes each connection after its answer.
     void threadsReady.drain().then(() => {
+      // No thread accepts now: a connection the kernel took would wait unanswered, then be reset.
+      sockets.close();
       notify(log, 'STOPPING=1');
       log.info({ signal }, 'draining');
       draining = drain(reloader.current(), log, async () => {
         await threadsReady.close();
-        sockets.close();
       }, backends, () => {
         stats.close();
         if (graphite) graphite.close();
