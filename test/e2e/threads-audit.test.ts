@@ -264,3 +264,39 @@ t.test('SIGTERM, listening itself: once draining, the listener is closed (a new 
   t.match(outcome, /^ECONNREFUSED after/, `refused at once (got: ${outcome})`);
   t.equal(await within(d.exited, 20_000, 'exit'), 0, 'exit 0');
 });
+
+t.test('a second signal under load (threads: 4): every 200 is in the file or counted lost', async (t) => {
+  const d = await startDaemon({ config: { threads: 4, shutdown: { graceMs: 2000, drainTimeoutMs: 60_000 } } });
+  t.teardown(() => d.proc.kill('SIGKILL'));
+  const ok: string[] = [];
+  let stop = false;
+  const loops = Array.from({ length: 32 }, async (_, c) => {
+    let conn: Conn | null = null;
+    for (let n = 0; !stop; n += 8) {
+      try {
+        conn ??= await connect(d.port);
+        const ids = Array.from({ length: 8 }, (_, i) => `${c}-${n + i}`);
+        const got = await conn.send(ids.map((id) => ({ path: `/track?id=${id}`, headers: { host: 'gr.test' } })));
+        got.forEach((a, i) => { if (a.status === 200) ok.push(ids[i]!); });
+        if (!conn.open) conn = null;
+      } catch {
+        conn = null;
+        await sleep(5);
+      }
+    }
+  });
+  await until('some load', () => ok.length > 3000, 30_000);
+  // Both signals in one turn of the main thread (see the first test).
+  d.proc.kill('SIGSTOP');
+  d.proc.kill('SIGTERM');
+  d.proc.kill('SIGINT');
+  d.proc.kill('SIGCONT');
+  const code = await within(d.exited, 20_000, 'exit');
+  stop = true;
+  await Promise.all(loops);
+  t.equal(code, 2, `exit 2 (got ${code})`);
+  const cut = d.logs.find((l) => l.msg === 'drain cut short by a second signal; queued Lines lost') as { lost?: { file?: number } } | undefined;
+  const inFile = new Set(idsIn(dayLines(join(d.dir, 'log'), 'gr', dayOf(Date.now(), 'Europe/Athens'))));
+  const missing = ok.filter((id) => !inFile.has(id)).length;
+  t.ok((cut?.lost?.file ?? 0) >= missing, `answered 200 and not in the file (${missing}) ≤ counted lost (${cut?.lost?.file}); ${ok.length} answered`);
+});
