@@ -216,6 +216,7 @@ t.test('SIGTERM while the threads start, under connection attempts (threads: 4):
   stop = true;
   await Promise.all(clients);
   t.equal(code, 0, 'exit 0');
+  t.ok((d as { logs: Record<string, unknown>[] }).logs.some((l) => l.msg === 'stopped during start-up'), 'the SIGTERM came during start-up');
   const inFile = new Set(idsIn(dayLines(join((d as { dir: string }).dir, 'log'), 'gr', dayOf(Date.now(), 'Europe/Athens'))));
   t.same(ok.filter((id) => !inFile.has(id)).slice(0, 5), [], `every 200 in the file (${ok.length})`);
 });
