@@ -199,6 +199,7 @@ async function main(): Promise<void> {
   });
   flavorsNow = () => reloader.current().flavors;
   let draining: { cutShort(signal: string): void } | null = null;
+  let cutEarly: string | null = null;
   on.hup = () => {
     if (stopping) {
       // systemd has been told STOPPING=1: a RELOADING=1 now would confuse it.
@@ -211,23 +212,27 @@ async function main(): Promise<void> {
   on.stop = (signal) => {
     if (stopping) {
       // The usual convention (nginx, Ctrl-C twice): a second signal shortens the drain.
-      draining?.cutShort(signal);
+      // One that comes before the threads said they drain cuts the drain as soon as it starts.
+      if (draining === null) cutEarly = signal;
+      else draining.cutShort(signal);
       return;
     }
     stopping = true;
     // Told and logged once every thread stopped accepting, answers 503 on
     // /health and closes each connection after its answer.
     void threadsReady.drain().then(() => {
+      // No thread accepts now: a connection the kernel took would wait unanswered, then be reset.
+      sockets.close();
       notify(log, 'STOPPING=1');
       log.info({ signal }, 'draining');
       draining = drain(reloader.current(), log, async () => {
         await threadsReady.close();
-        sockets.close();
       }, backends, () => {
         stats.close();
         if (graphite) graphite.close();
         metrics.close();
       }, losses);
+      if (cutEarly !== null) draining.cutShort(cutEarly);
     });
   };
   // Signals that came during start-up: a stop ends the start here, before
