@@ -154,7 +154,7 @@ async function main(): Promise<void> {
   // The flavor table in force: the start-up one until the reloader exists.
   let flavorsNow = (): readonly Flavor[] => config.flavors;
   // The salts' keeper runs here; every thread gets its salts after each pass.
-  const { privacy, passSoon } = startPrivacy(config.stateDir, () => flavorsNow(), log.child({ component: 'privacy' }),
+  const { privacy, passSoon, passFor } = startPrivacy(config.stateDir, () => flavorsNow(), log.child({ component: 'privacy' }),
     (salts) => serving?.salts(salts.all()));
   const metrics = createMetrics(counters, backends, {
     losses, privacy, build: { version, instance: config.instance },
@@ -187,14 +187,18 @@ async function main(): Promise<void> {
     onFailure: (err) => {
       log.fatal({ err: err.message }, 'a serving thread failed; stopping');
       process.exitCode = 1;
-      on.stop('serving thread failure');
+      if (!stopping) on.stop('serving thread failure'); // while draining, the drain goes on (not a second signal)
     },
   }).catch((err: Error) => fail(`serving threads: ${err.message}`));
   serving = threadsReady;
 
   const reloader = makeReloader(args.config, config, {
     serving: threadsReady, log,
-    beforeThreads: (next) => intake.useFlavors(next.flavors),
+    beforeThreads: (next) => {
+      intake.useFlavors(next.flavors);
+      // The new flavors' salts reach every thread before the config does (same port, in order).
+      passFor(next.flavors);
+    },
     applied: (next) => losses.useFlavors(next.flavors),
   });
   flavorsNow = () => reloader.current().flavors;
@@ -248,6 +252,9 @@ async function main(): Promise<void> {
   if (early.hup) on.hup();
 }
 
+/** How long a drain cut short waits for the serving threads to hand over their last Lines. */
+const GIVE_UP_CLOSE_MS = 1000;
+
 /**
  * With the listener closed: let open connections finish what they send for
  * a grace period, close them, then drain every backend. Past the drain
@@ -258,12 +265,19 @@ function drain(
   losses: LossTracker,
 ): { cutShort(signal: string): void } {
   const started = Date.now();
-  const giveUp = (msg: string, fields: object): never => {
-    const lost = Object.fromEntries(backends.map((b) => [b.name, b.queued()]));
-    log.error({ lost, ...fields }, msg);
-    for (const b of backends) b.abandon?.();
-    losses.closeAll();
-    process.exit(2);
+  let givingUp = false;
+  const giveUp = (msg: string, fields: object): void => {
+    if (givingUp) return;
+    givingUp = true;
+    // The threads close first and hand over their last Lines (for at most a
+    // moment): then every Line answered 2xx is written or counted lost here.
+    void Promise.race([closeConnections(), new Promise((r) => setTimeout(r, GIVE_UP_CLOSE_MS))]).then(() => {
+      const lost = Object.fromEntries(backends.map((b) => [b.name, b.queued()]));
+      log.error({ lost, ...fields }, msg);
+      for (const b of backends) b.abandon?.();
+      losses.closeAll();
+      process.exit(2);
+    });
   };
   const timer = setTimeout(() => giveUp('drain timed out; queued Lines lost', { drainTimeoutMs: config.shutdown.drainTimeoutMs }),
     config.shutdown.drainTimeoutMs);
@@ -275,6 +289,7 @@ function drain(
     const failed = (await Promise.allSettled(backends.map((b) => b.close())))
       .flatMap((r, i) => (r.status === 'rejected' ? [{ backend: backends[i]!.name, err: (r.reason as Error).message }] : []));
     clearTimeout(timer);
+    if (givingUp) return; // cut short meanwhile: that path counts and exits 2
     losses.closeAll(); // windows still open are recorded before exit
     closeStats();
     const totals = Object.fromEntries(backends.map((b) => [b.name, b.counters]));

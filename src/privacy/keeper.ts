@@ -23,13 +23,13 @@ export function keepSalts(
   salts: Salts, flavors: () => readonly Flavor[], now: () => number = Date.now,
   /** After each pass: the main thread hands every salt to the serving threads. */
   passed: () => void = () => {},
-): { stop(): void; soon(): void } {
+): { stop(): void; soon(): void; now(flavors: readonly Flavor[]): void } {
   /** Each flavor's zone as last configured, kept after a reload removes it. */
   const zones = new Map<string, string>();
-  const pass = (): void => {
+  const pass = (table: readonly Flavor[] = flavors()): void => {
     const t = now();
     const known = new Set<string>();
-    for (const f of flavors()) {
+    for (const f of table) {
       known.add(f.name);
       zones.set(f.name, f.timeZone);
       const today = dayOf(t, f.timeZone);
@@ -49,7 +49,7 @@ export function keepSalts(
   };
   salts.onMiss = passSoon;
   pass();
-  const timer = setInterval(pass, EVERY_MS);
+  const timer = setInterval(() => pass(), EVERY_MS);
   timer.unref();
-  return { stop: () => { clearInterval(timer); salts.onMiss = () => {}; }, soon: passSoon };
+  return { stop: () => { clearInterval(timer); salts.onMiss = () => {}; }, soon: passSoon, now: pass };
 }

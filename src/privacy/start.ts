@@ -15,10 +15,11 @@ export function startPrivacy(
   stateDir: string, flavors: () => readonly Flavor[], log: Logger,
   /** After each pass of the keeper: every salt, for the serving threads. */
   passed: (salts: Salts) => void = () => {},
-): { privacy: PrivacyState; passSoon(): void } {
+): { privacy: PrivacyState; passSoon(): void; passFor(flavors: readonly Flavor[]): void } {
   const salts = threadSalts(stateDir, log);
   const keeper = keepSalts(salts, flavors, Date.now, () => passed(salts));
-  return { privacy: new PrivacyState(salts), passSoon: keeper.soon };
+  // passFor: a pass over a config about to be applied (a reload), before any thread serves it.
+  return { privacy: new PrivacyState(salts), passSoon: keeper.soon, passFor: keeper.now };
 }
 
 /** The salts of a serving thread or the main thread: in stateDir, their failures logged. */

@@ -207,6 +207,7 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
   }, ELU_WINDOW_MS);
   eluTimer.unref();
 
+  let closed: Promise<void> | null = null;
   const post = (t: Thread, m: ToThread): void => {
     if (!t.ended) t.worker.postMessage(m);
   };
@@ -249,13 +250,17 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
         post(t, { type: 'drain' });
       }, null)));
     },
-    async close() {
-      closing = true;
-      clearInterval(eluTimer);
-      const ended = threads.map((t) => (t.ended ? Promise.resolve() : new Promise<void>((resolve) => t.worker.once('exit', () => resolve()))));
-      for (const t of threads) post(t, { type: 'close' });
-      await Promise.all(ended);
-      takeEarly();
+    close() {
+      // Once: the drain and a drain cut short may both ask.
+      closed ??= (async () => {
+        closing = true;
+        clearInterval(eluTimer);
+        const ended = threads.map((t) => (t.ended ? Promise.resolve() : new Promise<void>((resolve) => t.worker.once('exit', () => resolve()))));
+        for (const t of threads) post(t, { type: 'close' });
+        await Promise.all(ended);
+        takeEarly();
+      })();
+      return closed;
     },
   };
 }
