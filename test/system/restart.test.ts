@@ -116,11 +116,11 @@ interface Run {
   ms: number;
 }
 
-async function restarts(plain: boolean): Promise<Run> {
+async function restarts(plain: boolean, threads = 2): Promise<Run> {
   const sock: Activator = await holdSocket();
   try {
     const port = plain ? await freePort() : sock.port;
-    const cfg = daemonConfig({ listen: `127.0.0.1:${port}` });
+    const cfg = daemonConfig({ listen: `127.0.0.1:${port}`, threads });
     const argv = [process.execPath, mainJs, '--config', cfg.file];
     const exitCodes: (number | null)[] = [];
     let gen: Generation = await sock.start(argv, { plain });
@@ -174,7 +174,7 @@ function describe(name: string, r: Run): string {
     `persisted once ${r.persistedOnce}, missing ${r.missing}, duplicated ${r.duplicates}, persisted but not answered ${r.extra}`;
 }
 
-t.test('restarts on a socket held by systemd drop nothing', async (t) => {
+t.test('restarts on a socket held by systemd drop nothing (threads: 2)', async (t) => {
   const r = await restarts(false);
   t.comment(describe('socket activation', r));
   t.same(r.exitCodes, Array(RESTARTS + 1).fill(0), 'every generation exits 0');
@@ -185,6 +185,16 @@ t.test('restarts on a socket held by systemd drop nothing', async (t) => {
   t.equal(r.duplicates, 0, 'nothing persisted twice');
   t.equal(r.persistedOnce, r.tally.answered.size, 'every 200 persisted exactly once');
   t.equal(r.extra, 0, 'nothing persisted that was not answered');
+
+  await t.test('the same with threads: 4', async (t) => {
+    const q = await restarts(false, 4);
+    t.comment(describe('socket activation, 4 threads', q));
+    t.same(q.exitCodes, Array(RESTARTS + 1).fill(0), 'every generation exits 0');
+    t.same(q.tally.failed, { refused: 0, reset: 0, eof: 0, timeout: 0, other: 0 }, 'no failed request, no reset');
+    t.equal(q.tally.other, 0, 'every answer 200');
+    t.equal(q.persistedOnce, q.tally.answered.size, 'every 200 persisted exactly once');
+    t.equal(q.extra, 0, 'nothing persisted that was not answered');
+  });
 
   await t.test('the same restarts with the daemon binding the port itself', async (t) => {
     const p = await restarts(true);
