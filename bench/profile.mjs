@@ -9,7 +9,8 @@
 // With PROF_THREADS=N the config says "threads": N and nothing is pinned
 // (server and `wrk -t2` share the cores, as in the serving-threads rows);
 // --cpu-prof then writes one profile per thread (the main thread's file
-// names the pid's own thread id 0), each summarized.
+// names the pid's own thread id 0), each summarized. PROF_RATE=R: paced load
+// instead (R req/s asked of wrk over 200 connections, as the half-load runs).
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,7 +45,9 @@ const threads = () => new Map(readdirSync(`/proc/${p.pid}/task`).map((tid) => {
   return [`${tid} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`, [Number(f[11]), Number(f[12]), wakes]];
 }));
 const before = threads();
-const [wcmd, ...wargs] = pinWrk(['wrk', '-t1', '-c64', `-d${seconds}s`, '-s', join(dir, 'track.lua'), `http://127.0.0.1:${port}/track`]);
+const rate = process.env.PROF_RATE;
+const [wcmd, ...wargs] = pinWrk(['wrk', '-t1', rate ? '-c200' : '-c64', `-d${seconds}s`, '-s', join(dir, 'track.lua'), `http://127.0.0.1:${port}/track`,
+  ...(rate ? ['--', rate, '200'] : [])]);
 const wrk = execFileSync(wcmd, wargs).toString();
 const after = threads();
 process.stdout.write(wrk);

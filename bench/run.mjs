@@ -7,7 +7,8 @@
 //   (c) scratchd — file backend only
 //   (d) scratchd — file + Kafka backends with a real broker (when available)
 //   (g) Go       — bench/go, the original design in Go net/http (when Go is installed)
-// Each server is pinned to core 0 (taskset -c 0), wrk to core 1. Per server and
+// Each server is pinned to core 0 (taskset -c 0), wrk to core 1; scratchd's
+// config says "threads": 1 (one serving thread + the main thread). Per server and
 // round: start, 1 s warm-up, `wrk -t1 -c64` at full speed, then a paced run at
 // half of scratchd's maximum rate (the (e) row for scratchd, and the same offered
 // load for (a) and (b) as reference), stop. Figures are medians over rounds and
@@ -16,11 +17,13 @@
 // After the rounds: a latency timeline of (c) and (d) at half load
 // (bench/timeline.mjs: where the tail comes from), (d) during a spool drain
 // (issue 14: half-load p99 while the Kafka spool drains vs the same process
-// idle, see runDrain) and two server threads vs one (bench/scale/: CPU per
-// request).
+// idle, see runDrain), two server threads vs one (bench/scale/: CPU per
+// request) and, nothing pinned, serving threads on both cores (issue 24's
+// targets, bench/threads.mjs: (c)/(d) at "threads": 2 against nginx
+// worker_processes 2 and Go at GOMAXPROCS=2, wrk -t2; --only threads).
 //
 // Options: --rounds N (3) --duration S (8) --paced-duration S (8)
-//          --connections N (64) --paced-connections N (200) --only a,b,c,d,g,drain
+//          --connections N (64) --paced-connections N (200) --only a,b,c,d,g,drain,threads
 //          --drain S (8, 0: skip; half-load seconds idle and draining, per round)
 //          --drain-fill S (10; seconds at maximum load with the broker down)
 //          --drain-rate R (0: half of (d)'s calibrated maximum; else wrk asks for R req/s)
@@ -33,6 +36,9 @@
 //   node bench/run.mjs --rounds 1 --duration 1 --paced-duration 1 --calibration 1 --timeline 2 --scale 1 --drain 3 --drain-fill 3 --no-write
 // Only the drain measurement (one round):
 //   node bench/run.mjs --only drain --rounds 1 --calibration 2 --drain 4 --drain-fill 4 --no-write
+// Only the serving threads (its own section of --out is replaced, the rest kept;
+// SCRATCHD_BENCH_GO_BINARY=a bench/go build when the chroot has no Go):
+//   node bench/run.mjs --only threads --rounds 3 --duration 6 --paced-duration 6
 // A CPU profile of scratchd through a drain round (V8's .cpuprofile; bench/notes.md
 // says what it showed): SCRATCHD_BENCH_DRAIN_FLAGS="--cpu-prof --cpu-prof-dir=DIR" before that.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -1064,7 +1070,10 @@ async function main() {
     threads = renderThreads(m, {
       date: new Date().toISOString().slice(0, 16).replace('T', ' '), commit: info.commit, load: loadAtStart,
       loadEnd: readFileSync('/proc/loadavg', 'utf8').trim(),
-    }, { ROUNDS, DURATION, PACED_DURATION, CONNS, PACED_CONNS, CALIBRATION, scratchdEnv, scratchdFlags, goReason: goInfo.reason, kafkaReason: kafkaInfo.reason });
+    }, {
+      ROUNDS, DURATION, PACED_DURATION, CONNS, PACED_CONNS, CALIBRATION, scratchdEnv, scratchdFlags, goReason: goInfo.reason, kafkaReason: kafkaInfo.reason,
+      notesFile: join(benchDir, 'threads-notes.md'),
+    });
   }
 
   // Issue 14: (d) during a spool drain vs idle, after everything else that

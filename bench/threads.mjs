@@ -15,7 +15,7 @@
 // check. (d2) is paced at half of its own maximum, the others at half of
 // (c2)'s; both calibrated at the start. Each scratchd thread's CPU time is
 // read from /proc/PID/task/TID around each run and grouped (see classify()).
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -79,6 +79,15 @@ function cpuSpan(pids, groupOf) {
     for (const [k, [group, ns]] of to) g[group] = (g[group] ?? 0) + ns - (from.get(k)?.[1] ?? 0);
     return g;
   };
+}
+
+/** A task's voluntary context switches: how often it went to sleep and was woken (for the main thread: about once per relay delivery). */
+function wakeUps(pid, tid) {
+  try {
+    return Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))[1]);
+  } catch {
+    return NaN;
+  }
 }
 
 function vmRSS(pid) {
@@ -186,8 +195,10 @@ async function runOne(h, ctx, key, con, round) {
     const warm = await h.wrk(con.port, { seconds: 1, conns: h.CONNS, script: ctx.script, ...W });
     let end = cpuSpan(pids, groupOf);
     let t0 = performance.now();
+    const wakes0 = con.node ? wakeUps(pid, pid) : NaN;
     r.max = await h.wrk(con.port, { seconds: h.DURATION, conns: h.CONNS, script: ctx.script, ...W });
     r.max.cpu = end();
+    r.max.mainWakes = con.node ? wakeUps(pid, pid) - wakes0 : NaN;
     r.max.wall = (performance.now() - t0) / 1000;
     r.rss = con.pids(pid).reduce((s, p) => s + h.vmHWM(p), 0);
     const rate = con.kafka ? ctx.calD : ctx.calC;
@@ -267,6 +278,7 @@ function summarize(m) {
       p999: med(rs.map((r) => r[run].p999)),
       whole: med(rs.map((r) => perReq(r[run]))),
       share: med(rs.map((r) => sum(r[run].cpu) / 1e9 / r[run].wall)),
+      linesPerWake: med(rs.map((r) => r[run].requests / r[run].mainWakes)),
       g: Object.fromEntries(['serving', 'main', 'node/V8 helpers', 'libuv pool', 'librdkafka', 'other'].map((g) => [g, med(rs.map((r) => perReq(r[run], g)))])),
     });
     rows[k] = { max: at('max'), paced: at('paced'), rssIdle: med(rs.map((r) => r.rssIdle)), rss: med(rs.map((r) => r.rss)), helpers: rs[0]?.helpers };
@@ -328,7 +340,8 @@ export function renderThreads(m, info, opts) {
     + `The main thread is the task whose tid is the pid; the serving threads are the last \`threads\` tasks named \`node\` to start (scratchd starts them after all of Node's own, which start with the process: ${f(c2?.helpers)} of them here, V8's platform worker and delayed-task thread (\`--v8-pool-size=1\`) and Node's signal watcher). `
     + 'V8\'s helpers serve every isolate (concurrent marking, compilation), so their time is shown apart, not charged to a thread. "µs per request" divides by the requests wrk counted.');
   o.push('- Correctness every scratchd and Go round: Lines in files checked one by one against the Values their query gives, their count against wrk\'s 2xx (+ the readiness probe, ≤ one in flight per connection at each wrk cut-off), '
-    + '`persisted` of every backend (the \'drained\' log line) = Lines in files, nothing dropped; with Kafka the records added to the three bench topics over the round (their high watermarks before start and after exit) = Lines in files.', '');
+    + '`persisted` of every backend (the \'drained\' log line) = Lines in files, nothing dropped; with Kafka the records added to the three bench topics over the round (their high watermarks before start and after exit) = Lines in files.');
+  o.push('- The Kafka broker (a JVM, started by the runner) stays pinned to core 1, as for the other rows: it competes with (d2) and wrk for that core.', '');
 
   o.push(`### Maximum load, wrk -t2 -c${opts.CONNS}, nothing pinned`, '');
   o.push('| contender | req/s | × (b2) | whole-process CPU µs per request | cores used by the server | p50 ms | p99 ms | RSS after start MB | peak RSS MB |');
@@ -345,14 +358,15 @@ export function renderThreads(m, info, opts) {
     o.push(`| ${L[k]} | ${k === 'd2' ? m.calD?.targetRate : m.calC.targetRate} | ${f(r.paced.rps)} | ${fms(r.paced.p50)} | ${fms(r.paced.p99)} | ${fms(r.paced.p999)} | ${r.paced.p99All.map(fms).join(', ')} | ${f(r.paced.whole, 2)} |`);
   }
   o.push('', '### scratchd\'s CPU per request by thread (µs)', '');
-  o.push('| contender, load | serving threads | main thread | node/V8 helpers | libuv pool | librdkafka | whole process |');
-  o.push('|---|--:|--:|--:|--:|--:|--:|');
+  o.push('| contender, load | serving threads | main thread | node/V8 helpers | libuv pool | librdkafka | whole process | requests per main-thread wake-up |');
+  o.push('|---|--:|--:|--:|--:|--:|--:|--:|');
   for (const k of ['c2', 'd2', 'c1'].filter((x) => rows[x])) {
     for (const run of ['max', 'paced']) {
       const g = rows[k][run].g;
-      o.push(`| ${L[k]}, ${run === 'max' ? 'maximum' : 'half'} load | ${f(g.serving, 2)} | ${f(g.main, 2)} | ${f(g['node/V8 helpers'], 2)} | ${f(g['libuv pool'], 2)} | ${f(g.librdkafka, 2)} | ${f(rows[k][run].whole, 2)} |`);
+      o.push(`| ${L[k]}, ${run === 'max' ? 'maximum' : 'half'} load | ${f(g.serving, 2)} | ${f(g.main, 2)} | ${f(g['node/V8 helpers'], 2)} | ${f(g['libuv pool'], 2)} | ${f(g.librdkafka, 2)} | ${f(rows[k][run].whole, 2)} | ${run === 'max' ? f(rows[k].max.linesPerWake) : '–'} |`);
     }
   }
+  o.push('', 'A main-thread wake-up is a voluntary context switch of the main thread (`/proc/PID/task/PID/status`) over the maximum-load run: it sleeps in epoll and wakes for relayed batches, pool completions and timers, so requests per wake-up is about the Lines each of its passes takes.');
 
   // Targets.
   const t = [];
@@ -401,6 +415,8 @@ export function renderThreads(m, info, opts) {
     o.push(`| ${r.round} | ${r.key} | ${f(r.max.rps)} | ${fms(r.max.p99)} | ${f(perReq(r.max), 2)} | ${r.max.cpu.serving !== undefined ? f(perReq(r.max, 'serving'), 2) : '–'} | ${r.max.cpu.main !== undefined ? f(perReq(r.max, 'main'), 2) : '–'} | ${f(r.paced.rps)} | ${fms(r.paced.p99)} | ${fmb(r.rssIdle)} / ${fmb(r.rss)} | ${r.lines ?? '–'} / ${r.expectedOk} | ${r.topic ?? '–'} |`);
   }
   o.push('', 'Correctness checks:', '', ...cks.map((c) => `- ${c.ok ? 'ok' : '**FAILED**'}: ${c.text}`));
+  // The hand-written part: what the profiles of the misses showed, and the experiments.
+  if (existsSync(opts.notesFile)) o.push('', readFileSync(opts.notesFile, 'utf8').trim());
   return { markdown: o.join('\n'), checks: cks, rows };
 }
 
