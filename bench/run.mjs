@@ -32,6 +32,8 @@
 //          --alt-flags="NODE FLAGS [NAME=VALUE…]" (this build with other node flags and
 //            environment than bench/production.mjs's, as (c1)/(d1))
 //          --out FILE (BENCHMARKS.md) --no-write --keep (keep the temp dir)
+//          --threads-from FILE (a kept results.json: render its serving-threads section
+//            into --out again, e.g. after editing bench/threads-notes.md; measures nothing)
 // A smoke test of the runner itself (not a measurement):
 //   node bench/run.mjs --rounds 1 --duration 1 --paced-duration 1 --calibration 1 --timeline 2 --scale 1 --drain 3 --drain-fill 3 --no-write
 // Only the drain measurement (one round):
@@ -79,6 +81,7 @@ const { values: opt } = parseArgs({
     'prep-only': { type: 'string' },
     baseline: { type: 'string' },
     'alt-flags': { type: 'string' },
+    'threads-from': { type: 'string' },
   },
 });
 const ROUNDS = Number(opt.rounds);
@@ -947,6 +950,13 @@ function buildGo(dir) {
 // ------------------------------------------------------------------ main ----
 
 async function main() {
+  if (opt['threads-from']) {
+    const { m, meta, opts } = JSON.parse(readFileSync(opt['threads-from'], 'utf8')).threads.raw;
+    const t = renderThreads(m, meta, { ...opts, notesFile: join(benchDir, 'threads-notes.md') });
+    if (opt['no-write']) process.stdout.write(t.markdown + '\n');
+    else replaceSection(resolve(root, opt.out), t.markdown);
+    return;
+  }
   log(`scratchd benchmark: ${ROUNDS} rounds × (1 s warm-up + ${DURATION} s max + ${PACED_DURATION} s paced) per contender`);
   ensureTools();
   const info = machine();
@@ -1067,13 +1077,15 @@ async function main() {
       root, node, scratchdFlags, scratchdEnv, FLAVORS, log, spawnServer, stopServer, waitReady, wrk, checkLines, countNginxLines, childPids, vmHWM,
       ROUNDS, DURATION, PACED_DURATION, CONNS, PACED_CONNS, CALIBRATION,
     }, ctx);
-    threads = renderThreads(m, {
+    const meta = {
       date: new Date().toISOString().slice(0, 16).replace('T', ' '), commit: info.commit, load: loadAtStart,
       loadEnd: readFileSync('/proc/loadavg', 'utf8').trim(),
-    }, {
+    };
+    const opts = {
       ROUNDS, DURATION, PACED_DURATION, CONNS, PACED_CONNS, CALIBRATION, scratchdEnv, scratchdFlags, goReason: goInfo.reason, kafkaReason: kafkaInfo.reason,
-      notesFile: join(benchDir, 'threads-notes.md'),
-    });
+    };
+    threads = renderThreads(m, meta, { ...opts, notesFile: join(benchDir, 'threads-notes.md') });
+    threads.raw = { m, meta, opts };
   }
 
   // Issue 14: (d) during a spool drain vs idle, after everything else that
