@@ -388,6 +388,7 @@ export function renderThreads(m, info, opts) {
   const bad = cks.filter((x) => !x.ok);
   add('6. correctness every round: Lines in files = `persisted` = wrk\'s 2xx; with Kafka every answered Line once in its topic', `${cks.length - bad.length} of ${cks.length} checks ok${bad.length ? `: ${bad.map((x) => x.text).join('; ')}` : ''}`, cks.length > 0 ? bad.length === 0 : null);
   o.push('', '### Targets (issue 24)', '', '| target | measured (medians of this run) | |', '|---|---|---|', ...t);
+  if (t.some((x) => x.includes('**missed**'))) o.push('', 'What each miss costs, from profiles, and the experiment tried: "What the misses cost" at the end of this section.');
 
   // Amdahl.
   o.push('', '### Scaling model: a projection, not a measurement (this machine has 2 cores)', '');
