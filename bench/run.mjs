@@ -915,7 +915,7 @@ async function startKafkaIfAvailable() {
       });
       p.on('exit', (code) => reject(new Error(`broker helper exited ${code}: ${out.slice(-2000)}`)));
     });
-    return { kafka: { brokers, command, stop: () => { p.stdin.end(); p.kill('SIGTERM'); } }, reason: null };
+    return { kafka: { brokers, command, pid: p.pid, stop: () => { p.stdin.end(); p.kill('SIGTERM'); } }, reason: null };
   } catch (err) {
     return { kafka: null, reason: `the broker did not start: ${err.message.split('\n')[0]}` };
   }
@@ -1073,6 +1073,12 @@ async function main() {
   let threads = null;
   if (wantThreads) {
     const loadAtStart = readFileSync('/proc/loadavg', 'utf8').trim();
+    // Nothing pinned here: the broker (its helper and JVM, every thread) may use both cores too.
+    const brokerOn = (cpus) => {
+      const walk = (pid) => [pid, ...childPids(pid).flatMap(walk)];
+      for (const pid of kafkaInfo.kafka ? walk(kafkaInfo.kafka.pid) : []) spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+    };
+    brokerOn('0,1');
     const m = await measureThreads({
       root, node, scratchdFlags, scratchdEnv, FLAVORS, log, spawnServer, stopServer, waitReady, wrk, checkLines, countNginxLines, childPids, vmHWM,
       ROUNDS, DURATION, PACED_DURATION, CONNS, PACED_CONNS, CALIBRATION,
@@ -1084,6 +1090,7 @@ async function main() {
     const opts = {
       ROUNDS, DURATION, PACED_DURATION, CONNS, PACED_CONNS, CALIBRATION, scratchdEnv, scratchdFlags, goReason: goInfo.reason, kafkaReason: kafkaInfo.reason,
     };
+    brokerOn('1');
     threads = renderThreads(m, meta, { ...opts, notesFile: join(benchDir, 'threads-notes.md') });
     threads.raw = { m, meta, opts };
   }

@@ -380,7 +380,7 @@ export function renderThreads(m, info, opts) {
     + 'V8\'s helpers serve every isolate (concurrent marking, compilation), so their time is shown apart, not charged to a thread. "µs per request" divides by the requests wrk counted.');
   o.push('- Correctness every scratchd and Go round: Lines in files checked one by one against the Values their query gives, their count against wrk\'s 2xx (+ the readiness probe, ≤ one in flight per connection at each wrk cut-off), '
     + '`persisted` of every backend (the \'drained\' log line) = Lines in files, nothing dropped; with Kafka the records added to the three bench topics over the round (their high watermarks before start and after exit) = Lines in files.');
-  o.push('- The Kafka broker (a JVM, started by the runner) stays pinned to core 1, as for the other rows: it competes with (d2) and wrk for that core.', '');
+  o.push('- The Kafka broker (a JVM, started by the runner, pinned to core 1 with wrk for the pinned rows) is unpinned for these rows too (`taskset -a -p -c 0,1` on its processes, back to core 1 after): it shares both cores with (d2) and wrk.', '');
 
   o.push(`### Maximum load, wrk -t2 -c${opts.CONNS}, nothing pinned`, '');
   o.push('| contender | req/s | × (b2) | Lines/s acknowledged by Kafka | whole-process CPU µs per request | cores used by the server | p50 ms | p99 ms | RSS after start MB | peak RSS MB |');
