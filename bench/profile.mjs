@@ -6,6 +6,11 @@
 // librdkafka's threads) and, with --cpu-prof, the top functions by self time
 // and by total time (inclusive). With PROF_KAFKA=host:port (a broker with the
 // bench.* topics, e.g. bench/kafka-broker.mts) the Kafka backend is on too, as in (d).
+// With PROF_THREADS=N the config says "threads": N and nothing is pinned
+// (server and `wrk -t2` share the cores, as in the serving-threads rows);
+// --cpu-prof then writes one profile per thread (the main thread's file
+// names the pid's own thread id 0), each summarized. PROF_RATE=R: paced load
+// instead (R req/s asked of wrk over 200 connections, as the half-load runs).
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,38 +23,49 @@ const dir = mkdtempSync(join(tmpdir(), 'scratchd-prof-'));
 // Reuse the runner's traffic: it writes track.lua and the config with --keep.
 execFileSync(process.execPath, [join(root, 'bench/run.mjs'), '--only', 'c', '--rounds', '0', '--no-write', '--keep', '--prep-only', dir], { stdio: 'inherit' });
 const config = join(dir, 'scratchd-file.json');
-if (process.env.PROF_KAFKA) {
+const servingThreads = Number(process.env.PROF_THREADS ?? 0);
+{
   const c = JSON.parse(readFileSync(config, 'utf8'));
-  c.backends.kafka = { enabled: true, rdkafka: { 'metadata.broker.list': process.env.PROF_KAFKA } };
+  if (process.env.PROF_KAFKA) c.backends.kafka = { enabled: true, rdkafka: { 'metadata.broker.list': process.env.PROF_KAFKA } };
+  if (servingThreads > 0) c.threads = servingThreads;
   writeFileSync(config, JSON.stringify(c));
 }
+const pin = (argv) => (servingThreads > 0 ? argv : ['taskset', '-c', '0', ...argv]);
+const pinWrk = (argv) => (servingThreads > 0 ? argv.map((a) => (a === '-t1' ? '-t2' : a)) : ['taskset', '-c', '1', ...argv]);
 const port = JSON.parse(readFileSync(config, 'utf8')).listen.split(':')[1];
 const extra = (process.env.PROF_FLAGS ?? '--cpu-prof').split(' ').filter(Boolean);
-const p = spawn('taskset', ['-c', '0', process.execPath, ...extra, ...(extra.includes('--cpu-prof') ? [`--cpu-prof-dir=${dir}`] : []), ...(extra.includes('--heap-prof') ? [`--heap-prof-dir=${dir}`] : []), join(root, 'dist/main.js'), '--config', config], { stdio: 'inherit' });
+const [cmd, ...argv] = pin([process.execPath, ...extra, ...(extra.includes('--cpu-prof') ? [`--cpu-prof-dir=${dir}`] : []), ...(extra.includes('--heap-prof') ? [`--heap-prof-dir=${dir}`] : []), join(root, 'dist/main.js'), '--config', config]);
+const p = spawn(cmd, argv, { stdio: 'inherit' });
 await new Promise((r) => setTimeout(r, 1500));
-/** CPU ticks (1/100 s) per thread: "tid name" → utime + stime. */
+/** Per thread, "tid name" → [utime, stime] in ticks (1/100 s) and voluntary context switches (its wake-ups). */
 const threads = () => new Map(readdirSync(`/proc/${p.pid}/task`).map((tid) => {
   const stat = readFileSync(`/proc/${p.pid}/task/${tid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return [`${tid} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`, Number(f[11]) + Number(f[12])];
+  const wakes = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/task/${tid}/status`, 'utf8'))[1]);
+  return [`${tid} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`, [Number(f[11]), Number(f[12]), wakes]];
 }));
 const before = threads();
-const wrk = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', `-d${seconds}s`, '-s', join(dir, 'track.lua'), `http://127.0.0.1:${port}/track`]).toString();
+const rate = process.env.PROF_RATE;
+const [wcmd, ...wargs] = pinWrk(['wrk', '-t1', rate ? '-c200' : '-c64', `-d${seconds}s`, '-s', join(dir, 'track.lua'), `http://127.0.0.1:${port}/track`,
+  ...(rate ? ['--', rate, '200'] : [])]);
+const wrk = execFileSync(wcmd, wargs).toString();
 const after = threads();
 process.stdout.write(wrk);
 const requests = JSON.parse(/BENCHJSON (.*)/.exec(wrk)[1]).requests;
-console.log(`\nCPU µs per request by thread (${requests} requests)`);
+console.log(`\nCPU µs per request by thread (${requests} requests): all, user, system; wake-ups (voluntary context switches) per 1000 requests`);
 let total = 0;
-for (const [name, ticks] of after) {
-  const us = ((ticks - (before.get(name) ?? 0)) * 1e4) / requests;
-  total += us;
-  if (us >= 0.01) console.log(`${us.toFixed(2).padStart(7)}  ${name}`);
+for (const [name, [user, sys, wakes]] of after) {
+  const [user0, sys0, wakes0] = before.get(name) ?? [0, 0, 0];
+  const u = ((user - user0) * 1e4) / requests;
+  const s = ((sys - sys0) * 1e4) / requests;
+  total += u + s;
+  if (u + s >= 0.01) console.log(`${(u + s).toFixed(2).padStart(7)} ${u.toFixed(2).padStart(7)} ${s.toFixed(2).padStart(7)} ${(((wakes - wakes0) * 1000) / requests).toFixed(1).padStart(7)}  ${name}`);
 }
 console.log(`${total.toFixed(2).padStart(7)}  all threads`);
 p.kill('SIGTERM');
 await new Promise((r) => p.on('exit', r));
-const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-if (file) {
+for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
+  console.log(`\n== ${file}`);
   const prof = JSON.parse(readFileSync(join(dir, file), 'utf8'));
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const self = new Map();

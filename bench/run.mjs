@@ -7,7 +7,8 @@
 //   (c) scratchd — file backend only
 //   (d) scratchd — file + Kafka backends with a real broker (when available)
 //   (g) Go       — bench/go, the original design in Go net/http (when Go is installed)
-// Each server is pinned to core 0 (taskset -c 0), wrk to core 1. Per server and
+// Each server is pinned to core 0 (taskset -c 0), wrk to core 1; scratchd's
+// config says "threads": 1 (one serving thread + the main thread). Per server and
 // round: start, 1 s warm-up, `wrk -t1 -c64` at full speed, then a paced run at
 // half of scratchd's maximum rate (the (e) row for scratchd, and the same offered
 // load for (a) and (b) as reference), stop. Figures are medians over rounds and
@@ -16,11 +17,13 @@
 // After the rounds: a latency timeline of (c) and (d) at half load
 // (bench/timeline.mjs: where the tail comes from), (d) during a spool drain
 // (issue 14: half-load p99 while the Kafka spool drains vs the same process
-// idle, see runDrain) and two server threads vs one (bench/scale/: CPU per
-// request).
+// idle, see runDrain), two server threads vs one (bench/scale/: CPU per
+// request) and, nothing pinned, serving threads on both cores (issue 24's
+// targets, bench/threads.mjs: (c)/(d) at "threads": 2 against nginx
+// worker_processes 2 and Go at GOMAXPROCS=2, wrk -t2; --only threads).
 //
 // Options: --rounds N (3) --duration S (8) --paced-duration S (8)
-//          --connections N (64) --paced-connections N (200) --only a,b,c,d,g,drain
+//          --connections N (64) --paced-connections N (200) --only a,b,c,d,g,drain,threads
 //          --drain S (8, 0: skip; half-load seconds idle and draining, per round)
 //          --drain-fill S (10; seconds at maximum load with the broker down)
 //          --drain-rate R (0: half of (d)'s calibrated maximum; else wrk asks for R req/s)
@@ -29,10 +32,15 @@
 //          --alt-flags="NODE FLAGS [NAME=VALUE…]" (this build with other node flags and
 //            environment than bench/production.mjs's, as (c1)/(d1))
 //          --out FILE (BENCHMARKS.md) --no-write --keep (keep the temp dir)
+//          --threads-from FILE (a kept results.json: render its serving-threads section
+//            into --out again, e.g. after editing bench/threads-notes.md; measures nothing)
 // A smoke test of the runner itself (not a measurement):
 //   node bench/run.mjs --rounds 1 --duration 1 --paced-duration 1 --calibration 1 --timeline 2 --scale 1 --drain 3 --drain-fill 3 --no-write
 // Only the drain measurement (one round):
 //   node bench/run.mjs --only drain --rounds 1 --calibration 2 --drain 4 --drain-fill 4 --no-write
+// Only the serving threads (its own section of --out is replaced, the rest kept;
+// SCRATCHD_BENCH_GO_BINARY=a bench/go build when the chroot has no Go):
+//   node bench/run.mjs --only threads --rounds 3 --duration 6 --paced-duration 6
 // A CPU profile of scratchd through a drain round (V8's .cpuprofile; bench/notes.md
 // says what it showed): SCRATCHD_BENCH_DRAIN_FLAGS="--cpu-prof --cpu-prof-dir=DIR" before that.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -47,6 +55,7 @@ import { parseArgs } from 'node:util';
 import { buildClient, runTimeline, threadCpu, timelineMethod } from './timeline.mjs';
 import { measureScale } from './scale/measure.mjs';
 import { scratchdEnv, scratchdFlags } from './production.mjs';
+import { measureThreads, renderThreads } from './threads.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = join(root, 'bench');
@@ -59,7 +68,7 @@ const { values: opt } = parseArgs({
     'paced-duration': { type: 'string', default: '8' },
     connections: { type: 'string', default: '64' },
     'paced-connections': { type: 'string', default: '200' },
-    only: { type: 'string', default: 'a,b,c,d,g,drain' },
+    only: { type: 'string', default: 'a,b,c,d,g,drain,threads' },
     calibration: { type: 'string', default: '5' },
     timeline: { type: 'string', default: '10' },
     scale: { type: 'string', default: '8' },
@@ -72,6 +81,7 @@ const { values: opt } = parseArgs({
     'prep-only': { type: 'string' },
     baseline: { type: 'string' },
     'alt-flags': { type: 'string' },
+    'threads-from': { type: 'string' },
   },
 });
 const ROUNDS = Number(opt.rounds);
@@ -276,8 +286,8 @@ end
 
 // --------------------------------------------------------------- servers ----
 
-function spawnServer(name, cmd, args, env = {}) {
-  const proc = spawn('taskset', ['-c', '0', cmd, ...args], {
+function spawnServer(name, cmd, args, env = {}, pin = true) {
+  const proc = spawn(pin ? 'taskset' : cmd, pin ? ['-c', '0', cmd, ...args] : args, {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
   });
   let output = '';
@@ -343,13 +353,14 @@ async function stopServer(server, signal = 'SIGTERM', timeoutMs = 30_000) {
   return code;
 }
 
-function nginxConf(dir, port) {
+function nginxConf(dir, port, workers = 1) {
+  const name = workers === 1 ? 'nginx' : `nginx-${workers}`;
   const conf = `# generated by bench/run.mjs: empty_gif with a buffered JSON access log
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${workers};
 user root;
-pid ${dir}/nginx.pid;
+pid ${dir}/${name}.pid;
 error_log ${dir}/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
@@ -376,8 +387,8 @@ http {
 }
 `;
   mkdirSync(join(dir, 'nginx-tmp'), { recursive: true });
-  writeFileSync(join(dir, 'nginx.conf'), conf);
-  return join(dir, 'nginx.conf');
+  writeFileSync(join(dir, `${name}.conf`), conf);
+  return join(dir, `${name}.conf`);
 }
 
 /**
@@ -387,9 +398,15 @@ http {
  */
 const DRAIN_RAM_QUEUE = 10_000;
 
-function scratchdConfig(dir, port, statsPort, kafka, spool = false) {
+/**
+ * `threads`: serving threads (issue 24). Set explicitly: "auto" would follow
+ * the affinity mask, so the pinned rows get 1 (one serving thread + the main
+ * thread) by the config, not by accident of taskset.
+ */
+function scratchdConfig(dir, port, statsPort, kafka, spool = false, threads = 1) {
   const config = {
     listen: `127.0.0.1:${port}`,
+    threads,
     stats: { listen: `127.0.0.1:${statsPort}` },
     // info: a few lines at start and stop, none per request; the 'drained'
     // line carries every backend's persisted/dropped counters.
@@ -406,7 +423,7 @@ function scratchdConfig(dir, port, statsPort, kafka, spool = false) {
           },
     },
   };
-  const file = join(dir, `scratchd-${kafka === null ? 'file' : spool ? 'drain' : 'kafka'}.json`);
+  const file = join(dir, `scratchd-${kafka === null ? 'file' : spool ? 'drain' : 'kafka'}${threads === 1 ? '' : `-t${threads}`}.json`);
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
 }
@@ -470,12 +487,14 @@ function countNginxLines(file) {
 
 // ------------------------------------------------------------------- wrk ----
 
-async function wrk(port, { seconds, conns, script, rate }) {
-  const args = ['-c', '1', 'wrk', '-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '--timeout', '5s', '-s', script,
+/** wrk pinned to core 1 with one thread, or (`pin: false`) unpinned with `threads` threads. */
+async function wrk(port, { seconds, conns, script, rate, pin = true, threads = 1 }) {
+  const args = ['wrk', `-t${threads}`, `-c${conns}`, `-d${seconds}s`, '--latency', '--timeout', '5s', '-s', script,
     `http://127.0.0.1:${port}/track`];
+  if (pin) args.unshift('-c', '1');
   if (rate !== undefined) args.push('--', String(rate), String(conns));
   const out = await new Promise((resolve, reject) => {
-    const p = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(pin ? 'taskset' : 'wrk', pin ? args : args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let o = '';
     p.stdout.on('data', (c) => { o += c; });
     p.stderr.on('data', (c) => { o += c; });
@@ -896,7 +915,7 @@ async function startKafkaIfAvailable() {
       });
       p.on('exit', (code) => reject(new Error(`broker helper exited ${code}: ${out.slice(-2000)}`)));
     });
-    return { kafka: { brokers, command, stop: () => { p.stdin.end(); p.kill('SIGTERM'); } }, reason: null };
+    return { kafka: { brokers, command, pid: p.pid, stop: () => { p.stdin.end(); p.kill('SIGTERM'); } }, reason: null };
   } catch (err) {
     return { kafka: null, reason: `the broker did not start: ${err.message.split('\n')[0]}` };
   }
@@ -931,6 +950,13 @@ function buildGo(dir) {
 // ------------------------------------------------------------------ main ----
 
 async function main() {
+  if (opt['threads-from']) {
+    const { m, meta, opts } = JSON.parse(readFileSync(opt['threads-from'], 'utf8')).threads.raw;
+    const t = renderThreads(m, meta, { ...opts, notesFile: join(benchDir, 'threads-notes.md') });
+    if (opt['no-write']) process.stdout.write(t.markdown + '\n');
+    else replaceSection(resolve(root, opt.out), t.markdown);
+    return;
+  }
   log(`scratchd benchmark: ${ROUNDS} rounds × (1 s warm-up + ${DURATION} s max + ${PACED_DURATION} s paced) per contender`);
   ensureTools();
   const info = machine();
@@ -951,21 +977,26 @@ async function main() {
   const ctx = { dir, script, expected, ports, pacedRate: 0 };
   ctx.nginxConf = nginxConf(dir, ports.b);
   ctx.configFile = scratchdConfig(dir, ports.c, ports.stats, null);
+  ctx.configFile2 = scratchdConfig(dir, ports.c, ports.stats, null, false, 2);
+  ctx.nginx2Conf = nginxConf(dir, ports.b, 2);
   if (opt['prep-only']) return; // bench/profile.mjs: only the traffic and the config
 
   let kafkaInfo = { kafka: null, reason: 'not requested (--only)' };
   const wantDrain = ONLY.has('drain') && DRAIN > 0;
-  if (ONLY.has('d') || wantDrain) {
+  const wantThreads = ONLY.has('threads');
+  if (ONLY.has('d') || wantDrain || wantThreads) {
     log('(d): looking for the Kafka backend and broker harness');
     kafkaInfo = await startKafkaIfAvailable();
     if (kafkaInfo.kafka) {
       ctx.kafkaConfigFile = scratchdConfig(dir, ports.c, ports.stats, kafkaInfo.kafka);
       ctx.drainConfigFile = scratchdConfig(dir, ports.c, ports.stats, kafkaInfo.kafka, true);
+      ctx.kafkaConfigFile2 = scratchdConfig(dir, ports.c, ports.stats, kafkaInfo.kafka, false, 2);
+      ctx.brokers = kafkaInfo.kafka.brokers;
       log(`(d): broker at ${kafkaInfo.kafka.brokers}`);
     } else log(`(d): not available — ${kafkaInfo.reason}`);
   }
   let goInfo = { binary: null, reason: 'not requested (--only)' };
-  if (ONLY.has('g')) {
+  if (ONLY.has('g') || wantThreads) {
     goInfo = buildGo(dir);
     if (goInfo.binary) {
       ctx.goBinary = goInfo.binary;
@@ -983,8 +1014,8 @@ async function main() {
   if (opt['alt-flags'] !== undefined) keys.push(...keys.filter((k) => k === 'c' || k === 'd').map((k) => `${k}1`));
 
   // Calibration: scratchd's maximum rate sets the paced rate for every round.
-  log(`calibrating: scratchd at maximum load for ${CALIBRATION} s`);
-  {
+  if (keys.length > 0) {
+    log(`calibrating: scratchd at maximum load for ${CALIBRATION} s`);
     const cal = await calibrate(ctx, ctx.configFile);
     ctx.calibratedRps = cal.rps;
     ctx.targetRate = cal.targetRate;
@@ -1037,6 +1068,33 @@ async function main() {
       log(`timeline: skipped — ${err.message.split('\n')[0]}`);
     }
   }
+  // Issue 24: serving threads on both cores, before the drain (which kills
+  // and restarts the broker: a restarted broker is a cold JVM again).
+  let threads = null;
+  if (wantThreads) {
+    const loadAtStart = readFileSync('/proc/loadavg', 'utf8').trim();
+    // Nothing pinned here: the broker (its helper and JVM, every thread) may use both cores too.
+    const brokerOn = (cpus) => {
+      const walk = (pid) => [pid, ...childPids(pid).flatMap(walk)];
+      for (const pid of kafkaInfo.kafka ? walk(kafkaInfo.kafka.pid) : []) spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+    };
+    brokerOn('0,1');
+    const m = await measureThreads({
+      root, node, scratchdFlags, scratchdEnv, FLAVORS, log, spawnServer, stopServer, waitReady, wrk, checkLines, countNginxLines, childPids, vmHWM,
+      ROUNDS, DURATION, PACED_DURATION, CONNS, PACED_CONNS, CALIBRATION,
+    }, ctx);
+    const meta = {
+      date: new Date().toISOString().slice(0, 16).replace('T', ' '), commit: info.commit, load: loadAtStart,
+      loadEnd: readFileSync('/proc/loadavg', 'utf8').trim(),
+    };
+    const opts = {
+      ROUNDS, DURATION, PACED_DURATION, CONNS, PACED_CONNS, CALIBRATION, scratchdEnv, scratchdFlags, goReason: goInfo.reason, kafkaReason: kafkaInfo.reason,
+    };
+    brokerOn('1');
+    threads = renderThreads(m, meta, { ...opts, notesFile: join(benchDir, 'threads-notes.md') });
+    threads.raw = { m, meta, opts };
+  }
+
   // Issue 14: (d) during a spool drain vs idle, after everything else that
   // uses the broker, since it kills and restarts it.
   const drains = [];
@@ -1087,17 +1145,23 @@ async function main() {
   }
 
   const summary = summarize(results, keys, ctx);
-  const report = renderReport({ info, summary, results, ctx, kafkaInfo, goInfo, avgQuery, requests, timelines, scale, drains, drainReason });
-  writeFileSync(join(dir, 'results.json'), JSON.stringify({ info, results, summary }, null, 2));
-  if (!opt['no-write']) {
+  writeFileSync(join(dir, 'results.json'), JSON.stringify({ info, results, summary, threads }, null, 2));
+  // `--only threads` alone: only its own section of the report changes.
+  const threadsAlone = [...ONLY].every((k) => k === 'threads');
+  if (!opt['no-write'] && threadsAlone && threads) {
+    replaceSection(resolve(root, opt.out), threads.markdown);
+    log(`updated the serving-threads section of ${opt.out}`);
+  } else if (!opt['no-write']) {
+    const report = renderReport({ info, summary, results, ctx, kafkaInfo, goInfo, avgQuery, requests, timelines, scale, drains, drainReason, threads });
     writeFileSync(resolve(root, opt.out), report);
     log(`wrote ${opt.out}`);
   }
-  process.stdout.write('\n' + renderTables(summary, ctx) + '\n');
+  if (keys.length > 0) process.stdout.write('\n' + renderTables(summary, ctx) + '\n');
+  if (threads) process.stdout.write('\n' + threads.markdown + '\n');
   if (drains.length > 0) process.stdout.write('\n' + renderDrain(drains, ctx) + '\n');
   if (!opt.keep) rmSync(dir, { recursive: true, force: true });
   else log(`kept ${dir}`);
-  const failures = [...summary.checks, ...drainChecks(drains)].filter((c) => !c.ok);
+  const failures = [...summary.checks, ...drainChecks(drains), ...(threads?.checks ?? [])].filter((c) => !c.ok);
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; correctness: ${failures.length === 0 ? 'all rounds ok' : failures.map((f) => f.text).join('; ')}`);
   process.exitCode = failures.length === 0 ? 0 : 1;
 }
@@ -1270,7 +1334,22 @@ function drainChecks(drains) {
   });
 }
 
-function renderReport({ info, summary, results, ctx, kafkaInfo, goInfo, avgQuery, requests, timelines, scale, drains = [], drainReason = null }) {
+const THREADS_HEADING = '## Serving threads on the whole machine (issue 24)';
+
+/** Put `section` (starting with THREADS_HEADING) in place of the file's own, or before its hand-written analysis. */
+function replaceSection(file, section) {
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const at = text.indexOf(THREADS_HEADING);
+  if (at >= 0) {
+    const next = text.indexOf('\n## ', at + THREADS_HEADING.length);
+    writeFileSync(file, `${text.slice(0, at)}${section}\n${next < 0 ? '' : text.slice(next)}`);
+    return;
+  }
+  const analysis = text.indexOf('\n## Analysis');
+  writeFileSync(file, analysis < 0 ? `${text.trimEnd()}\n\n${section}\n` : `${text.slice(0, analysis)}\n${section}\n${text.slice(analysis)}`);
+}
+
+function renderReport({ info, summary, results, ctx, kafkaInfo, goInfo, avgQuery, requests, timelines, scale, drains = [], drainReason = null, threads = null }) {
   const notesFile = join(benchDir, 'notes.md');
   const notes = existsSync(notesFile) ? readFileSync(notesFile, 'utf8').trim() : '';
   const sample = requests[0];
@@ -1300,6 +1379,9 @@ absolute numbers move between runs, ratios much less.
 ## Method
 
 - Server under test pinned to core 0 (\`taskset -c 0\`), the load generator to core 1 (\`taskset -c 1 wrk -t1 …\`).
+  scratchd's config says \`"threads": 1\` in every pinned row (and in the timeline and drain measurements): one
+  serving thread plus the main thread with the backends, both on core 0 (issue 24; \`"auto"\` would follow the
+  affinity mask to the same 1, but the rows do not rely on it). The unpinned two-core rows are in the serving-threads section.
 - Traffic: ${requests.length} distinct Matomo-style \`GET /track?…\` beacons (${avgQuery.toFixed(0)} bytes of query on average:
   percent-encoded page and referrer URLs, Greek/Turkish/English UTF-8 titles, ids), round-robin over the Host
   headers of three flavors (${FLAVORS.map((f) => `\`${f.host}\``).join(', ')}), keep-alive, browser-like \`User-Agent\`/\`Accept\`.
@@ -1373,6 +1455,8 @@ ${perRound.join('\n')}
 Correctness checks:
 
 ${[...summary.checks, ...drainChecks(drains)].map((c) => `- ${c.ok ? 'ok' : '**FAILED**'}: ${c.text}`).join('\n')}
+
+${threads ? threads.markdown : ''}
 
 ${notes}
 `;

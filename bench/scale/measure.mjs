@@ -3,11 +3,11 @@
 // request (from /proc/PID/stat: robust to other work on the cores, unlike
 // requests/s). Three ways to serve, alternating in rounds, each on one
 // systemd-style listening socket created here and passed as fd 3:
-//   one      — scratchd as is (one process, one thread serving)
-//   threads2 — bench/scale/threads.mjs: 2 worker threads with a uWS app each,
-//              fed by the socket hand-off, one writer per file on the main thread
-//   procs2   — 2 scratchd processes on the same socket (each its own writers,
-//              appending whole batches with O_APPEND to the same files)
+//   one      — scratchd with "threads": 1 (one serving thread + the main thread)
+//   threads2 — scratchd with "threads": 2 (issue 24; this measurement first
+//              ran bench/scale/threads.mjs, the prototype it was built from)
+//   procs2   — 2 scratchd processes ("threads": 1) on the same socket (each its
+//              own writers, appending whole batches with O_APPEND to the same files)
 // Server and wrk are not pinned: both use both cores.
 //   node bench/scale/measure.mjs [seconds (8)] [rounds (2)]   (in the chroot; uses bench/run.mjs --prep-only)
 import { execFileSync, spawn } from 'node:child_process';
@@ -102,8 +102,8 @@ function countLines(dir) {
 const node = process.execPath;
 const flags = scratchdFlags;
 const MODES = {
-  one: { label: 'one thread (scratchd as is)', procs: (cfg) => [[node, ...flags, join(root, 'dist/main.js'), '--config', cfg]] },
-  threads2: { label: '2 worker threads, socket hand-off, one writer per file (bench/scale/threads.mjs)', procs: (cfg) => [[node, ...flags, join(root, 'bench/scale/threads.mjs'), '--config', cfg, '--threads', '2']] },
+  one: { label: 'one serving thread (`"threads": 1`)', procs: (cfg) => [[node, ...flags, join(root, 'dist/main.js'), '--config', cfg]] },
+  threads2: { label: '2 serving threads (`"threads": 2`), one writer per file', procs: (cfg, cfg2, cfgThreads2) => [[node, ...flags, join(root, 'dist/main.js'), '--config', cfgThreads2]] },
   procs2: { label: '2 processes on one socket, each its own writers', procs: (cfg, cfg2) => [[node, ...flags, join(root, 'dist/main.js'), '--config', cfg], [node, ...flags, join(root, 'dist/main.js'), '--config', cfg2]] },
 };
 
@@ -118,8 +118,8 @@ export async function measureScale({ dir, seconds = 8, rounds = 2, log = console
     for (const key of keys.map((_, i) => keys[(i + round - 1) % keys.length])) {
       const logDir = join(dir, 'scale-log');
       rmSync(logDir, { recursive: true, force: true });
-      const cfgs = [0, 1].map((i) => {
-        const c = { ...base, backends: { ...base.backends, file: { ...base.backends.file, dir: logDir } }, stats: { listen: base.stats.listen.replace(/:\d+$/, `:${Number(base.stats.listen.split(':').pop()) + i}`) } };
+      const cfgs = [0, 1, 2].map((i) => {
+        const c = { ...base, threads: i === 2 ? 2 : 1, backends: { ...base.backends, file: { ...base.backends.file, dir: logDir } }, stats: { listen: base.stats.listen.replace(/:\d+$/, `:${Number(base.stats.listen.split(':').pop()) + i}`) } };
         const f = join(dir, `scale-${i}.json`);
         writeFileSync(f, JSON.stringify(c));
         return f;
