@@ -411,6 +411,8 @@ function scratchdConfig(dir, port, statsPort, kafka, spool = false, threads = 1)
     // info: a few lines at start and stop, none per request; the 'drained'
     // line carries every backend's persisted/dropped counters.
     log: { level: 'info' },
+    // Loss windows under the run's own dir: never the chroot's /var/lib/scratchd (the boot test copies the chroot).
+    stateDir: join(dir, 'state'),
     flavors: FLAVORS.map((f) => ({ name: f.name, hosts: [f.host], timeZone: f.timeZone, topic: `bench.${f.name}` })),
     backends: {
       file: { enabled: true, dir: join(dir, 'log') },
