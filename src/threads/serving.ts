@@ -9,6 +9,7 @@ import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { FromThread, ThreadCounters, ThreadStart, ToThread } from './messages.js';
+import { InOrder } from './in-order.js';
 import { unpack, type DedupKey, type RelayBatch } from './relay.js';
 
 /** How long a thread may take to answer a counters request or a config before it is left out (its last counters stand in). */
@@ -92,38 +93,12 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
   const hashSeed = randomBytes(8);
   const bodyMemory = new SharedArrayBuffer(8);
   const order = new SharedArrayBuffer(4);
-  // Batches are taken in the order their first Line was packed (relay.ts):
-  // one that comes early waits here for those before it, which are on
-  // their way (a number is taken only by a thread about to post it).
-  let next = 0;
-  const early = new Map<number, [Thread, RelayBatch]>();
-  const take = (t: Thread, b: RelayBatch): void => {
+  const take = ([t, b]: [Thread, RelayBatch]): void => {
     unpack(b.lines, o.onLine);
     Atomics.sub(t.inFlight, 0, b.lines.byteLength);
     for (const [flavor, first, last, count] of b.refused) o.onRefused(flavor, first, last, count);
   };
-  const arrived = (t: Thread, b: RelayBatch): void => {
-    if (b.seq !== next) {
-      early.set(b.seq, [t, b]);
-      return;
-    }
-    take(t, b);
-    next = (next + 1) >>> 0; // the shared counter is a Uint32: it wraps, and so does this
-    for (let e = early.get(next); e !== undefined; e = early.get(next)) {
-      early.delete(next);
-      take(e[0], e[1]);
-      next = (next + 1) >>> 0;
-    }
-  };
-  /** Every thread ended: what still waits for a batch that will never come is taken, in order. */
-  const takeEarly = (): void => {
-    // In the order they were numbered from `next` on (the numbers may have wrapped).
-    for (const seq of [...early.keys()].sort((a, b) => ((a - next) >>> 0) - ((b - next) >>> 0))) {
-      const [t, b] = early.get(seq)!;
-      early.delete(seq);
-      take(t, b);
-    }
-  };
+  const inOrder = new InOrder(take);
   for (let index = 0; index < o.count; index++) {
     const inFlight = new SharedArrayBuffer(4);
     const start: ThreadStart = {
@@ -142,7 +117,7 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
       worker.on('message', (m: FromThread) => {
         switch (m.type) {
           case 'lines':
-            arrived(t, m);
+            inOrder.arrived(m.seq, [t, m]);
             return;
           case 'ready':
           case 'accepting':
@@ -258,7 +233,7 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
         const ended = threads.map((t) => (t.ended ? Promise.resolve() : new Promise<void>((resolve) => t.worker.once('exit', () => resolve()))));
         for (const t of threads) post(t, { type: 'close' });
         await Promise.all(ended);
-        takeEarly();
+        inOrder.flush();
       })();
       return closed;
     },
