@@ -128,7 +128,37 @@ function parsed() {
     else cache.set(k, true);
   };
 }
+// With serving threads (issue 24) a hit's dedup is split: the serving thread
+// computes the key (the request part and the Line's fields), the main
+// thread's store judges it.
+function keyPart(ls) {
+  return () => {
+    const state = new DedupState(new Map(), false);
+    const d = state.of('gr', config);
+    const key = { hi: 0, lo: 0 };
+    return (i) => {
+      const k = keyOf(i);
+      state.get(d, ipOf(k), '', '').keyOf(ls[k % LINES], key);
+      sink += key.lo & 1;
+    };
+  };
+}
+function storePart() {
+  return () => {
+    const state = new DedupState();
+    const key = { hi: 0, lo: 0 };
+    const keys = new DedupState(new Map(), false);
+    const d = keys.of('gr', config);
+    return (i) => {
+      const k = keyOf(i);
+      keys.get(d, ipOf(k), '', '').keyOf(lines[k % LINES], key);
+      if (state.seenKey('gr', config, key.hi, key.lo, now)) sink++;
+    };
+  };
+}
 const hits = [
+  ['a hit, serving thread: the key only', keyPart(lines)],
+  ['a hit, key + main thread\'s store', storePart()],
   ['a hit, flat Line (no nesting)', hit(lines)],
   ['a hit, Line with nesting', hit(nestedLines)],
   ['a hit, flat Line, 65,536-key store', hit(lines, 65_536)],
