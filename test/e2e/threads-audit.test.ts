@@ -21,6 +21,34 @@ const idsIn = (lines: readonly string[]): string[] => lines.map((l) => (JSON.par
 const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T | string> =>
   Promise.race([p, sleep(ms).then(() => `${what}: not within ${ms} ms`)]);
 
+
+/**
+ * 32 connections, each sending 8 pipelined hits at a time (ids "conn-n")
+ * until stop(); `ok` collects the ids answered 200. A refused or closed
+ * connection is opened again: the daemon may be stopping.
+ */
+function pipelinedLoad(port: number): { ok: string[]; stop(): Promise<void> } {
+  const ok: string[] = [];
+  let stopped = false;
+  const loops = Array.from({ length: 32 }, async (_, c) => {
+    let conn: Conn | null = null;
+    for (let n = 0; !stopped; n += 8) {
+      try {
+        conn ??= await connect(port);
+        const ids = Array.from({ length: 8 }, (_, i) => `${c}-${n + i}`);
+        const got = await conn.send(ids.map((id) => ({ path: `/track?id=${id}`, headers: { host: 'gr.test' } })));
+        got.forEach((a, i) => { if (a.status === 200) ok.push(ids[i]!); });
+        if (!conn.open) conn = null;
+      } catch {
+        conn = null; // refused or closed: the daemon stops
+        await sleep(5);
+      }
+    }
+    conn?.close();
+  });
+  return { ok, stop: async () => { stopped = true; await Promise.all(loops); } };
+}
+
 t.test('SIGTERM then SIGINT at once: the second cuts the drain at once (exit 2)', async (t) => {
   const d = await startDaemon({ config: { threads: 4, shutdown: { graceMs: 30_000, drainTimeoutMs: 60_000 } } });
   t.teardown(() => d.proc.kill('SIGKILL'));
@@ -41,29 +69,11 @@ t.test('SIGTERM then SIGINT at once: the second cuts the drain at once (exit 2)'
 t.test('SIGTERM under load (threads: 4): every 200 is in the day file, exit 0', async (t) => {
   const d = await startDaemon({ config: { threads: 4, shutdown: { graceMs: 300 } } });
   t.teardown(() => d.proc.kill('SIGKILL'));
-  const ok: string[] = [];
-  let stop = false;
-  const loops = Array.from({ length: 32 }, async (_, c) => {
-    let conn: Conn | null = null;
-    for (let n = 0; !stop; n += 8) {
-      try {
-        conn ??= await connect(d.port);
-        const ids = Array.from({ length: 8 }, (_, i) => `${c}-${n + i}`);
-        const got = await conn.send(ids.map((id) => ({ path: `/track?id=${id}`, headers: { host: 'gr.test' } })));
-        got.forEach((a, i) => { if (a.status === 200) ok.push(ids[i]!); });
-        if (!conn.open) conn = null;
-      } catch {
-        conn = null; // refused or closed: the daemon stops
-        await sleep(5);
-      }
-    }
-    conn?.close();
-  });
+  const { ok, stop } = pipelinedLoad(d.port);
   await until('some load', () => ok.length > 3000, 30_000);
   d.proc.kill('SIGTERM');
   const code = await within(d.exited, 30_000, 'exit');
-  stop = true;
-  await Promise.all(loops);
+  await stop();
   t.equal(code, 0, 'exit 0');
   const inFile = new Set(idsIn(dayLines(join(d.dir, 'log'), 'gr', dayOf(Date.now(), 'Europe/Athens'))));
   t.same(ok.filter((id) => !inFile.has(id)).slice(0, 5), [], `every 200 in the file (${ok.length} answered, ${inFile.size} in the file)`);
@@ -269,23 +279,7 @@ t.test('SIGTERM, listening itself: once draining, the listener is closed (a new 
 t.test('a second signal under load (threads: 4): every 200 is in the file or counted lost', async (t) => {
   const d = await startDaemon({ config: { threads: 4, shutdown: { graceMs: 2000, drainTimeoutMs: 60_000 } } });
   t.teardown(() => d.proc.kill('SIGKILL'));
-  const ok: string[] = [];
-  let stop = false;
-  const loops = Array.from({ length: 32 }, async (_, c) => {
-    let conn: Conn | null = null;
-    for (let n = 0; !stop; n += 8) {
-      try {
-        conn ??= await connect(d.port);
-        const ids = Array.from({ length: 8 }, (_, i) => `${c}-${n + i}`);
-        const got = await conn.send(ids.map((id) => ({ path: `/track?id=${id}`, headers: { host: 'gr.test' } })));
-        got.forEach((a, i) => { if (a.status === 200) ok.push(ids[i]!); });
-        if (!conn.open) conn = null;
-      } catch {
-        conn = null;
-        await sleep(5);
-      }
-    }
-  });
+  const { ok, stop } = pipelinedLoad(d.port);
   await until('some load', () => ok.length > 3000, 30_000);
   // Both signals in one turn of the main thread (see the first test).
   d.proc.kill('SIGSTOP');
@@ -293,8 +287,7 @@ t.test('a second signal under load (threads: 4): every 200 is in the file or cou
   d.proc.kill('SIGINT');
   d.proc.kill('SIGCONT');
   const code = await within(d.exited, 20_000, 'exit');
-  stop = true;
-  await Promise.all(loops);
+  await stop();
   t.equal(code, 2, `exit 2 (got ${code})`);
   const cut = d.logs.find((l) => l.msg === 'drain cut short by a second signal; queued Lines lost') as { lost?: { file?: number } } | undefined;
   const inFile = new Set(idsIn(dayLines(join(d.dir, 'log'), 'gr', dayOf(Date.now(), 'Europe/Athens'))));
