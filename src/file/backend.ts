@@ -7,7 +7,8 @@ import { rateLimited, type Logger } from '../log.js';
 import { DayKeeper } from './keeper.js';
 import { addDays, dayPaths } from './paths.js';
 import type { FileStats, FileStatsSource } from './stats.js';
-import { DayWriter, FlavorState, type WriterHost } from './writer.js';
+import { DayWriter, type WriterHost } from './writer.js';
+import { FlavorState } from './flavor-state.js';
 
 export { dayFile } from './paths.js';
 

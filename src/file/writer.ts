@@ -2,28 +2,13 @@ import { fstatSync, ftruncateSync, promises as fs, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Flavor } from '../flavor.js';
 import type { Line } from '../line.js';
-import { ENTRY_BYTES, encodeEntry, indexTime, repairIndex } from './day-index.js';
+import { indexTime } from './day-index.js';
+import { IndexWriter } from './index-writer.js';
 import type { DayPaths } from './paths.js';
 import { cutTornTail } from './torn.js';
+import type { FlavorState } from './flavor-state.js';
 
 const MAX_KEPT_BUFFER = 1024 * 1024;
-
-/**
- * What one flavor's writers share: its part of the backend's queue and its
- * counts. One per flavor name for the life of the backend: a reload that
- * changes the flavor hands in a new Flavor object, which replaces `flavor`
- * here (its time zone applies from then on) and keeps the state.
- */
-export class FlavorState {
-  /** Lines routed to this flavor's writers and not yet written or dropped, and their bytes (newlines included). */
-  held = 0;
-  heldBytes = 0;
-  /** Writers of this flavor whose last write failed. */
-  failingWriters = 0;
-  dropped = 0;
-  late = 0;
-  constructor(public flavor: Flavor) {}
-}
 
 /** What a writer reports to the backend that routes Lines to it. */
 export interface WriterHost {
@@ -44,10 +29,8 @@ export interface WriterHost {
  */
 export class DayWriter {
   fd: fs.FileHandle | null = null;
-  private idxFd: fs.FileHandle | null = null;
   /** Size of the day file as this writer knows it: where the next batch starts. */
   private size = 0;
-  private idxSize = 0;
   pending: Buffer[] = [];
   /** Arrival time of the first pending Line: the index entry of the next batch. */
   private pendingTime = 0;
@@ -67,10 +50,8 @@ export class DayWriter {
   reopen = false;
   lastWrite = Date.now();
   private running: Promise<void> | null = null;
-  /** Index entries being appended, in batch order (never rejects). */
-  private indexing: Promise<void> = Promise.resolve();
   private buffer: Buffer | null = null;
-  private readonly entry = Buffer.alloc(ENTRY_BYTES);
+  private readonly index = new IndexWriter((err) => this.host.indexFailed(this, err));
 
   constructor(
     readonly key: string,
@@ -123,7 +104,8 @@ export class DayWriter {
    * the disk only once a pool thread gets a core, and a process crash
    * meanwhile (SIGKILL, the OOM killer) would lose Lines already answered. A
    * write to an open file goes to the page cache; only opening, a failing
-   * file and its retries, and the index go through the pool (drain()).
+   * file and its retries go through the pool (drain()), their index entries
+   * with them.
    */
   kick(): void {
     if (this.running !== null || this.pending.length === 0) return;
@@ -166,7 +148,7 @@ export class DayWriter {
     this.state.held -= lines;
     this.state.heldBytes -= data.length;
     this.host.written(this, lines, data.length);
-    this.indexing = this.indexing.then(() => this.appendIndex(time, start));
+    this.index.appendNow(time, start);
     return true;
   }
 
@@ -188,7 +170,7 @@ export class DayWriter {
         this.state.held -= lines;
         this.state.heldBytes -= bytes;
         this.host.written(this, lines, bytes);
-        this.indexing = this.indexing.then(() => this.appendIndex(time, begins));
+        this.index.append(time, begins);
       } finally {
         this.running = null;
       }
@@ -198,7 +180,7 @@ export class DayWriter {
   /** Resolves once nothing is pending or in flight. */
   async idle(): Promise<void> {
     while (this.running !== null) await this.running;
-    await this.indexing;
+    await this.index.idle();
   }
 
   private async drain(): Promise<void> {
@@ -220,7 +202,7 @@ export class DayWriter {
         this.host.written(this, lines, data.length);
         // The index entry follows on its own chain, so the next batch's data
         // need not wait for it: a Line's way to write(2) is one write long.
-        this.indexing = this.indexing.then(() => this.appendIndex(time, start));
+        this.index.append(time, start);
       }
     } finally {
       this.running = null;
@@ -295,28 +277,6 @@ export class DayWriter {
   }
 
   /**
-   * One index entry per batch, right after its bytes. A failed entry costs a
-   * reader only precision (it starts or stops a batch further out), never
-   * Lines, so it is logged and the batch still counts as written; a short
-   * entry is taken back so the later ones stay aligned.
-   */
-  private async appendIndex(time: number, offset: number): Promise<void> {
-    const fd = this.idxFd;
-    if (fd === null) return;
-    try {
-      const { bytesWritten } = await fd.write(encodeEntry(this.entry, time, offset), 0, ENTRY_BYTES);
-      if (bytesWritten === ENTRY_BYTES) {
-        this.idxSize += ENTRY_BYTES;
-        return;
-      }
-      await fd.truncate(this.idxSize);
-    } catch (err) {
-      this.host.indexFailed(this, err as NodeJS.ErrnoException);
-      await fd.truncate(this.idxSize).catch(() => {});
-    }
-  }
-
-  /**
    * The open day file, (re)opened when needed: first use, after an error,
    * after SIGHUP, or when the file was deleted under us (a removed directory
    * would otherwise swallow every write into an unlinked inode).
@@ -343,14 +303,7 @@ export class DayWriter {
       }
       this.fd = fd;
       this.reopen = false;
-      try {
-        this.idxFd = await fs.open(this.paths.idx, 'a+', 0o640);
-        this.idxSize = await repairIndex(this.idxFd, this.size);
-      } catch (err) {
-        this.host.indexFailed(this, err as NodeJS.ErrnoException);
-        await this.idxFd?.close().catch(() => {});
-        this.idxFd = null;
-      }
+      await this.index.open(this.paths.idx, this.size);
     }
     return this.fd;
   }
@@ -362,21 +315,15 @@ export class DayWriter {
    * fsync error costs only precision.
    */
   async close(sync = true): Promise<NodeJS.ErrnoException | null> {
-    await this.indexing;
+    await this.index.idle();
     const fd = this.fd;
-    const idx = this.idxFd;
     this.fd = null;
-    this.idxFd = null;
     let failed: NodeJS.ErrnoException | null = null;
-    for (const f of [fd, idx]) {
-      if (f === null) continue;
-      if (sync) {
-        await f.sync().catch((err: NodeJS.ErrnoException) => {
-          if (f === fd) failed = err;
-        });
-      }
-      await f.close().catch(() => {});
+    if (fd !== null) {
+      if (sync) await fd.sync().catch((err: NodeJS.ErrnoException) => { failed = err; });
+      await fd.close().catch(() => {});
     }
+    await this.index.close(sync);
     return failed;
   }
 
