@@ -44,10 +44,16 @@ t.test('each tier script runs its folder', async (t) => {
 });
 
 t.test('npm test runs every tier, after building and typechecking', async (t) => {
-  const script = pkg.scripts.test!;
-  t.same(pathsIn(script).sort(), Object.values(tiers).sort(), 'all three tiers');
-  t.match(script, /^npm run build && npm run test:types && /);
-  const covered = files.filter((f) => pathsIn(script).some((d) => under(f, d)));
+  t.equal(pkg.scripts.test, 'scripts/suite.sh', 'npm test is scripts/suite.sh');
+  const script = readFileSync(join(root, 'scripts/suite.sh'), 'utf8');
+  const dirs = pathsIn(script).filter((p) => !p.endsWith('.ts'));
+  t.same([...new Set(dirs)].sort(), Object.values(tiers).sort(), 'all three tiers');
+  t.match(script, /^npm run build && npm run test:types \|\| exit 1$/m);
+  const long = 'test/system/kafka-long-outage.test.ts';
+  t.match(script, /^tap "\$long" .*&$/m, 'the long outage runs beside the tiers');
+  t.match(script, new RegExp(`^long=${long}$`, 'm'));
+  t.match(script, /--exclude="\*\*\/kafka-long-outage\.test\.ts" test\/system/, 'and not twice');
+  const covered = files.filter((f) => dirs.some((d) => under(f, d)));
   t.same(covered, files, 'so every test file');
 });
 
