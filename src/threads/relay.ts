@@ -46,6 +46,8 @@ export class RelayWriter {
   private at = 0;
   private scheduled = false;
   private readonly names = new Map<string, Buffer>();
+  private lastFlavor = '';
+  private lastName: Buffer = Buffer.alloc(0);
   private refused = new Map<string, [number, number, number]>();
 
   /**
@@ -141,12 +143,16 @@ export class RelayWriter {
     setImmediate(() => this.flush());
   }
 
+  /** The flavor's name as bytes; the last one is kept aside, since `size` and `add` ask for it in turn. */
   private name(flavor: string): Buffer {
+    if (flavor === this.lastFlavor) return this.lastName;
     let n = this.names.get(flavor);
     if (n === undefined) {
       n = Buffer.from(flavor);
       this.names.set(flavor, n);
     }
+    this.lastFlavor = flavor;
+    this.lastName = n;
     return n;
   }
 
@@ -168,9 +174,17 @@ export function unpack(batch: ArrayBuffer, each: (flavor: string, time: number, 
   const b = Buffer.from(batch);
   let at = 0;
   const key: DedupKey = { hi: 0, lo: 0 };
+  // Consecutive records mostly name the same flavor: its string is decoded once, not per Line.
+  let flavor = '';
+  let nameAt = -1;
+  let nameLength = -1;
   while (at < b.length) {
     const n = b[at++]!;
-    const flavor = b.toString('utf8', at, at + n);
+    if (n !== nameLength || !sameBytes(b, nameAt, at, n)) {
+      flavor = b.toString('utf8', at, at + n);
+      nameAt = at;
+      nameLength = n;
+    }
     at += n;
     const time = b.readDoubleLE(at);
     at += 8;
@@ -187,4 +201,10 @@ export function unpack(batch: ArrayBuffer, each: (flavor: string, time: number, 
     at += len;
     each(flavor, time, json, keyed ? key : null);
   }
+}
+
+/** Whether b[x, x+n) equals b[y, y+n): a JS loop, since a flavor's name is a few bytes and a call into C++ costs more. */
+function sameBytes(b: Buffer, x: number, y: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (b[x + i] !== b[y + i]) return false;
+  return true;
 }
