@@ -3,8 +3,7 @@
 // their writes fail; a SIGKILL while Lines wait for space, then a restart on
 // the same directory once space is back. The file is whole at every look,
 // each Line at most once, and, but for the SIGKILL, every answered Line in it.
-import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { dayOf } from '../../src/day.js';
@@ -12,35 +11,12 @@ import { startDaemon, tempDir } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
 import { sleep, until } from '../helpers/wait.js';
 import { stats } from '../helpers/watch.js';
+import { fillDisk as fill, mountTmpfs } from '../helpers/tmpfs.js';
 
 const athens = () => dayOf(Date.now(), 'Europe/Athens');
 const pad = 'p'.repeat(300);
 
-function tmpfs(t: Test): string {
-  const mnt = tempDir('scratchd-audit2-tmpfs-');
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', mnt]);
-  t.teardown(() => {
-    try {
-      execFileSync('umount', [mnt]);
-    } catch {
-      execFileSync('umount', ['-l', mnt]);
-    }
-    rmSync(mnt, { recursive: true, force: true });
-  });
-  return mnt;
-}
-
-function fill(dir: string): void {
-  const fd = openSync(join(dir, 'filler'), 'a');
-  for (const size of [4096, 1]) {
-    try {
-      for (;;) writeSync(fd, Buffer.alloc(size, 'f'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-    }
-  }
-  closeSync(fd);
-}
+const tmpfs = (t: Test): string => mountTmpfs(t, tempDir('scratchd-audit2-tmpfs-'), '1m');
 
 /** The day file's lines; fails unless it ends with a whole line and each line is one sent, once. */
 function whole(t: Test, log: string, when: string): string[] {

@@ -4,8 +4,7 @@
 // flavor directory are in file.test.ts. Throughout: HTTP answers 200 at once,
 // errors are counted and logged, no partial or interleaved line is ever on
 // disk, writing resumes by itself, and the retried Lines are not lost.
-import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { dayOf } from '../../src/day.js';
@@ -14,46 +13,14 @@ import { dayLines, drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
 import { sleep, until } from '../helpers/wait.js';
 import { stats } from '../helpers/watch.js';
+import { fillDisk as fill, mountTmpfs } from '../helpers/tmpfs.js';
 
 const nobody = { uid: 65534, gid: 65534 };
 const athens = () => dayOf(Date.now(), 'Europe/Athens');
 const pad = 'p'.repeat(300);
 const lineOf = (n: number) => `{"n":"${n}","pad":"${pad}"}`;
 
-/** A fresh 1 MiB tmpfs, unmounted when the test ends. We are root in the chroot's own mount namespace. */
-function tmpfs(t: TAP): string {
-  const mnt = tempDir('scratchd-tmpfs-');
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', mnt]);
-  t.teardown(() => {
-    try {
-      execFileSync('umount', [mnt]);
-    } catch {
-      execFileSync('umount', ['-l', mnt]);
-    }
-    rmSync(mnt, { recursive: true, force: true });
-  });
-  return mnt;
-}
-
-/** Fill the file system under `dir` until ENOSPC with `dir/filler`; returns its size. */
-function fill(dir: string): number {
-  const fd = openSync(join(dir, 'filler'), 'a');
-  const chunk = Buffer.alloc(4096, 'f');
-  let size = 0;
-  try {
-    for (;;) size += writeSync(fd, chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  }
-  // Also the last bytes of a partly used page.
-  try {
-    for (;;) size += writeSync(fd, Buffer.alloc(1, 'f'));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  }
-  closeSync(fd);
-  return size;
-}
+const tmpfs = (t: TAP): string => mountTmpfs(t, tempDir('scratchd-tmpfs-'), '1m');
 
 /** Every line of the day file parses as one of the Lines sent; the file never ends mid-line. */
 function checkWhole(t: TAP, log: string, sent: Set<string>, when: string): string[] {

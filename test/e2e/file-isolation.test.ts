@@ -4,8 +4,7 @@
 // Throughout, `tr` and `uk` keep reaching disk and lose nothing; `gr` holds
 // at most its share of the queue (queueCapacity / 3), drops the rest counted
 // under its own name, and recovers by itself once repaired.
-import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -15,6 +14,7 @@ import { dayLines, drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
 import { until } from '../helpers/wait.js';
 import { stats } from '../helpers/watch.js';
+import { fillDisk, mountTmpfs } from '../helpers/tmpfs.js';
 
 const nobody = { uid: 65534, gid: 65534 };
 const zones: Record<string, string> = { gr: 'Europe/Athens', tr: 'Europe/Istanbul', uk: 'Europe/London' };
@@ -129,30 +129,9 @@ t.test('gr on its own full tmpfs (ENOSPC): tr and uk lose nothing, gr recovers w
   const log = join(dir, 'log');
   const grDir = join(log, 'gr');
   mkdirSync(grDir, { recursive: true });
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0755', 'tmpfs', grDir]);
-  t.teardown(() => {
-    try {
-      execFileSync('umount', [grDir]);
-    } catch {
-      execFileSync('umount', ['-l', grDir]);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  mountTmpfs(t, grDir, '256k');
   const d = await startDaemon({ config: { backends: { file: { dir: log, retryMs: 50, queueCapacity: CAPACITY } } } });
   t.teardown(() => d.stop());
   const filler = join(grDir, 'filler');
-  await isolation(t, d, log, /^ENOSPC$/, () => {
-    const fd = openSync(filler, 'a');
-    try {
-      for (;;) writeSync(fd, Buffer.alloc(512, 'f'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-    }
-    try {
-      for (;;) writeSync(fd, Buffer.alloc(1, 'f'));
-    } catch {
-      // full to the last byte
-    }
-    closeSync(fd);
-  }, () => unlinkSync(filler));
+  await isolation(t, d, log, /^ENOSPC$/, () => fillDisk(grDir), () => unlinkSync(filler));
 });

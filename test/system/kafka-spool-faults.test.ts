@@ -6,7 +6,7 @@
  * (KAFKA_BOOTSTRAP ignored); never skips.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { decodeRecords, findNextRecord } from '../../src/kafka/spool/record.js';
@@ -24,17 +24,9 @@ t.afterEach(async () => {
 });
 
 import { sleep } from '../helpers/wait.js';
+import { mountTmpfs } from '../helpers/tmpfs.js';
 
-/** A tmpfs of `size` mounted on a new directory, unmounted at teardown. */
-function tmpfs(t: Test, size: string): string {
-  const dir = spoolDir();
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', dir]);
-  t.teardown(() => {
-    execFileSync('umount', ['-l', dir]);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return dir;
-}
+const tmpfs = (t: Test, size: string): string => mountTmpfs(t, spoolDir(), size);
 
 /** ids of the messages in a topic (whatever is there after `ms` of quiet). */
 async function topicIds(topic: string, expectAtLeast: number): Promise<string[]> {

@@ -18,7 +18,7 @@ t.test('every record unpacks to its own flavor, time, key and JSON, in order', a
   for (const s of sent) w.add(s.flavor, s.time, s.json, s.key);
   w.flush();
   t.equal(batches.length, 1, 'one turn, one batch');
-  const got: typeof sent = [];
+  const got: { flavor: string; time: number; json: Buffer; key: { hi: number; lo: number } | null }[] = [];
   unpack(batches[0]!.lines, (flavor, time, json, key) => got.push({ flavor, time, json, key: key === null ? null : { ...key } }));
   t.same(got.map((g) => g.flavor), names);
   t.same(got.map((g) => g.time), sent.map((s) => s.time));
