@@ -2,10 +2,10 @@
  * What the tests of the shipped HAProxy configurations share: Debian's
  * haproxy binary, a shipped config rewritten for loopback (logging to
  * stderr, optionally an admin socket, no per-client limit: the tests' load
- * comes from one address), and a GET that gives only the status.
+ * comes from one address), GETs (the status, or the whole answer) and the gr Lines a daemon wrote.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { root } from './daemon.js';
@@ -39,4 +39,34 @@ export function getStatus(port: number, path: string, agent: http.Agent | false 
     req.on('error', reject);
     req.end();
   });
+}
+
+/** A GET through HAProxy (or straight to scratchd), as a browser on `localAddress` would send it; the whole answer. */
+export interface Answer { status: number; body: string; headers?: http.IncomingHttpHeaders }
+
+export function hit(port: number, path: string, opts: { agent?: http.Agent; localAddress?: string; host?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port, path, agent: opts.agent ?? false, localAddress: opts.localAddress,
+      headers: { host: opts.host ?? 'gr.test', ...opts.headers },
+    }, (res) => {
+      let body = '';
+      res.setEncoding('latin1').on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Every Line in the gr day files under a daemon's log dir, oldest day first. */
+export function grLines(dir: string): Record<string, string>[] {
+  const d = join(dir, 'gr');
+  if (!existsSync(d)) return [];
+  return readdirSync(d).filter((f) => f.endsWith('.log')).sort()
+    .flatMap((f) => readFileSync(join(d, f), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, string>));
 }

@@ -5,9 +5,11 @@
 import http from 'node:http';
 import { join } from 'node:path';
 import { dayOf } from '../../src/day.js';
+import type { Test } from 'tap';
 import { consume } from './consume.js';
 import { startDaemon, testFlavors, type Daemon, type DaemonOptions } from './daemon.js';
 import { dayLines } from './files.js';
+import { startKafka, waitForMetadata } from './kafka.js';
 import { request } from './http.js';
 import { runId } from './lines.js';
 import { sleep, until } from './wait.js';
@@ -150,5 +152,26 @@ export async function topicHolds(bootstrap: string, topic: string, ids: readonly
     missing: ids.filter((id) => !counts.has(id)),
     duplicated: [...counts.values()].reduce((n, c) => n + c - 1, 0),
     total: got.length,
+  };
+}
+
+/**
+ * A broker of the test file's own, for tests that stop, kill or pause it:
+ * healed after each test (resumed, restarted if dead) so that one test's
+ * fault never reaches the next. Topics are named `prefix-…`; `check` reads
+ * back what one holds.
+ */
+export async function ownedBroker(t: Test, prefix: string) {
+  const kafka = await startKafka({ owned: true });
+  t.teardown(() => kafka.stop());
+  t.afterEach(async () => {
+    await kafka.resume();
+    if (!kafka.alive()) await kafka.restart();
+    await waitForMetadata(kafka.bootstrap, 5000).catch(() => kafka.restart());
+  });
+  return {
+    kafka,
+    newTopic: topicNamer(prefix),
+    check: (topic: string, ids: readonly string[]) => topicHolds(kafka.bootstrap, topic, ids),
   };
 }

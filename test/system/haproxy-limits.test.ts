@@ -3,12 +3,13 @@
 // from HAProxy past its 50 a second, and those hits never reach scratchd,
 // while another client at 10 hits/s at the same time is untouched.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
 import { root, startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
 import { freePort, poll, sleep, until } from '../helpers/wait.js';
+import { grLines, hit } from '../helpers/haproxy.js';
 
 t.setTimeout(120_000);
 
@@ -35,25 +36,8 @@ function haproxyConfig(front: number, primary: number, backup: number, website: 
   return out;
 }
 
-function get(port: number, path: string, agent: http.Agent, localAddress: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, agent, localAddress, headers: { host: 'gr.test' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
-      res.on('error', reject);
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function lines(dir: string): Record<string, string>[] {
-  const d = join(dir, 'gr');
-  if (!existsSync(d)) return [];
-  return readdirSync(d).filter((f) => f.endsWith('.log'))
-    .flatMap((f) => readFileSync(join(d, f), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, string>));
-}
+const get = async (port: number, path: string, agent: http.Agent, localAddress: string): Promise<number> =>
+  (await hit(port, path, { agent, localAddress })).status;
 
 /** `rate` hits a second from `address` for `ms`, each on its own schedule (not after the previous answer's pause). */
 async function client(front: number, address: string, name: string, rate: number, ms: number): Promise<{ sent: number; status: Map<number, number>; seconds: number }> {
@@ -122,8 +106,8 @@ t.test('200 hits/s from one client: 429 past 50 a second; 10 hits/s from another
   t.ok(ok >= 50, `and its first 50 went through: ${ok}`);
   t.same([...slow.status], [[200, slow.sent]], `the slow client is untouched: ${slow.sent} hits, every one 200`);
 
-  await until('every 200 in scratchd\'s file', () => lines(logDir).filter((l) => l.client !== 'probe').length >= ok + slow.sent);
-  const got = lines(logDir).filter((l) => l.client !== 'probe');
+  await until('every 200 in scratchd\'s file', () => grLines(logDir).filter((l) => l.client !== 'probe').length >= ok + slow.sent);
+  const got = grLines(logDir).filter((l) => l.client !== 'probe');
   t.equal(got.filter((l) => l.client === 'fast').length, ok, 'scratchd recorded exactly the fast client\'s 200s: the 429s never reached it');
   t.equal(got.filter((l) => l.client === 'slow').length, slow.sent, 'and every hit of the slow client');
   t.same(new Set(got.map((l) => l.ip)), new Set(['127.0.0.2', '127.0.0.3']), 'two clients, told apart by their source address');

@@ -4,12 +4,13 @@
 // exactly one instance's files, and the client address through
 // X-Forwarded-For from the trusted proxy only.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
 import { root, startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
 import { freePort, poll, sleep, until } from '../helpers/wait.js';
+import { grLines, hit, type Answer } from '../helpers/haproxy.js';
 
 t.setTimeout(240_000);
 
@@ -43,35 +44,6 @@ function haproxyConfig(front: number, primary: number, backup: number, website: 
   return out;
 }
 
-interface Answer { status: number; body: string; headers?: http.IncomingHttpHeaders }
-
-function get(port: number, path: string, opts: { agent?: http.Agent; localAddress?: string; host?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1', port, path, agent: opts.agent ?? false, localAddress: opts.localAddress,
-      headers: { host: opts.host ?? 'gr.test', ...opts.headers },
-    }, (res) => {
-      let body = '';
-      res.setEncoding('latin1').on('data', (c: string) => {
-        body += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
-      res.on('error', reject);
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** Every Line in a daemon's gr day files (both incarnations of the primary append to the same ones). */
-function lines(dir: string): Record<string, string>[] {
-  const d = join(dir, 'gr');
-  if (!existsSync(d)) return [];
-  return readdirSync(d).filter((f) => f.endsWith('.log')).sort()
-    .flatMap((f) => readFileSync(join(d, f), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, string>));
-}
-
 const bin = haproxyBinary();
 const work = tempDir('scratchd-haproxy-');
 const primaryDir = join(work, 'primary');
@@ -103,7 +75,7 @@ t.before(async () => {
     haproxyLog += c;
   });
   // Up when a beacon through it is answered.
-  const up = await poll('haproxy to serve /health', () => get(front, '/health').catch((e: Error) => ({ status: 0, body: e.message })),
+  const up = await poll('haproxy to serve /health', () => hit(front, '/health').catch((e: Error) => ({ status: 0, body: e.message })),
     (r) => r.status === 200 || haproxy.exitCode !== null);
   if (up.status !== 200) throw new Error(`haproxy not serving: ${JSON.stringify(up)} ${haproxyLog}`);
 });
@@ -122,8 +94,8 @@ t.test('the example config passes haproxy -c as it is', async (t) => {
 
 t.test('health checks: HTTP/1.1 with Host, both servers up', async (t) => {
   // A HTTP/1.0 check (haproxy's default) would get 505 from uWS.
-  t.equal((await get(front, '/health')).body, 'ok\n', '/health through haproxy');
-  t.equal((await get(front, '/nothing-here')).status, 503, 'other paths go to the website backend (down here)');
+  t.equal((await hit(front, '/health')).body, 'ok\n', '/health through haproxy');
+  t.equal((await hit(front, '/nothing-here')).status, 503, 'other paths go to the website backend (down here)');
   t.notMatch(haproxyLog, /scratchd\/(primary|backup) is DOWN/, 'no server went down');
 });
 
@@ -137,10 +109,10 @@ t.test('the shipped config: a server queue that works, whole requests to scratch
 
 t.test('logging: beacons answered normally are not logged; a slow one is, without its query and with a masked address', async (t) => {
   const marker = `q${process.pid}x`;
-  for (let i = 0; i < 20; i++) t.equal((await get(front, `/track?secret=${marker}&n=${i}`)).status, 200);
+  for (let i = 0; i < 20; i++) t.equal((await hit(front, `/track?secret=${marker}&n=${i}`)).status, 200);
   // A slow answer: the primary stopped for 300 ms while it has the request.
   primary.proc.kill('SIGSTOP');
-  const slow = get(front, `/track?secret=${marker}&slow=1`);
+  const slow = hit(front, `/track?secret=${marker}&slow=1`);
   await sleep(300);
   primary.proc.kill('SIGCONT');
   t.equal((await slow).status, 200, 'the slow beacon is answered');
@@ -159,24 +131,24 @@ t.test('logging: beacons answered normally are not logged; a slow one is, withou
 
 t.test('no server banner: uWebSockets\' own header is removed on the way out (#28.3)', async (t) => {
   // uWebSockets.js writes "uWebSockets: 20" into every answer (compiled in, no run-time switch).
-  t.equal((await get(primary.port, '/track?banner=direct')).headers?.uwebsockets, '20', 'scratchd itself sends it');
+  t.equal((await hit(primary.port, '/track?banner=direct')).headers?.uwebsockets, '20', 'scratchd itself sends it');
   for (const path of ['/track?banner=via', '/health']) {
-    const a = await get(front, path);
+    const a = await hit(front, path);
     t.equal(a.headers?.uwebsockets, undefined, `not through HAProxy: ${path} (${a.status})`);
   }
 });
 
 t.test('client IP: X-Forwarded-For from the trusted proxy only', async (t) => {
-  const before = lines(primaryDir).length;
+  const before = grLines(primaryDir).length;
   // Through haproxy from 127.0.0.2, with a forged header haproxy passes on
   // before its own: scratchd takes the address haproxy appended.
-  const via = await get(front, '/track?ipcheck=via', { localAddress: '127.0.0.2', headers: { 'x-forwarded-for': '203.0.113.9' } });
+  const via = await hit(front, '/track?ipcheck=via', { localAddress: '127.0.0.2', headers: { 'x-forwarded-for': '203.0.113.9' } });
   t.equal(via.status, 200);
   // Directly from an untrusted peer (127.0.0.3) with a forged header.
-  const direct = await get(primary.port, '/track?ipcheck=direct', { localAddress: '127.0.0.3', headers: { 'x-forwarded-for': '203.0.113.9' } });
+  const direct = await hit(primary.port, '/track?ipcheck=direct', { localAddress: '127.0.0.3', headers: { 'x-forwarded-for': '203.0.113.9' } });
   t.equal(direct.status, 200);
-  await until('both Lines in the primary\'s file', () => lines(primaryDir).length >= before + 2);
-  const got = Object.fromEntries(lines(primaryDir).filter((l) => l.ipcheck !== undefined).map((l) => [l.ipcheck, l.ip]));
+  await until('both Lines in the primary\'s file', () => grLines(primaryDir).length >= before + 2);
+  const got = Object.fromEntries(grLines(primaryDir).filter((l) => l.ipcheck !== undefined).map((l) => [l.ipcheck, l.ip]));
   t.same(got, { via: '127.0.0.2', direct: '127.0.0.3' });
 });
 
@@ -192,7 +164,7 @@ t.test('failover to the backup on SIGKILL, failback when the primary returns', a
     while (running) {
       const id = next++;
       try {
-        results.set(id, await get(front, `/track?id=${id}`, { agent }));
+        results.set(id, await hit(front, `/track?id=${id}`, { agent }));
         answeredAt.set(id, Date.now());
       } catch (e) {
         results.set(id, e as Error);
@@ -210,26 +182,26 @@ t.test('failover to the backup on SIGKILL, failback when the primary returns', a
   };
 
   await more('the primary serving', 1000);
-  const beforeKill = lines(primaryDir).length;
+  const beforeKill = grLines(primaryDir).length;
   t.ok(beforeKill > 100, `primary serves (${beforeKill} lines)`);
-  t.equal(lines(backupDir).length, 0, 'backup idle while the primary is up');
+  t.equal(grLines(backupDir).length, 0, 'backup idle while the primary is up');
 
   const killedAt = Date.now();
   const idAtKill = next;
   primary.proc.kill('SIGKILL');
   await primary.exited;
-  await until('the backup to take over', () => lines(backupDir).length > 100, 30_000);
+  await until('the backup to take over', () => grLines(backupDir).length > 100, 30_000);
   const failoverMs = Date.now() - killedAt;
   await more('the backup serving', 1000);
 
   const restartedAt = Date.now();
   const idAtRestart = next;
-  const primaryLinesAtRestart = lines(primaryDir).length;
+  const primaryLinesAtRestart = grLines(primaryDir).length;
   primary = await startDaemon({ config: { ...common, listen: `127.0.0.1:${primary.port}`, backends: { file: { dir: primaryDir } } } });
-  await until('the primary to take traffic back', () => lines(primaryDir).length > primaryLinesAtRestart + 100, 30_000);
+  await until('the primary to take traffic back', () => grLines(primaryDir).length > primaryLinesAtRestart + 100, 30_000);
   const failbackMs = Date.now() - restartedAt;
   await more('the primary serving again', 700);
-  const backupAtEnd = lines(backupDir).length;
+  const backupAtEnd = grLines(backupDir).length;
   await more('after failback', 300);
   running = false;
   await load;
@@ -242,8 +214,8 @@ t.test('failover to the backup on SIGKILL, failback when the primary returns', a
 
   const ok = [...results].filter(([, r]) => !(r instanceof Error) && r.status === 200).map(([id]) => id);
   const failed = [...results].filter(([, r]) => r instanceof Error || r.status !== 200);
-  const pIds = lines(primaryDir).filter((l) => l.id !== undefined).map((l) => Number(l.id));
-  const bIds = lines(backupDir).filter((l) => l.id !== undefined).map((l) => Number(l.id));
+  const pIds = grLines(primaryDir).filter((l) => l.id !== undefined).map((l) => Number(l.id));
+  const bIds = grLines(backupDir).filter((l) => l.id !== undefined).map((l) => Number(l.id));
   const count = (ids: number[]) => ids.reduce((m, id) => m.set(id, (m.get(id) ?? 0) + 1), new Map<number, number>());
   const pc = count(pIds);
   const bc = count(bIds);
@@ -294,5 +266,5 @@ t.test('failover to the backup on SIGKILL, failback when the primary returns', a
   // Bounds for a loaded CI machine; quiet runs are in docs/operations.md.
   t.ok(failoverMs < 15_000, `failover within ${failoverMs} ms`);
   t.ok(failbackMs < 30_000, `failback within ${failbackMs} ms`);
-  t.ok(lines(backupDir).length - backupAtEnd <= CLIENTS * 2, 'after failback the backup takes (almost) nothing');
+  t.ok(grLines(backupDir).length - backupAtEnd <= CLIENTS * 2, 'after failback the backup takes (almost) nothing');
 });

@@ -16,23 +16,13 @@
 import t from 'tap';
 import { drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
-import { startKafka, waitForMetadata } from '../helpers/kafka.js';
 import { health, stats, traffic, waitFor } from '../helpers/kafka-daemon.js';
 import { spoolDir, startSpoolDaemon } from '../helpers/kafka-spool.js';
-import { startKafkaDaemon, spoolHoldsNothing, topicHolds, topicNamer } from '../helpers/kafka-daemon.js';
+import { ownedBroker, startKafkaDaemon, spoolHoldsNothing } from '../helpers/kafka-daemon.js';
 import { sleep } from '../helpers/wait.js';
 
-const kafka = await startKafka({ owned: true });
-t.teardown(() => kafka.stop());
-t.afterEach(async () => {
-  await kafka.resume();
-  if (!kafka.alive()) await kafka.restart();
-  await waitForMetadata(kafka.bootstrap, 5000).catch(() => kafka.restart());
-});
-
+const { kafka, newTopic, check } = await ownedBroker(t, 'delivery');
 const spoolEmpty = spoolHoldsNothing;
-const newTopic = topicNamer('delivery');
-const check = (topic: string, ids: readonly string[]) => topicHolds(kafka.bootstrap, topic, ids);
 
 t.test('an operator\'s message.timeout.ms reaches librdkafka; the loss windows carry each Line\'s own flavor and time', async (t) => {
   const topic = newTopic();

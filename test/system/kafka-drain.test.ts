@@ -20,23 +20,13 @@ import { mkdirSync, readdirSync, renameSync, rmdirSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import t from 'tap';
 import { request } from '../helpers/http.js';
-import { startKafka, waitForMetadata } from '../helpers/kafka.js';
 import { health, stats, waitFor } from '../helpers/kafka-daemon.js';
 import { spoolDir } from '../helpers/kafka-spool.js';
-import { startKafkaDaemon, spoolHoldsNothing, topicHolds, topicNamer } from '../helpers/kafka-daemon.js';
+import { ownedBroker, startKafkaDaemon, spoolHoldsNothing } from '../helpers/kafka-daemon.js';
 import { sleep } from '../helpers/wait.js';
 
-const kafka = await startKafka({ owned: true });
-t.teardown(() => kafka.stop());
-t.afterEach(async () => {
-  await kafka.resume();
-  if (!kafka.alive()) await kafka.restart();
-  await waitForMetadata(kafka.bootstrap, 5000).catch(() => kafka.restart());
-});
-
+const { kafka, newTopic, check } = await ownedBroker(t, 'drain');
 const spoolEmpty = spoolHoldsNothing;
-const newTopic = topicNamer('drain');
-const check = (topic: string, ids: readonly string[]) => topicHolds(kafka.bootstrap, topic, ids);
 
 t.test('a reload that adds a flavor and re-points another: their spooled Lines go to the topics configured now', async (t) => {
   const [grOld, grNew, xxTopic] = [newTopic(), newTopic(), newTopic()];
