@@ -56,6 +56,7 @@ import { buildClient, runTimeline, threadCpu, timelineMethod } from './timeline.
 import { measureScale } from './scale/measure.mjs';
 import { scratchdEnv, scratchdFlags } from './production.mjs';
 import { measureThreads, renderThreads } from './threads.mjs';
+import { readStats } from './stats.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = join(root, 'bench');
@@ -562,22 +563,8 @@ async function runContender(key, ctx, round) {
 // ---------------------------------------------------- (d) during a drain ----
 
 /** scratchd's /stats `kafka_spool` object (null when the spool is off or not open yet). */
-function spoolStats(statsPort) {
-  return new Promise((resolve, reject) => {
-    const s = connect(statsPort, '127.0.0.1');
-    let buf = '';
-    s.setTimeout(5000, () => s.destroy(new Error('/stats: no answer in 5 s')));
-    s.on('connect', () => s.write('GET /stats HTTP/1.1\r\nHost: stats\r\nConnection: close\r\n\r\n'));
-    s.on('data', (d) => { buf += d; });
-    s.on('error', reject);
-    s.on('close', () => {
-      try {
-        resolve(JSON.parse(buf.slice(buf.indexOf('\r\n\r\n') + 4)).kafka_spool ?? null);
-      } catch (err) {
-        reject(new Error(`/stats: ${err.message}: ${buf.slice(0, 200)}`));
-      }
-    });
-  });
+async function spoolStats(statsPort) {
+  return (await readStats(statsPort)).kafka_spool ?? null;
 }
 
 async function waitSpool(statsPort, what, ok, timeoutMs) {

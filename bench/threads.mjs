@@ -17,8 +17,8 @@
 // read from /proc/PID/task/TID around each run and grouped (see classify()).
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { connect } from 'node:net';
 import { join } from 'node:path';
+import { readStats } from './stats.mjs';
 
 /**
  * The process's tasks: tid, name, start time (clock ticks since boot) and
@@ -100,22 +100,8 @@ function vmRSS(pid) {
 }
 
 /** scratchd's Kafka backend: Lines acknowledged by the broker so far (/stats). */
-function kafkaPersisted(statsPort) {
-  return new Promise((resolve, reject) => {
-    const s = connect(statsPort, '127.0.0.1');
-    let buf = '';
-    s.setTimeout(5000, () => s.destroy(new Error('/stats: no answer in 5 s')));
-    s.on('connect', () => s.write('GET /stats HTTP/1.1\r\nHost: stats\r\nConnection: close\r\n\r\n'));
-    s.on('data', (d) => { buf += d; });
-    s.on('error', reject);
-    s.on('close', () => {
-      try {
-        resolve(JSON.parse(buf.slice(buf.indexOf('\r\n\r\n') + 4)).backends.kafka.persisted);
-      } catch (err) {
-        reject(new Error(`/stats: ${err.message}: ${buf.slice(0, 200)}`));
-      }
-    });
-  });
+async function kafkaPersisted(statsPort) {
+  return (await readStats(statsPort)).backends.kafka.persisted;
 }
 
 /** Records in the bench topics (their one partition's high watermark), through node-rdkafka in this process. */
