@@ -4,6 +4,7 @@
  * the stats module never loads node-rdkafka).
  */
 import type { DeliveryLatency } from './latency.js';
+import type { SpoolDrops } from './spool/drop-reasons.js';
 
 export interface SpoolSnapshot {
   /** The spool was opened (recovery done). */
@@ -24,7 +25,7 @@ export interface SpoolSnapshot {
   drained_total: number;
   /** Errors of the drainer; it retries after each. */
   drain_errors_total: number;
-  dropped_total: { spool_full: number; disk_full: number; spool_error: number };
+  dropped_total: SpoolDrops;
   quarantined_total: number;
 }
 

@@ -5,6 +5,8 @@
  * longest delivered prefix: resuming from it re-produces nothing delivered
  * before it. A failed Line stops it for good (it must be produced again).
  */
+import { AckWindow } from '../ack-window.js';
+
 export interface Position {
   /** The day file (its day, YYYY-MM-DD). */
   day: string;
@@ -13,42 +15,40 @@ export interface Position {
 }
 
 export class Watermark {
-  private readonly pending: (Position & { state: 'wait' | 'ok' | 'failed' })[] = [];
-  private head = 0;
-  /** Sequence number of pending[head]. */
-  private base = 0;
+  private readonly window = new AckWindow<Position & { failed: boolean }>();
+  private next = 0;
   private failed = false;
 
-  constructor(public position: Position | null = null) {}
+  constructor(private at: Position | null = null) {}
+
+  /** The position to resume from, null before the first delivered Line. */
+  get position(): Position | null {
+    return this.at;
+  }
 
   /** A Line produced; its sequence number for the delivery report. */
   push(at: Position): number {
-    this.pending.push({ ...at, state: 'wait' });
-    return this.base + this.pending.length - this.head - 1;
+    const seq = this.next++;
+    this.window.push(seq, { day: at.day, offset: at.offset, failed: false });
+    return seq;
   }
 
   /** A delivery report; true when the position moved. */
   settle(seq: number, ok: boolean): boolean {
-    const p = this.pending[this.head + seq - this.base];
-    if (p === undefined || p.state !== 'wait') return false;
-    p.state = ok ? 'ok' : 'failed';
+    const p = this.window.settle(seq);
+    if (p === null) return false;
+    p.failed = !ok;
     let moved = false;
-    while (!this.failed && this.head < this.pending.length && this.pending[this.head]!.state !== 'wait') {
-      const done = this.pending[this.head]!;
-      if (done.state === 'failed') {
+    if (this.failed) return false;
+    this.window.advance((done) => {
+      if (done.failed) {
         this.failed = true;
-        break;
+        return false;
       }
-      this.position = { day: done.day, offset: done.offset };
-      this.head++;
-      this.base++;
+      this.at = { day: done.day, offset: done.offset };
       moved = true;
-    }
-    // Drop what is behind the head now and then, not on every report.
-    if (this.head > 4096 && this.head * 2 > this.pending.length) {
-      this.pending.splice(0, this.head);
-      this.head = 0;
-    }
+      return true;
+    });
     return moved;
   }
 }

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { KafkaStatsSource, SpoolSnapshot } from '../kafka/stats.js';
+import { spoolDropReasons } from '../kafka/spool/drop-reasons.js';
 import { scrapedCounter, scrapedGauge, scrapedLabelledCounter } from './scraped.js';
 
 /** The Kafka spool's numbers, read at scrape time (only when the spool is on). */
@@ -26,8 +27,8 @@ export function registerSpoolMetrics(registry: Registry, kafka: KafkaStatsSource
   counter('scratchd_kafka_spool_drain_errors_total', 'Errors of the Kafka spool\'s drainer; it retries after each, with a growing pause.', (s) => s.drain_errors_total);
   counter('scratchd_kafka_spool_quarantined_total', 'Kafka spool records (or runs of them, torn tails) and unreadable segments found damaged; their bytes kept under quarantine/ when found at start.', (s) => s.quarantined_total);
   scrapedLabelledCounter(registry, 'scratchd_kafka_spool_dropped_lines_total',
-    'Lines the Kafka spool could not take, by reason (spool_full, disk_full, spool_error).', ['reason'], () => {
+    `Lines the Kafka spool could not take, by reason (${spoolDropReasons.join(', ')}).`, ['reason'], () => {
       const s = kafka.spoolSnapshot();
-      return (['spool_full', 'disk_full', 'spool_error'] as const).map((reason) => [{ reason }, s?.dropped_total[reason] ?? 0]);
+      return spoolDropReasons.map((reason) => [{ reason }, s?.dropped_total[reason] ?? 0]);
     });
 }

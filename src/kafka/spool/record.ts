@@ -13,9 +13,9 @@
  * The length comes first so a reader can skip, the checksum second so a torn
  * or bit-flipped record is told apart from a good one. The checksum is
  * zlib's crc32, native in Node (20.15+): the spool runs on the serving
- * thread, and the table-driven CRC-32C in JavaScript (@aws-crypto/crc32c)
- * it replaced took a fifth of that thread while spilling or draining
- * (bench/notes.md). That library stays only to read records written before.
+ * thread, where a table-driven CRC in JavaScript costs too much of it while
+ * spilling or draining. @aws-crypto/crc32c stays only to read records that
+ * carry CRC-32C.
  */
 import { crc32 } from 'node:zlib';
 import { crc32c } from '@aws-crypto/crc32c';
