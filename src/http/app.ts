@@ -22,8 +22,6 @@ import { robots } from './routes/robots.js';
 import { trackGet } from './routes/track-get.js';
 import { trackPost } from './routes/track-post.js';
 
-export type { Sink };
-
 export interface Http {
   readonly app: TemplatedApp;
   /** From now on /health answers 503 and every answer closes its connection. */
