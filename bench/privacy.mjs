@@ -4,7 +4,7 @@
 // the same run, in alternating rounds, the median; BENCHMARKS.md ("Privacy
 // rules") has the figures.
 //
-// A hit here is what http/app.ts does for it from the headers on: the Facts
+// A hit here is what http/hit.ts does for it from the headers on: the Facts
 // (fresh strings per hit, as uWS hands them over), then verdictOf: the
 // client IP and judge() (privacy/policy.ts). "plain" is the same flavor with
 // `enrich` { ip, userAgent } only; "privacy" adds `privacy` { ip: "masked",
@@ -72,7 +72,7 @@ function factsOf(kind, i) {
 
 let sink = 0;
 
-/** http/app.ts's verdictOf for `flavor`, on hits of `kind`. */
+/** http/hit.ts's verdictOf for `flavor`, on hits of `kind`. */
 function hits(flavor, kind) {
   return () => (i, time) => {
     const f = factsOf(kind, i);

@@ -9,8 +9,7 @@ import { carbonNode } from './stats/carbon.js';
 import { hostName, makeFlavor, type Enrich, type Flavor } from './flavor.js';
 import type { BotsConfig, PrivacyConfig } from './privacy/config.js';
 import type { DedupConfig } from './dedup/config.js';
-import { splitHostPort } from './http/listen.js';
-import { canonicalIp } from './http/client-ip.js';
+import { canonicalIp, splitHostPort } from './net/address.js';
 
 export interface FileConfig {
   enabled: boolean;
@@ -206,7 +205,7 @@ function resolveConfig(file: string, data: unknown): Config {
     const { schema: _, ...rest } = f;
     return makeFlavor({ ...rest, topic: f.topic ?? f.name }, validate);
   });
-  // Canonical, as the peers they are compared with (client-ip.ts).
+  // Canonical, as the peers they are compared with (net/address.ts).
   const trustedProxies = data.trustedProxies.map((p, i) => {
     const ip = canonicalIp(p);
     if (ip === null) errors.push(`/trustedProxies/${i}: "${p}" is not an IP address`);

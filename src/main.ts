@@ -3,21 +3,22 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { notify, openNotify, startWatchdog } from './http/activation.js';
-import { publicSockets } from './http/listen.js';
+import { publicSockets, type PublicSockets } from './http/listen.js';
 import { loadUws } from './http/uws.js';
 import type { Backend, LossListener } from './backend.js';
 import { ConfigError, type Config } from './config.js';
-import { makeReloader, readCheckedConfig } from './reload.js';
-import { newRequestCounters } from './stats/counters.js';
+import { makeReloader, readCheckedConfig, type Reloader } from './reload.js';
+import { newRequestCounters, type RequestCounters } from './http/counters.js';
 import { FileBackend } from './file/backend.js';
 import { isJournalStream, makeLogger, type Logger } from './log.js';
 import { createMetrics } from './stats/metrics.js';
 import { startGraphite } from './stats/graphite.js';
 import type { Flavor } from './flavor.js';
 import { startPrivacy } from './privacy/start.js';
+import type { PrivacyState } from './privacy/policy.js';
 import { LossTracker } from './recovery/losses.js';
 import { DedupState } from './dedup/state.js';
-import { makeIntake } from './threads/intake.js';
+import { makeIntake, type Intake } from './threads/intake.js';
 import { startServing, type Serving } from './threads/serving.js';
 import { sumCounters } from './threads/sum.js';
 
@@ -104,6 +105,23 @@ async function startBackends(config: Config, log: Logger, onLoss: LossListener):
 /** `scratchd NAME ...`: each subcommand is src/commands/NAME.ts, exporting run(argv) → exit code. */
 const subcommands = new Set(['replay', 'rebuild', 'spool', 'erase']);
 
+/** Signals as caught during start-up, and what each does: replaced once the daemon serves (onSignals). */
+interface Signals {
+  readonly early: { stop: string | null; hup: boolean };
+  readonly on: { stop(signal: string): void; hup(): void };
+}
+
+/** What the daemon's parts share once started. */
+interface Daemon {
+  readonly configFile: string;
+  readonly log: Logger;
+  readonly backends: readonly Backend[];
+  readonly losses: LossTracker;
+  /** A drain has begun (a signal, or a serving thread failed). */
+  stopping: boolean;
+  serving: Serving | null;
+}
+
 async function main(): Promise<void> {
   const sub = process.argv[2];
   if (sub !== undefined && subcommands.has(sub)) {
@@ -111,21 +129,7 @@ async function main(): Promise<void> {
     process.exit(await command.run(process.argv.slice(3)));
   }
   const args = parseCommandLine();
-  // Signals are caught from here on, before anything is started: a signal
-  // that arrives during start-up waits for it to be done (SIGHUP), or ends it
-  // as soon as that is clean (SIGTERM/SIGINT). Node's default would kill us.
-  const early = { stop: null as string | null, hup: false };
-  const on = {
-    stop(signal: string): void {
-      early.stop ??= signal;
-    },
-    hup(): void {
-      early.hup = true;
-    },
-  };
-  process.on('SIGTERM', () => on.stop('SIGTERM'));
-  process.on('SIGINT', () => on.stop('SIGINT'));
-  process.on('SIGHUP', () => on.hup());
+  const signals = catchSignals();
   // Now, while fds are plenty: every later message goes out on this socket.
   const notifyError = openNotify();
 
@@ -138,7 +142,6 @@ async function main(): Promise<void> {
   if (notifyError !== null) log.error({ err: notifyError, socket: process.env.NOTIFY_SOCKET }, 'cannot open the sd_notify socket');
   // Request heads: room for the longest query we accept plus ordinary headers.
   loadUws(config.limits.maxQueryBytes + 8192);
-  const { healthReport, serveStats } = await import('./stats/server.js');
 
   const counters = newRequestCounters();
   const losses = new LossTracker({
@@ -147,38 +150,101 @@ async function main(): Promise<void> {
   });
   losses.start();
   const backends = await startBackends(config, log, losses.listener);
-  let stopping = false;
+  const d: Daemon = { configFile: args.config, log, backends, losses, stopping: false, serving: null };
   // One dedup store per flavor for every thread; the threads' privacy counters summed here.
   const intake = makeIntake(backends, new DedupState(counters.dedup), config.flavors);
-  let serving: Serving | null = null;
   // The flavor table in force: the start-up one until the reloader exists.
   let flavorsNow = (): readonly Flavor[] => config.flavors;
   // The salts' keeper runs here; every thread gets its salts after each pass.
-  const { privacy, passSoon, passFor } = startPrivacy(config.stateDir, () => flavorsNow(), log.child({ component: 'privacy' }),
-    (salts) => serving?.salts(salts.all()));
+  const privacy = startPrivacy(config.stateDir, () => flavorsNow(), log.child({ component: 'privacy' }),
+    (salts) => d.serving?.salts(salts.all()));
+  const closeStats = await startStats(d, config, counters, privacy.privacy);
+  const { serving, sockets } = await startThreads(d, config, configText, intake, privacy, signals);
+  d.serving = serving;
+
+  const reloader = makeReloader(args.config, config, {
+    serving, log,
+    beforeThreads: (next) => {
+      intake.useFlavors(next.flavors);
+      // The new flavors' salts reach every thread before the config does (same port, in order).
+      privacy.passFor(next.flavors);
+    },
+    applied: (next) => losses.useFlavors(next.flavors),
+  });
+  flavorsNow = () => reloader.current().flavors;
+  onSignals(d, signals, reloader, sockets, closeStats);
+  // Signals that came during start-up: a stop ends the start here, before
+  // READY=1 (nothing is accepted before the next loop turn; the usual drain
+  // closes what started), a SIGHUP is applied now.
+  if (signals.early.stop !== null) {
+    log.info({ signal: signals.early.stop }, 'stopped during start-up');
+    signals.on.stop(signals.early.stop);
+    return;
+  }
+  notify(log, 'READY=1');
+  startWatchdog(log);
+  if (signals.early.hup) signals.on.hup();
+}
+
+/**
+ * Signals are caught from here on, before anything is started: a signal
+ * that arrives during start-up waits for it to be done (SIGHUP), or ends it
+ * as soon as that is clean (SIGTERM/SIGINT). Node's default would kill us.
+ */
+function catchSignals(): Signals {
+  const early = { stop: null as string | null, hup: false };
+  const on = {
+    stop(signal: string): void {
+      early.stop ??= signal;
+    },
+    hup(): void {
+      early.hup = true;
+    },
+  };
+  process.on('SIGTERM', () => on.stop('SIGTERM'));
+  process.on('SIGINT', () => on.stop('SIGINT'));
+  process.on('SIGHUP', () => on.hup());
+  return { early, on };
+}
+
+/** /metrics, /stats, /health on the stats listener, and Graphite; returns what closes them at the end of a drain. */
+async function startStats(d: Daemon, config: Config, counters: RequestCounters, privacy: PrivacyState): Promise<() => void> {
+  const { log, backends, losses } = d;
+  const { healthReport, serveStats } = await import('./stats/server.js');
   const metrics = createMetrics(counters, backends, {
     losses, privacy, build: { version, instance: config.instance },
     refresh: async () => {
-      if (serving !== null) sumCounters(counters, privacy, await serving.counters());
+      if (d.serving !== null) sumCounters(counters, privacy, await d.serving.counters());
     },
-    threads: () => serving?.threads() ?? [],
+    threads: () => d.serving?.threads() ?? [],
   });
   // A stats port taken by another process must not stop the beacons: it is retried (serveStats).
-  const stats = await serveStats(config.stats.listen, metrics, () => healthReport(stopping, backends),
+  const stats = await serveStats(config.stats.listen, metrics, () => healthReport(d.stopping, backends),
     log.child({ component: 'stats' }));
   const graphite = config.stats.graphite &&
     startGraphite(config.stats.graphite, () => metrics.statsSnapshot(), log.child({ component: 'graphite' }), metrics.registry);
   // Graphite reads a snapshot without asking: the threads' counters are summed every second for it.
   if (graphite) setInterval(() => void metrics.refresh(), 1000).unref();
+  return () => {
+    stats.close();
+    if (graphite) graphite.close();
+    metrics.close();
+  };
+}
 
+/** The public sockets and the serving threads on them; exits 1 when either cannot start. */
+async function startThreads(
+  d: Daemon, config: Config, configText: string, intake: Intake, privacy: ReturnType<typeof startPrivacy>, signals: Signals,
+): Promise<{ serving: Serving; sockets: PublicSockets }> {
+  const { log, losses } = d;
   const httpLog = log.child({ component: 'http' });
   const sockets = await publicSockets(config.listen).catch((err: Error) => fail(err.message));
   const threads = config.threads === 'auto' ? availableParallelism() : config.threads;
-  const threadsReady = await startServing({
-    count: threads, configFile: args.config, configText, fds: sockets.fds, log,
+  const serving = await startServing({
+    count: threads, configFile: d.configFile, configText, fds: sockets.fds, log,
     beforeAccepting: () => httpLog.info({ listen: sockets.address, version, threads, flavors: config.flavors.map((f) => f.name) }, 'serving'),
-    salts: () => privacy.salts?.all() ?? [],
-    onSaltMiss: passSoon,
+    salts: () => privacy.privacy.salts?.all() ?? [],
+    onSaltMiss: privacy.passSoon,
     onLine: intake.line,
     onRefused: (flavor, first, last, count) => {
       losses.listener('relay', flavor, first, 'relay_full', count);
@@ -187,25 +253,20 @@ async function main(): Promise<void> {
     onFailure: (err) => {
       log.fatal({ err: err.message }, 'a serving thread failed; stopping');
       process.exitCode = 1;
-      if (!stopping) on.stop('serving thread failure'); // while draining, the drain goes on (not a second signal)
+      if (!d.stopping) signals.on.stop('serving thread failure'); // while draining, the drain goes on (not a second signal)
     },
   }).catch((err: Error) => fail(`serving threads: ${err.message}`));
-  serving = threadsReady;
+  return { serving, sockets };
+}
 
-  const reloader = makeReloader(args.config, config, {
-    serving: threadsReady, log,
-    beforeThreads: (next) => {
-      intake.useFlavors(next.flavors);
-      // The new flavors' salts reach every thread before the config does (same port, in order).
-      passFor(next.flavors);
-    },
-    applied: (next) => losses.useFlavors(next.flavors),
-  });
-  flavorsNow = () => reloader.current().flavors;
+/** From now on SIGHUP reopens and reloads, SIGTERM/SIGINT drain (a second one cuts the drain short). */
+function onSignals(d: Daemon, signals: Signals, reloader: Reloader, sockets: PublicSockets, closeStats: () => void): void {
+  const { log, backends } = d;
+  const serving = d.serving!;
   let draining: { cutShort(signal: string): void } | null = null;
   let cutEarly: string | null = null;
-  on.hup = () => {
-    if (stopping) {
+  signals.on.hup = () => {
+    if (d.stopping) {
       // systemd has been told STOPPING=1: a RELOADING=1 now would confuse it.
       log.warn({ signal: 'SIGHUP' }, 'SIGHUP ignored: draining');
       return;
@@ -213,43 +274,28 @@ async function main(): Promise<void> {
     for (const b of backends) b.reopen();
     void reloader.reload();
   };
-  on.stop = (signal) => {
-    if (stopping) {
+  signals.on.stop = (signal) => {
+    if (d.stopping) {
       // The usual convention (nginx, Ctrl-C twice): a second signal shortens the drain.
       // One that comes before the threads said they drain cuts the drain as soon as it starts.
       if (draining === null) cutEarly = signal;
       else draining.cutShort(signal);
       return;
     }
-    stopping = true;
+    d.stopping = true;
     // Told and logged once every thread stopped accepting, answers 503 on
     // /health and closes each connection after its answer.
-    void threadsReady.drain().then(() => {
+    void serving.drain().then(() => {
       // No thread accepts now: a connection the kernel took would wait unanswered, then be reset.
       sockets.close();
       notify(log, 'STOPPING=1');
       log.info({ signal }, 'draining');
       draining = drain(reloader.current(), log, async () => {
-        await threadsReady.close();
-      }, backends, () => {
-        stats.close();
-        if (graphite) graphite.close();
-        metrics.close();
-      }, losses);
+        await serving.close();
+      }, backends, closeStats, d.losses);
       if (cutEarly !== null) draining.cutShort(cutEarly);
     });
   };
-  // Signals that came during start-up: a stop ends the start here, before
-  // READY=1 (nothing is accepted before the next loop turn; the usual drain
-  // closes what started), a SIGHUP is applied now.
-  if (early.stop !== null) {
-    log.info({ signal: early.stop }, 'stopped during start-up');
-    on.stop(early.stop);
-    return;
-  }
-  notify(log, 'READY=1');
-  startWatchdog(log);
-  if (early.hup) on.hup();
 }
 
 /** How long a drain cut short waits for the serving threads to hand over their last Lines. */

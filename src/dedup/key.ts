@@ -52,6 +52,12 @@ export interface FlavorDedup {
   readonly counters: DedupCounters;
 }
 
+/** A dedup key: the two halves of a 64-bit hash (hash.ts). */
+export interface DedupKey {
+  hi: number;
+  lo: number;
+}
+
 // Shared by every hit: a request's hashing runs to its end synchronously
 // between two resumes, so one instance serves all.
 const hash = new Hash64();
@@ -112,7 +118,7 @@ export class DedupHit {
    * This Line's key, in `out`: a serving thread computes it, the main
    * thread's store (one per flavor for all threads) judges it (seenKey).
    */
-  keyOf(json: Buffer, out: { hi: number; lo: number }): void {
+  keyOf(json: Buffer, out: DedupKey): void {
     this.key(json);
     out.hi = hash.hi;
     out.lo = hash.lo;

@@ -7,12 +7,7 @@ import { closeSync } from 'node:fs';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { rateLimited, type Logger } from '../log.js';
 import { acceptInto, inheritedSockets, listenSocket } from './activation.js';
-
-/** "host:port" → its parts; IPv6 hosts are written in brackets. */
-export function splitHostPort(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  return { host: listen.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(listen.slice(i + 1)) };
-}
+import { splitHostPort } from '../net/address.js';
 
 export interface Listening {
   /** The port bound: the configured one, or the one the kernel chose for port 0. */

@@ -3,7 +3,7 @@
  * go in RelayBatch (relay.ts); everything else is rare: start, reload,
  * counters when /stats or /metrics is read, drain and close.
  */
-import type { RequestCounters } from '../stats/counters.js';
+import type { RequestCounters } from '../http/counters.js';
 import type { PrivacyCounters } from '../privacy/policy.js';
 import type { RelayBatch } from './relay.js';
 

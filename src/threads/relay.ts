@@ -16,6 +16,9 @@
  * Record (little endian): u8 flavor name length, the name (UTF-8), f64 time,
  * u8 1 when a dedup key follows, [u32 hi, u32 lo], u32 JSON length, the JSON.
  */
+import type { DedupKey } from '../dedup/key.js';
+
+export type { DedupKey };
 
 /** One turn's Lines, as posted to the main thread. */
 export interface RelayBatch {
@@ -31,12 +34,6 @@ export interface RelayBatch {
   lines: ArrayBuffer;
   /** Refused for a full relay since the last batch: by flavor, the first and last arrival time and how many. */
   refused: [flavor: string, first: number, last: number, count: number][];
-}
-
-/** A dedup key: the two halves of a 64-bit hash (dedup/hash.ts). */
-export interface DedupKey {
-  hi: number;
-  lo: number;
 }
 
 const FIXED = 1 + 8 + 1 + 8 + 4;

@@ -72,38 +72,59 @@ interface Thread {
   onDrained: (() => void) | null;
 }
 
-export async function startServing(o: ServingOptions): Promise<Serving> {
-  let nextId = 1;
-  const waiting = new Map<number, (c: ThreadCounters | null) => void>();
-  let closing = false;
-  const threads: Thread[] = [];
+/** What the main thread keeps of its serving threads, shared by the steps below. */
+interface Pool {
+  readonly o: ServingOptions;
+  readonly threads: Thread[];
   /** Per thread: resolves at `ready`, then again (a new promise) at `accepting`; rejects at `failed`. */
-  const phase: { resolve: () => void; reject: (err: Error) => void }[] = [];
-  let failed = false;
-  let running = false; // a thread that fails at start rejects startServing instead
-  const fail = (err: Error): void => {
-    if (!running || closing || failed) return;
-    failed = true;
-    o.onFailure(err);
-  };
-  const started: Promise<void>[] = [];
-  // Threads that share a socket take one connection per wake-up, so a
-  // burst of connections spreads over them.
-  const acceptBatch = o.count === 1 ? 64 : 1;
-  const hashSeed = randomBytes(8);
-  const bodyMemory = new SharedArrayBuffer(8);
-  const order = new SharedArrayBuffer(4);
+  readonly phase: { resolve: () => void; reject: (err: Error) => void }[];
+  /** Counters requests waiting for their thread's answer, by id. */
+  readonly waiting: Map<number, (c: ThreadCounters | null) => void>;
+  /** Relayed batches, handed to `onLine` in the order they were numbered. */
+  readonly inOrder: InOrder<[Thread, RelayBatch]>;
+  nextId: number;
+  closing: boolean;
+  failed: boolean;
+  /** False until every thread accepts: a thread that fails at start rejects startServing instead. */
+  running: boolean;
+}
+
+export async function startServing(o: ServingOptions): Promise<Serving> {
   const take = ([t, b]: [Thread, RelayBatch]): void => {
     unpack(b.lines, o.onLine);
     Atomics.sub(t.inFlight, 0, b.lines.byteLength);
     for (const [flavor, first, last, count] of b.refused) o.onRefused(flavor, first, last, count);
   };
-  const inOrder = new InOrder(take);
+  const pool: Pool = {
+    o, threads: [], phase: [], waiting: new Map(), inOrder: new InOrder(take), nextId: 1, closing: false, failed: false, running: false,
+  };
+  await acceptAll(pool, spawnAll(pool));
+  pool.running = true;
+  return servingOf(pool, measureUtilization(pool.threads));
+}
+
+/** A thread ended that was not asked to, once serving: the process must stop. */
+function fail(pool: Pool, err: Error): void {
+  if (!pool.running || pool.closing || pool.failed) return;
+  pool.failed = true;
+  pool.o.onFailure(err);
+}
+
+/** Start every thread; each promise resolves when its thread is ready. */
+function spawnAll(pool: Pool): Promise<void>[] {
+  const { o } = pool;
+  const shared = {
+    configFile: o.configFile, configText: o.configText, fds: o.fds,
+    // Threads that share a socket take one connection per wake-up, so a
+    // burst of connections spreads over them.
+    acceptBatch: o.count === 1 ? 64 : 1,
+    order: new SharedArrayBuffer(4), bodyMemory: new SharedArrayBuffer(8), hashSeed: randomBytes(8),
+  };
+  const started: Promise<void>[] = [];
   for (let index = 0; index < o.count; index++) {
     const inFlight = new SharedArrayBuffer(4);
     const start: ThreadStart = {
-      index, configFile: o.configFile, configText: o.configText, fds: o.fds, acceptBatch, inFlight, order,
-      bodyMemory, hashSeed, salts: o.salts(),
+      index, ...shared, inFlight, salts: o.salts(),
       testClock: (globalThis as { [k: symbol]: unknown })[Symbol.for('scratchd.testClock')] as SharedArrayBuffer | undefined,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: start });
@@ -111,67 +132,80 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
       worker, inFlight: new Int32Array(inFlight), last: null, ended: false,
       elu: worker.performance.eventLoopUtilization(), utilization: 0, onConfigured: null, onDrained: null,
     };
-    threads.push(t);
+    pool.threads.push(t);
     started.push(new Promise<void>((resolve, reject) => {
-      phase[index] = { resolve, reject };
-      worker.on('message', (m: FromThread) => {
-        switch (m.type) {
-          case 'lines':
-            inOrder.arrived(m.seq, [t, m]);
-            return;
-          case 'ready':
-          case 'accepting':
-            phase[index]!.resolve();
-            return;
-          case 'failed':
-            phase[index]!.reject(new Error(m.message));
-            return;
-          case 'configured':
-            t.onConfigured?.(m.error);
-            t.onConfigured = null;
-            return;
-          case 'counters':
-            t.last = m.counters;
-            waiting.get(m.id)?.(m.counters);
-            return;
-          case 'saltMiss':
-            o.onSaltMiss();
-            return;
-          case 'drained':
-            t.onDrained?.();
-            t.onDrained = null;
-            return;
-          case 'closed':
-            t.last = m.counters;
-            return;
-        }
-      });
-      worker.on('error', (err) => {
-        phase[index]!.reject(err);
-        fail(err);
-      });
-      worker.on('exit', (code) => {
-        t.ended = true;
-        phase[index]!.reject(new Error(`serving thread ${index} ended at start (exit ${code})`));
-        fail(new Error(`serving thread ${index} ended (exit ${code})`));
-      });
+      pool.phase[index] = { resolve, reject };
+      listen(pool, t, index);
     }));
   }
+  return started;
+}
+
+/** A thread's messages and its end, routed to whoever waits for them. */
+function listen(pool: Pool, t: Thread, index: number): void {
+  t.worker.on('message', (m: FromThread) => {
+    switch (m.type) {
+      case 'lines':
+        pool.inOrder.arrived(m.seq, [t, m]);
+        return;
+      case 'ready':
+      case 'accepting':
+        pool.phase[index]!.resolve();
+        return;
+      case 'failed':
+        pool.phase[index]!.reject(new Error(m.message));
+        return;
+      case 'configured':
+        t.onConfigured?.(m.error);
+        t.onConfigured = null;
+        return;
+      case 'counters':
+        t.last = m.counters;
+        pool.waiting.get(m.id)?.(m.counters);
+        return;
+      case 'saltMiss':
+        pool.o.onSaltMiss();
+        return;
+      case 'drained':
+        t.onDrained?.();
+        t.onDrained = null;
+        return;
+      case 'closed':
+        t.last = m.counters;
+        return;
+    }
+  });
+  t.worker.on('error', (err) => {
+    pool.phase[index]!.reject(err);
+    fail(pool, err);
+  });
+  t.worker.on('exit', (code) => {
+    t.ended = true;
+    pool.phase[index]!.reject(new Error(`serving thread ${index} ended at start (exit ${code})`));
+    fail(pool, new Error(`serving thread ${index} ended (exit ${code})`));
+  });
+}
+
+/** Once every thread is ready, let them accept; if any fails at start, end them all and throw. */
+async function acceptAll(pool: Pool, started: Promise<void>[]): Promise<void> {
   try {
     await Promise.all(started);
     // Every thread is ready; they accept only now, after the main thread
     // said it serves, so no answer comes before that log line.
-    o.beforeAccepting();
-    await Promise.all(threads.map((t, i) => new Promise<void>((resolve, reject) => {
-      phase[i] = { resolve, reject };
+    pool.o.beforeAccepting();
+    await Promise.all(pool.threads.map((t, i) => new Promise<void>((resolve, reject) => {
+      pool.phase[i] = { resolve, reject };
       t.worker.postMessage({ type: 'accept' } satisfies ToThread);
     })));
   } catch (err) {
-    closing = true;
-    await Promise.all(threads.map((t) => t.worker.terminate()));
+    pool.closing = true;
+    await Promise.all(pool.threads.map((t) => t.worker.terminate()));
     throw err;
   }
-  running = true;
+}
+
+/** Each thread's event-loop utilization, measured every ELU_WINDOW_MS. */
+function measureUtilization(threads: readonly Thread[]): NodeJS.Timeout {
   const eluTimer = setInterval(() => {
     for (const t of threads) {
       if (t.ended) continue;
@@ -181,20 +215,28 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
     }
   }, ELU_WINDOW_MS);
   eluTimer.unref();
+  return eluTimer;
+}
 
-  let closed: Promise<void> | null = null;
-  const post = (t: Thread, m: ToThread): void => {
-    if (!t.ended) t.worker.postMessage(m);
-  };
-  const answerOf = <T>(register: (done: (v: T) => void) => void, fallback: T): Promise<T> =>
-    new Promise<T>((resolve) => {
-      const timer = setTimeout(() => resolve(fallback), ANSWER_MS);
-      register((v) => {
-        clearTimeout(timer);
-        resolve(v);
-      });
+function post(t: Thread, m: ToThread): void {
+  if (!t.ended) t.worker.postMessage(m);
+}
+
+/** The thread's answer through `register`, or `fallback` after ANSWER_MS. */
+function answerOf<T>(register: (done: (v: T) => void) => void, fallback: T): Promise<T> {
+  return new Promise<T>((resolve) => {
+    const timer = setTimeout(() => resolve(fallback), ANSWER_MS);
+    register((v) => {
+      clearTimeout(timer);
+      resolve(v);
     });
+  });
+}
 
+/** The running threads, as the main thread drives them. */
+function servingOf(pool: Pool, eluTimer: NodeJS.Timeout): Serving {
+  const { o, threads, waiting } = pool;
+  let closed: Promise<void> | null = null;
   return {
     count: o.count,
     async configure(text) {
@@ -208,7 +250,7 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
     async counters() {
       return Promise.all(threads.map((t) => {
         if (t.ended) return Promise.resolve(t.last);
-        const id = nextId++;
+        const id = pool.nextId++;
         return answerOf<ThreadCounters | null>((done) => {
           waiting.set(id, done);
           post(t, { type: 'counters', id });
@@ -228,12 +270,12 @@ export async function startServing(o: ServingOptions): Promise<Serving> {
     close() {
       // Once: the drain and a drain cut short may both ask.
       closed ??= (async () => {
-        closing = true;
+        pool.closing = true;
         clearInterval(eluTimer);
         const ended = threads.map((t) => (t.ended ? Promise.resolve() : new Promise<void>((resolve) => t.worker.once('exit', () => resolve()))));
         for (const t of threads) post(t, { type: 'close' });
         await Promise.all(ended);
-        inOrder.flush();
+        pool.inOrder.flush();
       })();
       return closed;
     },

@@ -4,7 +4,8 @@
  * counters are the main thread's own (its stores judge every thread's keys).
  */
 import type { PrivacyState } from '../privacy/policy.js';
-import { rejectReasons, type RequestCounters } from '../stats/counters.js';
+import { rejectReasons } from '../http/reject.js';
+import type { RequestCounters } from '../http/counters.js';
 import type { ThreadCounters } from './messages.js';
 
 const addTo = (into: Map<string, number> | Map<number, number>, from: ReadonlyMap<unknown, number>): void => {

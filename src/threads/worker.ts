@@ -8,7 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { configFromText, type Config } from '../config.js';
 import { makeLogger, setLogLevel } from '../log.js';
-import { newRequestCounters } from '../stats/counters.js';
+import { newRequestCounters } from '../http/counters.js';
 import { threadSalts } from '../privacy/start.js';
 import { PrivacyState } from '../privacy/policy.js';
 import { loadUws } from '../http/uws.js';
