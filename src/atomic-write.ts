@@ -24,15 +24,20 @@ export function writeFileAtomicSync(path: string, data: Buffer | string, mode = 
 
 export async function writeFileAtomic(path: string, data: Buffer | string, mode = 0o640): Promise<void> {
   const temp = `${path}.tmp`;
-  const fd = await fs.open(temp, 'w', mode);
+  await writeFileSynced(temp, data, mode);
+  await fs.rename(temp, path);
+  await syncDir(dirname(path));
+}
+
+/** Write a whole file and fsync it (no rename: for a caller that renames several files itself). */
+export async function writeFileSynced(path: string, data: Buffer | string, mode = 0o640): Promise<void> {
+  const fd = await fs.open(path, 'w', mode);
   try {
     await fd.writeFile(data);
     await fd.sync();
   } finally {
     await fd.close();
   }
-  await fs.rename(temp, path);
-  await syncDir(dirname(path));
 }
 
 /** fsync a directory, so a rename or unlink in it survives a crash. */

@@ -12,8 +12,20 @@ export interface BackendCounters {
   retried: number;
 }
 
-/** `spooling`: Kafka only — unreachable, but every Line is safe in the disk spool. */
-export type BackendState = 'ok' | 'degraded' | 'spooling' | 'down';
+/**
+ * Every state a backend can be in, and its `up` in /stats (Graphite wants a
+ * number): the one list the type, /stats and `scratchd_backend_state` read.
+ */
+export const backendStates = {
+  ok: { up: 1 },
+  /** Retrying; may recover on its own. */
+  degraded: { up: 0.5 },
+  /** Kafka only: unreachable, but every Line is safe in the disk spool. */
+  spooling: { up: 0.5 },
+  down: { up: 0 },
+} as const;
+
+export type BackendState = keyof typeof backendStates;
 
 /** Why a backend gave up on a Line. */
 export type LossReason =

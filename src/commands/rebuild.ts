@@ -38,7 +38,7 @@ import { connectConsumer, partitionsOf } from '../recovery/kafka.js';
 import { CommandError, commandArgs, flavorNamed, runCommand } from './command.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { makeManifest, writeManifest } from '../file/manifest.js';
-import { dayFile, dayNames } from '../file/paths.js';
+import { dayNames, dayPaths, type DayPaths } from '../file/paths.js';
 import { INSTANCE_RULE, isInstanceName } from '../instance.js';
 import { mergeByTime, type Message } from '../recovery/merge.js';
 import { progressBar } from '../recovery/progress.js';
@@ -88,7 +88,7 @@ function request(argv: string[]): Request | null {
   }
   if (v.instance !== undefined && !isInstanceName(v.instance)) throw new CommandError(`--instance ${v.instance}: not an instance name (${INSTANCE_RULE})`);
   const req = { config, flavor, day: v.day, out: v.out, instance: v.instance ?? null };
-  const file = outFile(req);
+  const file = outFiles(req).log;
   if (existsSync(file)) throw new CommandError(`${file} exists; remove it or choose another --out`);
   return req;
 }
@@ -182,9 +182,9 @@ function highOffset(consumer: Kafka.KafkaConsumer, topic: string, partition: num
 }
 
 /** The day file this rebuild writes: named as the config names day files, with --instance's name if given. */
-function outFile(req: Pick<Request, 'config' | 'flavor' | 'day' | 'out' | 'instance'>): string {
+function outFiles(req: Pick<Request, 'config' | 'flavor' | 'day' | 'out' | 'instance'>): DayPaths {
   const file = req.config.backends.file;
-  return dayFile(req.out, req.flavor.name, req.day, dayNames({ ...file, instance: req.instance ?? file.instance }));
+  return dayPaths(req.out, req.flavor.name, req.day, dayNames({ ...file, instance: req.instance ?? file.instance }));
 }
 
 /** A message's header `name` as text, or undefined. */
@@ -205,7 +205,8 @@ function ofFlavor(m: Kafka.Message, name: string): boolean {
 
 /** The day file, its index (an entry where the timestamp changes) and its manifest; returns the file's path. */
 async function write(req: Request, lines: readonly Message[]): Promise<string> {
-  const file = outFile(req);
+  const paths = outFiles(req);
+  const file = paths.log;
   mkdirSync(dirname(file), { recursive: true, mode: 0o750 });
   let size = 0;
   for (const l of lines) size += l.value.length + 1;
@@ -225,9 +226,9 @@ async function write(req: Request, lines: readonly Message[]): Promise<string> {
     max = Math.max(max, l.timestamp);
   }
   await writeFileAtomic(file, data);
-  await writeFileAtomic(`${file}.idx`, encodeEntries(entries));
+  await writeFileAtomic(paths.idx, encodeEntries(entries));
   const digest = { lines: lines.length, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
-  await writeManifest(`${file}.done`, makeManifest(req.flavor.name, req.day, digest, min, max, req.instance ?? req.config.instance));
+  await writeManifest(paths.done, makeManifest(req.flavor.name, req.day, digest, min, max, req.instance ?? req.config.instance));
   return file;
 }
 

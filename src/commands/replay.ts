@@ -24,16 +24,18 @@ import type Kafka from 'node-rdkafka';
 import type { Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import { batchTimes } from '../file/day-index.js';
-import { dayNames } from '../file/paths.js';
+import { dayNames, flavorDir } from '../file/paths.js';
+import { code, ERR } from '../kafka/errors.js';
+import { messageKey } from '../kafka/key.js';
 import { linesOf, planParts, type FileLine, type Part } from '../recovery/day-lines.js';
 import { parseTime } from '../recovery/days.js';
-import { connectProducer, ERR, errorCode } from '../recovery/kafka.js';
+import { connectProducer } from '../recovery/kafka.js';
 import { disconnectProducer } from '../kafka/disconnect.js';
 import { CommandError, commandArgs, flavorNamed, runCommand } from './command.js';
 import { readLossWindows } from '../recovery/losses.js';
 import { progressBar } from '../recovery/progress.js';
-import { readProgress, writeProgress, type LineRef, type Progress } from '../recovery/replay-progress.js';
-import { Watermark, type Position } from '../recovery/watermark.js';
+import { refKey, resumePoint, writeProgress, type LineRef, type Progress, type Start } from '../recovery/replay-progress.js';
+import { Watermark } from '../recovery/watermark.js';
 
 const usage = `Usage: scratchd replay --config FILE --flavor NAME --from TIME --to TIME [options]
        scratchd replay --config FILE --window ID [options]
@@ -57,15 +59,13 @@ const SAVE_EVERY_MS = 200;
  * What the broker refuses a message for, whatever the moment: produced again
  * alone and refused again, the Line can never be delivered. Any other
  * failure (timeouts, a broker away, authorization) may pass. A delivery
- * report's error carries only librdkafka's text (node-rdkafka gives it no
- * code), so the text of each of these codes is known too.
+ * report's error carries only librdkafka's text: kafka/errors.ts tells its
+ * code from that.
  */
 const NEVER = new Set<number>([ERR.ERR_MSG_SIZE_TOO_LARGE, ERR.ERR_INVALID_MSG_SIZE, ERR.ERR_RECORD_LIST_TOO_LARGE, ERR.ERR_INVALID_MSG, ERR.ERR_INVALID_RECORD]);
-const NEVER_TEXT = new Set(['message size too large', 'invalid message size', 'message batch larger than configured server segment size',
-  'invalid message', 'broker failed to validate record']);
 
-function never(err: { message: string }): boolean {
-  return NEVER.has(errorCode(err) ?? 0) || NEVER_TEXT.has(err.message.toLowerCase().replace(/^broker: /, ''));
+function never(err: unknown): boolean {
+  return NEVER.has(code(err) ?? 0);
 }
 
 interface Request {
@@ -124,8 +124,9 @@ function request(argv: string[]): Request | null {
 
 /** The day files the range touches, each with its byte ranges. */
 async function plan(req: Request): Promise<Part[]> {
-  const dir = join(req.config.backends.file.dir, req.flavor.name);
-  const parts = await planParts(dir, req.flavor, req.from, req.to, dayNames(req.config.backends.file), (text) => process.stderr.write(`scratchd replay: ${text}\n`));
+  const root = req.config.backends.file.dir;
+  const dir = flavorDir(root, req.flavor.name);
+  const parts = await planParts(root, req.flavor, req.from, req.to, dayNames(req.config.backends.file), (text) => process.stderr.write(`scratchd replay: ${text}\n`));
   if (parts.length === 0) {
     throw new CommandError(`no Lines of ${req.flavor.name} between ${iso(req.from)} and ${iso(req.to)} in ${dir}`);
   }
@@ -146,209 +147,233 @@ function item(part: Part, l: FileLine, timeOf: (offset: number) => number): Item
   return { ref: { day: part.day, start: l.start, end: l.end }, json: l.json, time: timeOf(l.start) };
 }
 
-const refKey = (r: LineRef): string => `${r.day}:${r.start}`;
-
 async function replay(req: Request): Promise<number> {
-  const { flavor } = req;
   const parts = await plan(req);
-  const progressFile = join(req.config.stateDir, `replay-${flavor.name}-${req.from}-${req.to}.json`);
-  const saved = readProgress(progressFile);
-  if (req.resume && saved === null) throw new CommandError(`no interrupted replay of this range to resume (${progressFile})`);
-  if (req.resume && saved!.complete) {
-    const never = saved!.undeliverable.length;
-    process.stdout.write(`replay ${flavor.name}: already complete (${saved!.delivered} Lines delivered` +
+  const progressFile = join(req.config.stateDir, `replay-${req.flavor.name}-${req.from}-${req.to}.json`);
+  const start = resumePoint(progressFile, req.resume);
+  if ('complete' in start) {
+    const never = start.undeliverable.length;
+    process.stdout.write(`replay ${req.flavor.name}: already complete (${start.delivered} Lines delivered` +
       `${never > 0 ? `, ${never} never deliverable: listed in ${progressFile}` : ''}); nothing to do\n`);
     return 0;
   }
-  if (!req.resume && saved !== null && !saved.complete) {
-    throw new CommandError(`an interrupted replay of this range delivered ${saved.delivered} Lines: add --resume to continue it, or delete ${progressFile} to start over`);
-  }
-  const resumeAt: Position | null = req.resume ? { day: saved!.day, offset: saved!.offset } : null;
-  const startOf = (p: Part): number => (resumeAt === null || p.day > resumeAt.day ? 0 : p.day < resumeAt.day ? Infinity : resumeAt.offset);
-  const todo = parts.filter((p) => p.ranges.some((r) => r.end > startOf(p)));
-  /** Failed Lines before the position, to produce again: from the last run, then this one's. */
-  const retry = new Map<string, LineRef>(req.resume ? saved!.retry.map((r) => [refKey(r), r]) : []);
-  const undeliverable = req.resume ? [...saved!.undeliverable] : [];
-  const totalBytes = todo.reduce((n, p) => n + (p.gz ? 0 : p.ranges.reduce((m, r) => m + Math.max(0, r.end - Math.max(r.start, startOf(p))), 0)), 0);
+  const todo = parts.filter((p) => p.ranges.some((r) => r.end > offsetIn(start, p)));
+  if (req.dryRun) return dryRun(req, parts, todo, start);
+  const producer = await connectProducer(req.config.backends.kafka, 'replay');
+  return new Replayer(req, parts, start, producer).run(todo);
+}
 
-  if (req.dryRun) {
-    let lines = 0;
-    let bytes = 0;
-    for await (const l of linesAt(parts, [...retry.values()])) {
+/** The byte of `p` this run reads from: all of a day after the position, none before it. */
+function offsetIn(start: Start, p: Part): number {
+  const at = start.resumeAt;
+  return at === null || p.day > at.day ? 0 : p.day < at.day ? Infinity : at.offset;
+}
+
+async function dryRun(req: Request, parts: readonly Part[], todo: readonly Part[], start: Start): Promise<number> {
+  let lines = 0;
+  let bytes = 0;
+  for await (const l of linesAt(parts, [...start.retry.values()])) {
+    lines++;
+    bytes += l.json.length + 1;
+  }
+  for (const p of todo) {
+    for await (const l of linesOf(p, offsetIn(start, p))) {
       lines++;
-      bytes += l.json.length + 1;
+      bytes += l.end - l.start;
     }
-    for (const p of todo) {
-      for await (const l of linesOf(p, startOf(p))) {
-        lines++;
-        bytes += l.end - l.start;
+  }
+  process.stdout.write(`replay ${req.flavor.name} (dry run): ${lines} Lines (${bytes} bytes) from ${todo.length} day file(s) ` +
+    `would be produced to topic ${req.flavor.topic}\n`);
+  return 0;
+}
+
+/** One live replay: produces, settles reports against the watermark, saves progress, reports. */
+class Replayer {
+  private readonly watermark: Watermark;
+  private readonly retry: Map<string, LineRef>;
+  private readonly undeliverable: Progress['undeliverable'];
+  private readonly headers: Kafka.MessageHeader[];
+  private produced = 0;
+  private delivered: number;
+  private deliveredNow = 0;
+  private neverNow = 0;
+  private outstanding = 0;
+  private interrupted = 0;
+  /** Why producing stopped before the end of the range, other than a signal. */
+  private stopped: string | null = null;
+  private dirty = false;
+  private readBytes = 0;
+
+  constructor(private readonly req: Request, private readonly parts: readonly Part[], private readonly start: Start,
+    private readonly producer: Kafka.Producer) {
+    this.watermark = new Watermark(start.resumeAt);
+    this.retry = start.retry;
+    this.undeliverable = start.undeliverable;
+    this.delivered = start.delivered;
+    this.headers = [{ flavor: req.flavor.name }];
+    producer.on('delivery-report', (err, report) => {
+      this.outstanding--;
+      this.settle(report.opaque as Sent, err ?? null);
+    });
+  }
+
+  private readonly onSignal = (): void => {
+    this.interrupted++;
+  };
+
+  async run(todo: readonly Part[]): Promise<number> {
+    this.save(false);
+    const saver = setInterval(() => { if (this.dirty) this.save(false); }, SAVE_EVERY_MS);
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+    const bar = progressBar(`replay ${this.req.flavor.name}`, bytesToRead(todo, this.start), 'bytes');
+    let reachedEnd = false;
+    try {
+      await this.retryAll(); // the last run's failures first
+      await this.produceRange(todo, bar);
+      reachedEnd = this.interrupted === 0 && this.stopped === null;
+      // Whatever is in flight is delivered or fails (message.timeout.ms) before we go on.
+      await this.drain();
+      if (this.interrupted === 0 && this.stopped === null) await this.retryAll();
+    } catch (err) {
+      // An index found not to be the file's: stop producing, keep what was settled.
+      if (!(err instanceof CommandError)) throw err;
+      this.stopped = err.message;
+      reachedEnd = false;
+      await this.drain();
+    }
+    bar.update(this.readBytes, this.produced);
+    bar.stop();
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+    // Reports that come while the producer flushes on disconnect (after a second signal) still count.
+    await disconnectProducer(this.producer, 5000);
+    clearInterval(saver);
+    const complete = reachedEnd && this.outstanding === 0 && this.retry.size === 0 && this.interrupted === 0 && this.stopped === null;
+    this.save(complete);
+    return this.report(complete);
+  }
+
+  /** Every Line of the range from the position on, at the rate asked for. */
+  private async produceRange(todo: readonly Part[], bar: ReturnType<typeof progressBar>): Promise<void> {
+    const started = Date.now();
+    for (const part of todo) {
+      if (this.stopped !== null) return;
+      const timeOf = batchTimes(part.entries, part.unknown);
+      for await (const line of linesOf(part, offsetIn(this.start, part))) {
+        if (this.interrupted > 0 || this.stopped !== null) return;
+        // Rate: the n-th Line goes no earlier than n/rate seconds after the start.
+        const due = started + (this.produced * 1000) / this.req.rate;
+        if (due - Date.now() >= 5) await sleep(due - Date.now());
+        const it = item(part, line, timeOf);
+        await this.produce({ seq: this.watermark.push({ day: part.day, offset: line.end }), item: it });
+        this.produced++;
+        this.readBytes += line.end - line.start;
+        if ((this.produced & 255) === 0) bar.update(this.readBytes, this.produced);
       }
     }
-    process.stdout.write(`replay ${flavor.name} (dry run): ${lines} Lines (${bytes} bytes) from ${todo.length} day file(s) ` +
-      `would be produced to topic ${flavor.topic}\n`);
-    return 0;
   }
 
-  const producer = await connectProducer(req.config.backends.kafka, 'replay');
-  const watermark = new Watermark(resumeAt);
-  let produced = 0;
-  let delivered = req.resume ? saved!.delivered : 0;
-  let deliveredNow = 0;
-  let neverNow = 0;
-  let outstanding = 0;
-  let interrupted = 0;
-  /** Why producing stopped before the end of the range, other than a signal. */
-  let stopped: string | null = null;
-  let dirty = false;
-  const save = (complete: boolean): void => {
-    const p = watermark.position;
-    const progress: Progress = {
-      flavor: flavor.name, from: iso(req.from), to: iso(req.to),
-      day: p?.day ?? '', offset: p?.offset ?? 0, delivered, complete,
-      retry: [...retry.values()], undeliverable,
-    };
-    writeProgress(progressFile, progress);
-    dirty = false;
-  };
-  save(false);
-  const saver = setInterval(() => { if (dirty) save(false); }, SAVE_EVERY_MS);
+  private save(complete: boolean): void {
+    const p = this.watermark.position;
+    writeProgress(this.start.progressFile, {
+      flavor: this.req.flavor.name, from: iso(this.req.from), to: iso(this.req.to),
+      day: p?.day ?? '', offset: p?.offset ?? 0, delivered: this.delivered, complete,
+      retry: [...this.retry.values()], undeliverable: this.undeliverable,
+    });
+    this.dirty = false;
+  }
 
   /** A report, or a refusal by produce() itself. */
-  const settle = (sent: Sent, err: Kafka.LibrdKafkaError | Error | null): void => {
+  private settle(sent: Sent, err: Kafka.LibrdKafkaError | Error | null): void {
     if (err === null) {
-      delivered++;
-      deliveredNow++;
+      this.delivered++;
+      this.deliveredNow++;
     }
     if (sent.done !== undefined) {
       sent.done(err as Kafka.LibrdKafkaError | null);
     } else if (err !== null) {
       // Listed before the watermark passes it: the position never runs ahead of what is kept.
-      retry.set(refKey(sent.item.ref), sent.item.ref);
-      if (!never(err) && stopped === null) stopped = `a Line failed: ${err.message}`;
+      this.retry.set(refKey(sent.item.ref), sent.item.ref);
+      if (!never(err) && this.stopped === null) this.stopped = `a Line failed: ${err.message}`;
     }
-    if (sent.seq !== null) watermark.settle(sent.seq, true);
-    dirty = true;
-  };
-  producer.on('delivery-report', (err, report) => {
-    outstanding--;
-    settle(report.opaque as Sent, err ?? null);
-  });
-  const onSignal = (): void => {
-    interrupted++;
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+    if (sent.seq !== null) this.watermark.settle(sent.seq, true);
+    this.dirty = true;
+  }
 
-  const headers: Kafka.MessageHeader[] = [{ flavor: flavor.name }];
-  const keyField = req.config.backends.kafka.key;
   /** Produce one message; a refusal by produce() itself (or a full queue at a second signal) settles it as failed. */
-  const produce = async (sent: Sent): Promise<void> => {
+  private async produce(sent: Sent): Promise<void> {
+    const { flavor } = this.req;
     for (;;) {
       try {
-        producer.produce(flavor.topic, null, sent.item.json, keyOf(sent.item.json, keyField), sent.item.time, sent, headers);
-        outstanding++;
+        this.producer.produce(flavor.topic, null, sent.item.json, messageKey(sent.item.json, this.req.config.backends.kafka.key),
+          sent.item.time, sent, this.headers);
+        this.outstanding++;
         return;
       } catch (err) {
-        if (errorCode(err) === ERR.ERR__QUEUE_FULL && interrupted < 2) {
+        if (code(err) === ERR.ERR__QUEUE_FULL && this.interrupted < 2) {
           await sleep(20); // librdkafka's queue is full: wait for deliveries
           continue;
         }
-        settle(sent, err as Error);
+        this.settle(sent, err as Error);
         return;
       }
     }
-  };
+  }
+
   /** Wait for every report (a second signal stops waiting). */
-  const drain = async (): Promise<void> => {
-    while (outstanding > 0 && interrupted < 2) await new Promise<void>((r) => producer.flush(500, () => r()));
-  };
+  private async drain(): Promise<void> {
+    while (this.outstanding > 0 && this.interrupted < 2) await new Promise<void>((r) => this.producer.flush(500, () => r()));
+  }
+
   /**
    * Produce a failed Line again, alone: delivered, it leaves the list;
    * refused again for what it is, it can never be delivered and is reported
    * once; failed otherwise, it stays listed and producing stops.
    */
-  const again = async (it: Item): Promise<void> => {
+  private async again(it: Item): Promise<void> {
     const err = await new Promise<Kafka.LibrdKafkaError | null>((done) => {
-      void produce({ seq: null, item: it, done }).then(drain);
+      void this.produce({ seq: null, item: it, done }).then(() => this.drain());
     });
-    produced++;
+    this.produced++;
     if (err !== null && !never(err)) {
-      stopped = `a Line failed again: ${err.message}`;
+      this.stopped = `a Line failed again: ${err.message}`;
       return;
     }
-    retry.delete(refKey(it.ref));
+    this.retry.delete(refKey(it.ref));
     if (err !== null) {
-      neverNow++;
-      undeliverable.push({ ...it.ref, reason: err.message });
+      this.neverNow++;
+      this.undeliverable.push({ ...it.ref, reason: err.message });
       process.stderr.write(`scratchd replay: ${it.ref.day} bytes ${it.ref.start}-${it.ref.end} (a Line of ${it.json.length} bytes) ` +
-        `can never be delivered: ${err.message}; skipped, and listed in ${progressFile}\n`);
+        `can never be delivered: ${err.message}; skipped, and listed in ${this.start.progressFile}\n`);
     }
-  };
-  const retryAll = async (): Promise<void> => {
-    for await (const it of linesAt(parts, [...retry.values()])) {
-      if (interrupted > 0 || stopped !== null) return;
-      await again(it);
-    }
-  };
-
-  const bar = progressBar(`replay ${flavor.name}`, totalBytes, 'bytes');
-  const started = Date.now();
-  let readBytes = 0;
-  let reachedEnd = false;
-  try {
-    await retryAll(); // the last run's failures first
-    outer: for (const part of todo) {
-      if (stopped !== null) break;
-      const timeOf = batchTimes(part.entries, part.unknown);
-      for await (const line of linesOf(part, startOf(part))) {
-        if (interrupted > 0 || stopped !== null) break outer;
-        // Rate: the n-th Line goes no earlier than n/rate seconds after the start.
-        const due = started + (produced * 1000) / req.rate;
-        if (due - Date.now() >= 5) await sleep(due - Date.now());
-        const it = item(part, line, timeOf);
-        await produce({ seq: watermark.push({ day: part.day, offset: line.end }), item: it });
-        produced++;
-        readBytes += line.end - line.start;
-        if ((produced & 255) === 0) bar.update(readBytes, produced);
-      }
-    }
-    reachedEnd = interrupted === 0 && stopped === null;
-    // Whatever is in flight is delivered or fails (message.timeout.ms) before we go on.
-    await drain();
-    if (interrupted === 0 && stopped === null) await retryAll();
-  } catch (err) {
-    // An index found not to be the file's: stop producing, keep what was settled.
-    if (!(err instanceof CommandError)) throw err;
-    stopped = err.message;
-    reachedEnd = false;
-    await drain();
   }
-  bar.update(readBytes, produced);
-  bar.stop();
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  // Reports that come while the producer flushes on disconnect (after a second signal) still count.
-  await disconnectProducer(producer, 5000);
-  clearInterval(saver);
-  const complete = reachedEnd && outstanding === 0 && retry.size === 0 && interrupted === 0 && stopped === null;
-  save(complete);
 
-  const range = `${iso(req.from)} to ${iso(req.to)}`;
-  process.stdout.write(`replay ${flavor.name} ${range} → topic ${flavor.topic}: ${produced} Lines produced, ` +
-    `${deliveredNow} delivered, ${neverNow + retry.size} failed${neverNow > 0 ? ` (${neverNow} never deliverable, skipped)` : ''}` +
-    `${interrupted > 0 ? ', interrupted' : ''}\n`);
-  if (!complete) {
-    const args = `--config ${req.configFile} --flavor ${flavor.name} --from ${iso(req.from)} --to ${iso(req.to)}`;
-    process.stderr.write(`scratchd replay: not complete${stopped !== null ? ` (${stopped})` : ''}; continue with: scratchd replay ${args} --resume\n`);
+  private async retryAll(): Promise<void> {
+    for await (const it of linesAt(this.parts, [...this.retry.values()])) {
+      if (this.interrupted > 0 || this.stopped !== null) return;
+      await this.again(it);
+    }
   }
-  return complete ? (neverNow > 0 ? 1 : 0) : interrupted > 0 ? 130 : 1;
+
+  /** The summary on stdout, how to continue on stderr; the exit code. */
+  private report(complete: boolean): number {
+    const { req, neverNow, interrupted } = this;
+    const range = `${iso(req.from)} to ${iso(req.to)}`;
+    process.stdout.write(`replay ${req.flavor.name} ${range} → topic ${req.flavor.topic}: ${this.produced} Lines produced, ` +
+      `${this.deliveredNow} delivered, ${neverNow + this.retry.size} failed${neverNow > 0 ? ` (${neverNow} never deliverable, skipped)` : ''}` +
+      `${interrupted > 0 ? ', interrupted' : ''}\n`);
+    if (!complete) {
+      const args = `--config ${req.configFile} --flavor ${req.flavor.name} --from ${iso(req.from)} --to ${iso(req.to)}`;
+      process.stderr.write(`scratchd replay: not complete${this.stopped !== null ? ` (${this.stopped})` : ''}; continue with: scratchd replay ${args} --resume\n`);
+    }
+    return complete ? (neverNow > 0 ? 1 : 0) : interrupted > 0 ? 130 : 1;
+  }
 }
 
-function keyOf(json: Buffer, field: string | null): string | null {
-  if (field === null) return null;
-  const v = (JSON.parse(json.toString()) as Record<string, unknown>)[field];
-  if (v === undefined || v === null) return null;
-  return typeof v === 'string' ? v : JSON.stringify(v);
+/** The bytes of the plain day files this run reads (a .gz's are not known before reading it). */
+function bytesToRead(todo: readonly Part[], start: Start): number {
+  return todo.reduce((n, p) => n + (p.gz ? 0 : p.ranges.reduce((m, r) => m + Math.max(0, r.end - Math.max(r.start, offsetIn(start, p))), 0)), 0);
 }
 
 const iso = (t: number): string => new Date(t).toISOString();

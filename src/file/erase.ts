@@ -23,7 +23,7 @@ import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { decodeEntries, encodeEntries, type IndexEntry } from './day-index.js';
-import { syncDir, writeFileAtomic } from '../atomic-write.js';
+import { syncDir, writeFileAtomic, writeFileSynced } from '../atomic-write.js';
 import { readManifest, type Manifest } from './manifest.js';
 import type { DayPaths } from './paths.js';
 
@@ -79,6 +79,52 @@ async function syncFile(path: string): Promise<void> {
   }
 }
 
+/** The streaming pass: the kept Lines written (unless a dry run), and where every Line was. */
+interface Pass extends Erased {
+  /** sha256 of the kept Lines. */
+  sha256: string;
+  /** Bytes read, and erased. */
+  bytes: number;
+  gone: number;
+  /** Where each Line started, and the bytes erased before it: to move the index. */
+  starts: number[];
+  removed: number[];
+}
+
+/** Read the day, writing the Lines that do not match to `out` (null: count only). */
+async function keepLines(source: AsyncIterable<Buffer>, out: fs.FileHandle | null, field: string, value: string,
+  onLines?: (n: number) => void): Promise<Pass> {
+  const hash = createHash('sha256');
+  const pass: Pass = { lines: 0, erased: 0, sha256: '', bytes: 0, gone: 0, starts: [], removed: [] };
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async (): Promise<void> => {
+    if (out !== null && pending.length > 0) await out.write(Buffer.concat(pending, pendingBytes));
+    pending = [];
+    pendingBytes = 0;
+  };
+  for await (const bytes of linesOf(source)) {
+    pass.starts.push(pass.bytes);
+    pass.removed.push(pass.gone);
+    pass.bytes += bytes.length;
+    pass.lines++;
+    if (matches(bytes, field, value)) {
+      pass.gone += bytes.length;
+      pass.erased++;
+    } else {
+      hash.update(bytes);
+      pending.push(bytes);
+      pendingBytes += bytes.length;
+      if (pendingBytes >= 1 << 16) await flush();
+    }
+    if (pass.lines % 10_000 === 0) onLines?.(pass.lines);
+  }
+  await flush();
+  if (out !== null) await out.sync();
+  pass.sha256 = hash.digest('hex');
+  return pass;
+}
+
 /**
  * Erase from one sealed day. `dryRun` counts without writing. `onLine` is
  * called every so many Lines (a progress bar). Throws when the day is not
@@ -89,75 +135,56 @@ export async function eraseDay(
 ): Promise<Erased> {
   const manifest = await readManifest(paths.done);
   if (manifest === null) throw new Error(`${basename(paths.log)}: not sealed (no manifest)`);
-  const compressed = manifest.compressed !== undefined;
-  const source = compressed ? createReadStream(paths.gz).pipe(createGunzip()) : createReadStream(paths.log);
+  const source = manifest.compressed !== undefined ? createReadStream(paths.gz).pipe(createGunzip()) : createReadStream(paths.log);
   const plainTemp = paths.log + TEMP;
   const out = opts.dryRun ? null : await fs.open(plainTemp, 'w', 0o640);
-  const hash = createHash('sha256');
-  // Where each kept or erased Line started, to move the index: removed[i] bytes were erased before starts[i].
-  const starts: number[] = [];
-  const removed: number[] = [];
-  let offset = 0;
-  let gone = 0;
-  const result: Erased = { lines: 0, erased: 0 };
+  let pass: Pass;
   try {
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flush = async (): Promise<void> => {
-      if (out !== null && pending.length > 0) await out.write(Buffer.concat(pending, pendingBytes));
-      pending = [];
-      pendingBytes = 0;
-    };
-    for await (const bytes of linesOf(source)) {
-      starts.push(offset);
-      removed.push(gone);
-      offset += bytes.length;
-      result.lines++;
-      if (matches(bytes, field, value)) {
-        gone += bytes.length;
-        result.erased++;
-      } else {
-        hash.update(bytes);
-        pending.push(bytes);
-        pendingBytes += bytes.length;
-        if (pendingBytes >= 1 << 16) await flush();
-      }
-      if (result.lines % 10_000 === 0) opts.onLines?.(result.lines);
-    }
-    await flush();
-    if (out !== null) await out.sync();
+    pass = await keepLines(source, out, field, value, opts.onLines);
   } finally {
     await out?.close();
   }
-  opts.onLines?.(result.lines);
-  if (opts.dryRun || result.erased === 0) {
+  opts.onLines?.(pass.lines);
+  const result: Erased = { lines: pass.lines, erased: pass.erased };
+  if (opts.dryRun || pass.erased === 0) {
     if (!opts.dryRun) await fs.rm(plainTemp, { force: true });
     return result;
   }
+  await replaceDay(paths, manifest, pass, opts.now ?? Date.now());
+  return result;
+}
 
+/** The kept Lines (in `<log>.erase.tmp`) gzipped into `<gz>.erase.tmp`: its size and hash for the manifest. */
+async function gzipKept(paths: DayPaths): Promise<NonNullable<Manifest['compressed']>> {
+  const gzTemp = paths.gz + TEMP;
+  const gzHash = createHash('sha256');
+  let gzBytes = 0;
+  const gz = createGzip();
+  gz.on('data', (c: Buffer) => { gzHash.update(c); gzBytes += c.length; });
+  await pipeline(createReadStream(paths.log + TEMP), gz, createWriteStream(gzTemp, { mode: 0o640 }));
+  await syncFile(gzTemp);
+  return { file: basename(paths.gz), bytes: gzBytes, sha256: gzHash.digest('hex') };
+}
+
+/** Steps 1 (the rest) to 3: the new day's files beside the old ones, the journal, the renames. */
+async function replaceDay(paths: DayPaths, manifest: Manifest, pass: Pass, now: number): Promise<void> {
+  const compressed = manifest.compressed !== undefined;
+  const plainTemp = paths.log + TEMP;
   const renames: [string, string][] = [];
-  const newBytes = offset - gone;
+  const newBytes = pass.bytes - pass.gone;
   let next: Manifest = {
-    ...manifest, lines: result.lines - result.erased, bytes: newBytes, sha256: hash.digest('hex'),
-    erased: { count: (manifest.erased?.count ?? 0) + result.erased, at: new Date(opts.now ?? Date.now()).toISOString() },
+    ...manifest, lines: pass.lines - pass.erased, bytes: newBytes, sha256: pass.sha256,
+    erased: { count: (manifest.erased?.count ?? 0) + pass.erased, at: new Date(now).toISOString() },
   };
   if (compressed) {
-    const gzTemp = paths.gz + TEMP;
-    const gzHash = createHash('sha256');
-    let gzBytes = 0;
-    const w = createWriteStream(gzTemp, { mode: 0o640 });
-    const gz = createGzip();
-    gz.on('data', (c: Buffer) => { gzHash.update(c); gzBytes += c.length; });
-    await pipeline(createReadStream(plainTemp), gz, w);
-    await syncFile(gzTemp);
-    next = { ...next, compressed: { file: basename(paths.gz), bytes: gzBytes, sha256: gzHash.digest('hex') } };
-    renames.push([gzTemp, paths.gz]);
+    next = { ...next, compressed: await gzipKept(paths) };
+    renames.push([paths.gz + TEMP, paths.gz]);
   } else {
     renames.push([plainTemp, paths.log]);
   }
   const index = await fs.readFile(paths.idx).catch(() => null);
   if (index !== null) {
-    await writeFileSynced(paths.idx + TEMP, encodeEntries(movedIndex(decodeEntries(index), starts, removed, newBytes)));
+    await writeFileSynced(paths.idx + TEMP, encodeEntries(movedIndex(decodeEntries(index), pass.starts, pass.removed, newBytes)));
     renames.push([paths.idx + TEMP, paths.idx]);
   }
   await writeFileSynced(paths.done + TEMP, Buffer.from(`${JSON.stringify(next)}\n`));
@@ -166,7 +193,6 @@ export async function eraseDay(
   // The commit point.
   await writeFileAtomic(paths.log + JOURNAL, Buffer.from(`${JSON.stringify({ renames, remove: compressed ? [plainTemp] : [] })}\n`));
   await finishJournal(paths.log + JOURNAL);
-  return result;
 }
 
 /** Index entries moved to the rewritten file: an entry on an erased Line points at the next kept one. */
@@ -181,16 +207,6 @@ function movedIndex(entries: readonly IndexEntry[], starts: readonly number[], r
     out.push({ time: e.time, offset: moved });
   }
   return out;
-}
-
-async function writeFileSynced(path: string, data: Buffer): Promise<void> {
-  const fd = await fs.open(path, 'w', 0o640);
-  try {
-    await fd.writeFile(data);
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
 }
 
 /** Make a journal's renames (those not made yet), remove what it says, then the journal. */

@@ -1,6 +1,4 @@
-import { DayNames } from './paths.js';
-
-const defaultNames = new DayNames();
+import { defaultNames, type DayNames, type DaySuffix } from './paths.js';
 
 /** What a pass over one flavor's directory does with each day (pure: the backend carries it out). */
 export interface DayPlan {
@@ -36,7 +34,7 @@ export interface PlanInput {
 
 /** Group a flavor's files by day and decide what to do with each. */
 export function planDays(input: PlanInput): DayPlan[] {
-  const byDay = new Map<string, Set<string>>();
+  const byDay = new Map<string, Set<DaySuffix>>();
   const names = input.dayNames ?? defaultNames;
   for (const name of input.names) {
     const parsed = names.parse(input.flavor, name);
@@ -51,7 +49,7 @@ export function planDays(input: PlanInput): DayPlan[] {
     if (day >= input.today || input.open.has(day)) continue;
     const log = files.has('');
     const done = files.has('.done');
-    const removeTemp = [...files].filter((f) => f.endsWith('.tmp')).map((f) => `${names.log(input.flavor, day)}${f}`);
+    const removeTemp = [...files].filter((f) => f.endsWith('.tmp')).map((f) => names.withSuffix(input.flavor, day, f));
     // Without the plain file nothing is left to seal: a .gz without its
     // manifest is what a prune cut short leaves (it removes the manifest first).
     const prune = input.pruneBefore !== null && day < input.pruneBefore && (done || !log);

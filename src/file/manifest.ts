@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -67,4 +66,3 @@ export async function writeManifest(path: string, manifest: Manifest): Promise<v
   await writeFileAtomic(path, Buffer.from(`${JSON.stringify(manifest)}\n`));
 }
 
-export const fileName = basename;

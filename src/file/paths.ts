@@ -53,6 +53,11 @@ export class DayNames {
     return this.template.replaceAll('{flavor}', flavor).replaceAll('{instance}', this.instance).replace('{day}', day);
   }
 
+  /** The name of the day file's companion `suffix` (a parse() of it gives day and suffix back). */
+  withSuffix(flavor: string, day: string, suffix: DaySuffix): string {
+    return this.log(flavor, day) + suffix;
+  }
+
   /** The day and suffix of a file of `flavor` named `name` (any of the names above, or a temp name), or null. */
   parse(flavor: string, name: string): { day: string; suffix: DaySuffix } | null {
     let re = this.patterns.get(flavor);
@@ -73,7 +78,8 @@ export function dayNames(config: { name?: string; instance?: string }): DayNames
   return new DayNames(config.name ?? DEFAULT_NAME, config.instance ?? hostname());
 }
 
-const defaultNames = new DayNames();
+/** The default names on this host (tests, and code not given a config). */
+export const defaultNames = new DayNames();
 
 export function flavorDir(dir: string, flavor: string): string {
   return join(dir, flavor);

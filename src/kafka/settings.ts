@@ -8,21 +8,26 @@ import Kafka from 'node-rdkafka';
 import type { KafkaConfig } from '../config.js';
 import { byScope, type Settings } from './scope.js';
 
+/** How every scratchd producer delivers, the daemon's and `scratchd replay`'s alike. */
+export const DELIVERY_DEFAULTS: Readonly<Record<string, string | number | boolean>> = {
+  // Every Line acknowledged by all in-sync replicas, and librdkafka's own
+  // retries cannot duplicate or reorder within a partition.
+  acks: 'all',
+  'enable.idempotence': true,
+  // JSON compresses well; lz4 costs the least CPU for that.
+  'compression.type': 'lz4',
+  // Beacons arrive continuously: 5 ms of batching is invisible to analytics
+  // and cuts requests to the broker by orders of magnitude.
+  'linger.ms': 5,
+};
+
 /**
  * Production defaults, each overridable through `backends.kafka.rdkafka`
  * (docs/kafka.md has the table).
  */
 export const RDKAFKA_DEFAULTS: Readonly<Record<string, string | number | boolean>> = {
   'client.id': `scratchd@${hostname()}`,
-  // Every Line acknowledged by all in-sync replicas, and librdkafka's own
-  // retries cannot duplicate or reorder within a partition.
-  acks: 'all',
-  'enable.idempotence': true,
-  // JSON compresses ~5-10x; lz4 costs the least CPU for that.
-  'compression.type': 'lz4',
-  // Beacons arrive continuously: 5 ms of batching is invisible to analytics
-  // and cuts requests to the broker by orders of magnitude.
-  'linger.ms': 5,
+  ...DELIVERY_DEFAULTS,
   // The outage buffer: bounded by space, not by time (backend.ts's header).
   'queue.buffering.max.messages': 500_000,
   'queue.buffering.max.kbytes': 262_144,

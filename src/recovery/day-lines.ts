@@ -6,11 +6,10 @@
  * Line (a .log moved in beside an older .idx would otherwise send fragments).
  */
 import { closeSync, createReadStream, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { dayOf } from '../day.js';
 import type { Flavor } from '../flavor.js';
-import type { DayNames } from '../file/paths.js';
+import { dayPaths, flavorDir, type DayNames } from '../file/paths.js';
 import { byteRanges, indexMismatch, readIndex, type ByteRange, type IndexEntry } from '../file/day-index.js';
 import { CommandError } from '../commands/command.js';
 import { dayStart } from './days.js';
@@ -35,18 +34,18 @@ export interface FileLine {
 }
 
 /**
- * The parts of the flavor's day files in `dir` that hold the Lines of
- * [from, to]; `note` hears of a file taken whole for want of an index.
+ * The parts of the flavor's day files under `root` (backends.file.dir)
+ * that hold the Lines of [from, to]; `note` hears of a file taken whole for want of an index.
  */
 export async function planParts(
-  dir: string, flavor: Flavor, from: number, to: number, names: DayNames, note: (text: string) => void,
+  root: string, flavor: Flavor, from: number, to: number, names: DayNames, note: (text: string) => void,
 ): Promise<Part[]> {
   const parts: Part[] = [];
-  for (const day of daysIn(dir, flavor, from, to, names)) {
-    const base = join(dir, names.log(flavor.name, day));
+  for (const day of daysIn(flavorDir(root, flavor.name), flavor, from, to, names)) {
+    const paths = dayPaths(root, flavor.name, day, names);
     // The plain file while it exists: compression removes it only once the .gz is complete.
-    const path = existsSync(base) ? base : `${base}.gz`;
-    const idx = `${base}.idx`;
+    const path = existsSync(paths.log) ? paths.log : paths.gz;
+    const idx = paths.idx;
     const entries = (await readIndex(idx)) ?? [];
     if (entries.length === 0) note(`${idx} is empty or missing: all of ${path} is taken, its Lines stamped with the first instant of ${day}`);
     const gz = path.endsWith('.gz');

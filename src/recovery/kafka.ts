@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import Kafka from 'node-rdkafka';
 import type { KafkaConfig } from '../config.js';
+import { DELIVERY_DEFAULTS } from '../kafka/settings.js';
 import { CommandError } from '../commands/command.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -31,8 +32,9 @@ export async function connectProducer(config: KafkaConfig, what: string): Promis
   let producer: Kafka.Producer;
   try {
     const settings: Record<string, string | number | boolean> = {
-      // As the daemon's producer: acknowledged by every in-sync replica, no duplicates from retries.
-      acks: 'all', 'enable.idempotence': true, 'compression.type': 'lz4', 'linger.ms': 5,
+      // As the daemon's producer delivers; the rest of its defaults (an
+      // unbounded message.timeout.ms, its queue) are for the daemon only.
+      ...DELIVERY_DEFAULTS,
       ...config.rdkafka,
       'client.id': `scratchd-${what}@${hostname()}`,
       dr_cb: true,
@@ -70,11 +72,3 @@ export async function partitionsOf(client: Kafka.Client<never> | Kafka.Producer 
   if (t === undefined || t.partitions.length === 0) throw new CommandError(`topic ${topic} does not exist`);
   return t.partitions.map((p) => p.id).sort((a, b) => a - b);
 }
-
-/** The error code librdkafka attached to an exception, if any. */
-export function errorCode(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number'
-    ? (err as { code: number }).code : undefined;
-}
-
-export const ERR = Kafka.CODES.ERRORS;

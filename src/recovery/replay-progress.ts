@@ -48,3 +48,39 @@ export function writeProgress(path: string, p: Progress): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
   writeFileAtomicSync(path, JSON.stringify(p) + '\n');
 }
+
+export const refKey = (r: LineRef): string => `${r.day}:${r.start}`;
+
+/** Where a run starts: its progress file, the position, and what earlier runs left. */
+export interface Start {
+  progressFile: string;
+  resumeAt: Position | null;
+  /** Lines delivered by earlier runs. */
+  delivered: number;
+  /** Failed Lines before the position, to produce again: from the last run, then this one's. */
+  retry: Map<string, LineRef>;
+  undeliverable: Progress['undeliverable'];
+}
+
+/**
+ * Where a replay starts, from its progress file: the start of the range,
+ * or with `resume` where the last run stopped; the saved progress when that
+ * replay is complete already. A CommandError when there is nothing to
+ * resume, or an interrupted run is not resumed.
+ */
+export function resumePoint(progressFile: string, resume: boolean): Start | Progress & { complete: true } {
+  const saved = readProgress(progressFile);
+  if (resume && saved === null) throw new CommandError(`no interrupted replay of this range to resume (${progressFile})`);
+  if (resume && saved!.complete) return saved as Progress & { complete: true };
+  if (!resume && saved !== null && !saved.complete) {
+    throw new CommandError(`an interrupted replay of this range delivered ${saved.delivered} Lines: add --resume to continue it, or delete ${progressFile} to start over`);
+  }
+  if (!resume || saved === null) return { progressFile, resumeAt: null, delivered: 0, retry: new Map(), undeliverable: [] };
+  return {
+    progressFile,
+    resumeAt: { day: saved.day, offset: saved.offset },
+    delivered: saved.delivered,
+    retry: new Map(saved.retry.map((r) => [refKey(r), r])),
+    undeliverable: [...saved.undeliverable],
+  };
+}

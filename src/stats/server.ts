@@ -50,7 +50,7 @@ export interface StatsServer {
   close(): void;
 }
 
-/** What the listener serves: a ScratchdMetrics (src/metrics.ts) fits. */
+/** What the listener serves: a ScratchdMetrics (stats/metrics.ts) fits. */
 export interface MetricsSource {
   readonly registry: Registry;
   /** The /stats object. */
@@ -60,6 +60,62 @@ export interface MetricsSource {
 }
 
 const routes = new Set(['/metrics', '/stats', '/health']);
+
+/** Write one whole answer; HEAD gets the headers and the length a GET would have. */
+function send(res: HttpResponse, head: boolean, status: number, type: string, body: string,
+  extra?: Record<string, string>): void {
+  res.writeStatus(statusText[status] ?? String(status));
+  res.writeHeader('Content-Type', type);
+  res.writeHeader('Cache-Control', 'no-store');
+  if (extra) for (const [k, v] of Object.entries(extra)) res.writeHeader(k, v);
+  if (head) {
+    // uWS writes Content-Length itself for end(); for HEAD announce the
+    // length the GET would have without sending the bytes.
+    res.endWithoutBody(Buffer.byteLength(body));
+  } else {
+    res.end(body);
+  }
+}
+
+/** GET /health: a throwing backend must cost an answer, not the process. */
+function answerHealth(res: HttpResponse, head: boolean, health: () => HealthReport, log: Logger): void {
+  let status: number;
+  let body: string;
+  try {
+    const h = health();
+    status = healthStatusCode(h);
+    body = JSON.stringify(h) + '\n';
+  } catch (err) {
+    log.error({ err, url: '/health' }, 'stats request failed');
+    send(res, head, 500, 'text/plain; charset=utf-8', 'internal error\n');
+    return;
+  }
+  send(res, head, status, 'application/json', body);
+}
+
+/**
+ * GET /stats and /metrics: the serving threads' counters are asked for
+ * first, and prom-client collects asynchronously. Register the abort
+ * handler before awaiting, never touch res after it fired, and cork the
+ * late answer. (A throwing collect() or snapshot becomes a rejection.)
+ */
+function answerScrape(res: HttpResponse, head: boolean, url: string, metrics: MetricsSource, log: Logger): void {
+  let aborted = false;
+  res.onAborted(() => { aborted = true; });
+  const stats = url === '/stats';
+  const registry = metrics.registry;
+  metrics.refresh().then(() => (stats ? JSON.stringify(metrics.statsSnapshot()) + '\n' : registry.metrics())).then(
+    (text) => {
+      if (aborted) return;
+      res.cork(() => send(res, head, 200, stats ? 'application/json' : registry.contentType, text));
+    },
+    (err: unknown) => {
+      log.error({ err, url }, stats ? 'stats request failed' : 'collecting metrics failed');
+      if (aborted) return;
+      res.cork(() => send(res, head, 500, 'text/plain; charset=utf-8', stats ? 'internal error\n' : 'collecting metrics failed\n'));
+    },
+  );
+}
 
 /**
  * Start the stats listener. Resolves once it is listening; rejects with a
@@ -71,70 +127,15 @@ export function startStatsServer(
   health: () => HealthReport,
   log: Logger,
 ): Promise<StatsServer> {
-  const registry = metrics.registry;
   const app = uws().App();
-
-  const send = (res: HttpResponse, head: boolean, status: number, type: string, body: string,
-    extra?: Record<string, string>): void => {
-    res.writeStatus(statusText[status] ?? String(status));
-    res.writeHeader('Content-Type', type);
-    res.writeHeader('Cache-Control', 'no-store');
-    if (extra) for (const [k, v] of Object.entries(extra)) res.writeHeader(k, v);
-    if (head) {
-      // uWS writes Content-Length itself for end(); for HEAD announce the
-      // length the GET would have without sending the bytes.
-      res.endWithoutBody(Buffer.byteLength(body));
-    } else {
-      res.end(body);
-    }
-  };
-
   app.any('/*', (res, req) => {
     const method = req.getMethod(); // lower case in uWS
     const url = req.getUrl();
-    if (!routes.has(url)) {
-      send(res, method === 'head', 404, 'text/plain; charset=utf-8', 'not found\n');
-      return;
-    }
-    if (method !== 'get' && method !== 'head') {
-      send(res, false, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
-      return;
-    }
     const head = method === 'head';
-    if (url === '/health') {
-      // A throwing backend must cost an answer, not the process.
-      let status: number;
-      let body: string;
-      try {
-        const h = health();
-        status = healthStatusCode(h);
-        body = JSON.stringify(h) + '\n';
-      } catch (err) {
-        log.error({ err, url }, 'stats request failed');
-        send(res, head, 500, 'text/plain; charset=utf-8', 'internal error\n');
-        return;
-      }
-      send(res, head, status, 'application/json', body);
-      return;
-    }
-    // /stats and /metrics: the serving threads' counters are asked for
-    // first, and prom-client collects asynchronously. Register the abort
-    // handler before awaiting, never touch res after it fired, and cork the
-    // late answer. (A throwing collect() or snapshot becomes a rejection.)
-    let aborted = false;
-    res.onAborted(() => { aborted = true; });
-    const stats = url === '/stats';
-    metrics.refresh().then(() => (stats ? JSON.stringify(metrics.statsSnapshot()) + '\n' : registry.metrics())).then(
-      (text) => {
-        if (aborted) return;
-        res.cork(() => send(res, head, 200, stats ? 'application/json' : registry.contentType, text));
-      },
-      (err: unknown) => {
-        log.error({ err, url }, stats ? 'stats request failed' : 'collecting metrics failed');
-        if (aborted) return;
-        res.cork(() => send(res, head, 500, 'text/plain; charset=utf-8', stats ? 'internal error\n' : 'collecting metrics failed\n'));
-      },
-    );
+    if (!routes.has(url)) send(res, head, 404, 'text/plain; charset=utf-8', 'not found\n');
+    else if (method !== 'get' && !head) send(res, false, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
+    else if (url === '/health') answerHealth(res, head, health, log);
+    else answerScrape(res, head, url, metrics, log);
   });
 
   return listenOn(app, listen, log).then((listening) => {
