@@ -16,7 +16,7 @@ import { startGraphite } from './stats/graphite.js';
 import type { Flavor } from './flavor.js';
 import { startPrivacy } from './privacy/start.js';
 import type { PrivacyState } from './privacy/policy.js';
-import { LossTracker } from './recovery/losses.js';
+import { LossTracker } from './losses.js';
 import { DedupState } from './dedup/state.js';
 import { makeIntake, type Intake } from './threads/intake.js';
 import { startServing, type Serving } from './threads/serving.js';

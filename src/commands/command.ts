@@ -6,14 +6,9 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
+import { CommandError, isSystemError } from '../recovery/command-error.js';
 
-/** A one-line reason the command stops; the command prints it and exits 1. */
-export class CommandError extends Error {}
-
-/** An error from the system (ENOENT, EACCES, ENOSPC...): its message names the file. */
-export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).syscall === 'string';
-}
+export { CommandError, isSystemError };
 
 /** Run `act` on what `parse` made of the arguments (null: --help). */
 export async function runCommand<R>(name: string, usage: string, parse: () => R | null, act: (request: R) => Promise<number>): Promise<number> {

@@ -17,7 +17,7 @@ import type { Flavor } from '../flavor.js';
 import { eraseDay, recoverErasures } from '../file/erase.js';
 import { readManifest } from '../file/manifest.js';
 import { dayNames, dayOfName, dayPaths, flavorDir } from '../file/paths.js';
-import { isDay } from '../recovery/days.js';
+import { isDay } from '../day.js';
 import { progressBar } from '../recovery/progress.js';
 import { CommandError, commandArgs, flavorNamed, runCommand } from './command.js';
 

@@ -33,7 +33,7 @@ import type Kafka from 'node-rdkafka';
 import type { Config } from '../config.js';
 import type { Flavor } from '../flavor.js';
 import { encodeEntries, type IndexEntry } from '../file/day-index.js';
-import { daySpan, isDay } from '../recovery/days.js';
+import { daySpan, isDay } from '../day.js';
 import { connectConsumer, partitionsOf } from '../recovery/kafka.js';
 import { CommandError, commandArgs, flavorNamed, runCommand } from './command.js';
 import { writeFileAtomic } from '../atomic-write.js';

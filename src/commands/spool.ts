@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.js';
-import { recoverSpool } from '../kafka/spool/recovery.js';
+import { recoverSpool } from '../kafka/spool/open-scan.js';
 
 const usage = `Usage: scratchd spool --config FILE [--json]
 

@@ -104,13 +104,13 @@ export class DayWriter {
    * the disk only once a pool thread gets a core, and a process crash
    * meanwhile (SIGKILL, the OOM killer) would lose Lines already answered. A
    * write to an open file goes to the page cache; only opening, a failing
-   * file and its retries go through the pool (drain()), their index entries
+   * file and its retries go through the pool (writeLoop()), their index entries
    * with them.
    */
   kick(): void {
     if (this.running !== null || this.pending.length === 0) return;
     if (this.fd !== null && !this.failing && !this.reopen && this.writeNow()) return;
-    this.running = this.drain();
+    this.running = this.writeLoop();
   }
 
   /** The pending Lines in one write(2), now; false (nothing changed) when the async path must do it. */
@@ -134,7 +134,7 @@ export class DayWriter {
       try {
         if (written > 0) ftruncateSync(fd, start);
       } catch {
-        // The retry then appends after them, as drain() does when its truncate fails.
+        // The retry then appends after them, as writeLoop() does when its truncate fails.
         this.size += written;
         this.retryBatch(data.subarray(written), lines, time, last, start, data.length);
         return true;
@@ -183,7 +183,7 @@ export class DayWriter {
     await this.index.idle();
   }
 
-  private async drain(): Promise<void> {
+  private async writeLoop(): Promise<void> {
     try {
       while (this.pending.length > 0) {
         const lines = this.pending.length;

@@ -7,12 +7,11 @@
  */
 import { closeSync, createReadStream, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { createGunzip } from 'node:zlib';
-import { dayOf } from '../day.js';
+import { dayOf, dayStart } from '../day.js';
 import type { Flavor } from '../flavor.js';
 import { dayPaths, flavorDir, type DayNames } from '../file/paths.js';
 import { byteRanges, indexMismatch, readIndex, type ByteRange, type IndexEntry } from '../file/day-index.js';
-import { CommandError } from '../commands/command.js';
-import { dayStart } from './days.js';
+import { CommandError } from './command-error.js';
 
 /** One day file's part of the range. */
 export interface Part {

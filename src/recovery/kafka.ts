@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import Kafka from 'node-rdkafka';
 import type { KafkaConfig } from '../config.js';
 import { DELIVERY_DEFAULTS } from '../kafka/settings.js';
-import { CommandError } from '../commands/command.js';
+import { CommandError } from './command-error.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 

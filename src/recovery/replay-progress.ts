@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { writeFileAtomicSync } from '../atomic-write.js';
-import { CommandError, isSystemError } from '../commands/command.js';
+import { CommandError, isSystemError } from './command-error.js';
 import type { Position } from './watermark.js';
 
 /** One Line of a day file: its bytes [start, end), the newline included. */

@@ -19,7 +19,7 @@ import type { Backend } from '../backend.js';
 import type { FileStats, FileStatsSource } from '../file/stats.js';
 import { LATENCY_BUCKETS } from '../kafka/latency.js';
 import { isKafkaStatsSource, type KafkaStatsSource, type SpoolSnapshot } from '../kafka/stats.js';
-import type { LossTracker } from '../recovery/losses.js';
+import type { LossTracker } from '../losses.js';
 import type { PrivacyState } from '../privacy/policy.js';
 import type { RequestCounters } from './counters.js';
 import { backendFamilies, backendsSnapshot, type BackendSnapshot, type BackendsSnapshot } from './backend-metrics.js';
@@ -37,7 +37,7 @@ export interface StatsSnapshot extends RequestsSnapshot {
   instance?: string;
   backends: Record<string, BackendSnapshot>;
   kafka_delivery_latency_seconds: { count: number; sum: number };
-  /** Loss windows open now and the last ones closed (src/recovery/losses.ts). */
+  /** Loss windows open now and the last ones closed (src/losses.ts). */
   loss_windows?: ReturnType<LossTracker['snapshot']>;
   /** The Kafka disk spool; absent when there is none. */
   kafka_spool?: SpoolSnapshot;

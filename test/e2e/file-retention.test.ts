@@ -8,7 +8,7 @@ import { chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSyn
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
-import { compressDay } from '../../src/file/compress.js';
+import { compressDay } from '../../src/file/compress-day.js';
 import type { Manifest } from '../../src/file/manifest.js';
 import { dayPaths } from '../../src/file/paths.js';
 import { sealDay } from '../../src/file/seal.js';

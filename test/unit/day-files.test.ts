@@ -1,7 +1,7 @@
 // The pure parts of the day files: names, the index entry format, what a pass decides per day.
 import t from 'tap';
 import { ENTRY_BYTES, decodeEntries, encodeEntry } from '../../src/file/day-index.js';
-import { planDays } from '../../src/file/maintenance.js';
+import { planDays } from '../../src/file/day-plan.js';
 import { addDays, DayNames, dayOfName, dayPaths, templateProblem } from '../../src/file/paths.js';
 
 t.test('names', async (t) => {

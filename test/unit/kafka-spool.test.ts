@@ -9,7 +9,7 @@ import { crc32c } from '@aws-crypto/crc32c';
 import { makeLogger } from '../../src/log.js';
 import { readLedger } from '../../src/kafka/spool/ledger.js';
 import { decodeRecords, encodeRecord } from '../../src/kafka/spool/record.js';
-import { recoverSpool } from '../../src/kafka/spool/recovery.js';
+import { recoverSpool } from '../../src/kafka/spool/open-scan.js';
 import { Spool, type SpoolConfig, type SpoolDropReason } from '../../src/kafka/spool/spool.js';
 
 const log = makeLogger('silent');

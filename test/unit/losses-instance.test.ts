@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
-import { LossTracker, readLossWindows } from '../../src/recovery/losses.js';
+import { LossTracker, readLossWindows } from '../../src/losses.js';
 
 t.test('a loss window carries the instance', async (t) => {
   const stateDir = mkdtempSync(join(tmpdir(), 'losses-instance-'));

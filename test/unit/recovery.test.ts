@@ -8,8 +8,8 @@ import t from 'tap';
 import type { Flavor } from '../../src/flavor.js';
 import fc from 'fast-check';
 import { appendIndex, batchTimes, byteRanges, decodeEntries, encodeEntries, indexMismatch, indexTime, readIndex } from '../../src/file/day-index.js';
-import { daySpan, daysBetween, isDay, parseTime } from '../../src/recovery/days.js';
-import { LossTracker, readLossWindows } from '../../src/recovery/losses.js';
+import { daySpan, daysBetween, isDay, parseTime } from '../../src/day.js';
+import { LossTracker, readLossWindows } from '../../src/losses.js';
 import { mergeByTime } from '../../src/recovery/merge.js';
 import { Watermark } from '../../src/recovery/watermark.js';
 

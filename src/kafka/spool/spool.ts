@@ -26,7 +26,7 @@ import { noDrops, type SpoolDropReason, type SpoolDrops } from './drop-reasons.j
 import { SpoolLedger } from './ledger.js';
 import { SpoolReader } from './reader.js';
 import { decodeRecords, type SpoolRecord } from './record.js';
-import { recoverSpool } from './recovery.js';
+import { recoverSpool } from './open-scan.js';
 import { Segments } from './segment.js';
 import { SpoolWriter } from './writer.js';
 

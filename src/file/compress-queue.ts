@@ -1,7 +1,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { rateLimited } from '../log.js';
-import { compressDay } from './compress.js';
+import { compressDay } from './compress-day.js';
 import { readManifest } from './manifest.js';
 import type { DayPaths } from './paths.js';
 

@@ -10,10 +10,10 @@
  */
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { LossListener, LossReason } from '../backend.js';
-import type { Flavor } from '../flavor.js';
-import type { Logger } from '../log.js';
-import { daysBetween } from './days.js';
+import type { LossListener, LossReason } from './backend.js';
+import type { Flavor } from './flavor.js';
+import type { Logger } from './log.js';
+import { daysBetween } from './day.js';
 
 export const LOSSES_FILE = 'losses.jsonl';
 /** A window closes after this long without a drop. */
