@@ -25,7 +25,7 @@
  * refuses outright, a Line the spool cannot take, and whatever close() could
  * not flush (or spool) in time are all counted as dropped.
  */
-import Kafka from 'node-rdkafka';
+import type Kafka from 'node-rdkafka';
 import type { Backend, BackendCounters, BackendHealth, LossListener } from '../backend.js';
 import { Channel } from '../channel.js';
 import type { KafkaConfig } from '../config.js';
