@@ -39,7 +39,7 @@ import { kafkaHealth } from './health.js';
 import { InFlight, isSpooled, type Sent } from './inflight.js';
 import type { DeliveryLatency } from './latency.js';
 import { Messages } from './message.js';
-import { NULL_SPOOL, type SpoolPort } from './null-spool.js';
+import { NULL_SPOOL, UNTRACKED, type SpoolPort } from './null-spool.js';
 import { Outcomes } from './outcomes.js';
 import { Producer } from './producer.js';
 import { PRODUCE, Spill, SPOOL } from './spill.js';
@@ -69,8 +69,8 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
   private spool: SpoolPort = NULL_SPOOL;
   private spoolOpened: Promise<void> = Promise.resolve();
   private readonly drainer: Drainer;
-  /** Normal-path Lines librdkafka holds (spool on only): re-spooled if they come back failed or are left at shutdown. */
-  private readonly normal: InFlight | null;
+  /** Normal-path Lines librdkafka holds: re-spooled if they come back failed or are left at shutdown (UNTRACKED without a spool). */
+  private readonly normal: Pick<InFlight, 'add' | 'delete' | 'takeAll'>;
   /** The batch the pump is producing from, and how far it got. */
   private batch: Line[] = [];
   private batchAt = 0;
@@ -92,7 +92,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     this.deliveryLatency = this.outcomes.deliveryLatency;
     const spoolOn = config.spool?.enabled === true;
     if (spoolOn) this.spool = new Spool(config.spool!, log.child({ component: 'kafka-spool' }), this.outcomes.spoolDropped);
-    this.normal = spoolOn ? new InFlight() : null;
+    this.normal = spoolOn ? new InFlight() : UNTRACKED;
     this.spill = new Spill(spoolOn, this.producer, log, config.rdkafka);
     this.drainer = new Drainer(this.spool, this.producer, this.spill, this.messages, this.outcomes, this.limited,
       config.spool?.fsyncMs ?? 0);
@@ -200,7 +200,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       try {
         // The Line is its own opaque: its report names it exactly (inflight.ts).
         this.producer.produce(line.flavor.topic, line.json, this.messages.keyOf(line.json), line.time, line, this.messages.headersOf(line.flavor.name));
-        this.normal?.add(line);
+        this.normal.add(line);
         this.batchAt++;
         this.queueFull = false;
         if (++slice === PRODUCE_SLICE) {
@@ -232,7 +232,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       this.drainer.report(err, report, sent);
       return;
     }
-    const waiting = this.normal === null || this.normal.delete(sent);
+    const waiting = this.normal.delete(sent);
     if (err) {
       this.counters.failed++;
       if (waiting && this.producer.mayRetry(err) && this.spill.begin(`delivery failed: ${err.message}`)) {
@@ -314,7 +314,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     if (unreported > 0) {
       this.log.warn({ records: unreported }, 'kafka: spooled records without a delivery report at shutdown stay in the spool; the next start sends them again');
     }
-    const left = this.normal!.takeAll();
+    const left = this.normal.takeAll();
     if (this.spill.enabled && left.length > 0) {
       for (const line of left) spool.append(line.flavor.name, line.time, line.json);
       this.log.warn({ lines: left.length }, 'kafka: Lines librdkafka still held at shutdown written to the spool');

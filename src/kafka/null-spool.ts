@@ -3,7 +3,10 @@
  * that stands in when there is no disk (none configured, or it could not be
  * opened): always ready and empty, so the backend makes the same calls
  * either way. The spill decision never spills into it (spill.ts).
+ * Without a spool, the normal path's Lines are not tracked either: they are
+ * tracked only to be re-spooled (UNTRACKED).
  */
+import type { InFlight } from './inflight.js';
 import type { Spool } from './spool/spool.js';
 
 export type SpoolPort = Pick<Spool,
@@ -34,3 +37,10 @@ class NullSpool implements SpoolPort {
 }
 
 export const NULL_SPOOL: SpoolPort = new NullSpool();
+
+/** The normal path's tracking without a spool: nothing to re-spool, so every report finds its Line waiting. */
+export const UNTRACKED: Pick<InFlight, 'add' | 'delete' | 'takeAll'> = {
+  add(): void {},
+  delete(): boolean { return true; },
+  takeAll() { return []; },
+};
