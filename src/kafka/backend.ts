@@ -114,7 +114,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       this.spill.disable();
       this.spool = NULL_SPOOL;
     });
-    this.drainer.start(this.spoolOpened);
+    this.drainer.start(this.spoolOpened); // without a spool it ends at once
     this.pumping = this.pump().catch((err: unknown) => {
       this.log.error({ err }, 'kafka pump stopped');
     });

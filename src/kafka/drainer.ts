@@ -110,7 +110,7 @@ export class Drainer {
 
   private async drain(): Promise<void> {
     while (!this.stopped) {
-      if (!this.spill.enabled) return; // the spool could not be opened
+      if (!this.spill.enabled) return; // no spool, or it could not be opened
       const spool = this.spool;
       if (!this.spill.spilling) {
         await sleep(50);
