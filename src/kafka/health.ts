@@ -5,7 +5,7 @@
  * safe, but not delivered.
  */
 import type { BackendHealth } from '../backend.js';
-import type { SpoolDropReason } from './spool/spool.js';
+import type { SpoolDropReason } from './spool/drop-reasons.js';
 import type { SpoolPort } from './null-spool.js';
 import type { Producer } from './producer.js';
 

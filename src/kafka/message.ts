@@ -5,6 +5,7 @@
  */
 import type Kafka from 'node-rdkafka';
 import type { Flavor } from '../flavor.js';
+import { messageKey } from './key.js';
 
 export class Messages {
   /**
@@ -43,17 +44,8 @@ export class Messages {
     return h;
   }
 
-  /**
-   * The key is the named Values field. Lines carry only the serialized JSON
-   * (serialized once on the request path for every backend), so the field
-   * is parsed back out here, and only when a key is configured: the default
-   * (no key) costs no parse per Line.
-   */
+  /** The message's key (key.ts): the same for the normal path, the drainer and `scratchd replay`. */
   keyOf(json: Buffer): string | null {
-    const field = this.config.key;
-    if (field === null) return null;
-    const v = (JSON.parse(json.toString()) as Record<string, unknown>)[field];
-    if (v === undefined || v === null) return null;
-    return typeof v === 'string' ? v : JSON.stringify(v);
+    return messageKey(json, this.config.key);
   }
 }

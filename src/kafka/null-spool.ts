@@ -7,6 +7,7 @@
  * tracked only to be re-spooled (UNTRACKED).
  */
 import type { InFlight } from './inflight.js';
+import { noDrops } from './spool/drop-reasons.js';
 import type { Spool } from './spool/spool.js';
 
 export type SpoolPort = Pick<Spool,
@@ -21,7 +22,7 @@ class NullSpool implements SpoolPort {
   readonly diskBytes = 0;
   readonly segmentCount = 0;
   readonly spilled = 0;
-  readonly drops = { spool_full: 0, disk_full: 0, spool_error: 0 };
+  readonly drops = noDrops();
   readonly quarantined = 0;
   open(): Promise<void> { return Promise.resolve(); }
   close(): Promise<void> { return Promise.resolve(); }

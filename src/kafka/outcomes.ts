@@ -8,7 +8,7 @@ import { ignoreLoss, newCounters, type BackendCounters, type LossListener } from
 import { code, codeName } from './errors.js';
 import { DeliveryLatency } from './latency.js';
 import type { Producer } from './producer.js';
-import type { SpoolDropReason } from './spool/spool.js';
+import type { SpoolDropReason } from './spool/drop-reasons.js';
 
 const NAME = 'kafka';
 type Limited = (kind: string, fields: object, msg: string) => void;
