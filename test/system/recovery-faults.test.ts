@@ -196,7 +196,11 @@ t.test('rebuild ends at a partition whose last offset before its end is a transa
   // marker gets the broker's time (now, before that end), and the next
   // day's first Line, a minute after it (the broker takes timestamps up to
   // an hour ahead), is where the old rebuild stopped: right after the marker.
-  if (Date.now() % 3_600_000 > 3_480_000) await sleep(3_600_000 - (Date.now() % 3_600_000) + 1000);
+  // So `end` is at least 2 minutes away, and the next day's Line (61 s past
+  // `end`) less than an hour ahead: run between 1.5 and 58 minutes into an hour.
+  const intoHour = Date.now() % 3_600_000;
+  if (intoHour < 90_000) await sleep(90_000 - intoHour);
+  else if (intoHour > 3_480_000) await sleep(3_600_000 - intoHour + 90_000);
   const end = Math.ceil(Date.now() / 3_600_000) * 3_600_000;
   const offset = -((new Date(end).getUTCHours()) % 24); // hours: local midnight at `end`
   const hours = offset < -12 ? offset + 24 : offset;
