@@ -64,7 +64,7 @@ export class Channel<T> {
     });
   }
 
-  /** Everything queued, taken out now (the channel is left empty): for giving up at shutdown. */
+  /** Everything queued, taken out now (the channel is left empty): for giving up at shutdown, or spilling a full queue to disk. */
   drainAll(): T[] {
     const items = this.items;
     this.items = [];

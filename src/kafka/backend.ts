@@ -16,7 +16,8 @@
  *      retries (`retried`), so Lines pile up in the channel (queueCapacity);
  *   3. once the channel is full too, `send` drops (`dropped`).
  * With the spool (src/kafka/spool/), new Lines go to the spool's tail while
- * the backend spills (spill.ts says when), and the drainer (drainer.ts)
+ * the backend spills (spill.ts says when; also when this queue is full, so
+ * a Kafka path slower than the requests costs disk, not Lines), and the drainer (drainer.ts)
  * produces from its head and acknowledges on delivery reports; every
  * message carries what it is as its opaque (inflight.ts), so each report is
  * matched to its own Line or record. Only maxBytes and minFreeBytes of disk
@@ -126,10 +127,33 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
 
   send(line: Line): boolean {
     if (this.channel.send(line)) return true;
+    // Memory or disk, as nsqd's put(): with a spool, a full queue spills
+    // instead of dropping, and what waits before this Line goes first.
+    if (!this.closing && this.spool.ready && this.spill.begin('the Kafka queue is full')) {
+      this.spillWaiting();
+      this.toSpool(line);
+      return true;
+    }
     this.counters.dropped++;
     this.onLoss(this.name, line.flavor.name, line.time, this.closing ? 'drain_timeout' : 'queue_full');
     this.limited('dropped', { queued: this.queued() }, this.closing ? 'kafka backend closing, Line dropped' : 'kafka queue full, Line dropped');
     return false;
+  }
+
+  /**
+   * The Lines the pump has not produced yet (its batch's rest, then the
+   * queue) to the spool's tail, in order: the pump finds its batch done.
+   */
+  private spillWaiting(): void {
+    const batch = this.batch;
+    while (this.batchAt < batch.length) this.toSpool(batch[this.batchAt++]!);
+    for (const line of this.channel.drainAll()) this.toSpool(line);
+  }
+
+  /** What the spool cannot take it reports to outcomes.spoolDropped. */
+  private toSpool(line: Line): void {
+    this.messages.seen(line.flavor);
+    this.spool.append(line.flavor.name, line.time, line.json);
   }
 
   queued(): number {
@@ -188,7 +212,6 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       this.messages.seen(line.flavor);
       const route = this.spill.route();
       if (route === SPOOL) {
-        // What the spool cannot take it reports to outcomes.spoolDropped.
         this.spool.append(line.flavor.name, line.time, line.json);
         this.batchAt++;
         continue;

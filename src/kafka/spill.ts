@@ -2,7 +2,8 @@
  * The spill decision: whether the next Line goes to librdkafka or to the
  * spool's tail. The backend spills when no broker is reachable, messages
  * get no delivery report for a while, librdkafka holds more than half its
- * queue, or produce() says QUEUE_FULL; it goes back to librdkafka only when
+ * queue, produce() says QUEUE_FULL, or the backend's own queue is full
+ * (backend.ts send()); it goes back to librdkafka only when
  * the drainer finds the spool empty (or hands its tail over), so each topic
  * keeps arrival order. Without a spool it never spills: Lines wait.
  */
