@@ -62,7 +62,7 @@ if (isMainThread) {
   loadUws(config.limits.maxQueryBytes + 8192);
   const { makeHttp } = await import(new URL('http/app.js', dist));
   const { acceptInto } = await import(new URL('http/activation.js', dist));
-  const { newRequestCounters } = await import(new URL('stats/counters.js', dist));
+  const { newRequestCounters } = await import(new URL('http/counters.js', dist));
   const index = new Map(config.flavors.map((f, i) => [f, i]));
   let pending = [];
   let size = 0;

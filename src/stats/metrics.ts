@@ -21,7 +21,7 @@ import { LATENCY_BUCKETS } from '../kafka/latency.js';
 import { isKafkaStatsSource, type KafkaStatsSource, type SpoolSnapshot } from '../kafka/stats.js';
 import type { LossTracker } from '../losses.js';
 import type { PrivacyState } from '../privacy/policy.js';
-import type { RequestCounters } from './counters.js';
+import type { RequestCounters } from '../http/counters.js';
 import { backendFamilies, backendsSnapshot, type BackendSnapshot, type BackendsSnapshot } from './backend-metrics.js';
 import { dedupFamilies, dedupSnapshot, type DedupSnapshot } from './dedup-metrics.js';
 import { registerFamilies, type Family, type Sample } from './family.js';

@@ -1,5 +1,6 @@
-/** The request path's counters (stats/counters.ts) in /stats `requests`, `rejected`, `cors`, and from there in /metrics. */
-import { rejectReasons, type CountedMethod, type RequestCounters } from './counters.js';
+/** The request path's counters (http/counters.ts) in /stats `requests`, `rejected`, `cors`, and from there in /metrics. */
+import type { CountedMethod, RequestCounters } from '../http/counters.js';
+import { rejectReasons } from '../http/reject.js';
 import { one, type Family } from './family.js';
 
 const methods: readonly CountedMethod[] = ['GET', 'HEAD', 'POST', 'OTHER'];

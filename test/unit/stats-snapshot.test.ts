@@ -3,7 +3,7 @@
 import t from 'tap';
 import type { Backend, BackendHealth } from '../../src/backend.js';
 import type { FileStats } from '../../src/file/stats.js';
-import { newRequestCounters } from '../../src/stats/counters.js';
+import { newRequestCounters } from '../../src/http/counters.js';
 import { createMetrics } from '../../src/stats/metrics.js';
 
 function fakeBackend(name: string, health: () => BackendHealth): Backend {
