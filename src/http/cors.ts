@@ -1,5 +1,5 @@
 /**
- * CORS for /track (issue 13): a page on an allowed origin may read the
+ * CORS for /track: a page on an allowed origin may read the
  * answer, so Matomo's credentialed XHR sees success instead of failing and
  * resending the hit as an image. Origins are matched exactly against each
  * flavor's `cors.origins`; everything an allowed origin needs is prepared
