@@ -210,3 +210,25 @@ t.test('replay resume position over thousands of reports in any order: duplicate
   t.notOk(w.settle(more, true), 'after a failure nothing moves it');
   t.same(w.position, { day: '2026-01-02', offset: failAt * 10 });
 });
+
+t.test('a hand-over after a rewind does not hand out again what Kafka acknowledged from the first hand-over', async (t) => {
+  const d = dir(t);
+  const { s } = await openSpool(d);
+  for (let i = 1; i <= 3; i++) s.append('gr', i, line(i));
+  // Same turn: nothing written yet, so every record is handed over from RAM.
+  t.ok(s.canHandOver());
+  t.same(s.handOver().map((r) => r.seq), [1, 2, 3]);
+  s.ack(1);
+  s.ack(3); // 2 failed: the drainer rewinds
+  s.rewind();
+  t.ok(s.canHandOver());
+  t.same(s.handOver().map((r) => r.seq), [2], 'only the unacknowledged one goes out again');
+  s.ack(2);
+  t.equal(s.drained, 3, 'each record counted drained once');
+  t.equal(s.records, 0);
+  await s.flush();
+  t.same(await readAll(s), [], 'nothing left to send once written');
+  t.ok(s.isEmpty());
+  t.same(readLedger(d), { acked: 3 });
+  await s.close();
+});

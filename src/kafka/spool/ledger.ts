@@ -113,21 +113,27 @@ export class SpoolLedger {
 
   /** A record read from disk: true when it is to be handed out (not delivered, not out already). */
   fromDisk(seq: number, time: number): boolean {
-    if (seq <= this.watermark || seq <= this.handedOut) return false;
+    if (seq <= this.watermark) return false;
+    return this.handOut(seq, time);
+  }
+
+  /** A record handed over from RAM before it is written: true when it is to be handed out. */
+  fromRam(seq: number, time: number): boolean {
+    return this.handOut(seq, time);
+  }
+
+  /**
+   * Into the window, unless out already; one acknowledged before a rewind
+   * (from disk or, still unwritten, from RAM) goes in settled, not out again.
+   */
+  private handOut(seq: number, time: number): boolean {
+    if (seq <= this.handedOut) return false;
     this.handedOut = seq;
     if (this.skip.delete(seq)) {
       this.window.push(seq, time, true);
       this.advance();
       return false;
     }
-    this.window.push(seq, time);
-    return true;
-  }
-
-  /** A record handed over from RAM before it is written: true when it is to be handed out. */
-  fromRam(seq: number, time: number): boolean {
-    if (seq <= this.handedOut) return false;
-    this.handedOut = seq;
     this.window.push(seq, time);
     return true;
   }
