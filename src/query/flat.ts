@@ -132,6 +132,13 @@ function addEntry(o: Buffer, count: number, ks: number, ke: number, vs: number, 
   return count;
 }
 
+/**
+ * The query's Values as JSON, or why not. One function on purpose, the one
+ * exception to the house's 80 lines: its key and value scans share the
+ * output cursor and the input position byte by byte, and this is the
+ * serving thread's largest self time (BENCHMARKS.md); split, each key and
+ * each value would cost a call and a round trip of both cursors.
+ */
 export function flat(query: string, extra: readonly string[] | undefined): Buffer | Rejection | typeof NESTED {
   // The loop reads bytes: a byte array load is cheaper than charCodeAt, and raw
   // non-ASCII characters are then already the UTF-8 bytes they stand for. A lone
