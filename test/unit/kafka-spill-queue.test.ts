@@ -23,13 +23,13 @@ function spoolDir(t: Test): string {
   return d;
 }
 
-function spoolConfig(dir: string): KafkaSpoolConfig {
-  return { enabled: true, dir, segmentBytes: 1 << 20, fsyncMs: 50, maxBytes: 1 << 30, minFreeBytes: 0 };
+function spoolConfig(dir: string, maxBytes = 1 << 30): KafkaSpoolConfig {
+  return { enabled: true, dir, segmentBytes: 1 << 20, fsyncMs: 50, maxBytes, minFreeBytes: 0 };
 }
 
 /** A backend with a spool and a queue of `capacity`; nothing answers on port 1. */
-async function started(t: Test, dir: string, capacity: number): Promise<KafkaBackend> {
-  const k = new KafkaBackend(kafkaConfig('127.0.0.1:1', { queueCapacity: capacity, flushTimeoutMs: 500, spool: spoolConfig(dir) }), log, [gr]);
+async function started(t: Test, dir: string, capacity: number, maxBytes?: number): Promise<KafkaBackend> {
+  const k = new KafkaBackend(kafkaConfig('127.0.0.1:1', { queueCapacity: capacity, flushTimeoutMs: 500, spool: spoolConfig(dir, maxBytes) }), log, [gr]);
   t.teardown(() => k.close());
   await k.start();
   await until('the spool opened', () => k.spoolSnapshot()?.ready === 1);
@@ -91,4 +91,21 @@ t.test('a spill while the pump waits mid-batch (first-connect grace) keeps every
   await k.close();
   t.same(await spooledIds(dir), range(0, 20), 'every Line in the spool once, in order');
   t.equal(k.counters.dropped, 0, 'nothing dropped');
+});
+
+t.test('a spool that refuses (full): each Line of the spilled queue is counted dropped once, with its reason', async (t) => {
+  const dir = spoolDir(t);
+  const k = await started(t, dir, 4, 1);
+  const losses: string[] = [];
+  k.onLoss = (_backend, _flavor, _time, reason) => { losses.push(reason); };
+  send(k, range(0, 10));
+  await new Promise((r) => setImmediate(r));
+  send(k, range(10, 12));
+  await until('every Line counted', () => k.counters.dropped === 12, 3000).catch(() => {});
+  t.equal(k.counters.dropped, 12, 'all 12 dropped, each once');
+  t.same(losses, Array(12).fill('spool_full'), 'each in a loss window, as spool_full');
+  t.equal(k.spoolSnapshot()!.spilled_total, 0, 'none in the spool');
+  t.match(k.health(), { state: 'down', reason: /the spool drops Lines \(spool_full\)/ });
+  await k.close();
+  t.equal(k.counters.dropped, 12, 'close counts none again');
 });
