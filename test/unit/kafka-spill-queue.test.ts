@@ -3,7 +3,7 @@
 // What is checked is what a user notices: every Line sent is in the spool
 // once, in the order sent, or counted dropped; the pump keeps working after
 // a spill, whenever in its cycle the spill came.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -108,4 +108,21 @@ t.test('a spool that refuses (full): each Line of the spilled queue is counted d
   t.match(k.health(), { state: 'down', reason: /the spool drops Lines \(spool_full\)/ });
   await k.close();
   t.equal(k.counters.dropped, 12, 'close counts none again');
+});
+
+t.test('a spool that cannot be opened: a full queue drops the Lines past it, each once, as queue_full', async (t) => {
+  const file = join(spoolDir(t), 'a-file');
+  writeFileSync(file, '');
+  const k = new KafkaBackend(kafkaConfig('127.0.0.1:1', { queueCapacity: 4, flushTimeoutMs: 300, spool: spoolConfig(join(file, 'spool')) }), log, [gr]);
+  t.teardown(() => k.close());
+  const losses: string[] = [];
+  k.onLoss = (_backend, _flavor, _time, reason) => { losses.push(reason); };
+  await k.start();
+  await until('running without the spool', () => k.spoolSnapshot() === null);
+  send(k, range(0, 10));
+  t.equal(k.counters.dropped, 6, 'the 6 past the queue dropped');
+  t.same(losses, Array(6).fill('queue_full'), 'each in a loss window, as queue_full');
+  await k.close();
+  t.equal(k.counters.dropped, 10, 'at close, the 4 queued too (no broker): each Line once');
+  t.same(losses.slice(6), Array(4).fill('drain_timeout'));
 });
