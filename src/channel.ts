@@ -84,7 +84,9 @@ export class Channel<T> {
   private readonly wake = (): void => {
     this.wakeScheduled = false;
     const waiter = this.waiter;
-    if (waiter === null) return;
+    // drainAll may have emptied the queue since this wake-up was scheduled:
+    // an empty batch means "closed", so the consumer keeps waiting instead.
+    if (waiter === null || (this.items.length === 0 && !this.closed)) return;
     this.waiter = null;
     waiter(this.take());
   };

@@ -42,3 +42,24 @@ t.test('bounded by bytes too: a send that would take the bytes queued over maxBy
   t.ok(c.send('0123456789'), 'room again');
   t.notOk(new Channel<string>(100, 10, (s) => s.length).send('0123456789a'), 'an item larger than the bound never fits');
 });
+
+t.test('drainAll before a waiting receive wakes: the receive waits on for the next item, an empty batch still means closed', async (t) => {
+  const c = new Channel<number>(10);
+  const r = c.receive();
+  c.send(1);
+  c.send(2);
+  t.same([...c.drainAll()], [1, 2]);
+  let woke = false;
+  void r.then(() => { woke = true; });
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.notOk(woke, 'no empty batch while open');
+  c.send(3);
+  t.same([...(await r)], [3], 'the next item wakes it');
+  const d = new Channel<number>(10);
+  const closedR = d.receive();
+  d.send(1);
+  d.drainAll();
+  d.close();
+  t.same([...(await closedR)], [], 'drained and closed: the empty batch');
+});
