@@ -43,23 +43,26 @@
 //   node bench/run.mjs --only threads --rounds 3 --duration 6 --paced-duration 6
 // A CPU profile of scratchd through a drain round (V8's .cpuprofile; bench/notes.md
 // says what it showed): SCRATCHD_BENCH_DRAIN_FLAGS="--cpu-prof --cpu-prof-dir=DIR" before that.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createServer, connect } from 'node:net';
-import {
-  existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync,
-} from 'node:fs';
-import { cpus, tmpdir, release } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildClient, runTimeline, threadCpu, timelineMethod } from './timeline.mjs';
 import { measureScale } from './scale/measure.mjs';
 import { scratchdEnv, scratchdFlags } from './production.mjs';
 import { measureThreads, renderThreads } from './threads.mjs';
 import { readStats } from './stats.mjs';
+import { startKafkaIfAvailable, warmBroker, WARM_BROKER } from './broker.mjs';
+import { checkLines, countNginxLines, drainChecks, roundChecks } from './checks.mjs';
+import { scratchdConfig, nginxConf, DRAIN_RAM_QUEUE } from './configs.mjs';
+import { fmtCpu, fmtMB, fmtMs, fmtN, fmtRatio, ms } from './format.mjs';
+import { calibrate, luaScript, wrk } from './load.mjs';
+import { childPids, cpuSeconds, freePort, spawnServer, stopServer, vmHWM, waitReady } from './servers.mjs';
+import { buildGo, ensureGo, ensureTools, machine } from './setup.mjs';
+import { expectedValues, FLAVORS, makeRequests } from './traffic.mjs';
+import { benchDir, log, median, node, readJson, root, sleep, started } from './util.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const benchDir = join(root, 'bench');
 process.chdir(root);
 
 const { values: opt } = parseArgs({
@@ -97,421 +100,8 @@ const SCALE = Number(opt.scale);
 const DRAIN = Number(opt.drain);
 const DRAIN_FILL = Number(opt['drain-fill']);
 const DRAIN_RATE = Number(opt['drain-rate']);
-/** Seconds of unmeasured load on a freshly started broker before any (d) round. */
-const WARM_BROKER = 5;
-const started = Date.now();
-
-function log(msg) {
-  const t = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
-  process.stdout.write(`[bench ${t}s] ${msg}\n`);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => {
-  const s = xs.filter((x) => x !== undefined && x !== null && !Number.isNaN(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-
-// ---------------------------------------------------------------- set-up ----
-
-function ensureTools() {
-  const missing = [];
-  if (!has('wrk')) missing.push('wrk');
-  if (!has('nginx') && !existsSync('/usr/sbin/nginx')) missing.push('nginx');
-  if (!has('taskset')) missing.push('util-linux');
-  if (missing.length > 0) {
-    if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(', ')}; run inside the trixie chroot as root`);
-    log(`installing ${missing.join(' ')} with apt-get`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
-  }
-  if (!existsSync(join(root, 'node_modules/uWebSockets.js'))) {
-    log('node_modules missing: npm ci');
-    execFileSync('npm', ['ci'], { stdio: 'inherit' });
-  }
-  const newest = (dir) => Math.max(...readdirSync(dir).map((f) => statSync(join(dir, f)).mtimeMs));
-  if (!existsSync(join(root, 'dist/main.js')) || newest(join(root, 'src')) > statSync(join(root, 'dist/main.js')).mtimeMs
-      || newest(join(root, 'src')) > newest(join(root, 'dist'))) {
-    log('building: npm run build');
-    execFileSync('npm', ['run', 'build'], { stdio: 'inherit' });
-  }
-}
-
-function machine() {
-  const sh = (c) => {
-    try {
-      return execFileSync('sh', ['-c', c], { encoding: 'utf8' }).trim();
-    } catch {
-      return '?';
-    }
-  };
-  return {
-    nproc: sh('nproc'),
-    cpu: cpus()[0]?.model ?? '?',
-    kernel: `${sh('uname -s')} ${release()} ${sh('uname -m')}`,
-    os: sh('. /etc/os-release && echo "$PRETTY_NAME"'),
-    node: process.version,
-    wrk: sh('wrk -v 2>&1 | head -1'),
-    nginx: sh('nginx -v 2>&1'),
-    uws: JSON.parse(readFileSync(join(root, 'node_modules/uWebSockets.js/package.json'), 'utf8')).version,
-    memory: sh("awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/meminfo"),
-    load: sh('cat /proc/loadavg'),
-    // In the chroot a worktree's .git points outside the mount: then the
-    // caller may say, e.g. SCRATCHD_BENCH_COMMIT=$(git rev-parse --short HEAD).
-    commit: process.env.SCRATCHD_BENCH_COMMIT
-      ?? (spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim()
-        || 'unknown commit (git not reachable; set SCRATCHD_BENCH_COMMIT)'),
-  };
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-// ---------------------------------------------------------- the traffic ----
-
-const FLAVORS = [
-  { name: 'gr', host: 'www.example.gr', timeZone: 'Europe/Athens', lang: 'el-GR',
-    title: 'Παπούτσια & τσάντες', path: '/papoutsia', search: 'παπούτσια' },
-  { name: 'tr', host: 'www.example.com.tr', timeZone: 'Europe/Istanbul', lang: 'tr-TR',
-    title: 'Ayakkabı & Çanta – İndirim', path: '/ayakkabi', search: 'deri ayakkabı' },
-  { name: 'uk', host: 'www.example.co.uk', timeZone: 'Europe/London', lang: 'en-GB',
-    title: 'Shoes & bags — £20 off', path: '/shoes', search: 'leather shoes' },
-];
-const PER_FLAVOR = 16;
-
-/** encodeURIComponent as browsers' trackers use it; spaces as %20 in some fields, + in others. */
-const enc = (s) => encodeURIComponent(s);
-const encPlus = (s) => encodeURIComponent(s).replace(/%20/g, '+');
-
-/** Matomo/GA-style beacon queries, ~300 bytes each, rotating over the flavors' hosts. */
-function makeRequests() {
-  const out = [];
-  let seed = 42;
-  const rnd = () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed;
-  };
-  for (let i = 0; i < PER_FLAVOR; i++) {
-    for (const f of FLAVORS) {
-      const id = rnd().toString(16).padStart(8, '0') + rnd().toString(16).padStart(8, '0');
-      const url = `https://${f.host}${f.path}?utm_source=news&p=${i}`;
-      const ref = `https://www.google.com/?q=${encPlus(f.search)}`;
-      const q = [
-        'idsite=' + (1 + FLAVORS.indexOf(f)), 'rec=1', `r=${rnd() % 1000000}`, `h=${i % 24}`, `m=${(i * 7) % 60}`, `s=${(i * 13) % 60}`,
-        'url=' + enc(url), 'urlref=' + enc(ref), 'action_name=' + encPlus(f.title),
-        `_id=${id.slice(0, 16)}`, `res=1920x1080`, `pv_id=${rnd().toString(36).slice(0, 6)}`,
-        `lang=${f.lang}`,
-      ].join('&');
-      out.push({ host: f.host, flavor: f.name, path: `/track?${q}` });
-    }
-  }
-  return out;
-}
-
-/** What a flat query must become: Rack semantics for flat keys (+ is space, last wins). */
-function expectedValues(query) {
-  const o = {};
-  for (const p of query.split(/[&;] */)) {
-    if (p === '') continue;
-    const i = p.indexOf('=');
-    const dec = (s) => decodeURIComponent(s.replace(/\+/g, ' '));
-    o[dec(i < 0 ? p : p.slice(0, i))] = i < 0 ? null : dec(p.slice(i + 1));
-  }
-  return o;
-}
-
-function luaString(s) {
-  return '"' + Buffer.from(s, 'utf8').toString('latin1').replace(/[\\"]/g, '\\$&')
-    .replace(/[^\x20-\x7e]/g, (c) => `\\${c.charCodeAt(0)}`) + '"';
-}
-
-/**
- * The wrk script. Requests are built once in init() and served round-robin.
- * With a rate argument, delay() paces each connection with exponential
- * inter-arrival times (so the sum over connections is a Poisson stream, not
- * synchronised bursts); wrk's delays are whole milliseconds, hence rounding.
- * done() prints one JSON line the runner parses: wrk's own counts and
- * latency percentiles in microseconds.
- */
-function luaScript(requests) {
-  return `-- generated by bench/run.mjs
-local reqs = {
-${requests.map((r) => `  {${luaString(r.host)}, ${luaString(r.path)}},`).join('\n')}
-}
-local built = {}
-local n = 0
-local i = 0
-local mean_delay = 0
-
-function init(args)
-  for k, r in ipairs(reqs) do
-    built[k] = wrk.format("GET", r[2], { ["Host"] = r[1], ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64)", ["Accept"] = "image/avif,image/webp,*/*" })
-  end
-  n = #built
-  if args[1] ~= nil then
-    -- Paced: define delay() only now, so full-speed runs skip wrk's timer path.
-    mean_delay = tonumber(args[2]) * 1000 / tonumber(args[1])
-    math.randomseed(os.time())
-    delay = function()
-      local u = math.random()
-      if u < 1e-12 then u = 1e-12 end
-      return math.floor(-math.log(u) * mean_delay + 0.5)
-    end
-  end
-end
-
-function request()
-  i = i + 1
-  if i > n then i = 1 end
-  return built[i]
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('BENCHJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p90":%d,"p99":%d,"p999":%d,"max":%d,"mean":%f}\\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max, latency.mean))
-end
-`;
-}
-
-// --------------------------------------------------------------- servers ----
-
-function spawnServer(name, cmd, args, env = {}, pin = true) {
-  const proc = spawn(pin ? 'taskset' : cmd, pin ? ['-c', '0', cmd, ...args] : args, {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
-  });
-  let output = '';
-  proc.stdout.setEncoding('utf8').on('data', (c) => { output = (output + c).slice(-8000); });
-  proc.stderr.setEncoding('utf8').on('data', (c) => { output = (output + c).slice(-8000); });
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal)));
-  return { name, proc, exited, output: () => output };
-}
-
-/** One GET /track until it answers 200 (the server is up). */
-async function waitReady(port, host, server, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (server.proc.exitCode !== null) throw new Error(`${server.name} exited: ${server.output()}`);
-    const status = await new Promise((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      let buf = '';
-      s.on('connect', () => s.write(`GET /track?ready=1 HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
-      s.on('data', (d) => { buf += d; });
-      s.on('error', () => resolve(0));
-      s.on('close', () => resolve(Number(buf.split(' ')[1]) || 0));
-    });
-    if (status === 200) return;
-    if (Date.now() > deadline) throw new Error(`${server.name} not ready on ${port}: ${server.output()}`);
-    await sleep(100);
-  }
-}
-
-function vmHWM(pid) {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU seconds (user + system, all threads) the process has used so far. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
-function childPids(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-async function stopServer(server, signal = 'SIGTERM', timeoutMs = 30_000) {
-  if (server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill(signal);
-  const t = setTimeout(() => server.proc.kill('SIGKILL'), timeoutMs);
-  const code = await server.exited;
-  clearTimeout(t);
-  return code;
-}
-
-function nginxConf(dir, port, workers = 1) {
-  const name = workers === 1 ? 'nginx' : `nginx-${workers}`;
-  const conf = `# generated by bench/run.mjs: empty_gif with a buffered JSON access log
-daemon off;
-master_process on;
-worker_processes ${workers};
-user root;
-pid ${dir}/${name}.pid;
-error_log ${dir}/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/nginx-tmp;
-  proxy_temp_path ${dir}/nginx-tmp;
-  fastcgi_temp_path ${dir}/nginx-tmp;
-  uwsgi_temp_path ${dir}/nginx-tmp;
-  scgi_temp_path ${dir}/nginx-tmp;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  server_tokens off;
-  log_format scratch escape=json '{"time":"$time_iso8601","host":"$host","args":"$args"}';
-  server {
-    listen 127.0.0.1:${port} reuseport backlog=4096;
-    location = /track {
-      access_log ${dir}/nginx-access.log scratch buffer=64k flush=1s;
-      empty_gif;
-      add_header Cache-Control "no-store, no-cache, must-revalidate, max-age=0" always;
-      add_header Expires "0" always;
-    }
-    location / { return 404; }
-  }
-}
-`;
-  mkdirSync(join(dir, 'nginx-tmp'), { recursive: true });
-  writeFileSync(join(dir, `${name}.conf`), conf);
-  return join(dir, `${name}.conf`);
-}
-
-/**
- * The drain measurement's librdkafka RAM queue: small, as in the spool's
- * system tests, so an outage outgrows it within a second at maximum load and
- * the drainer's window (half of it) is what paces the drain.
- */
-const DRAIN_RAM_QUEUE = 10_000;
-
-/**
- * `threads`: serving threads (issue 24). Set explicitly: "auto" would follow
- * the affinity mask, so the pinned rows get 1 (one serving thread + the main
- * thread) by the config, not by accident of taskset.
- */
-function scratchdConfig(dir, port, statsPort, kafka, spool = false, threads = 1) {
-  const config = {
-    listen: `127.0.0.1:${port}`,
-    threads,
-    stats: { listen: `127.0.0.1:${statsPort}` },
-    // info: a few lines at start and stop, none per request; the 'drained'
-    // line carries every backend's persisted/dropped counters.
-    log: { level: 'info' },
-    // Loss windows under the run's own dir: never the chroot's /var/lib/scratchd (the boot test copies the chroot).
-    stateDir: join(dir, 'state'),
-    flavors: FLAVORS.map((f) => ({ name: f.name, hosts: [f.host], timeZone: f.timeZone, topic: `bench.${f.name}` })),
-    backends: {
-      file: { enabled: true, dir: join(dir, 'log') },
-      kafka: kafka === null ? { enabled: false }
-        : !spool ? { enabled: true, rdkafka: { 'metadata.broker.list': kafka.brokers } }
-          : {
-            enabled: true,
-            spool: { enabled: true, dir: join(dir, 'spool') },
-            rdkafka: { 'metadata.broker.list': kafka.brokers, 'queue.buffering.max.messages': DRAIN_RAM_QUEUE },
-          },
-    },
-  };
-  const file = join(dir, `scratchd-${kafka === null ? 'file' : spool ? 'drain' : 'kafka'}${threads === 1 ? '' : `-t${threads}`}.json`);
-  writeFileSync(file, JSON.stringify(config, null, 2));
-  return file;
-}
-
-/** Count the Lines under dir and check each equals one of the expected Values. */
-function checkLines(dir, expected) {
-  let lines = 0;
-  let bad = 0;
-  const seen = new Map();
-  const walk = (d) => {
-    if (!existsSync(d)) return;
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.log')) {
-        const buf = readFileSync(p);
-        let start = 0;
-        for (;;) {
-          const nl = buf.indexOf(10, start);
-          if (nl < 0) {
-            if (start < buf.length) bad++; // a partial last line
-            break;
-          }
-          const s = buf.toString('utf8', start, nl);
-          seen.set(s, (seen.get(s) ?? 0) + 1);
-          lines++;
-          start = nl + 1;
-        }
-      }
-    }
-  };
-  walk(dir);
-  for (const [s, count] of seen) {
-    let ok = false;
-    try {
-      ok = expected.has(JSON.stringify(JSON.parse(s)));
-    } catch {}
-    if (!ok) bad += count;
-  }
-  return { lines, bad, distinct: seen.size };
-}
-
-function countNginxLines(file) {
-  if (!existsSync(file)) return { lines: 0, bad: 0 };
-  const buf = readFileSync(file);
-  let lines = 0;
-  let bad = 0;
-  let start = 0;
-  for (let nl; (nl = buf.indexOf(10, start)) >= 0; start = nl + 1) {
-    lines++;
-    if (lines % 997 === 0) {
-      try {
-        JSON.parse(buf.toString('utf8', start, nl));
-      } catch {
-        bad++;
-      }
-    }
-  }
-  return { lines, bad };
-}
-
-// ------------------------------------------------------------------- wrk ----
-
-/** wrk pinned to core 1 with one thread, or (`pin: false`) unpinned with `threads` threads. */
-async function wrk(port, { seconds, conns, script, rate, pin = true, threads = 1 }) {
-  const args = ['wrk', `-t${threads}`, `-c${conns}`, `-d${seconds}s`, '--latency', '--timeout', '5s', '-s', script,
-    `http://127.0.0.1:${port}/track`];
-  if (pin) args.unshift('-c', '1');
-  if (rate !== undefined) args.push('--', String(rate), String(conns));
-  const out = await new Promise((resolve, reject) => {
-    const p = spawn(pin ? 'taskset' : 'wrk', pin ? args : args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let o = '';
-    p.stdout.on('data', (c) => { o += c; });
-    p.stderr.on('data', (c) => { o += c; });
-    p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve(o) : reject(new Error(`wrk exited ${code}: ${o}`))));
-  });
-  const m = /BENCHJSON (\{.*\})/.exec(out);
-  if (!m) throw new Error(`no BENCHJSON in wrk output: ${out}`);
-  const r = JSON.parse(m[1]);
-  r.rps = r.requests / (r.duration_us / 1e6);
-  r.ok = r.requests - r.status; // wrk counts status >= 400 under errors.status
-  r.socketErrors = r.connect + r.read + r.write + r.timeout;
-  return r;
-}
+/** The run's settings, as the parts read them (ctx.settings). */
+const settings = { ROUNDS, DURATION, PACED_DURATION, CONNS, PACED_CONNS, CALIBRATION, TIMELINE, SCALE, DRAIN, DRAIN_FILL, DRAIN_RATE };
 
 // ----------------------------------------------------------- contenders ----
 
@@ -578,42 +168,6 @@ async function waitSpool(statsPort, what, ok, timeoutMs) {
 }
 
 /**
- * A server's maximum rate (CALIBRATION s at `wrk -c CONNS` after a short
- * warm-up) and its half: the rate to aim paced runs at, and the rate to ask
- * wrk for so that about that many are done. wrk's delay() timers run late by
- * a roughly constant amount, so the achieved rate falls short of the one
- * asked for: measure that once against the same server and ask for
- * proportionally more.
- */
-async function calibrate(ctx, configFile) {
-  const { ports, script } = ctx;
-  return withScratchd(ctx, configFile, async () => {
-    await wrk(ports.c, { seconds: Math.min(2, CALIBRATION), conns: CONNS, script });
-    const max = await wrk(ports.c, { seconds: CALIBRATION, conns: CONNS, script });
-    const targetRate = Math.round(max.rps / 2 / 100) * 100;
-    const probe = await wrk(ports.c, { seconds: Math.min(3, CALIBRATION), conns: PACED_CONNS, script, rate: targetRate });
-    return { rps: max.rps, targetRate, pacedRate: Math.round(targetRate * Math.min(2, Math.max(1, targetRate / probe.rps))) };
-  });
-}
-
-/** scratchd as in production on `configFile`, ready; `fn()`; then stopped, its day files removed. */
-async function withScratchd(ctx, configFile, fn) {
-  rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-  const s = spawnServer('scratchd', node, [...scratchdFlags, join(root, 'dist/main.js'), '--config', configFile], scratchdEnv);
-  try {
-    await waitReady(ctx.ports.c, FLAVORS[0].host, s);
-    return await fn();
-  } finally {
-    await stopServer(s);
-    rmSync(join(ctx.dir, 'log'), { recursive: true, force: true });
-  }
-}
-
-function fmtCpu(groups) {
-  return Object.entries(groups ?? {}).sort((a, b) => b[1] - a[1]).map(([g, ms]) => `${g} ${ms.toFixed(0)}`).join(', ');
-}
-
-/**
  * The process's CPU over a window, per group of threads (the event loop,
  * librdkafka's, libuv's pool, V8's): call at the start, call what it returns
  * at the end; ms of CPU per second of the window.
@@ -631,11 +185,6 @@ function cpuWindow(pid) {
     }
     return groups;
   };
-}
-
-/** Load the fresh broker for WARM_BROKER s through scratchd (d) (see its caller). */
-async function warmBroker(ctx) {
-  await withScratchd(ctx, ctx.kafkaConfigFile, () => wrk(ctx.ports.c, { seconds: WARM_BROKER, conns: CONNS, script: ctx.script }));
 }
 
 /**
@@ -765,15 +314,6 @@ function renderDrain(drains, ctx) {
   return out.join('\n');
 }
 
-function readJson(f) {
-  try {
-    return JSON.parse(readFileSync(f, 'utf8'));
-  } catch {
-    return null;
-  }
-}
-
-const node = process.execPath;
 const preload = ['--import', join(benchDir, 'gc-preload.mjs')];
 
 const CONTENDERS = {
@@ -854,88 +394,6 @@ function scratchd(label, build, config, flags = scratchdFlags, env = scratchdEnv
   };
 }
 
-/**
- * (d) needs the Kafka backend (src/kafka/backend.ts, wired in main.ts) and the broker
- * harness (test/helpers/kafka.ts, startKafka()). Returns null and a reason
- * when they are not there.
- */
-async function startKafkaIfAvailable() {
-  if (!existsSync(join(root, 'src/kafka/backend.ts'))) return { kafka: null, reason: 'src/kafka/backend.ts (the Kafka backend) is not on this branch yet' };
-  if (!existsSync(join(root, 'test/helpers/kafka.ts'))) return { kafka: null, reason: 'test/helpers/kafka.ts (startKafka(), the broker harness) is not on this branch yet' };
-  if (!readFileSync(join(root, 'src/main.ts'), 'utf8').includes("'./kafka/backend.js'")) return { kafka: null, reason: 'src/main.ts does not start the Kafka backend yet (no import of ./kafka/backend.js)' };
-  try {
-    // The harness is TypeScript: run it through tap's ts-node loader in a
-    // helper process (pinned to core 1 with wrk: the broker is part of the
-    // load generator's side, not of the server under test) that prints the
-    // broker list and keeps the broker up until it is killed.
-    const helper = join(benchDir, 'kafka-broker.mts');
-    log('(d): starting the broker (first time: Java and Kafka from Maven Central, a few minutes)');
-    const tsImport = join(root, 'node_modules/@tapjs/typescript/dist/esm/import.mjs');
-    const p = spawn('taskset', ['-c', '1', node, `--import=${tsImport}`, helper], {
-      stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
-    });
-    let out = '';
-    p.stderr.on('data', (c) => { out += c; });
-    // "kill" / "restart" on the helper's stdin, answered by "DONE <command>".
-    let waiter = null;
-    p.stdout.setEncoding('utf8').on('data', (c) => {
-      for (const m of c.matchAll(/^(DONE|FAILED) (\w+)(.*)$/gm)) waiter?.(m);
-    });
-    const command = (cmd) => new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`broker ${cmd}: no answer in 180 s`)), 180_000);
-      waiter = (m) => {
-        if (m[2] !== cmd) return;
-        clearTimeout(t);
-        waiter = null;
-        if (m[1] === 'DONE') resolve();
-        else reject(new Error(`broker ${cmd} failed:${m[3]}`));
-      };
-      p.stdin.write(`${cmd}\n`);
-    });
-    const brokers = await new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`broker not up in 180 s: ${out.slice(-2000)}`)), 180_000);
-      p.stdout.setEncoding('utf8').on('data', (c) => {
-        out += c;
-        const m = /BROKERS (\S+)/.exec(out);
-        if (m) {
-          clearTimeout(t);
-          resolve(m[1]);
-        }
-      });
-      p.on('exit', (code) => reject(new Error(`broker helper exited ${code}: ${out.slice(-2000)}`)));
-    });
-    return { kafka: { brokers, command, pid: p.pid, stop: () => { p.stdin.end(); p.kill('SIGTERM'); } }, reason: null };
-  } catch (err) {
-    return { kafka: null, reason: `the broker did not start: ${err.message.split('\n')[0]}` };
-  }
-}
-
-/**
- * (g): build bench/go with the Go toolchain if there is one (inside the
- * chroot: Debian's golang-go, installed here when missing and we are root),
- * else use SCRATCHD_BENCH_GO_BINARY (e.g. built on the host: Go binaries are
- * static, so one built outside runs in the chroot). Returns the binary or
- * null and a reason.
- */
-function ensureGo() {
-  if (!has('go') && process.getuid?.() === 0 && has('apt-get')) {
-    log('installing golang-go with apt-get (the Go contender and the timeline\'s load generator)');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    spawnSync('apt-get', ['install', '-y', '-qq', 'golang-go'], { stdio: 'inherit', env });
-  }
-  return has('go');
-}
-
-function buildGo(dir) {
-  if (process.env.SCRATCHD_BENCH_GO_BINARY) return { binary: process.env.SCRATCHD_BENCH_GO_BINARY, reason: null, version: 'prebuilt (SCRATCHD_BENCH_GO_BINARY)' };
-  if (!ensureGo()) return { binary: null, reason: 'Go is not installed (no `go` on PATH; `apt-get install golang-go`, or set SCRATCHD_BENCH_GO_BINARY to a binary built from bench/go)' };
-  const binary = join(dir, 'scratchd-go');
-  const env = { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' };
-  const r = spawnSync('go', ['build', '-trimpath', '-o', binary, '.'], { cwd: join(benchDir, 'go'), env, encoding: 'utf8' });
-  if (r.status !== 0) return { binary: null, reason: `go build failed: ${(r.stderr || '').trim().split('\n')[0]}` };
-  return { binary, reason: null, version: spawnSync('go', ['version'], { encoding: 'utf8', env }).stdout.trim() };
-}
-
 // ------------------------------------------------------------------ main ----
 
 async function main() {
@@ -963,7 +421,7 @@ async function main() {
   log(`traffic: ${requests.length} distinct queries, ${avgQuery.toFixed(0)} bytes on average, hosts ${FLAVORS.map((f) => f.host).join(', ')}`);
 
   const ports = { a: await freePort(), b: await freePort(), c: await freePort(), g: await freePort(), stats: await freePort() };
-  const ctx = { dir, script, expected, ports, pacedRate: 0 };
+  const ctx = { dir, script, expected, ports, pacedRate: 0, settings };
   ctx.nginxConf = nginxConf(dir, ports.b);
   ctx.configFile = scratchdConfig(dir, ports.c, ports.stats, null);
   ctx.configFile2 = scratchdConfig(dir, ports.c, ports.stats, null, false, 2);
@@ -1155,8 +613,6 @@ async function main() {
   process.exitCode = failures.length === 0 ? 0 : 1;
 }
 
-const ms = (us) => (us / 1000).toFixed(us < 10_000 ? 3 : 1);
-
 // --------------------------------------------------------------- summary ----
 
 function summarize(results, keys, ctx) {
@@ -1196,40 +652,8 @@ function summarize(results, keys, ctx) {
       } : null,
     };
   }
-  const checks = [];
-  for (const r of results) {
-    const label = `round ${r.round} ${r.key}`;
-    const errs = r.max.socketErrors + (r.paced?.socketErrors ?? 0);
-    const non2xx = r.max.status + (r.paced?.status ?? 0);
-    if (non2xx > 0) checks.push({ ok: false, text: `${label}: ${non2xx} non-2xx answers` });
-    if (errs > 0) checks.push({ ok: false, text: `${label}: ${errs} socket errors` });
-    if (r.exit !== 0 && r.exit !== null && r.key !== 'b') checks.push({ ok: false, text: `${label}: exit ${r.exit}` });
-    if (r.lines !== undefined) {
-      const extra = r.lines - r.expectedOk;
-      // wrk counts a request when its answer arrives: those still in flight
-      // when wrk stops were answered (and logged) but not counted. At most one
-      // per connection per wrk run.
-      const ok = extra >= 0 && extra <= r.inFlightMax && r.bad === 0;
-      r.linesOk = ok;
-      checks.push({ ok, text: `${label}: ${r.lines} lines, wrk 2xx ${r.expectedOk}, in flight at wrk's cut-offs ${extra} (≤ ${r.inFlightMax}), bad ${r.bad}` });
-    }
-    if (r.drained !== undefined) {
-      if (r.drained === null) checks.push({ ok: false, text: `${label}: no 'drained' log line (exit ${r.exit})` });
-      else {
-        for (const [name, b] of Object.entries(r.drained)) {
-          const ok = b.persisted === r.lines && b.dropped === 0;
-          checks.push({ ok, text: `${label}: ${name} backend persisted ${b.persisted}, dropped ${b.dropped}, failed ${b.failed} (lines in files ${r.lines})` });
-        }
-      }
-    }
-  }
-  return { rows, checks };
+  return { rows, checks: roundChecks(results) };
 }
-
-const fmtRatio = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '–');
-const fmtMs = (us) => (Number.isFinite(us) ? (us / 1000).toFixed(3) : '–');
-const fmtMB = (b) => (Number.isFinite(b) ? (b / 2 ** 20).toFixed(1) : '–');
-const fmtN = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 
 function renderTables(summary, ctx) {
   const { rows } = summary;
@@ -1313,16 +737,6 @@ function renderTargets(summary, extra = {}) {
   add('earlier: (c) ≥ 0.6× (a), req/s', c && a ? fmtRatio(c.rps / a.rps) : na, c && a ? c.rps >= 0.6 * a.rps : null);
   return ['| target (issue 18) | measured | |', '|---|---|---|', ...t].join('\n');
 }
-
-/** The drain rounds' own correctness: every request answered 200, nothing dropped by the spool, clean exit. */
-function drainChecks(drains) {
-  return drains.map((d) => {
-    if (!d.drain) return { ok: false, text: `drain round ${d.round}: ${d.error ?? 'no result'}` };
-    const bad = d.idle.status + d.drain.status + d.fill.status + d.idle.socketErrors + d.drain.socketErrors + d.fill.socketErrors;
-    return { ok: bad === 0 && d.dropped === 0 && d.exit === 0, text: `drain round ${d.round}: non-2xx + socket errors ${bad}, spool drops ${d.dropped}, exit ${d.exit}` };
-  });
-}
-
 const THREADS_HEADING = '## Serving threads on the whole machine (issue 24)';
 
 /** Put `section` (starting with THREADS_HEADING) in place of the file's own, or before its hand-written analysis. */
