@@ -169,7 +169,7 @@ const W = { pin: false, threads: 2 };
 
 /**
  * Half of a contender's maximum, and the rate to ask wrk for to get it done
- * (run.mjs's calibrate(), unpinned). With Kafka also what the broker
+ * (bench/load.mjs's calibrate(), unpinned). With Kafka also what the broker
  * acknowledged per second meanwhile: the serving threads can answer faster
  * than the main thread gets Lines to Kafka, and the difference only fills
  * the Kafka queue (then drops).
