@@ -54,6 +54,13 @@ export const DRAIN_RAM_QUEUE = 10_000;
  * the affinity mask, so the pinned rows get 1 (one serving thread + the main
  * thread) by the config, not by accident of taskset.
  */
+/**
+ * `spool`: false (none), true (the drain measurement's: a small RAM queue),
+ * or 'shipped' (debian/config.json's: a spool with librdkafka's own queue
+ * size; the serving-threads rows, where it takes what Kafka cannot yet).
+ */
+export const SHIPPED_SPOOL = 'spool-shipped';
+
 export function scratchdConfig(dir, port, statsPort, kafka, spool = false, threads = 1) {
   const config = {
     listen: `127.0.0.1:${port}`,
@@ -69,6 +76,11 @@ export function scratchdConfig(dir, port, statsPort, kafka, spool = false, threa
       file: { enabled: true, dir: join(dir, 'log') },
       kafka: kafka === null ? { enabled: false }
         : !spool ? { enabled: true, rdkafka: { 'metadata.broker.list': kafka.brokers } }
+          : spool === 'shipped' ? {
+            enabled: true,
+            spool: { enabled: true, dir: join(dir, SHIPPED_SPOOL) },
+            rdkafka: { 'metadata.broker.list': kafka.brokers },
+          }
           : {
             enabled: true,
             spool: { enabled: true, dir: join(dir, 'spool') },
@@ -76,7 +88,7 @@ export function scratchdConfig(dir, port, statsPort, kafka, spool = false, threa
           },
     },
   };
-  const file = join(dir, `scratchd-${kafka === null ? 'file' : spool ? 'drain' : 'kafka'}${threads === 1 ? '' : `-t${threads}`}.json`);
+  const file = join(dir, `scratchd-${kafka === null ? 'file' : spool === 'shipped' ? 'kafka-spool' : spool ? 'drain' : 'kafka'}${threads === 1 ? '' : `-t${threads}`}.json`);
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
 }

@@ -205,7 +205,7 @@ async function startKafka(ctx) {
   if (kafkaInfo.kafka) {
     ctx.kafkaConfigFile = scratchdConfig(dir, ports.c, ports.stats, kafkaInfo.kafka);
     ctx.drainConfigFile = scratchdConfig(dir, ports.c, ports.stats, kafkaInfo.kafka, true);
-    ctx.kafkaConfigFile2 = scratchdConfig(dir, ports.c, ports.stats, kafkaInfo.kafka, false, 2);
+    ctx.kafkaConfigFile2 = scratchdConfig(dir, ports.c, ports.stats, kafkaInfo.kafka, 'shipped', 2);
     ctx.brokers = kafkaInfo.kafka.brokers;
     log(`(d): broker at ${kafkaInfo.kafka.brokers}`);
   } else log(`(d): not available — ${kafkaInfo.reason}`);
