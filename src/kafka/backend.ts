@@ -146,14 +146,14 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
    */
   private spillWaiting(): void {
     const batch = this.batch;
-    while (this.batchAt < batch.length) this.toSpool(batch[this.batchAt++]!);
-    for (const line of this.channel.drainAll()) this.toSpool(line);
+    while (this.batchAt < batch.length) this.toSpool(batch[this.batchAt++]!, true);
+    for (const line of this.channel.drainAll()) this.toSpool(line, true);
   }
 
-  /** What the spool cannot take it reports to outcomes.spoolDropped. */
-  private toSpool(line: Line): void {
+  /** What the spool cannot take it reports to outcomes.spoolDropped. `held`: from the queue (SpoolWriter.append). */
+  private toSpool(line: Line, held = false): void {
     this.messages.seen(line.flavor);
-    this.spool.append(line.flavor.name, line.time, line.json);
+    this.spool.append(line.flavor.name, line.time, line.json, held);
   }
 
   queued(): number {
@@ -339,7 +339,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     }
     const left = this.normal.takeAll();
     if (this.spill.enabled && left.length > 0) {
-      for (const line of left) spool.append(line.flavor.name, line.time, line.json);
+      for (const line of left) spool.append(line.flavor.name, line.time, line.json, true);
       this.log.warn({ lines: left.length }, 'kafka: Lines librdkafka still held at shutdown written to the spool');
     } else if (left.length > 0) {
       for (const line of left) this.outcomes.timedOut(line.flavor.name, line.time);

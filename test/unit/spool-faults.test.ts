@@ -208,3 +208,22 @@ t.test('a read that fails (the segment cannot be opened) leaves the position: th
   t.same(await drainAll(s), range(0, 30), 'then every record once, in order');
   await s.close();
 });
+
+t.test('Lines handed over from a bounded queue at once (held) pass the unwritten bound; new Lines meet it', async (t) => {
+  const d = dir(t);
+  const { s, drops } = await openSpool(d, { segmentBytes: 64 << 20 });
+  const big = (i: number): Buffer => line(i, 64 * 1024);
+  // Just under 16 MiB of new Lines, then 23 MiB in the same turn handed over from a
+  // queue (a full Kafka queue spilled at once): more than the 16 MiB the
+  // disk may owe, and every one is taken, and a new Line after them too.
+  for (let i = 0; i < 255; i++) s.append('gr', i, big(i));
+  for (let i = 255; i < 624; i++) s.append('gr', i, big(i), true);
+  t.ok(s.append('gr', 624, line(624)), 'a new Line after the handed-over queue is taken');
+  t.same(drops, [], 'none dropped');
+  // 24 MiB more as new Lines in one turn: past 16 MiB of new ones the newest are refused.
+  for (let i = 625; i < 1009; i++) s.append('gr', i, big(i));
+  t.ok(drops.length > 0 && drops.every((r) => r === 'spool_error'), `new Lines past the bound dropped as spool_error (${drops.length})`);
+  await s.flush();
+  t.equal(s.records, 1009 - drops.length, 'the rest is on disk');
+  await s.close();
+});

@@ -130,10 +130,10 @@ export class Spool {
     return this.ledger.oldestOut() ?? this.segments.oldestAbove(this.ledger.acked) ?? this.writer.oldestUnwritten();
   }
 
-  /** Take a Line at the tail; false (and onDrop) when a bound says no. */
-  append(flavor: string, time: number, payload: Buffer): boolean {
+  /** Take a Line at the tail; false (and onDrop) when a bound says no. `held`: see SpoolWriter.append. */
+  append(flavor: string, time: number, payload: Buffer, held = false): boolean {
     if (this.closed) return this.drop('spool_error', flavor, time);
-    return this.writer.append(flavor, time, payload);
+    return this.writer.append(flavor, time, payload, held);
   }
 
   private readonly drop = (reason: SpoolDropReason, flavor: string, time: number): false => {

@@ -46,9 +46,12 @@ export class SpoolWriter {
   private pending: Buffer[] = [];
   private pendingMeta: Taken[] = [];
   private pendingBytes = 0;
+  /** Of those, bytes of Lines handed over at once from a bounded queue (append's `held`). */
+  private pendingHeld = 0;
   /** A batch taken from `pending` is being written (not yet readable, no longer in pending). */
   private inWrite = false;
   private writingBytes = 0;
+  private writingHeld = 0;
   private writeKicked = false;
   private writing: Promise<void> | null = null;
   private freeBytes = Infinity;
@@ -98,12 +101,19 @@ export class SpoolWriter {
     return this.pendingMeta[0]?.time ?? null;
   }
 
-  /** Take a Line at the tail; false (and a drop) when a bound says no. */
-  append(flavor: string, time: number, payload: Buffer): boolean {
+  /**
+   * Take a Line at the tail; false (and a drop) when a bound says no.
+   * `held`: the Line was waiting in a bounded queue in RAM (the Kafka
+   * backend's, or librdkafka's) and is handed over with the rest of it at
+   * once: UNWRITTEN_MAX_BYTES, which stops new Lines while the disk does not
+   * take writes, neither refuses it nor counts it against new Lines.
+   */
+  append(flavor: string, time: number, payload: Buffer, held = false): boolean {
     const bytes = HEADER_BYTES + 17 + flavor.length + payload.length;
     if (bytes > MAX_BODY_BYTES || this.segments.bytes + this.unwrittenBytes + bytes > this.config.maxBytes) return this.drop('spool_full', flavor, time);
     if (this.freeBytes - this.unwrittenBytes - bytes < this.config.minFreeBytes) return this.drop('disk_full', flavor, time);
-    if (this.unwrittenBytes > 0 && this.unwrittenBytes + bytes > UNWRITTEN_MAX_BYTES) {
+    const fresh = this.unwrittenBytes - this.pendingHeld - (this.inWrite ? this.writingHeld : 0);
+    if (!held && fresh > 0 && fresh + bytes > UNWRITTEN_MAX_BYTES) {
       if (!this.stallLogged) {
         this.stallLogged = true; // once per stall: the backend counts and logs each drop, rate-limited
         this.log.error({ unwritten: this.unwrittenBytes }, 'kafka spool: the disk does not take writes, newest Lines dropped');
@@ -113,6 +123,7 @@ export class SpoolWriter {
     this.pending.push(encodeRecord({ seq: ++this.seq, time, flavor, payload }));
     this.pendingMeta.push({ flavor, time });
     this.pendingBytes += bytes;
+    if (held) this.pendingHeld += bytes;
     this.ledger.take();
     this.kickWrite();
     return true;
@@ -151,9 +162,11 @@ export class SpoolWriter {
     const batch = this.pending;
     const meta = this.pendingMeta;
     this.writingBytes = this.pendingBytes;
+    this.writingHeld = this.pendingHeld;
     this.pending = [];
     this.pendingMeta = [];
     this.pendingBytes = 0;
+    this.pendingHeld = 0;
     this.inWrite = true;
     try {
       // Each segment gets what fits below segmentBytes (at least one record).
@@ -176,6 +189,7 @@ export class SpoolWriter {
     } finally {
       this.inWrite = false;
       this.writingBytes = 0;
+      this.writingHeld = 0;
       this.stallLogged = false;
     }
   }
