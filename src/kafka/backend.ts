@@ -45,6 +45,7 @@ import { Outcomes } from './outcomes.js';
 import { Producer } from './producer.js';
 import { PRODUCE, Spill, SPOOL } from './spill.js';
 import { Spool } from './spool/spool.js';
+import { UNWRITTEN_MAX_BYTES } from './spool/writer.js';
 import type { KafkaStatsSource, SpoolSnapshot } from './stats.js';
 
 /** `backends.kafka` from the config; `rdkafka` is laid over RDKAFKA_DEFAULTS. */
@@ -92,7 +93,10 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     this.counters = this.outcomes.counters;
     this.deliveryLatency = this.outcomes.deliveryLatency;
     const spoolOn = config.spool?.enabled === true;
-    if (spoolOn) this.spool = new Spool(config.spool!, log.child({ component: 'kafka-spool' }), this.outcomes.spoolDropped);
+    if (spoolOn) {
+      this.spool = new Spool(config.spool!, log.child({ component: 'kafka-spool' }), this.outcomes.spoolDropped,
+        Math.max(UNWRITTEN_MAX_BYTES, config.queueBytes));
+    }
     this.normal = spoolOn ? new InFlight() : UNTRACKED;
     this.spill = new Spill(spoolOn, this.producer, log, config.rdkafka);
     this.drainer = new Drainer(this.spool, this.producer, this.spill, this.messages, this.outcomes, this.limited,

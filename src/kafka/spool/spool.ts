@@ -28,7 +28,7 @@ import { SpoolReader } from './reader.js';
 import { decodeRecords, type SpoolRecord } from './record.js';
 import { recoverSpool } from './open-scan.js';
 import { Segments } from './segment.js';
-import { SpoolWriter } from './writer.js';
+import { SpoolWriter, UNWRITTEN_MAX_BYTES } from './writer.js';
 
 export type { SpoolDropReason } from './drop-reasons.js';
 
@@ -49,10 +49,14 @@ export class Spool {
   private syncing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(readonly config: SpoolConfig, private readonly log: Logger, private readonly onDrop: DropListener) {
+  constructor(
+    readonly config: SpoolConfig, private readonly log: Logger, private readonly onDrop: DropListener,
+    /** New Lines the disk may owe before the newest are refused (SpoolWriter). */
+    unwrittenMax = UNWRITTEN_MAX_BYTES,
+  ) {
     this.ledger = new SpoolLedger(config.dir);
     this.reader = new SpoolReader(config.dir, this.segments, this.ledger, log, () => this.writer.lastSeq);
-    this.writer = new SpoolWriter(config, log, this.segments, this.ledger, this.drop, (i) => this.reader.removed(i));
+    this.writer = new SpoolWriter(config, log, this.segments, this.ledger, this.drop, (i) => this.reader.removed(i), unwrittenMax);
   }
 
   /** Recover what a previous run left; then appends are fsynced every fsyncMs. */

@@ -25,8 +25,11 @@ import { encodeRecord, HEADER_BYTES, MAX_BODY_BYTES, readU64 } from './record.js
 import { segmentName, type SegmentInfo, type Segments } from './segment.js';
 
 /**
- * Appends the disk has not taken yet, at most: a write that hangs (a dead
- * NFS server, a failing disk) must not let RAM grow to maxBytes.
+ * New appends the disk has not taken yet, at most, by default: a write that
+ * hangs (a dead NFS server, a failing disk) must not let RAM grow to
+ * maxBytes. The Kafka backend raises it to its own queue's bytes: a spill
+ * at full load (tens of MB/s) must outlast an fsync, and Lines waiting for
+ * the disk then hold no more RAM than they could have in that queue.
  */
 export const UNWRITTEN_MAX_BYTES = 16 << 20;
 
@@ -65,6 +68,7 @@ export class SpoolWriter {
     private readonly drop: Drop,
     /** The segment at this index was removed (an empty one a failed write created). */
     private readonly removed: (index: number) => void,
+    private readonly unwrittenMax = UNWRITTEN_MAX_BYTES,
   ) {}
 
   /** What recovery found: the highest sequence given out. */
@@ -105,7 +109,7 @@ export class SpoolWriter {
    * Take a Line at the tail; false (and a drop) when a bound says no.
    * `held`: the Line was waiting in a bounded queue in RAM (the Kafka
    * backend's, or librdkafka's) and is handed over with the rest of it at
-   * once: UNWRITTEN_MAX_BYTES, which stops new Lines while the disk does not
+   * once: the unwritten bound, which stops new Lines while the disk does not
    * take writes, neither refuses it nor counts it against new Lines.
    */
   append(flavor: string, time: number, payload: Buffer, held = false): boolean {
@@ -113,7 +117,7 @@ export class SpoolWriter {
     if (bytes > MAX_BODY_BYTES || this.segments.bytes + this.unwrittenBytes + bytes > this.config.maxBytes) return this.drop('spool_full', flavor, time);
     if (this.freeBytes - this.unwrittenBytes - bytes < this.config.minFreeBytes) return this.drop('disk_full', flavor, time);
     const fresh = this.unwrittenBytes - this.pendingHeld - (this.inWrite ? this.writingHeld : 0);
-    if (!held && fresh > 0 && fresh + bytes > UNWRITTEN_MAX_BYTES) {
+    if (!held && fresh > 0 && fresh + bytes > this.unwrittenMax) {
       if (!this.stallLogged) {
         this.stallLogged = true; // once per stall: the backend counts and logs each drop, rate-limited
         this.log.error({ unwritten: this.unwrittenBytes }, 'kafka spool: the disk does not take writes, newest Lines dropped');
