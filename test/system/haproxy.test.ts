@@ -265,7 +265,7 @@ t.test('failover to the backup on SIGKILL, failback when the primary returns', a
   t.same(unknown, [], 'no Line for a request that was never sent');
   t.same(persistedButFailed, [], 'no Line for a failed request');
   t.ok(okSet.size === ok.length, 'ids unique');
-  // Bounds for a loaded CI machine; quiet runs are in docs/operations.md.
+  // Bounds for a loaded CI machine; a quiet one stays far inside them.
   t.ok(failoverMs < 15_000, `failover within ${failoverMs} ms`);
   t.ok(failbackMs < 30_000, `failback within ${failbackMs} ms`);
   t.ok(grLines(backupDir).length - backupAtEnd <= CLIENTS * 2, 'after failback the backup takes (almost) nothing');
