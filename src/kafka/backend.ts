@@ -36,6 +36,7 @@ import type { Flavor } from '../flavor.js';
 import { rateLimited, type Logger } from '../log.js';
 import { Drainer } from './drainer.js';
 import { code, codeName, ERR } from './errors.js';
+import { InDoubt } from './in-doubt.js';
 import { kafkaHealth } from './health.js';
 import { InFlight, isSpooled, type Sent } from './inflight.js';
 import type { DeliveryLatency } from './latency.js';
@@ -43,6 +44,7 @@ import { Messages } from './message.js';
 import { NULL_SPOOL, UNTRACKED, type SpoolPort } from './null-spool.js';
 import { Outcomes } from './outcomes.js';
 import { Producer } from './producer.js';
+import { consumerSettings } from './settings.js';
 import { PRODUCE, Spill, SPOOL } from './spill.js';
 import { Spool } from './spool/spool.js';
 import { UNWRITTEN_MAX_BYTES } from './spool/writer.js';
@@ -71,6 +73,8 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
   private spool: SpoolPort = NULL_SPOOL;
   private spoolOpened: Promise<void> = Promise.resolve();
   private readonly drainer: Drainer;
+  /** What a shutdown leaves without a delivery report, and its read-back at the next start. */
+  private readonly doubt: InDoubt;
   /** Normal-path Lines librdkafka holds: re-spooled if they come back failed or are left at shutdown (UNTRACKED without a spool). */
   private readonly normal: Pick<InFlight, 'add' | 'delete' | 'takeAll'>;
   /** The batch the pump is producing from, and how far it got. */
@@ -99,8 +103,9 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     }
     this.normal = spoolOn ? new InFlight() : UNTRACKED;
     this.spill = new Spill(spoolOn, this.producer, log, config.rdkafka);
+    this.doubt = new InDoubt(spoolOn ? config.spool!.dir : null, instanceOf(config), consumerSettings(config.rdkafka), log);
     this.drainer = new Drainer(this.spool, this.producer, this.spill, this.messages, this.outcomes, this.limited,
-      config.spool?.fsyncMs ?? 0);
+      config.spool?.fsyncMs ?? 0, this.doubt);
   }
 
   /** Called for every Line given up on; set by main before `start`. */
@@ -112,8 +117,9 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     this.producer.start();
     // In the background: serving starts at once; Lines wait in the channel meanwhile.
     const spool = this.spool;
-    this.spoolOpened = spool.open().then(() => {
+    this.spoolOpened = spool.open().then(async () => {
       if (!spool.isEmpty()) this.spill.begin('the spool holds Lines from before', 'info');
+      await this.doubt.load();
     }, (err: unknown) => {
       this.log.error({ err: (err as Error).message, dir: this.config.spool?.dir }, 'kafka spool cannot be opened; running without it');
       this.spill.disable();
@@ -255,6 +261,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
   private readonly onReport = (err: Kafka.LibrdKafkaError | null, report: Kafka.DeliveryReport): void => {
     const sent = (report as { opaque?: Sent } | undefined)?.opaque;
     if (sent === undefined) return; // every message is produced with one
+    if (!err) this.doubt.noteAcked(report.topic, report.partition, report.offset);
     if (isSpooled(sent)) {
       this.drainer.report(err, report, sent);
       return;
@@ -338,18 +345,23 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     while (Date.now() < deadline && p.connected && p.brokerUp && !p.stalled(Date.now()) && p.inFlight > 0) await sleep(10);
     p.settle();
     const unreported = this.drainer.settle();
-    if (unreported > 0) {
-      this.log.warn({ records: unreported }, 'kafka: spooled records without a delivery report at shutdown stay in the spool; the next start sends them again');
+    if (unreported.length > 0) {
+      this.log.warn({ records: unreported.length }, 'kafka: spooled records without a delivery report at shutdown stay in the spool; the next start sends them again');
     }
     const left = this.normal.takeAll();
+    const kept: Line[] = [];
     if (this.spill.enabled && left.length > 0) {
-      for (const line of left) spool.append(line.flavor.name, line.time, line.json, true);
+      for (const line of left) if (spool.append(line.flavor.name, line.time, line.json, true)) kept.push(line);
       this.log.warn({ lines: left.length }, 'kafka: Lines librdkafka still held at shutdown written to the spool');
     } else if (left.length > 0) {
       for (const line of left) this.outcomes.timedOut(line.flavor.name, line.time);
       this.log.error({ dropped: left.length }, 'kafka: Lines not delivered within the flush timeout, dropped');
     }
     await spool.close();
+    // Sent, but whether Kafka has them is unknown: the next start reads them back first.
+    if (this.spill.enabled) {
+      await this.doubt.save([...unreported, ...kept.map((l) => ({ topic: l.flavor.topic, time: l.time, payload: l.json }))]);
+    }
     await p.disconnect();
     this.log.info({ ...this.counters, spool: this.spoolSnapshot() }, 'kafka backend closed');
   }

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type Kafka from 'node-rdkafka';
 import { DrainPace } from './drain-pace.js';
 import { code, codeName, ERR, unknownTopic } from './errors.js';
+import type { InDoubt } from './in-doubt.js';
 import type { SpooledRef } from './inflight.js';
 import type { Messages } from './message.js';
 import type { SpoolPort } from './null-spool.js';
@@ -34,7 +35,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 export class Drainer {
   /** Spooled records produced, no report yet. */
-  private unreported = 0;
+  private readonly unreported = new Set<SpooledRef>();
   /** A spooled record failed: read again from the watermark once the others reported. */
   private rewindPending = false;
   private stopped = false;
@@ -61,17 +62,18 @@ export class Drainer {
     private readonly outcomes: Outcomes,
     private readonly limited: Limited,
     private readonly fsyncMs: number,
+    private readonly doubt: InDoubt,
   ) {}
 
   /** Spooled records produced, no report yet. */
   get inFlight(): number {
-    return this.unreported;
+    return this.unreported.size;
   }
 
-  /** Shutdown: reports are ignored from now on; returns how many had none (they stay in the spool). */
-  settle(): number {
-    const left = this.unreported;
-    this.unreported = 0;
+  /** Shutdown: reports are ignored from now on; returns those that had none (they stay in the spool). */
+  settle(): SpooledRef[] {
+    const left = [...this.unreported];
+    this.unreported.clear();
     return left;
   }
 
@@ -93,6 +95,8 @@ export class Drainer {
       const began = Date.now();
       try {
         await opened;
+        // What the last shutdown left in doubt is read back before anything is sent.
+        await this.doubt.confirm(() => this.stopped);
         await this.drain();
         return;
       } catch (err) {
@@ -117,25 +121,25 @@ export class Drainer {
         continue;
       }
       if (this.rewindPending) {
-        if (this.unreported > 0) {
+        if (this.unreported.size > 0) {
           await sleep(20);
           continue;
         }
         spool.rewind();
         this.rewindPending = false;
       }
-      if (spool.isEmpty() && this.unreported === 0) {
+      if (spool.isEmpty() && this.unreported.size === 0) {
         this.spill.end({ drained: spool.drained }, 'kafka: the spool is empty, Lines go to librdkafka again');
         continue;
       }
       const p = this.producer;
-      const room = Math.min(DRAIN_WINDOW - this.unreported, this.spill.highWater - p.inFlight, DRAIN_SLICE);
+      const room = Math.min(DRAIN_WINDOW - this.unreported.size, this.spill.highWater - p.inFlight, DRAIN_SLICE);
       // With nothing to send, librdkafka (sparse connections) may not connect
       // to the partition leader again for minutes after an outage, so no
       // report says the broker is back: one record at a time probes for it,
       // and its delivery report sets brokerUp.
       const up = p.brokerUp && !p.stalled(Date.now());
-      const probe = p.connected && !up && p.fatal === null && this.unreported === 0;
+      const probe = p.connected && !up && p.fatal === null && this.unreported.size === 0;
       if (!probe && (!p.connected || !up || p.fatal !== null || room <= 0)) {
         await sleep(room <= 0 ? 10 : 100);
         continue;
@@ -156,7 +160,7 @@ export class Drainer {
       const sliceStart = performance.now();
       await this.produce(spool, records);
       if (handOver && !this.rewindPending) {
-        this.spill.end({ drained: spool.drained, inFlight: this.unreported }, 'kafka: the spool caught up, Lines go to librdkafka again');
+        this.spill.end({ drained: spool.drained, inFlight: this.unreported.size }, 'kafka: the spool caught up, Lines go to librdkafka again');
       }
       // Rest so that the whole loop stays under the pace's ceiling: the
       // drainer gets what the request path leaves (drain-pace.ts).
@@ -172,10 +176,16 @@ export class Drainer {
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
       const topic = m.topicOf(r.flavor);
+      if (this.doubt.skips(topic, r.time, r.payload)) {
+        // In the topic already: sent before the last shutdown, its report lost with the broker.
+        spool.ack(r.seq);
+        this.outcomes.counters.persisted++;
+        continue;
+      }
       try {
-        const ref: SpooledRef = { seq: r.seq, flavor: r.flavor, time: r.time };
+        const ref: SpooledRef = { seq: r.seq, flavor: r.flavor, time: r.time, topic, payload: r.payload };
         this.producer.produce(topic, r.payload, m.keyOf(r.payload), r.time, ref, m.headersOf(r.flavor));
-        this.unreported++;
+        this.unreported.add(ref);
       } catch (err) {
         if (code(err) === ERR.ERR__QUEUE_FULL || code(err) === ERR.ERR__STATE || this.producer.mayRetry(err as Kafka.LibrdKafkaError)) {
           this.rewindPending = true;
@@ -191,7 +201,7 @@ export class Drainer {
 
   /** A report on a record produced from the spool. */
   report(err: Kafka.LibrdKafkaError | null, report: Kafka.DeliveryReport, sent: SpooledRef): void {
-    this.unreported--;
+    this.unreported.delete(sent);
     const spool = this.spool;
     if (!err) {
       spool.ack(sent.seq);

@@ -14,6 +14,9 @@ export interface SpooledRef {
   readonly seq: number;
   readonly flavor: string;
   readonly time: number;
+  /** Where it went, and what: a record without a report at shutdown is in doubt (in-doubt.ts). */
+  readonly topic: string;
+  readonly payload: Buffer;
 }
 
 export type Sent = Line | SpooledRef;

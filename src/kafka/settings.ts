@@ -66,3 +66,12 @@ export function newProducer(rdkafka: KafkaConfig['rdkafka']): Kafka.Producer {
   const { global, topic } = byScope({ ...RDKAFKA_DEFAULTS, ...rdkafka } as Settings);
   return new Kafka.Producer({ ...global, dr_cb: true }, topic);
 }
+
+/**
+ * What a consumer of scratchd's own (the read-back, readback.ts) takes of
+ * the operator's settings: the global ones (brokers, security, client id);
+ * librdkafka ignores producer-only ones there.
+ */
+export function consumerSettings(rdkafka: KafkaConfig['rdkafka']): Settings {
+  return { 'client.id': RDKAFKA_DEFAULTS['client.id']!, ...byScope({ ...rdkafka } as Settings).global };
+}

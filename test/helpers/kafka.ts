@@ -71,6 +71,8 @@ export interface StartOptions {
    * defaults (e.g. 'auto.create.topics.enable=false'); implies `owned`.
    */
   props?: string[];
+  /** The listener's and the controller's ports (default: free ones), e.g. to advertise a proxy in front of it. */
+  ports?: { port: number; controllerPort: number };
 }
 
 export async function startKafka(opts: StartOptions = {}): Promise<KafkaBroker> {
@@ -81,7 +83,7 @@ export async function startKafka(opts: StartOptions = {}): Promise<KafkaBroker> 
   }
   const software = ensureKafka();
   // Ports that stay free while a test has its broker killed (it restarts on them).
-  const broker = new OwnedBroker(software, await stablePort(), await stablePort(), opts.props ?? []);
+  const broker = new OwnedBroker(software, opts.ports?.port ?? await stablePort(), opts.ports?.controllerPort ?? await stablePort(), opts.props ?? []);
   broker.format();
   await broker.launch();
   return broker;

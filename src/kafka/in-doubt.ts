@@ -1,0 +1,161 @@
+/**
+ * The Kafka backend's side of the Lines in doubt (doubt.ts): it notes the
+ * last offset acknowledged per partition, writes the doubt file at a
+ * shutdown that leaves Lines without a report, and at the next start reads
+ * the topic back (readback.ts) before the drainer sends anything, then
+ * tells the drainer which spooled records are already in the topic.
+ */
+import { rateLimited, type Logger } from '../log.js';
+import { fingerprint, readDoubt, removeDoubt, Tally, writeDoubt, type Doubt, type Unsure } from './doubt.js';
+import { readBack, ReadBackError, READBACK_LIMITS, type ReadBackLimits } from './readback.js';
+
+/** A Line librdkafka had without a report at shutdown. */
+export interface Unreported {
+  readonly topic: string;
+  readonly time: number;
+  readonly payload: Buffer;
+}
+
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 10_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class InDoubt {
+  /** The doubt file as read at start, while its `unsure` is not read back yet. */
+  private pending: Doubt | null = null;
+  /** Found in the topic, still in the spool: the drainer skips one of each. */
+  private skip = new Tally();
+  /** Spooled records found in the topic and not sent again, this run. */
+  found = 0;
+  private readonly acked = new Map<string, Map<number, number>>();
+  private readonly limited: ReturnType<typeof rateLimited>;
+
+  constructor(
+    private readonly dir: string | null,
+    private readonly instance: string,
+    private readonly settings: Record<string, string | number | boolean>,
+    private readonly log: Logger,
+    private readonly limits: ReadBackLimits = READBACK_LIMITS,
+  ) {
+    this.limited = rateLimited(log);
+  }
+
+  /** A delivery report said Kafka has this offset. */
+  noteAcked(topic: string, partition: number, offset: number): void {
+    let t = this.acked.get(topic);
+    if (t === undefined) this.acked.set(topic, (t = new Map()));
+    if (offset > (t.get(partition) ?? -1)) t.set(partition, offset);
+  }
+
+  /** At start, once the spool is open: what the last shutdown left in doubt. */
+  async load(): Promise<void> {
+    if (this.dir === null) return;
+    const d = await readDoubt(this.dir);
+    if (d === null) return;
+    if (d.instance !== this.instance) {
+      // Another instance's messages: this one cannot tell its own Lines apart there.
+      this.log.warn({ was: d.instance, now: this.instance }, 'kafka: Lines in doubt from another instance name are sent again');
+      await removeDoubt(this.dir);
+      return;
+    }
+    this.pending = d;
+    this.skip = Tally.of(d.confirmed);
+  }
+
+  /**
+   * Before the drainer sends anything: read the topics back for what the
+   * last shutdown left in doubt, retrying while no broker answers, until
+   * `stopped()`. Past the read-back's limits, they are sent again.
+   */
+  async confirm(stopped: () => boolean): Promise<void> {
+    const d = this.pending;
+    if (d === null || d.unsure === null || this.dir === null) return;
+    let backoff = RETRY_MIN_MS;
+    while (!stopped()) {
+      try {
+        const found = await readBack(this.settings, this.instance, d.unsure, this.limits, stopped);
+        this.settle(found, d.unsure.prints.length);
+        break;
+      } catch (err) {
+        if (err instanceof ReadBackError) {
+          this.log.warn({ err: err.message, lines: d.unsure.prints.length },
+            'kafka: Lines in doubt could not be read back; they are sent again (some may be in the topic twice)');
+          this.settle(new Tally(), d.unsure.prints.length);
+          break;
+        }
+        if (stopped()) return;
+        this.limited('readback', { err: (err as Error).message, retryInMs: backoff }, 'kafka: reading Lines in doubt back failed; retrying');
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, RETRY_MAX_MS);
+      }
+    }
+    await this.persist(null);
+  }
+
+  private settle(found: Tally, inDoubt: number): void {
+    for (const [print, n] of Object.entries(found.toJSON())) this.skip.add(print, n);
+    this.pending = null;
+    this.log.info({ inDoubt, found: found.size }, 'kafka: Lines in doubt read back; those found in the topic are not sent again');
+  }
+
+  /** Whether a spooled record about to be sent is one already in the topic (then it is taken off the list). */
+  skips(topic: string, time: number, payload: Buffer): boolean {
+    if (this.skip.size === 0) return false;
+    if (!this.skip.take(fingerprint(topic, time, payload))) return false;
+    this.found++;
+    if (this.skip.size === 0 && this.pending === null && this.dir !== null) void removeDoubt(this.dir);
+    return true;
+  }
+
+  /**
+   * At shutdown, after the spool took every Line without a report: the
+   * doubt file for the next start (none when nothing is in doubt).
+   */
+  async save(unreported: readonly Unreported[]): Promise<void> {
+    if (this.dir === null) return;
+    let unsure: Unsure | null = null;
+    if (unreported.length > 0) {
+      const acked: Unsure['acked'] = {};
+      let minTime = Infinity;
+      const prints: string[] = [];
+      for (const u of unreported) {
+        acked[u.topic] ??= Object.fromEntries([...(this.acked.get(u.topic) ?? [])].map(([p, o]) => [String(p), o]));
+        if (u.time < minTime) minTime = u.time;
+        prints.push(fingerprint(u.topic, u.time, u.payload));
+      }
+      unsure = { minTime, acked, prints };
+    }
+    await this.persist(unsure);
+  }
+
+  /**
+   * Writes what is in doubt now: a read-back not done yet is kept (its
+   * bounds are the older, so the wider), with this run's Lines added.
+   */
+  private async persist(unsure: Unsure | null): Promise<void> {
+    const dir = this.dir!;
+    const old = this.pending?.unsure ?? null;
+    const both = old === null ? unsure : unsure === null ? old : merge(old, unsure);
+    if (both === null && this.skip.size === 0) {
+      await removeDoubt(dir);
+      return;
+    }
+    await writeDoubt(dir, { version: 1, instance: this.instance, unsure: both, confirmed: this.skip.toJSON() });
+  }
+}
+
+/**
+ * Both runs' Lines in one read-back: a topic both wrote keeps, per
+ * partition, the lower of the two bounds, and no bound where only one run
+ * has one (the other run's Lines may lie before it).
+ */
+function merge(old: Unsure, now: Unsure): Unsure {
+  const acked: Unsure['acked'] = { ...now.acked, ...old.acked };
+  for (const topic of Object.keys(old.acked)) {
+    const a = old.acked[topic]!, b = now.acked[topic];
+    if (b === undefined) continue;
+    acked[topic] = Object.fromEntries(Object.keys(a).filter((p) => p in b).map((p) => [p, Math.min(a[p]!, b[p]!)]));
+  }
+  return { minTime: Math.min(old.minTime, now.minTime), acked, prints: [...old.prints, ...now.prints] };
+}

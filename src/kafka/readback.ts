@@ -1,0 +1,106 @@
+/**
+ * The read-back (doubt.ts): which Lines in doubt a topic already holds.
+ * Per partition it reads from past the last offset acknowledged before the
+ * shutdown (or, where none was, from the first message not older than the
+ * oldest Line in doubt) to the end, with a consumer of its own that joins
+ * no group and commits nothing, and counts this instance's messages whose
+ * fingerprint is in doubt. Only the main thread runs it (node-rdkafka).
+ */
+import Kafka from 'node-rdkafka';
+import { fingerprint, Tally, type Unsure } from './doubt.js';
+
+export interface ReadBackLimits {
+  /** Messages to read at most, over all partitions; past it, nothing is taken as found. */
+  maxMessages: number;
+  /** Each broker call, and the whole read. */
+  callTimeoutMs: number;
+  totalTimeoutMs: number;
+}
+
+export const READBACK_LIMITS: ReadBackLimits = { maxMessages: 2_000_000, callTimeoutMs: 5_000, totalTimeoutMs: 120_000 };
+
+/** Why a read-back found nothing to rely on (the Lines are sent again). */
+export class ReadBackError extends Error {}
+
+type Call<T> = (cb: (err: Kafka.LibrdKafkaError | null | undefined, v: T) => void) => void;
+const call = <T>(f: Call<T>): Promise<T> => new Promise((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v))));
+
+/**
+ * The fingerprints of `unsure` found in the topics, as a Tally (at most as
+ * many of each as are in doubt). Throws when a broker cannot be asked (try
+ * again later) or ReadBackError when the part to read is past the limits.
+ */
+export async function readBack(settings: Record<string, string | number | boolean>, instance: string, unsure: Unsure,
+  limits: ReadBackLimits = READBACK_LIMITS, stopped: () => boolean = () => false): Promise<Tally> {
+  const doubt = new Tally();
+  for (const p of unsure.prints) doubt.add(p);
+  const consumer = new Kafka.KafkaConsumer({
+    ...settings,
+    'group.id': `scratchd-readback-${instance}`,
+    'enable.auto.commit': false,
+    'enable.partition.eof': false,
+  }, { 'auto.offset.reset': 'earliest' });
+  await call<unknown>((cb) => consumer.connect({ timeout: limits.callTimeoutMs }, cb));
+  try {
+    const deadline = Date.now() + limits.totalTimeoutMs;
+    const found = new Tally();
+    for (const topic of Object.keys(unsure.acked)) {
+      await readTopic(consumer, topic, unsure, instance, limits, deadline, doubt, found, stopped);
+    }
+    return found;
+  } finally {
+    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+  }
+}
+
+async function readTopic(consumer: Kafka.KafkaConsumer, topic: string, unsure: Unsure, instance: string,
+  limits: ReadBackLimits, deadline: number, doubt: Tally, found: Tally, stopped: () => boolean): Promise<void> {
+  const md = await call<Kafka.Metadata>((cb) => consumer.getMetadata({ topic, timeout: limits.callTimeoutMs }, cb));
+  const partitions = md.topics.find((t) => t.name === topic)?.partitions.map((p) => p.id) ?? [];
+  if (partitions.length === 0) return; // gone: nothing of it can be found
+  const byTime = await call<Kafka.TopicPartitionOffset[]>((cb) => consumer.offsetsForTimes(
+    partitions.map((partition) => ({ topic, partition, offset: unsure.minTime })), limits.callTimeoutMs, cb));
+  const from = new Map<number, number>();
+  const to = new Map<number, number>();
+  let total = 0;
+  for (const partition of partitions) {
+    const w = await call<Kafka.WatermarkOffsets>((cb) => consumer.queryWatermarkOffsets(topic, partition, limits.callTimeoutMs, cb));
+    const t = byTime.find((x) => x.partition === partition)?.offset ?? -1;
+    if (t < 0) continue; // no message as new as the oldest Line in doubt
+    const acked = unsure.acked[topic]?.[String(partition)];
+    const start = Math.max(t, acked === undefined ? 0 : acked + 1, w.lowOffset);
+    if (start >= w.highOffset) continue;
+    from.set(partition, start);
+    to.set(partition, w.highOffset);
+    total += w.highOffset - start;
+  }
+  if (total === 0) return;
+  if (total > limits.maxMessages) throw new ReadBackError(`${total} messages to read in ${topic}, more than ${limits.maxMessages}`);
+  consumer.assign([...from].map(([partition, offset]) => ({ topic, partition, offset })));
+  try {
+    while (to.size > 0) {
+      if (stopped()) throw new Error('stopped');
+      if (Date.now() > deadline) throw new ReadBackError(`not read within ${limits.totalTimeoutMs} ms`);
+      const batch = await call<Kafka.Message[]>((cb) => consumer.consume(1000, cb));
+      for (const m of batch) {
+        const end = to.get(m.partition);
+        if (end === undefined) continue;
+        if (m.offset + 1 >= end) to.delete(m.partition);
+        if (m.offset >= end || m.value === null || !fromInstance(m.headers, instance)) continue;
+        const print = fingerprint(topic, m.timestamp ?? -1, m.value);
+        if (doubt.take(print)) found.add(print);
+      }
+    }
+  } finally {
+    consumer.unassign();
+  }
+}
+
+function fromInstance(headers: Kafka.MessageHeader[] | undefined, instance: string): boolean {
+  if (headers === undefined) return false;
+  for (const h of headers) {
+    const v = h.instance;
+    if (v !== undefined) return String(v) === instance;
+  }
+  return false;
+}
