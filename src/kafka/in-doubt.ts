@@ -59,7 +59,7 @@ export class InDoubt {
       await removeDoubt(this.dir);
       return;
     }
-    this.pending = d;
+    this.pending = d.unsure === null ? null : d; // only an `unsure` part is read back
     this.skip = Tally.of(d.confirmed);
   }
 

@@ -1,0 +1,95 @@
+/**
+ * The doubt file (src/kafka/doubt.ts, in-doubt.ts) without a broker: what a
+ * shutdown writes, what the next start takes from it, and how two runs'
+ * Lines in doubt are merged. The read-back against a real broker is
+ * test/system/kafka-in-doubt.test.ts.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import t from 'tap';
+import { DOUBT_FILE, fingerprint, Tally, type Doubt } from '../../src/kafka/doubt.js';
+import { InDoubt } from '../../src/kafka/in-doubt.js';
+
+const log = pino({ level: 'silent' });
+const dirOf = (): string => mkdtempSync(join(tmpdir(), 'scratchd-doubt-'));
+const read = (dir: string): Doubt => JSON.parse(readFileSync(join(dir, DOUBT_FILE), 'utf8')) as Doubt;
+const line = (id: number, time = 1000 + id): { topic: string; time: number; payload: Buffer } => ({ topic: 'gr', time, payload: Buffer.from(`{"id":"${id}"}`) });
+
+t.test('a tally counts Lines alike one by one', async (t) => {
+  const a = new Tally();
+  a.add('x'); a.add('x'); a.add('y');
+  t.equal(a.size, 3);
+  t.ok(a.take('x')); t.ok(a.take('x'));
+  t.notOk(a.take('x'), 'no third');
+  t.same(a.toJSON(), { y: 1 });
+  t.not(fingerprint('gr', 1, Buffer.from('a')), fingerprint('gr', 2, Buffer.from('a')), 'the time is part of it');
+  t.not(fingerprint('gr', 1, Buffer.from('a')), fingerprint('tr', 1, Buffer.from('a')), 'the topic is part of it');
+});
+
+t.test('shutdown writes the Lines in doubt and each partition\'s last acknowledged offset; nothing in doubt, no file', async (t) => {
+  const dir = dirOf();
+  const d = new InDoubt(dir, 'web1', {}, log);
+  d.noteAcked('gr', 0, 7); d.noteAcked('gr', 0, 5); d.noteAcked('gr', 2, 9); d.noteAcked('tr', 0, 3);
+  await d.save([line(1), line(2), line(1)]);
+  const f = read(dir);
+  t.equal(f.instance, 'web1');
+  t.same(f.unsure?.acked, { gr: { 0: 7, 2: 9 } }, 'the highest offset per partition, of the topics in doubt only');
+  t.equal(f.unsure?.minTime, 1001);
+  t.same(f.unsure?.prints, [line(1), line(2), line(1)].map((l) => fingerprint(l.topic, l.time, l.payload)), 'one print per Line, alike ones twice');
+  t.same(f.confirmed, {});
+  const quiet = dirOf();
+  writeFileSync(join(quiet, DOUBT_FILE), '{}');
+  await new InDoubt(quiet, 'web1', {}, log).save([]);
+  t.notOk(existsSync(join(quiet, DOUBT_FILE)), 'a clean shutdown removes an old file');
+});
+
+t.test('found Lines are skipped once each, then the file goes', async (t) => {
+  const dir = dirOf();
+  const p = fingerprint('gr', 1001, line(1).payload);
+  writeFileSync(join(dir, DOUBT_FILE), JSON.stringify({ version: 1, instance: 'web1', unsure: null, confirmed: { [p]: 2 } }));
+  const d = new InDoubt(dir, 'web1', {}, log);
+  await d.load();
+  await d.confirm(() => false); // nothing to read back
+  t.notOk(d.skips('gr', 1002, line(2).payload), 'another Line is sent');
+  t.ok(d.skips('gr', 1001, line(1).payload));
+  t.ok(existsSync(join(dir, DOUBT_FILE)), 'one still to skip: the file stays');
+  t.ok(d.skips('gr', 1001, line(1).payload));
+  t.notOk(d.skips('gr', 1001, line(1).payload), 'only as many as were found');
+  t.equal(d.found, 2);
+  await new Promise((r) => setTimeout(r, 50));
+  t.notOk(existsSync(join(dir, DOUBT_FILE)), 'all skipped: the file is removed');
+});
+
+t.test('another instance\'s file is not trusted: its Lines are sent again', async (t) => {
+  const dir = dirOf();
+  writeFileSync(join(dir, DOUBT_FILE), JSON.stringify({ version: 1, instance: 'web2', unsure: null, confirmed: { x: 1 } }));
+  const d = new InDoubt(dir, 'web1', {}, log);
+  await d.load();
+  t.notOk(existsSync(join(dir, DOUBT_FILE)));
+  const corrupt = dirOf();
+  writeFileSync(join(corrupt, DOUBT_FILE), '{"version":1,');
+  const c = new InDoubt(corrupt, 'web1', {}, log);
+  await c.load();
+  await c.save([]);
+  t.notOk(existsSync(join(corrupt, DOUBT_FILE)), 'a torn file is read as none');
+});
+
+t.test('a read-back not done by the next shutdown is kept, with the lower bound per partition', async (t) => {
+  const dir = dirOf();
+  const old: Doubt = { version: 1, instance: 'web1', confirmed: { c: 1 },
+    unsure: { minTime: 500, acked: { gr: { 0: 10, 1: 20 }, tr: { 0: 4 } }, prints: ['a'] } };
+  writeFileSync(join(dir, DOUBT_FILE), JSON.stringify(old));
+  const d = new InDoubt(dir, 'web1', {}, log);
+  await d.load(); // the broker never answered: no confirm
+  d.noteAcked('gr', 0, 30); d.noteAcked('gr', 2, 40); d.noteAcked('ka', 0, 1);
+  await d.save([line(9, 800), { topic: 'ka', time: 900, payload: Buffer.from('k') }]);
+  const f = read(dir);
+  t.same(f.confirmed, { c: 1 }, 'found before, not skipped yet: kept');
+  t.equal(f.unsure?.minTime, 500);
+  t.same(f.unsure?.acked, { gr: { 0: 10 }, tr: { 0: 4 }, ka: { 0: 1 } },
+    'gr: partition 0 the lower; 1 and 2 unbounded (the other run may have Lines before them); other topics as they were');
+  t.same(f.unsure?.prints, ['a', fingerprint('gr', 800, line(9).payload), fingerprint('ka', 900, Buffer.from('k'))]);
+});
