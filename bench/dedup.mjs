@@ -8,11 +8,15 @@
 // rounded), one in 20 a repeat of a recent hit, a 60 s window and a bound
 // of 2^20 keys, so the bound is met and every new key evicts the oldest:
 // the store's worst steady state.
+//
+// The last two tables: the serving thread's key read from the converter's
+// entry table (the Line flat() has just made) against the search of the
+// Line's bytes (any other Line), alone and in the request's order.
 import { LRUCache } from 'lru-cache';
 import { DedupStore } from '../dist/dedup/store.js';
 import { Hash64 } from '../dist/dedup/hash.js';
 import { DedupState } from '../dist/dedup/state.js';
-import { parseValues } from '../dist/query/index.js';
+import { fromFlat, parseValues } from '../dist/query/index.js';
 
 const MAX_KEYS = 1 << 20;
 const WINDOW_MS = 60_000;
@@ -165,4 +169,53 @@ const hits = [
   ['JSON.parse + lru-cache instead', parsed],
 ];
 report('\na hit with dedup on, key ["ip", "pv_id", "r"] (one in 20 a repeat)', hits, compare(hits));
+
+// The key read from the converter's entry table (the Line flat() has just
+// made) against the search of the Line's bytes (any other Line: here a copy
+// of the same bytes), on one Line, hot in the cache as a Line just made is.
+const queries = Array.from({ length: LINES }, (_, i) => query(i));
+function keyOne(copy) {
+  return () => {
+    const state = new DedupState(new Map(), false);
+    const d = state.of('gr', config);
+    const key = { hi: 0, lo: 0 };
+    const view = parseValues(queries[0], limits);
+    const line = copy ? Buffer.from(view) : view;
+    return (i) => {
+      state.get(d, ipOf(keyOf(i)), '', '').keyOf(line, key);
+      sink += key.lo & 1;
+    };
+  };
+}
+const one = [['the key only, searched (a copy)', keyOne(true)], ['the key only, from the table', keyOne(false)]];
+report('\nthe serving thread\'s key, one Line', one, compare(one));
+if (!fromFlat(parseValues(queries[0], limits))) throw new Error('the Line did not come from the fast path');
+
+// The same in the request's order, over 256 queries: the converter, then the
+// key (of its answer, or of a copy made beforehand), then the store; each
+// part's cost is its row minus the row before.
+function parsing(keyed, copy, stored) {
+  return () => {
+    const state = new DedupState(new Map(), false);
+    const d = state.of('gr', config);
+    const store = new DedupState();
+    const key = { hi: 0, lo: 0 };
+    return (i) => {
+      const k = keyOf(i);
+      const view = parseValues(queries[k % LINES], limits);
+      if (!keyed) { sink += view.length; return; }
+      state.get(d, ipOf(k), '', '').keyOf(copy ? lines[k % LINES] : view, key);
+      if (stored && store.seenKey('gr', config, key.hi, key.lo, now)) sink++;
+      sink += key.lo & 1;
+    };
+  };
+}
+const inOrder = [
+  ['the converter only', parsing(false)],
+  ['converter + key, searched', parsing(true, true, false)],
+  ['converter + key, from the table', parsing(true, false, false)],
+  ['converter + key + store, searched', parsing(true, true, true)],
+  ['converter + key + store, from the table', parsing(true, false, true)],
+];
+report('\nconverter, key and store in the request\'s order, 256 queries', inOrder, compare(inOrder));
 if (sink < 0) console.log(sink);

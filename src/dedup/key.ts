@@ -6,6 +6,7 @@
  * key names no Values field (then entries differ only by where they are).
  */
 import { REQUEST_PARTS, type DedupConfig } from './config.js';
+import { fromFlat, memberOf, nameHash } from '../query/index.js';
 import { Hash64 } from './hash.js';
 import type { DedupStore } from './store.js';
 import { findFlat, findNested, nested, Needle, type Span } from './values.js';
@@ -23,9 +24,13 @@ export class KeySpec {
   readonly userAgent: boolean;
   readonly query: boolean;
   readonly body: boolean;
-  /** Per Values field: its needle for Lines without nesting, and `"name"` for Lines with. */
-  readonly needles: readonly Needle[];
+  /**
+   * Per Values field: `"name"` and its hash for the converter's entry table
+   * (and for Lines with nesting), and its needle for other Lines without.
+   */
   readonly names: readonly Buffer[];
+  readonly hashes: Int32Array;
+  readonly needles: readonly Needle[];
 
   constructor(config: DedupConfig) {
     const k = new Set(config.key);
@@ -35,6 +40,7 @@ export class KeySpec {
     this.body = k.has('body');
     const fields = config.key.filter((p) => !REQUEST_PARTS.has(p));
     this.names = fields.map((f) => Buffer.from(JSON.stringify(f)));
+    this.hashes = Int32Array.from(this.names, nameHash);
     this.needles = fields.map((f) => new Needle(f));
   }
 
@@ -137,9 +143,14 @@ export class DedupHit {
     if (n === 0) {
       hash.number(this.entry++);
     } else {
-      const deep = nested(json);
+      // The Line the converter just made: its entry table says where each
+      // member is. Any other Line (stripped, merged, compacted, from the
+      // Rack port, an earlier bulk entry) is searched.
+      const known = fromFlat(json);
+      const deep = !known && nested(json);
       for (let i = 0; i < n; i++) {
-        if (deep) findNested(json, spec.names[i]!, span);
+        if (known) memberOf(json, spec.names[i]!, spec.hashes[i]!, span);
+        else if (deep) findNested(json, spec.names[i]!, span);
         else findFlat(json, spec.needles[i]!, span);
         if (span.start < 0) hash.part(0x7fffffff); // absent differs from any value
         else hash.bytes(json, span.start, span.end);

@@ -5,7 +5,8 @@
  * `"name":` preceded by `{` or `,` is a member name (inside a string the
  * quotes would read `\"`), and without any nesting (no `[`, no `{` but the
  * first) it is a top-level one. A Line with nesting is walked member by
- * member instead.
+ * member instead. The Line the converter's fast path has just made is not
+ * searched at all: its entry table knows where each member is (key.ts).
  */
 
 /** Where a value lies in the Line: [start, end); start -1 when the field is absent. */

@@ -136,7 +136,8 @@ function addEntry(o: Buffer, count: number, ks: number, ke: number, vs: number, 
  * The query's Values as JSON, or why not. One function on purpose, the one
  * exception to the house's 80 lines: it is the serving thread's largest
  * self time, and split into its scans (the key's, the value's) and its two
- * ends it measured 3 to 5 % slower (bench/micro.mjs, BENCHMARKS.md).
+ * ends, or with only its ends moved out, it measured slower (bench/micro.mjs,
+ * BENCHMARKS.md's issue 25 section).
  */
 export function flat(query: string, extra: readonly string[] | undefined): Buffer | Rejection | typeof NESTED {
   // The loop reads bytes: a byte array load is cheaper than charCodeAt, and raw
@@ -177,6 +178,7 @@ export function flat(query: string, extra: readonly string[] | undefined): Buffe
   let count = 0;
   scratch.addDup = false;
   scratch.indexed = false;
+  scratch.line = null;        // the entries stop describing the last answer here
   let i = 0;
   while (i < len) {
     const start = n;
@@ -294,7 +296,52 @@ export function flat(query: string, extra: readonly string[] | undefined): Buffe
     end = base + compact(o, base, n, count);
   }
   if (o === scratch.slab) scratch.slabAt = end;
-  return o.subarray(base, end);
+  return (scratch.line = o.subarray(base, end));
+}
+
+/**
+ * Whether `line` is flat()'s last answer, as returned and without repeated
+ * keys: then the entry table still says where each of its members lies
+ * (memberOf), until the next call. Identity, not bytes: a Line made from it
+ * (privacy's stripped copy, a merged POST) is another Buffer.
+ */
+export function fromFlat(line: Buffer): boolean {
+  return line === scratch.line && !scratch.addDup;
+}
+
+/** hashRange of a member name's JSON text with its quotes, as the entry table keeps it. */
+export function nameHash(quotedName: Buffer): number {
+  return hashRange(quotedName, 0, quotedName.length);
+}
+
+/**
+ * In a Line fromFlat() accepts: where member `quotedName` (hash `h`,
+ * nameHash) has its value, from the entry table, without reading the Line
+ * but to confirm the name; `out.start` -1 when the Line has no such member.
+ * The entries lie in the Line's order, the first key right after its `{`
+ * and the last value right before its `}`: that is how the table's length
+ * and the Line's place in the slab are known without storing them.
+ */
+export function memberOf(line: Buffer, quotedName: Buffer, h: number, out: { start: number; end: number }): void {
+  const ent = scratch.entries;
+  const base = ent[E_KS]! - 1;
+  const last = base + line.length - 1;
+  const len = quotedName.length;
+  for (let p = 0; p < ent.length; p += E_W) {
+    const ks = ent[p + E_KS]!;
+    if (ent[p + E_H] === h && ent[p + E_KE]! - ks === len && sameName(line, ks - base, quotedName)) {
+      out.start = ent[p + E_VS]! - base;
+      out.end = ent[p + E_VE]! - base;
+      return;
+    }
+    if (ent[p + E_VE] === last) break;
+  }
+  out.start = -1;
+}
+
+function sameName(line: Buffer, at: number, name: Buffer): boolean {
+  for (let x = 0; x < name.length; x++) if (line[at + x] !== name[x]) return false;
+  return true;
 }
 
 /** Rewrites o[base, n) as one object of the surviving entries, in first-seen order; returns its length. */

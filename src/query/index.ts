@@ -67,6 +67,7 @@ import { BYTESIZE_LIMIT, KEY_SPACE_LIMIT, TOO_MANY_PARAMS, caught, type QueryLim
 import { parseNested } from './rack.js';
 
 export { rackLimits, type QueryLimits, type QueryRejectReason, type Rejection } from './limits.js';
+export { fromFlat, memberOf, nameHash } from './flat.js';
 export { mergeParams, paramsFromFields, parseParams, serializeParams, type Params } from './params.js';
 
 /**

@@ -36,4 +36,6 @@ export const scratch = {
   indexed: false,
   /** flat.ts: whether this call met a repeated key (the result then needs compacting). */
   addDup: false,
+  /** flat.ts: the last answer of flat(), while the entry table describes it (fromFlat). */
+  line: null as Buffer | null,
 };
