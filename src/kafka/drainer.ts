@@ -96,7 +96,7 @@ export class Drainer {
       try {
         await opened;
         // What the last shutdown left in doubt is read back before anything is sent.
-        await this.doubt.confirm(() => this.stopped);
+        await this.doubt.confirm(() => this.stopped, () => this.producer.connected && this.producer.brokerUp);
         await this.drain();
         return;
       } catch (err) {

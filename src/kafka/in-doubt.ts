@@ -18,6 +18,8 @@ export interface Unreported {
 
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 10_000;
+/** Read-backs failed while the producer had a broker up, before the Lines are sent again. */
+const GIVE_UP_AFTER = 5;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -68,23 +70,26 @@ export class InDoubt {
    * last shutdown left in doubt, retrying while no broker answers, until
    * `stopped()`. Past the read-back's limits, they are sent again.
    */
-  async confirm(stopped: () => boolean): Promise<void> {
+  async confirm(stopped: () => boolean, brokerUp: () => boolean = () => false): Promise<void> {
     const d = this.pending;
     if (d === null || d.unsure === null || this.dir === null) return;
     let backoff = RETRY_MIN_MS;
+    let failedWhileUp = 0;
     while (!stopped()) {
       try {
         const found = await readBack(this.settings, this.instance, d.unsure, this.limits, stopped);
         this.settle(found, d.unsure.prints.length);
         break;
       } catch (err) {
-        if (err instanceof ReadBackError) {
-          this.log.warn({ err: err.message, lines: d.unsure.prints.length },
+        if (stopped()) return;
+        // Past its limits, or failing while the producer reaches a broker: it
+        // must not hold the spool back for good.
+        if (err instanceof ReadBackError || (brokerUp() && ++failedWhileUp >= GIVE_UP_AFTER)) {
+          this.log.warn({ err: (err as Error).message, lines: d.unsure.prints.length },
             'kafka: Lines in doubt could not be read back; they are sent again (some may be in the topic twice)');
           this.settle(new Tally(), d.unsure.prints.length);
           break;
         }
-        if (stopped()) return;
         this.limited('readback', { err: (err as Error).message, retryInMs: backoff }, 'kafka: reading Lines in doubt back failed; retrying');
         await sleep(backoff);
         backoff = Math.min(backoff * 2, RETRY_MAX_MS);

@@ -39,6 +39,8 @@ export async function readBack(settings: Record<string, string | number | boolea
     'group.id': `scratchd-readback-${instance}`,
     'enable.auto.commit': false,
     'enable.partition.eof': false,
+    // Everything written counts, whatever another producer's open transaction holds back.
+    'isolation.level': 'read_uncommitted',
   }, { 'auto.offset.reset': 'earliest' });
   await call<unknown>((cb) => consumer.connect({ timeout: limits.callTimeoutMs }, cb));
   try {
@@ -84,11 +86,14 @@ async function readTopic(consumer: Kafka.KafkaConsumer, topic: string, unsure: U
       const batch = await call<Kafka.Message[]>((cb) => consumer.consume(1000, cb));
       for (const m of batch) {
         const end = to.get(m.partition);
-        if (end === undefined) continue;
-        if (m.offset + 1 >= end) to.delete(m.partition);
-        if (m.offset >= end || m.value === null || !fromInstance(m.headers, instance)) continue;
+        if (end === undefined || m.offset >= end || m.value === null || !fromInstance(m.headers, instance)) continue;
         const print = fingerprint(topic, m.timestamp ?? -1, m.value);
         if (doubt.take(print)) found.add(print);
+      }
+      // Done with a partition once the next offset to read is its end (a
+      // control record, which is never returned, may be the last one).
+      for (const p of consumer.position([...to.keys()].map((partition) => ({ topic, partition })))) {
+        if (p.offset >= 0 && p.offset >= to.get(p.partition)!) to.delete(p.partition);
       }
     }
   } finally {

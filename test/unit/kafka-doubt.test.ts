@@ -93,3 +93,23 @@ t.test('a read-back not done by the next shutdown is kept, with the lower bound 
     'gr: partition 0 the lower; 1 and 2 unbounded (the other run may have Lines before them); other topics as they were');
   t.same(f.unsure?.prints, ['a', fingerprint('gr', 800, line(9).payload), fingerprint('ka', 900, Buffer.from('k'))]);
 });
+
+t.test('a read-back that keeps failing while the producer reaches a broker gives up: the Lines are sent again', async (t) => {
+  const dir = dirOf();
+  const lines: { msg: string }[] = [];
+  const seen = pino({ level: 'info' }, { write: (l: string) => { lines.push(JSON.parse(l) as { msg: string }); } });
+  writeFileSync(join(dir, DOUBT_FILE), JSON.stringify({ version: 1, instance: 'web1', confirmed: {},
+    unsure: { minTime: 0, acked: { gr: {} }, prints: ['a', 'b'] } }));
+  // Nothing listens on port 1: every read-back fails at once.
+  const d = new InDoubt(dir, 'web1', { 'metadata.broker.list': '127.0.0.1:1' }, seen,
+    { maxMessages: 10, callTimeoutMs: 200, totalTimeoutMs: 1000 });
+  await d.load();
+  let stop = false;
+  const timer = setTimeout(() => { stop = true; }, 30_000);
+  await d.confirm(() => stop, () => true);
+  clearTimeout(timer);
+  t.notOk(stop, 'it ended by itself');
+  t.ok(lines.some((l) => l.msg.startsWith('kafka: Lines in doubt could not be read back')), 'logged');
+  t.notOk(existsSync(join(dir, DOUBT_FILE)), 'nothing left in doubt: the file is gone');
+  t.notOk(d.skips('gr', 0, Buffer.from('a')), 'nothing skipped');
+});
