@@ -346,7 +346,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     p.settle();
     const unreported = this.drainer.settle();
     if (unreported.length > 0) {
-      this.log.warn({ records: unreported.length }, 'kafka: spooled records without a delivery report at shutdown stay in the spool; the next start sends them again');
+      this.log.warn({ records: unreported.length }, 'kafka: spooled records without a delivery report at shutdown stay in the spool; the next start sends those the topic lacks');
     }
     const left = this.normal.takeAll();
     const kept: Line[] = [];

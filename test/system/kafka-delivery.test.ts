@@ -155,7 +155,7 @@ t.test('paused 10 s under load, resumed, killed 40 ms later, SIGTERM, restart: e
   // sends only those it does not hold (kafka-in-doubt.test.ts has the
   // deterministic case).
   const held = (d.logs.find((l) => l.msg === 'kafka: Lines librdkafka still held at shutdown written to the spool') as { lines?: number } | undefined)?.lines ?? 0;
-  const unreported = (d.logs.find((l) => l.msg === 'kafka: spooled records without a delivery report at shutdown stay in the spool; the next start sends them again') as { records?: number } | undefined)?.records ?? 0;
+  const unreported = (d.logs.find((l) => l.msg === 'kafka: spooled records without a delivery report at shutdown stay in the spool; the next start sends those the topic lacks') as { records?: number } | undefined)?.records ?? 0;
   const readBack = d2.logs.find((l) => l.msg === 'kafka: Lines in doubt read back; those found in the topic are not sent again') as { inDoubt?: number; found?: number } | undefined;
   t.equal(readBack?.inDoubt ?? 0, held + unreported, `read back: the ${held} Lines and ${unreported} spooled records without a report (${readBack?.found ?? 0} found)`);
   t.equal(c.duplicated, 0, 'none twice');
