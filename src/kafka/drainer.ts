@@ -85,6 +85,7 @@ export class Drainer {
   /** Produce nothing more; resolves when the loop has ended. */
   stop(): Promise<void> {
     this.stopped = true;
+    this.doubt.stop();
     return this.running;
   }
 

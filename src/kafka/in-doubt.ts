@@ -20,6 +20,7 @@ const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 10_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const HALTED = Symbol('halted');
 
 export class InDoubt {
   /** The doubt file as read at start, while its `unsure` is not read back yet. */
@@ -30,6 +31,8 @@ export class InDoubt {
   found = 0;
   private readonly acked = new Map<string, Map<number, number>>();
   private readonly limited: ReturnType<typeof rateLimited>;
+  private halt: () => void = () => {};
+  private readonly halted = new Promise<void>((resolve) => (this.halt = resolve));
 
   constructor(
     private readonly dir: string | null,
@@ -71,10 +74,17 @@ export class InDoubt {
   async confirm(stopped: () => boolean): Promise<void> {
     const d = this.pending;
     if (d === null || d.unsure === null || this.dir === null) return;
+    const halted = this.halted.then((): typeof HALTED => HALTED);
     let backoff = RETRY_MIN_MS;
     while (!stopped()) {
+      // A shutdown does not wait for a broker call (up to callTimeoutMs) or a
+      // retry's pause: the attempt ends by itself (its consumer disconnects)
+      // and the Lines stay in doubt for the next start.
+      const attempt = readBack(this.settings, this.instance, d.unsure, this.limits, stopped);
+      attempt.catch(() => {});
       try {
-        const found = await readBack(this.settings, this.instance, d.unsure, this.limits, stopped);
+        const found = await Promise.race([attempt, halted]);
+        if (found === HALTED) return;
         this.settle(found, d.unsure.prints.length);
         break;
       } catch (err) {
@@ -86,11 +96,17 @@ export class InDoubt {
         }
         if (stopped()) return;
         this.limited('readback', { err: (err as Error).message, retryInMs: backoff }, 'kafka: reading Lines in doubt back failed; retrying');
-        await sleep(backoff);
+        if (await Promise.race([sleep(backoff), halted]) === HALTED) return;
         backoff = Math.min(backoff * 2, RETRY_MAX_MS);
       }
     }
+    if (stopped()) return; // still in doubt: the shutdown's save() keeps it
     await this.persist(null);
+  }
+
+  /** Shutdown: a read-back under way, or waiting to retry, is given up at once. */
+  stop(): void {
+    this.halt();
   }
 
   private settle(found: Tally, inDoubt: number): void {

@@ -45,6 +45,7 @@ export async function readBack(settings: Record<string, string | number | boolea
     const deadline = Date.now() + limits.totalTimeoutMs;
     const found = new Tally();
     for (const topic of Object.keys(unsure.acked)) {
+      if (stopped()) throw new Error('stopped');
       await readTopic(consumer, topic, unsure, instance, limits, deadline, doubt, found, stopped);
     }
     return found;
@@ -64,6 +65,7 @@ async function readTopic(consumer: Kafka.KafkaConsumer, topic: string, unsure: U
   const to = new Map<number, number>();
   let total = 0;
   for (const partition of partitions) {
+    if (stopped()) throw new Error('stopped');
     const w = await call<Kafka.WatermarkOffsets>((cb) => consumer.queryWatermarkOffsets(topic, partition, limits.callTimeoutMs, cb));
     const t = byTime.find((x) => x.partition === partition)?.offset ?? -1;
     if (t < 0) continue; // no message as new as the oldest Line in doubt

@@ -13,13 +13,20 @@ export interface MuteProxy {
   readonly port: number;
   mute(): void;
   unmute(): void;
+  /** The broker unreachable: every connection closed, new ones refused at once (until unmute). */
+  cut(): void;
   close(): Promise<void>;
 }
 
 export async function startMuteProxy(target: number): Promise<MuteProxy> {
   let muted = false;
+  let cut = false;
   const open = new Set<{ client: net.Socket; broker: net.Socket; muted: boolean }>();
   const server = net.createServer((client) => {
+    if (cut) {
+      client.destroy();
+      return;
+    }
     const broker = net.connect(target, '127.0.0.1');
     const pair = { client, broker, muted };
     open.add(pair);
@@ -37,7 +44,12 @@ export async function startMuteProxy(target: number): Promise<MuteProxy> {
     },
     unmute() {
       muted = false;
+      cut = false;
       for (const p of [...open]) if (p.muted) { p.client.destroy(); p.broker.destroy(); open.delete(p); }
+    },
+    cut() {
+      cut = true;
+      for (const p of [...open]) { p.client.destroy(); p.broker.destroy(); open.delete(p); }
     },
     close: () => new Promise<void>((resolve) => {
       for (const p of open) { p.client.destroy(); p.broker.destroy(); }

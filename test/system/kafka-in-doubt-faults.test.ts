@@ -1,0 +1,70 @@
+/**
+ * Lines in doubt (src/kafka/doubt.ts) under further faults: a restart
+ * whose read-back cannot reach the broker and is stopped by SIGTERM. The
+ * broker's acknowledgements are swallowed by a proxy (so Lines are written
+ * and never acknowledged), then the proxy refuses every connection.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { spoolHoldsNothing, startKafkaDaemon, topicHolds, traffic, waitFor } from '../helpers/kafka-daemon.js';
+import { spoolDir } from '../helpers/kafka-spool.js';
+import { startKafka } from '../helpers/kafka.js';
+import { startMuteProxy } from '../helpers/mute-proxy.js';
+import { sleep, stablePort } from '../helpers/wait.js';
+
+const port = await stablePort();
+const proxy = await startMuteProxy(port);
+t.teardown(() => proxy.close());
+// Clients learn the broker's address from its metadata: the proxy's.
+const kafka = await startKafka({ owned: true, ports: { port, controllerPort: await stablePort() }, props: [`advertised.listeners=PLAINTEXT://127.0.0.1:${proxy.port}`] });
+t.teardown(() => kafka.stop());
+const viaProxy = `127.0.0.1:${proxy.port}`;
+
+t.test('SIGTERM while the read-back waits for a broker that is gone: the shutdown keeps its deadline and no Line is lost', async (t) => {
+  const topics = { gr: 'in-doubt-faults.gr', tr: 'in-doubt-faults.tr' };
+  await kafka.createTopic(topics.gr, 3);
+  await kafka.createTopic(topics.tr, 3);
+  const dir = spoolDir();
+  const drainTimeoutMs = 4000;
+  const opts = { topics, config: { shutdown: { drainTimeoutMs } }, kafka: { flushTimeoutMs: 2000, spool: { dir, fsyncMs: 100 } } };
+
+  // Run 1: Lines written, their acknowledgements swallowed, SIGTERM: Lines in doubt.
+  proxy.unmute();
+  const d1 = await startKafkaDaemon(viaProxy, opts);
+  t.teardown(() => d1.stop());
+  await d1.waitLog((l) => l.msg === 'kafka producer connected');
+  const tr1 = traffic(d1, 'gr.test', 8, 2);
+  await sleep(1500);
+  proxy.mute();
+  await sleep(1500);
+  const first = await tr1.stop();
+  t.equal(await d1.stop(), 0);
+  t.ok(existsSync(join(dir, 'in-doubt.json')), 'Lines in doubt after the first run');
+
+  // Run 2: the broker unreachable; its Lines go to the spool while the read-back retries.
+  proxy.cut();
+  const d2 = await startKafkaDaemon(viaProxy, opts);
+  t.teardown(() => d2.stop());
+  const tr2 = traffic(d2, 'tr.test', 4, 5);
+  await d2.waitLog((l) => l.msg === 'kafka: reading Lines in doubt back failed; retrying', 30_000);
+  const second = await tr2.stop();
+  t.same(second.bad, []);
+  t.equal(await d2.stop(), 0, 'exit 0');
+  t.notOk(d2.logs.some((l) => l.msg === 'drain timed out; queued Lines lost'), 'the drain did not time out');
+  const drained = d2.logs.find((l) => l.msg === 'drained') as { ms?: number } | undefined;
+  t.ok(drained !== undefined && drained.ms! < drainTimeoutMs, `drained in ${drained?.ms} ms, within drainTimeoutMs ${drainTimeoutMs}`);
+
+  // Run 3: the broker back: every Line of both runs in its topic, once.
+  proxy.unmute();
+  const d3 = await startKafkaDaemon(viaProxy, opts);
+  t.teardown(() => d3.stop());
+  await waitFor('the spool empty', () => spoolHoldsNothing(d3), 60_000).catch(() => {});
+  t.equal(await d3.stop(), 0);
+  const gr = await topicHolds(kafka.bootstrap, topics.gr, first.ok);
+  t.same(gr.missing, [], `run 1: every one of ${first.ok.length} answered Lines in the topic`);
+  t.equal(gr.duplicated, 0, 'run 1: none twice');
+  const tr = await topicHolds(kafka.bootstrap, topics.tr, second.ok);
+  t.same(tr.missing, [], `run 2: every one of ${second.ok.length} answered Lines in the topic`);
+  t.equal(tr.duplicated, 0, 'run 2: none twice');
+});
