@@ -2,11 +2,15 @@
  * Lines in doubt (src/kafka/doubt.ts) under further faults: a restart
  * whose read-back cannot reach the broker and is stopped by SIGTERM. The
  * broker's acknowledgements are swallowed by a proxy (so Lines are written
- * and never acknowledged), then the proxy refuses every connection.
+ * and never acknowledged), then the proxy refuses every connection; and
+ * Lines alike (same topic, time and bytes) in two runs.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import type { Test } from 'tap';
+import { consume } from '../helpers/consume.js';
+import { request } from '../helpers/http.js';
 import { spoolHoldsNothing, startKafkaDaemon, topicHolds, traffic, waitFor } from '../helpers/kafka-daemon.js';
 import { spoolDir } from '../helpers/kafka-spool.js';
 import { startKafka } from '../helpers/kafka.js';
@@ -67,4 +71,59 @@ t.test('SIGTERM while the read-back waits for a broker that is gone: the shutdow
   const tr = await topicHolds(kafka.bootstrap, topics.tr, second.ok);
   t.same(tr.missing, [], `run 2: every one of ${second.ok.length} answered Lines in the topic`);
   t.equal(tr.duplicated, 0, 'run 2: none twice');
+});
+
+/** `bulks` bulk requests of `per` Lines alike each, sent one after the other; all answered 204. */
+async function sameLines(t: Test, port: number, bulks: number, per: number): Promise<void> {
+  const body = JSON.stringify({ requests: Array.from({ length: per }, () => '?id=same') });
+  for (let i = 0; i < bulks; i++) {
+    const r = await request(port, '/track', { method: 'POST', host: 'gr.test', body, headers: { 'content-type': 'application/json' } });
+    if (r.status !== 204) t.fail(`bulk answered ${r.status}`);
+  }
+}
+
+t.test('Lines alike in an earlier run are not taken for Lines in doubt: none is skipped that Kafka lacks', async (t) => {
+  // Two identical requests in the same millisecond are two Lines with one
+  // fingerprint. Here the two runs' Lines share their milliseconds (the
+  // clock is set back to the same instant before each burst): a run that
+  // ends with Lines in doubt and no acknowledgement at all reads every
+  // partition from the oldest Line in doubt's time, where the earlier run's
+  // delivered Lines alike are too.
+  const topic = 'in-doubt-faults.alike';
+  await kafka.createTopic(topic, 3);
+  const dir = spoolDir();
+  const opts = { topics: { gr: topic }, clock: Date.now(), kafka: { flushTimeoutMs: 2000, spool: { dir, fsyncMs: 100 } } };
+  const T = Date.now() - 60_000;
+  const bulks = 10, per = 5;
+
+  // Run 0: delivered, acknowledged, a clean stop.
+  proxy.unmute();
+  const d0 = await startKafkaDaemon(viaProxy, opts);
+  t.teardown(() => d0.stop());
+  await d0.waitLog((l) => l.msg === 'kafka producer connected');
+  await d0.setClock(T);
+  await sameLines(t, d0.port, bulks, per);
+  t.equal(await d0.stop(), 0);
+  t.notOk(existsSync(join(dir, 'in-doubt.json')), 'nothing in doubt after run 0');
+
+  // Run 1: the broker black-holed before any acknowledgement; the same Lines held by librdkafka at SIGTERM.
+  const d1 = await startKafkaDaemon(viaProxy, opts);
+  t.teardown(() => d1.stop());
+  await d1.waitLog((l) => l.msg === 'kafka producer connected');
+  proxy.blackHole();
+  await d1.setClock(T);
+  await sameLines(t, d1.port, bulks, per);
+  t.equal(await d1.stop(), 0);
+  t.ok(existsSync(join(dir, 'in-doubt.json')), 'Lines in doubt after run 1');
+
+  // Run 2: read back, then drained.
+  proxy.unmute();
+  const d2 = await startKafkaDaemon(viaProxy, opts);
+  t.teardown(() => d2.stop());
+  await waitFor('the spool empty', () => spoolHoldsNothing(d2), 60_000).catch(() => {});
+  t.equal(await d2.stop(), 0);
+  const readBack = d2.logs.find((l) => l.msg === 'kafka: Lines in doubt read back; those found in the topic are not sent again') as { inDoubt?: number; found?: number } | undefined;
+  const got = await consume(kafka.bootstrap, topic, { count: 2 * bulks * per, settleMs: 3000, timeoutMs: 30_000 });
+  t.equal(got.length, 2 * bulks * per,
+    `every answered Line in the topic: ${got.length} of ${2 * bulks * per} (read back: ${readBack?.found} of ${readBack?.inDoubt} in doubt taken as already there)`);
 });
