@@ -125,6 +125,18 @@ export class InDoubt {
   }
 
   /**
+   * The drainer has seen every record of the spool (it is empty, or handed
+   * over its last ones): every record there at start was drained, so what is left to skip matches none (their topic re-pointed
+   * by config, or the record lost) and is forgotten with the doubt file.
+   */
+  spoolEmpty(): void {
+    if (this.skip.size === 0 || this.pending !== null || this.dir === null) return;
+    this.log.info({ lines: this.skip.size }, 'kafka: Lines in doubt found in the topic but no longer in the spool; forgotten');
+    this.skip = new Tally();
+    void removeDoubt(this.dir);
+  }
+
+  /**
    * At shutdown, after the spool took every Line without a report: the
    * doubt file for the next start (none when nothing is in doubt).
    */

@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import Kafka from 'node-rdkafka';
 import t from 'tap';
 import type { Test } from 'tap';
 import { consume } from '../helpers/consume.js';
@@ -126,4 +127,65 @@ t.test('Lines alike in an earlier run are not taken for Lines in doubt: none is 
   const got = await consume(kafka.bootstrap, topic, { count: 2 * bulks * per, settleMs: 3000, timeoutMs: 30_000 });
   t.equal(got.length, 2 * bulks * per,
     `every answered Line in the topic: ${got.length} of ${2 * bulks * per} (read back: ${readBack?.found} of ${readBack?.inDoubt} in doubt taken as already there)`);
+});
+
+t.test('a topic in doubt deleted before the restart: the read-back does not hold the spool back', async (t) => {
+  const topic = 'in-doubt-faults.gone';
+  await kafka.createTopic(topic, 3);
+  const dir = spoolDir();
+  const opts = { topics: { gr: topic }, kafka: { flushTimeoutMs: 2000, spool: { dir, fsyncMs: 100 } } };
+  proxy.unmute();
+  const d1 = await startKafkaDaemon(viaProxy, opts);
+  t.teardown(() => d1.stop());
+  await d1.waitLog((l) => l.msg === 'kafka producer connected');
+  const tr = traffic(d1, 'gr.test', 4, 5);
+  await sleep(1000);
+  proxy.mute();
+  await sleep(1000);
+  const first = await tr.stop();
+  t.equal(await d1.stop(), 0);
+  t.ok(existsSync(join(dir, 'in-doubt.json')), 'Lines in doubt');
+  proxy.unmute();
+  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': kafka.bootstrap });
+  await new Promise<void>((resolve, reject) => admin.deleteTopic(topic, 10_000, (err) => (err ? reject(err) : resolve())));
+  admin.disconnect();
+  await sleep(2000);
+
+  const d2 = await startKafkaDaemon(viaProxy, opts);
+  t.teardown(() => d2.stop());
+  await waitFor('the spool empty', () => spoolHoldsNothing(d2), 30_000).catch(() => {});
+  t.ok(await spoolHoldsNothing(d2), `the spool drained (${first.ok.length} Lines of run 1)`);
+  t.ok(d2.logs.some((l) => l.msg === 'kafka: Lines in doubt read back; those found in the topic are not sent again'), 'the read-back ended');
+  t.equal(await d2.stop(), 0);
+});
+
+t.test('a flavor re-pointed to another topic before the restart: its Lines all go there, and the doubt file does not outlive them', async (t) => {
+  const before = 'in-doubt-faults.before', after = 'in-doubt-faults.after';
+  await kafka.createTopic(before, 3);
+  await kafka.createTopic(after, 3);
+  const dir = spoolDir();
+  const opts = { kafka: { flushTimeoutMs: 2000, spool: { dir, fsyncMs: 100 } } };
+  proxy.unmute();
+  const d1 = await startKafkaDaemon(viaProxy, { ...opts, topics: { gr: before } });
+  t.teardown(() => d1.stop());
+  await d1.waitLog((l) => l.msg === 'kafka producer connected');
+  const tr = traffic(d1, 'gr.test', 8, 2);
+  await sleep(1500);
+  proxy.mute();
+  await sleep(1500);
+  await tr.stop();
+  t.equal(await d1.stop(), 0);
+  const held = (d1.logs.find((l) => l.msg === 'kafka: Lines librdkafka still held at shutdown written to the spool') as { lines?: number } | undefined)?.lines ?? 0;
+  t.ok(existsSync(join(dir, 'in-doubt.json')), `${held} Lines in doubt`);
+
+  proxy.unmute();
+  const d2 = await startKafkaDaemon(viaProxy, { ...opts, topics: { gr: after } });
+  t.teardown(() => d2.stop());
+  await waitFor('the spool empty', () => spoolHoldsNothing(d2), 30_000).catch(() => {});
+  const readBack = d2.logs.find((l) => l.msg === 'kafka: Lines in doubt read back; those found in the topic are not sent again') as { inDoubt?: number; found?: number } | undefined;
+  t.ok((readBack?.found ?? 0) > 0, `found in the old topic: ${readBack?.found} of ${readBack?.inDoubt}`);
+  const got = await consume(kafka.bootstrap, after, { count: held, settleMs: 1000, timeoutMs: 20_000 });
+  t.equal(got.length, held, 'every Line in doubt sent to the new topic');
+  t.equal(await d2.stop(), 0);
+  t.notOk(existsSync(join(dir, 'in-doubt.json')), 'no doubt file once the spool is empty');
 });
