@@ -12,7 +12,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { consume } from '../helpers/consume.js';
 import { request } from '../helpers/http.js';
-import { spoolHoldsNothing, startKafkaDaemon, topicHolds, traffic, waitFor } from '../helpers/kafka-daemon.js';
+import { idCounts, spoolHoldsNothing, startKafkaDaemon, topicHolds, traffic, waitFor } from '../helpers/kafka-daemon.js';
 import { spoolDir } from '../helpers/kafka-spool.js';
 import { startKafka } from '../helpers/kafka.js';
 import { startMuteProxy } from '../helpers/mute-proxy.js';
@@ -188,4 +188,58 @@ t.test('a flavor re-pointed to another topic before the restart: its Lines all g
   t.equal(got.length, held, 'every Line in doubt sent to the new topic');
   t.equal(await d2.stop(), 0);
   t.notOk(existsSync(join(dir, 'in-doubt.json')), 'no doubt file once the spool is empty');
+});
+
+/** `n` messages of no instance of scratchd's (no headers) into `topic`: what a busy shared topic holds. */
+async function fill(bootstrap: string, topic: string, n: number): Promise<void> {
+  const p = new Kafka.Producer({ 'metadata.broker.list': bootstrap, 'linger.ms': 20, 'queue.buffering.max.messages': 2_000_000 });
+  await new Promise<void>((resolve, reject) => p.connect({}, (err) => (err ? reject(err) : resolve())));
+  const value = Buffer.from('{"other":"producer","pad":"................................"}');
+  for (let i = 0; i < n; i++) p.produce(topic, null, value, null, Date.now());
+  await new Promise<void>((resolve, reject) => p.flush(60_000, (err) => (err ? reject(err) : resolve())));
+  await new Promise<void>((resolve) => p.disconnect(() => resolve()));
+}
+
+t.test('SIGTERM in the middle of a long read-back: a prompt exit 0, and the next start still finds the Lines in doubt', async (t) => {
+  const topic = 'in-doubt-faults.busy';
+  await kafka.createTopic(topic, 3);
+  const dir = spoolDir();
+  const opts = { topics: { gr: topic }, kafka: { flushTimeoutMs: 2000, spool: { dir, fsyncMs: 100 } } };
+  proxy.unmute();
+  const d1 = await startKafkaDaemon(viaProxy, opts);
+  t.teardown(() => d1.stop());
+  await d1.waitLog((l) => l.msg === 'kafka producer connected');
+  const tr = traffic(d1, 'gr.test', 8, 2);
+  await sleep(1500);
+  proxy.mute();
+  await sleep(1500);
+  const first = await tr.stop();
+  t.equal(await d1.stop(), 0);
+  t.ok(existsSync(join(dir, 'in-doubt.json')), 'Lines in doubt');
+  proxy.unmute();
+  await fill(kafka.bootstrap, topic, 1_500_000);
+
+  // Run 2: SIGTERM while it reads.
+  const d2 = await startKafkaDaemon(viaProxy, opts);
+  t.teardown(() => d2.stop());
+  await d2.waitLog((l) => l.msg === 'serving');
+  await sleep(1500);
+  t.notOk(d2.logs.some((l) => l.msg === 'kafka: Lines in doubt read back; those found in the topic are not sent again'), 'still reading at SIGTERM');
+  t.equal(await d2.stop(), 0, 'exit 0');
+  const drained = d2.logs.find((l) => l.msg === 'drained') as { ms?: number } | undefined;
+  t.ok(drained !== undefined && drained.ms! < 10_000, `drained in ${drained?.ms} ms`);
+
+  // Run 3: read back in full, every answered Line once.
+  const d3 = await startKafkaDaemon(viaProxy, opts);
+  t.teardown(() => d3.stop());
+  await waitFor('the spool empty', () => spoolHoldsNothing(d3), 60_000).catch(() => {});
+  t.equal(await d3.stop(), 0);
+  const readBack = d3.logs.find((l) => l.msg === 'kafka: Lines in doubt read back; those found in the topic are not sent again') as { inDoubt?: number; found?: number } | undefined;
+  const opened = d3.logs.find((l) => l.msg === 'kafka spool opened') as { time?: string } | undefined;
+  const readMs = Date.parse(String((readBack as { time?: string } | undefined)?.time)) - Date.parse(String(opened?.time));
+  t.ok((readBack?.found ?? 0) > 0, `found in the topic: ${readBack?.found} of ${readBack?.inDoubt}, read back in ${readMs} ms`);
+  const got = await consume(kafka.bootstrap, topic, { count: first.ok.length + 1_500_000, settleMs: 2000, timeoutMs: 60_000 });
+  const counts = idCounts(got.filter((m) => m.headers.instance !== undefined).map((m) => m.value));
+  t.same(first.ok.filter((id) => !counts.has(id)), [], `every one of ${first.ok.length} answered Lines in the topic`);
+  t.equal([...counts.values()].reduce((n, c) => n + c - 1, 0), 0, 'none twice');
 });
