@@ -6,6 +6,7 @@
  * Lines alike (same topic, time and bytes) in two runs.
  */
 import { existsSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import Kafka from 'node-rdkafka';
 import t from 'tap';
@@ -242,4 +243,40 @@ t.test('SIGTERM in the middle of a long read-back: a prompt exit 0, and the next
   const counts = idCounts(got.filter((m) => m.headers.instance !== undefined).map((m) => m.value));
   t.same(first.ok.filter((id) => !counts.has(id)), [], `every one of ${first.ok.length} answered Lines in the topic`);
   t.equal([...counts.values()].reduce((n, c) => n + c - 1, 0), 0, 'none twice');
+});
+
+t.test('Lines alike under load, their acknowledgements swallowed, SIGTERM, restart: the topic holds as many as were answered', async (t) => {
+  const topic = 'in-doubt-faults.same';
+  await kafka.createTopic(topic, 3);
+  const dir = spoolDir();
+  const opts = { topics: { gr: topic }, kafka: { flushTimeoutMs: 2000, spool: { dir, fsyncMs: 100 } } };
+  proxy.unmute();
+  const d1 = await startKafkaDaemon(viaProxy, opts);
+  t.teardown(() => d1.stop());
+  await d1.waitLog((l) => l.msg === 'kafka producer connected');
+  // Every request the same: many Lines alike share each millisecond.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  let stopped = false, answered = 0;
+  const client = async (): Promise<void> => {
+    while (!stopped) {
+      const r = await request(d1.port, '/track?id=same', { host: 'gr.test', agent });
+      if (r.status === 200) answered++;
+    }
+  };
+  const clients = Array.from({ length: 8 }, client);
+  await sleep(1500);
+  proxy.mute();
+  await sleep(1500);
+  stopped = true;
+  await Promise.all(clients);
+  agent.destroy();
+  t.equal(await d1.stop(), 0);
+  proxy.unmute();
+  const d2 = await startKafkaDaemon(viaProxy, opts);
+  t.teardown(() => d2.stop());
+  await waitFor('the spool empty', () => spoolHoldsNothing(d2), 60_000).catch(() => {});
+  t.equal(await d2.stop(), 0);
+  const readBack = d2.logs.find((l) => l.msg === 'kafka: Lines in doubt read back; those found in the topic are not sent again') as { inDoubt?: number; found?: number } | undefined;
+  const got = await consume(kafka.bootstrap, topic, { count: answered, settleMs: 3000, timeoutMs: 30_000 });
+  t.equal(got.length, answered, `${got.length} of ${answered} answered Lines in the topic (read back: ${readBack?.found} of ${readBack?.inDoubt} found)`);
 });
