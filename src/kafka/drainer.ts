@@ -85,6 +85,7 @@ export class Drainer {
   /** Produce nothing more; resolves when the loop has ended. */
   stop(): Promise<void> {
     this.stopped = true;
+    this.doubt.stop();
     return this.running;
   }
 
@@ -129,6 +130,7 @@ export class Drainer {
         this.rewindPending = false;
       }
       if (spool.isEmpty() && this.unreported.size === 0) {
+        this.doubt.spoolEmpty();
         this.spill.end({ drained: spool.drained }, 'kafka: the spool is empty, Lines go to librdkafka again');
         continue;
       }
@@ -160,6 +162,7 @@ export class Drainer {
       const sliceStart = performance.now();
       await this.produce(spool, records);
       if (handOver && !this.rewindPending) {
+        this.doubt.spoolEmpty();
         this.spill.end({ drained: spool.drained, inFlight: this.unreported.size }, 'kafka: the spool caught up, Lines go to librdkafka again');
       }
       // Rest so that the whole loop stays under the pace's ceiling: the

@@ -22,6 +22,7 @@ const RETRY_MAX_MS = 10_000;
 const GIVE_UP_AFTER = 5;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const HALTED = Symbol('halted');
 
 export class InDoubt {
   /** The doubt file as read at start, while its `unsure` is not read back yet. */
@@ -32,6 +33,8 @@ export class InDoubt {
   found = 0;
   private readonly acked = new Map<string, Map<number, number>>();
   private readonly limited: ReturnType<typeof rateLimited>;
+  private halt: () => void = () => {};
+  private readonly halted = new Promise<void>((resolve) => (this.halt = resolve));
 
   constructor(
     private readonly dir: string | null,
@@ -73,11 +76,18 @@ export class InDoubt {
   async confirm(stopped: () => boolean, brokerUp: () => boolean = () => false): Promise<void> {
     const d = this.pending;
     if (d === null || d.unsure === null || this.dir === null) return;
+    const halted = this.halted.then((): typeof HALTED => HALTED);
     let backoff = RETRY_MIN_MS;
     let failedWhileUp = 0;
     while (!stopped()) {
+      // A shutdown does not wait for a broker call (up to callTimeoutMs) or a
+      // retry's pause: the attempt ends by itself (its consumer disconnects)
+      // and the Lines stay in doubt for the next start.
+      const attempt = readBack(this.settings, this.instance, d.unsure, this.limits, stopped);
+      attempt.catch(() => {});
       try {
-        const found = await readBack(this.settings, this.instance, d.unsure, this.limits, stopped);
+        const found = await Promise.race([attempt, halted]);
+        if (found === HALTED) return;
         this.settle(found, d.unsure.prints.length);
         break;
       } catch (err) {
@@ -91,11 +101,17 @@ export class InDoubt {
           break;
         }
         this.limited('readback', { err: (err as Error).message, retryInMs: backoff }, 'kafka: reading Lines in doubt back failed; retrying');
-        await sleep(backoff);
+        if (await Promise.race([sleep(backoff), halted]) === HALTED) return;
         backoff = Math.min(backoff * 2, RETRY_MAX_MS);
       }
     }
+    if (stopped()) return; // still in doubt: the shutdown's save() keeps it
     await this.persist(null);
+  }
+
+  /** Shutdown: a read-back under way, or waiting to retry, is given up at once. */
+  stop(): void {
+    this.halt();
   }
 
   private settle(found: Tally, inDoubt: number): void {
@@ -111,6 +127,18 @@ export class InDoubt {
     this.found++;
     if (this.skip.size === 0 && this.pending === null && this.dir !== null) void removeDoubt(this.dir);
     return true;
+  }
+
+  /**
+   * The drainer has seen every record of the spool (it is empty, or handed
+   * over its last ones): every record there at start was drained, so what is left to skip matches none (their topic re-pointed
+   * by config, or the record lost) and is forgotten with the doubt file.
+   */
+  spoolEmpty(): void {
+    if (this.skip.size === 0 || this.pending !== null || this.dir === null) return;
+    this.log.info({ lines: this.skip.size }, 'kafka: Lines in doubt found in the topic but no longer in the spool; forgotten');
+    this.skip = new Tally();
+    void removeDoubt(this.dir);
   }
 
   /**

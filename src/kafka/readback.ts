@@ -1,10 +1,11 @@
 /**
  * The read-back (doubt.ts): which Lines in doubt a topic already holds.
  * Per partition it reads from past the last offset acknowledged before the
- * shutdown (or, where none was, from the first message not older than the
- * oldest Line in doubt) to the end, with a consumer of its own that joins
- * no group and commits nothing, and counts this instance's messages whose
- * fingerprint is in doubt. Only the main thread runs it (node-rdkafka).
+ * shutdown (and not before the first message as new as the oldest Line in
+ * doubt) to the end, with a consumer of its own that joins no group and
+ * commits nothing, and counts this instance's messages whose fingerprint is
+ * in doubt. A partition where that run had nothing acknowledged is not read
+ * (its Lines in doubt are sent again). Only the main thread runs it (node-rdkafka).
  */
 import Kafka from 'node-rdkafka';
 import { fingerprint, Tally, type Unsure } from './doubt.js';
@@ -47,6 +48,7 @@ export async function readBack(settings: Record<string, string | number | boolea
     const deadline = Date.now() + limits.totalTimeoutMs;
     const found = new Tally();
     for (const topic of Object.keys(unsure.acked)) {
+      if (stopped()) throw new Error('stopped');
       await readTopic(consumer, topic, unsure, instance, limits, deadline, doubt, found, stopped);
     }
     return found;
@@ -66,11 +68,17 @@ async function readTopic(consumer: Kafka.KafkaConsumer, topic: string, unsure: U
   const to = new Map<number, number>();
   let total = 0;
   for (const partition of partitions) {
+    if (stopped()) throw new Error('stopped');
     const w = await call<Kafka.WatermarkOffsets>((cb) => consumer.queryWatermarkOffsets(topic, partition, limits.callTimeoutMs, cb));
     const t = byTime.find((x) => x.partition === partition)?.offset ?? -1;
     if (t < 0) continue; // no message as new as the oldest Line in doubt
+    // Without an offset acknowledged in that run, this instance's earlier
+    // messages are there too, and Lines alike among them (same time and
+    // bytes) would be taken for Lines in doubt and never sent: not read,
+    // its Lines in doubt are sent again (at least once).
     const acked = unsure.acked[topic]?.[String(partition)];
-    const start = Math.max(t, acked === undefined ? 0 : acked + 1, w.lowOffset);
+    if (acked === undefined) continue;
+    const start = Math.max(t, acked + 1, w.lowOffset);
     if (start >= w.highOffset) continue;
     from.set(partition, start);
     to.set(partition, w.highOffset);

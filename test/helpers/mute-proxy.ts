@@ -13,17 +13,27 @@ export interface MuteProxy {
   readonly port: number;
   mute(): void;
   unmute(): void;
+  /** Like mute, and the requests do not reach the broker either: nothing is written. */
+  blackHole(): void;
+  /** The broker unreachable: every connection closed, new ones refused at once (until unmute). */
+  cut(): void;
   close(): Promise<void>;
 }
 
 export async function startMuteProxy(target: number): Promise<MuteProxy> {
   let muted = false;
-  const open = new Set<{ client: net.Socket; broker: net.Socket; muted: boolean }>();
+  let cut = false;
+  let holed = false;
+  const open = new Set<{ client: net.Socket; broker: net.Socket; muted: boolean; holed: boolean }>();
   const server = net.createServer((client) => {
+    if (cut) {
+      client.destroy();
+      return;
+    }
     const broker = net.connect(target, '127.0.0.1');
-    const pair = { client, broker, muted };
+    const pair = { client, broker, muted, holed };
     open.add(pair);
-    client.on('data', (b) => broker.write(b));
+    client.on('data', (b) => { if (!pair.holed) broker.write(b); });
     broker.on('data', (b) => { if (!pair.muted) client.write(b); });
     const end = (): void => { client.destroy(); broker.destroy(); open.delete(pair); };
     for (const s of [client, broker]) { s.on('error', end); s.on('close', end); }
@@ -37,7 +47,17 @@ export async function startMuteProxy(target: number): Promise<MuteProxy> {
     },
     unmute() {
       muted = false;
+      cut = false;
+      holed = false;
       for (const p of [...open]) if (p.muted) { p.client.destroy(); p.broker.destroy(); open.delete(p); }
+    },
+    blackHole() {
+      muted = holed = true;
+      for (const p of open) p.muted = p.holed = true;
+    },
+    cut() {
+      cut = true;
+      for (const p of [...open]) { p.client.destroy(); p.broker.destroy(); open.delete(p); }
     },
     close: () => new Promise<void>((resolve) => {
       for (const p of open) { p.client.destroy(); p.broker.destroy(); }
