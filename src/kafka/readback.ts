@@ -88,10 +88,15 @@ async function readTopic(consumer: Kafka.KafkaConsumer, topic: string, unsure: U
   if (total > limits.maxMessages) throw new ReadBackError(`${total} messages to read in ${topic}, more than ${limits.maxMessages}`);
   consumer.assign([...from].map(([partition, offset]) => ({ topic, partition, offset })));
   try {
+    let progress = Date.now();
     while (to.size > 0) {
       if (stopped()) throw new Error('stopped');
       if (Date.now() > deadline) throw new ReadBackError(`not read within ${limits.totalTimeoutMs} ms`);
+      // Nothing for a while: the broker is gone again. Retried, like a
+      // broker that does not answer at all, rather than given up.
+      if (Date.now() - progress > limits.callTimeoutMs * 3) throw new Error(`${topic}: nothing read for ${limits.callTimeoutMs * 3} ms`);
       const batch = await call<Kafka.Message[]>((cb) => consumer.consume(1000, cb));
+      if (batch.length > 0) progress = Date.now();
       for (const m of batch) {
         const end = to.get(m.partition);
         if (end === undefined || m.offset >= end || m.value === null || !fromInstance(m.headers, instance)) continue;
