@@ -89,6 +89,7 @@ async function readTopic(consumer: Kafka.KafkaConsumer, topic: string, unsure: U
   consumer.assign([...from].map(([partition, offset]) => ({ topic, partition, offset })));
   try {
     let progress = Date.now();
+    let position = 0;
     while (to.size > 0) {
       if (stopped()) throw new Error('stopped');
       if (Date.now() > deadline) throw new ReadBackError(`not read within ${limits.totalTimeoutMs} ms`);
@@ -96,7 +97,6 @@ async function readTopic(consumer: Kafka.KafkaConsumer, topic: string, unsure: U
       // broker that does not answer at all, rather than given up.
       if (Date.now() - progress > limits.callTimeoutMs * 3) throw new Error(`${topic}: nothing read for ${limits.callTimeoutMs * 3} ms`);
       const batch = await call<Kafka.Message[]>((cb) => consumer.consume(1000, cb));
-      if (batch.length > 0) progress = Date.now();
       for (const m of batch) {
         const end = to.get(m.partition);
         if (end === undefined || m.offset >= end || m.value === null || !fromInstance(m.headers, instance)) continue;
@@ -105,9 +105,13 @@ async function readTopic(consumer: Kafka.KafkaConsumer, topic: string, unsure: U
       }
       // Done with a partition once the next offset to read is its end (a
       // control record, which is never returned, may be the last one).
+      let at = 0;
       for (const p of consumer.position([...to.keys()].map((partition) => ({ topic, partition })))) {
+        at += Math.max(0, p.offset);
         if (p.offset >= 0 && p.offset >= to.get(p.partition)!) to.delete(p.partition);
       }
+      if (batch.length > 0 || at !== position) progress = Date.now();
+      position = at;
     }
   } finally {
     consumer.unassign();
