@@ -1,4 +1,4 @@
-import { CLASS, C_BRACKET, C_EQ, C_ESC, C_PCT, C_PLUS, C_SEP, bytes, HEX, hexAt, validUtf8, wellFormed, type Bytes } from './bytes.js';
+import { CLASS, C_BRACKET, C_EQ, C_PCT, C_PLUS, C_SEP, bytes, hexAt, validUtf8, wellFormed, type Bytes } from './bytes.js';
 import { BAD_ENCODING, INVALID_UTF8, type Rejection } from './limits.js';
 import { ENTRY_WIDTH, SLAB, scratch } from './scratch.js';
 
@@ -26,11 +26,7 @@ import { ENTRY_WIDTH, SLAB, scratch } from './scratch.js';
  * inner loop: V8 folds a module's own constants into the compiled loop, while an
  * imported binding is loaded from its module cell at every use.
  */
-const PCT = C_PCT, PLUS = C_PLUS, BRACKET = C_BRACKET, SEP = C_SEP, EQ = C_EQ, ESC = C_ESC;
-
-/** hex digit value of any byte, or 255 */
-const HEX_ALL = new Uint8Array(256).fill(255);
-HEX_ALL.set(HEX);
+const PCT = C_PCT, PLUS = C_PLUS, BRACKET = C_BRACKET, SEP = C_SEP, EQ = C_EQ;
 
 /** flat()'s answer when a key has a bracket: the query needs the Rack port. */
 export const NESTED: unique symbol = Symbol('nested');
@@ -48,12 +44,9 @@ for (let c = 0; c < 0x60; c++) {
   ESCAPES.push(Uint8Array.from(Buffer.from(s, 'latin1')));
 }
 
-/**
- * Writes b (" \ or a control character) at n as its JSON escape; returns the new
- * n. A call of its own: it is rare, and out of the scan it leaves V8's inlining
- * budget to the scan.
- */
-function escape(o: Buffer, n: number, b: number): number {
+/** Writes decoded byte b (a %XX or raw ASCII) at n, escaped for JSON; returns the new n. */
+function put(o: Buffer, n: number, b: number): number {
+  if (b >= 0x20 && b !== 0x22 && b !== 0x5c) { o[n++] = b; return n; }
   const e = ESCAPES[b]!;
   for (let x = 0; x < e.length; x++) o[n++] = e[x]!;
   return n;
@@ -140,22 +133,14 @@ function addEntry(o: Buffer, count: number, ks: number, ke: number, vs: number, 
 }
 
 /**
- * The other answers of scanPart (where it stopped writing, whether it wrote a
- * byte >= 0x80), addExtra (n) and jsonPairs (need): a module's own record, not a
- * field of the imported scratch, which is loaded from its module cell at every use.
- */
-const part = { n: 0, high: 0, need: 0 };
-
-/** scanPart's answers besides a position: a bad %-escape, a key with a bracket. */
-const BAD = -1, BRACKET_KEY = -2;
-
-/**
- * The query's Values as JSON, or why not. The per-character work is
- * scanPart's, one loop for keys and values alike, small enough that V8 inlines
- * it at both of its calls here (`--trace-turbo-inlining`).
+ * The query's Values as JSON, or why not. One function on purpose, the one
+ * exception to the house's 80 lines: it is the serving thread's largest
+ * self time, and split into its scans (the key's, the value's) and its two
+ * ends, or with only its ends moved out, it measured slower (bench/micro.mjs,
+ * BENCHMARKS.md's issue 25 section).
  */
 export function flat(query: string, extra: readonly string[] | undefined): Buffer | Rejection | typeof NESTED {
-  // The scan reads bytes: a byte array load is cheaper than charCodeAt, and raw
+  // The loop reads bytes: a byte array load is cheaper than charCodeAt, and raw
   // non-ASCII characters are then already the UTF-8 bytes they stand for. A lone
   // surrogate has no UTF-8 form (utf8Write makes it U+FFFD); the general path
   // handles those queries exactly as Rack would see their bytes.
@@ -165,21 +150,29 @@ export function flat(query: string, extra: readonly string[] | undefined): Buffe
   if (len !== query.length && !wellFormed(query, 0, query.length)) return NESTED;
   // worst case: content grows at most 6x (a control character becomes \u00xx), and
   // each segment adds at most 8 bytes (,"":null) for at least one character of its own
-  // plus its separator: 10 bytes per character is enough; then the extra pairs.
-  let need = len * 10 + 64;
+  // plus its separator: 10 bytes per character is enough. Each extra pair needs
+  // its JSON text as UTF-8 (at most 3 bytes per unit) plus `,:`.
   let extraJson: string[] | undefined;
+  let need = len * 10 + 64;
   if (extra !== undefined) {
-    extraJson = jsonPairs(extra);
-    need += part.need;
+    extraJson = [];
+    for (let e = 0; e + 1 < extra.length; e += 2) {
+      const k = JSON.stringify(extra[e]!), v = JSON.stringify(extra[e + 1]!);
+      extraJson.push(k, v);
+      need += (k.length + v.length) * 3 + 2;
+    }
   }
-  // the free end of the slab, or a buffer of its own
-  let o = scratch.slab, base = scratch.slabAt;
+  let o: Bytes, base: number;
   if (need > SLAB) {
     o = bytes(need);
     base = 0;
-  } else if (SLAB - base < need) {
-    o = scratch.slab = bytes(SLAB);
-    base = scratch.slabAt = 0;
+  } else {
+    if (SLAB - scratch.slabAt < need) {
+      scratch.slab = bytes(SLAB);
+      scratch.slabAt = 0;
+    }
+    o = scratch.slab;
+    base = scratch.slabAt;
   }
   let n = base + 1;           // o[base] is left for the '{'
   let count = 0;
@@ -192,27 +185,75 @@ export function flat(query: string, extra: readonly string[] | undefined): Buffe
     o[n++] = 0x2c;            // ,
     const ks = n;
     o[n++] = 0x22;            // "
-    let j = scanPart(q, i, len, o, n, true);
-    if (j < 0) return j === BAD ? BAD_ENCODING : NESTED;
-    n = part.n;
-    const high = part.high;
+    let high = 0;
+    let j = i, c = 0;
+    // key: up to '=' or a separator
+    for (; j < len; j++) {
+      c = q[j]!;
+      if (c < 128) {
+        const k = CLASS[c]!;
+        if (k === 0) { o[n++] = c; continue; }
+        if (k === SEP || k === EQ) break;
+        if (k === PCT) {
+          const b = hexAt(q, j, len);
+          if (b < 0) return BAD_ENCODING;
+          j += 2;
+          if (b >= 0x80) { high = 1; o[n++] = b; continue; }
+          if (b === 0x5b || b === 0x5d) return NESTED;
+          n = put(o, n, b);
+        } else if (k === PLUS) {
+          o[n++] = 0x20;
+        } else if (k === BRACKET) {
+          return NESTED;
+        } else {
+          n = put(o, n, c);
+        }
+      } else {
+        high = 1;
+        o[n++] = c;
+      }
+    }
     o[n++] = 0x22;
     const ke = n;
-    const hasEq = j < len && q[j] === 0x3d;
+    const hasEq = j < len && c === 0x3d;
     if (ke - ks === 2) {
       // empty key: Rack ignores the segment, after unescaping its value
       n = start;
-      if (hasEq && (j = skipValue(q, j + 1, len)) < 0) return BAD_ENCODING;
+      if (hasEq) {
+        for (j++; j < len; j++) {
+          c = q[j]!;
+          if (c === 0x26 || c === 0x3b) break;
+          if (c === 0x25 && hexAt(q, j, len) < 0) return BAD_ENCODING;
+        }
+      }
     } else {
       o[n++] = 0x3a;          // :
       const vs = n;
       let vhigh = 0;
       if (hasEq) {
         o[n++] = 0x22;
-        j = scanPart(q, j + 1, len, o, n, false);
-        if (j < 0) return BAD_ENCODING;
-        n = part.n;
-        vhigh = part.high;
+        for (j++; j < len; j++) {
+          c = q[j]!;
+          if (c < 128) {
+            const k = CLASS[c]!;
+            if (k === 0) { o[n++] = c; continue; }
+            if (k === SEP) break;
+            if (k === PCT) {
+              const b = hexAt(q, j, len);
+              if (b < 0) return BAD_ENCODING;
+              j += 2;
+              if (b >= 0x80) { vhigh = 1; o[n++] = b; continue; }
+              n = put(o, n, b);
+            } else if (k === PLUS) {
+              o[n++] = 0x20;
+            } else {
+              n = put(o, n, c);     // = [ ] are plain bytes here; " \ and controls are escaped
+            }
+          } else {
+            vhigh = 1;
+            o[n++] = c;
+          }
+        }
         o[n++] = 0x22;
       } else {
         o[n++] = 0x6e; o[n++] = 0x75; o[n++] = 0x6c; o[n++] = 0x6c;   // null
@@ -227,94 +268,17 @@ export function flat(query: string, extra: readonly string[] | undefined): Buffe
     while (i < len && q[i] === 0x20) i++;
   }
   if (extraJson !== undefined) {
-    count = addExtra(o, n, count, extraJson);
-    n = part.n;
-  }
-  return finish(o, base, n, count);
-}
-
-/**
- * Writes one key (up to '=' or a separator) or value (up to a separator) from
- * q[j], decoded and JSON-escaped, at o[n]. Returns where it stopped, or BAD, or
- * BRACKET_KEY for a key that needs the Rack port; sets part.n (the new n)
- * and part.high (whether it wrote a byte >= 0x80).
- */
-function scanPart(q: Bytes, j: number, len: number, o: Bytes, n: number, isKey: boolean): number {
-  let high = 0;
-  for (; j < len; j++) {
-    let c = q[j]!;
-    if (c >= 128) { high = 1; o[n++] = c; continue; }
-    let k = CLASS[c]!;
-    if (k === 0) { o[n++] = c; continue; }
-    if (k === PCT) {
-      // hexAt, written out: the scan is inlined twice into flat(), and V8's
-      // inlining budget fits two scans only without a call of their own
-      if (j + 2 >= len) return BAD;
-      const h1 = HEX_ALL[q[j + 1]!]!, h2 = HEX_ALL[q[j + 2]!]!;
-      if ((h1 | h2) > 15) return BAD;
-      c = (h1 << 4) | h2;
-      j += 2;
-      if (c >= 0x80) { high = 1; o[n++] = c; continue; }
-      k = CLASS[c]! & (BRACKET | ESC);    // a decoded byte is plain but for these
-    } else if (k === SEP || (k === EQ && isKey)) {
-      break;
-    } else if (k === PLUS) {
-      o[n++] = 0x20;
-      continue;
+    for (let e = 0; e + 1 < extraJson.length; e += 2) {
+      o[n++] = 0x2c;
+      const ks = n;
+      n += o.write(extraJson[e]!, n, 'utf8');
+      const ke = n;
+      o[n++] = 0x3a;
+      const vs = n;
+      n += o.write(extraJson[e + 1]!, n, 'utf8');
+      count = addEntry(o, count, ks, ke, vs, n, 0);
     }
-    if (k === ESC) n = escape(o, n, c);
-    else if (k === BRACKET && isKey) return BRACKET_KEY;
-    else o[n++] = c;                      // in a value = [ ] are plain bytes
   }
-  part.n = n;
-  part.high = high;
-  return j;
-}
-
-/**
- * The extra pairs as JSON texts; sets part.need to the room they take
- * (their UTF-8, at most 3 bytes per unit, plus `,:` each).
- */
-function jsonPairs(extra: readonly string[]): string[] {
-  const out: string[] = [];
-  let need = 0;
-  for (let e = 0; e + 1 < extra.length; e += 2) {
-    const k = JSON.stringify(extra[e]!), v = JSON.stringify(extra[e + 1]!);
-    out.push(k, v);
-    need += (k.length + v.length) * 3 + 2;
-  }
-  part.need = need;
-  return out;
-}
-
-/** Past an ignored segment's value from q[j] (checking its %-escapes): where it stops, or BAD. */
-function skipValue(q: Bytes, j: number, len: number): number {
-  for (; j < len; j++) {
-    const c = q[j]!;
-    if (c === 0x26 || c === 0x3b) break;
-    if (c === 0x25 && hexAt(q, j, len) < 0) return BAD;
-  }
-  return j;
-}
-
-/** Writes and records the extra pairs at o[n]; returns the new count, sets part.n. */
-function addExtra(o: Bytes, n: number, count: number, extraJson: string[]): number {
-  for (let e = 0; e + 1 < extraJson.length; e += 2) {
-    o[n++] = 0x2c;
-    const ks = n;
-    n += o.write(extraJson[e]!, n, 'utf8');
-    const ke = n;
-    o[n++] = 0x3a;
-    const vs = n;
-    n += o.write(extraJson[e + 1]!, n, 'utf8');
-    count = addEntry(o, count, ks, ke, vs, n, 0);
-  }
-  part.n = n;
-  return count;
-}
-
-/** The answer from o[base + 1, n) and its count entries: checked, closed, compacted if keys repeated. */
-function finish(o: Bytes, base: number, n: number, count: number): Buffer | Rejection {
   scratch.indexed = false;
   if (count === 0) return EMPTY;
   // only the values that survived need to be valid UTF-8
