@@ -1,16 +1,22 @@
 #!/usr/bin/env node
 // Per-request costs of scratchd's JS pieces, in isolation, on the bench's
 // queries: `node bench/micro.mjs` (after a build). CPU time per call.
-import { parseValues } from '../dist/query/index.js';
-import { flavorLookup, makeFlavor } from '../dist/flavor.js';
+// `node bench/micro.mjs DIR` times the build in DIR (e.g. a copy of dist/ from
+// another revision) on the same queries, to alternate two builds in one run.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const dist = pathToFileURL(resolve(process.argv[2] ?? new URL('../dist', import.meta.url).pathname)).href;
+const { parseValues } = await import(`${dist}/query/index.js`);
+const { flavorLookup, makeFlavor } = await import(`${dist}/flavor.js`);
 
 const dir = mkdtempSync(join(tmpdir(), 'scratchd-micro-'));
 execFileSync(process.execPath, [new URL('./run.mjs', import.meta.url).pathname, '--rounds', '0', '--only', 'c', '--no-write', '--prep-only', dir], { stdio: 'ignore' });
 const lua = readFileSync(join(dir, 'track.lua'), 'latin1');
+rmSync(dir, { recursive: true, force: true });
 const queries = [...lua.matchAll(/"(\/track\?[^"]*)"/g)].map((m) => Buffer.from(m[1].replace(/\\(\d+)/g, (_, d) => String.fromCharCode(Number(d))), 'latin1').toString('utf8').slice(7));
 const limits = { maxParams: 1000, maxDepth: 32 };
 

@@ -136,7 +136,8 @@ function addEntry(o: Buffer, count: number, ks: number, ke: number, vs: number, 
  * The query's Values as JSON, or why not. One function on purpose, the one
  * exception to the house's 80 lines: it is the serving thread's largest
  * self time, and split into its scans (the key's, the value's) and its two
- * ends, or with only its ends moved out, it measured slower (bench/micro.mjs,
+ * ends, or with only its ends moved out, or into one scan for keys and values
+ * that V8 inlines at both calls, it measured slower (bench/micro.mjs,
  * BENCHMARKS.md's issue 25 section).
  */
 export function flat(query: string, extra: readonly string[] | undefined): Buffer | Rejection | typeof NESTED {
