@@ -16,7 +16,6 @@ export interface Unreported {
   readonly payload: Buffer;
 }
 
-const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 10_000;
 /** Read-backs failed while the producer had a broker up, before the Lines are sent again. */
 const GIVE_UP_AFTER = 5;
@@ -77,7 +76,7 @@ export class InDoubt {
     const d = this.pending;
     if (d === null || d.unsure === null || this.dir === null) return;
     const halted = this.halted.then((): typeof HALTED => HALTED);
-    let backoff = RETRY_MIN_MS;
+    let backoff = this.limits.retryMinMs;
     let failedWhileUp = 0;
     while (!stopped()) {
       // A shutdown does not wait for a broker call (up to callTimeoutMs) or a

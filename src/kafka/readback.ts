@@ -16,9 +16,11 @@ export interface ReadBackLimits {
   /** Each broker call, and the whole read. */
   callTimeoutMs: number;
   totalTimeoutMs: number;
+  /** The first pause before a failed read-back is tried again (then doubled, up to 10 s). */
+  retryMinMs: number;
 }
 
-export const READBACK_LIMITS: ReadBackLimits = { maxMessages: 2_000_000, callTimeoutMs: 5_000, totalTimeoutMs: 120_000 };
+export const READBACK_LIMITS: ReadBackLimits = { maxMessages: 2_000_000, callTimeoutMs: 5_000, totalTimeoutMs: 120_000, retryMinMs: 500 };
 
 /** Why a read-back found nothing to rely on (the Lines are sent again). */
 export class ReadBackError extends Error {}

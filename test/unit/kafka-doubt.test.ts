@@ -102,7 +102,7 @@ t.test('a read-back that keeps failing while the producer reaches a broker gives
     unsure: { minTime: 0, acked: { gr: {} }, prints: ['a', 'b'] } }));
   // Nothing listens on port 1: every read-back fails at once.
   const d = new InDoubt(dir, 'web1', { 'metadata.broker.list': '127.0.0.1:1' }, seen,
-    { maxMessages: 10, callTimeoutMs: 200, totalTimeoutMs: 1000 });
+    { maxMessages: 10, callTimeoutMs: 200, totalTimeoutMs: 1000, retryMinMs: 20 });
   await d.load();
   let stop = false;
   const timer = setTimeout(() => { stop = true; }, 30_000);
