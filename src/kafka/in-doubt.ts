@@ -130,8 +130,9 @@ export class InDoubt {
 
   /**
    * The drainer has seen every record of the spool (it is empty, or handed
-   * over its last ones): every record there at start was drained, so what is left to skip matches none (their topic re-pointed
-   * by config, or the record lost) and is forgotten with the doubt file.
+   * over its last ones): every record there at start was drained, so what
+   * is left to skip matches none (its topic re-pointed by config, or the
+   * record lost) and is forgotten with the doubt file.
    */
   spoolEmpty(): void {
     if (this.skip.size === 0 || this.pending !== null || this.dir === null) return;
