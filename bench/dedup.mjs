@@ -67,6 +67,21 @@ function handWrittenBatched() {
   };
 }
 
+// The main thread is handed keys already hashed (the serving thread's part
+// hashes them): the store's own part, measured on keys hashed beforehand.
+const HASHED = MAX_KEYS + 100_000 + N;
+const his = new Uint32Array(HASHED), los = new Uint32Array(HASHED);
+for (let i = 0; i < HASHED; i++) {
+  h.begin().number(keyOf(i)).end();
+  his[i] = h.hi;
+  los[i] = h.lo;
+}
+function storeOnly() {
+  const store = new DedupStore(MAX_KEYS, WINDOW_MS);
+  const put = batched((hi, lo, t) => store.seen(hi, lo, t));
+  return (i) => put(his[i], los[i], store);
+}
+
 function lruCache() {
   const cache = new LRUCache({ max: MAX_KEYS, ttl: WINDOW_MS, perf: { now: () => now } });
   return (i) => {
@@ -256,13 +271,14 @@ report('\nconverter, key and store in the request\'s order, 256 queries', inOrde
 
 // Issue 29's target, on the path a hit takes with serving threads: the key
 // on the serving thread (in the request's order, after the converter), the
-// store on the main thread a batch at a time. The main thread runs on its own
-// core, without the converter's memory: its part is the batched store's row
-// alone; with the converter on the same thread, it is the last two rows'
-// difference. Both are given.
-const storeRows = compare(stores.slice(0, 2));
+// store on the main thread a batch at a time, on keys the serving thread
+// hashed. The main thread runs on its own core, without the converter's
+// memory: its part is the store alone; with the converter on the same
+// thread, it is the last two rows' difference (hashing included there, as it
+// is in the key). Both are given.
+const storeRows = [[`the store only: hashed keys, batches of ${BATCH} prefetched`, storeOnly]];
+const alone = compare(storeRows)[0];
 const keyNs = ordered[2] - ordered[0];
-const alone = storeRows[1];
 const after = ordered[5] - ordered[2];
 const verdict = (ns) => `${(keyNs + ns).toFixed(0)} ns (${keyNs + ns <= 300 ? 'met' : 'not met'})`;
 console.log(`\na hit with dedup on, the threaded path (target ≤ 300 ns): key ${keyNs.toFixed(0)} ns on the serving thread;`
