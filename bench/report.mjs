@@ -195,7 +195,7 @@ nginx (b): \`worker_processes 1\`, \`empty_gif\` plus the same \`Cache-Control\`
 }
 
 /** The report from its Results section on: tables, targets, timelines, drain, scaling, rounds, checks, threads, notes. */
-function renderResults({ summary, results, ctx, timelines, scale, drains = [], drainReason = null, threads = null, goInfo }) {
+function renderResults({ summary, results, ctx, timelines, scale, drains = [], drainReason = null, threads = null, goInfo, dedup = null }) {
   const { SCALE } = ctx.settings;
   const notesFile = join(benchDir, 'notes.md');
   const notes = existsSync(notesFile) ? readFileSync(notesFile, 'utf8').trim() : '';
@@ -229,6 +229,15 @@ ${perRound.join('\n')}
 Correctness checks:
 
 ${[...summary.checks, ...drainChecks(drains)].map((c) => `- ${c.ok ? 'ok' : '**FAILED**'}: ${c.text}`).join('\n')}
+
+${dedup ? `### A hit with dedup on: \`bench/dedup.mjs\` in this run
+
+In-process, after the load rounds: CPU ns per operation, medians of alternating rounds, each
+ratio of the same run (the section *Duplicate hits (issue 29)* below says what each row is).
+
+\`\`\`
+${dedup}
+\`\`\`` : ''}
 
 ${threads ? threads.markdown : ''}
 

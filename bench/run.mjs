@@ -20,10 +20,11 @@
 // idle, bench/drain.mjs), two server threads vs one (bench/scale/: CPU per
 // request) and, nothing pinned, serving threads on both cores (issue 24's
 // targets, bench/threads.mjs: (c)/(d) at "threads": 2 against nginx
-// worker_processes 2 and Go at GOMAXPROCS=2, wrk -t2; --only threads).
+// worker_processes 2 and Go at GOMAXPROCS=2, wrk -t2; --only threads) and,
+// in-process, what a hit costs with dedup on (bench/dedup.mjs; --only dedup).
 //
 // Options: --rounds N (3) --duration S (8) --paced-duration S (8)
-//          --connections N (64) --paced-connections N (200) --only a,b,c,d,g,drain,threads
+//          --connections N (64) --paced-connections N (200) --only a,b,c,d,g,drain,threads,dedup
 //          --drain S (8, 0: skip; half-load seconds idle and draining, per round)
 //          --drain-fill S (10; seconds at maximum load with the broker down)
 //          --drain-rate R (0: half of (d)'s calibrated maximum; else wrk asks for R req/s)
@@ -82,7 +83,7 @@ const { values: opt } = parseArgs({
     'paced-duration': { type: 'string', default: '8' },
     connections: { type: 'string', default: '64' },
     'paced-connections': { type: 'string', default: '200' },
-    only: { type: 'string', default: 'a,b,c,d,g,drain,threads' },
+    only: { type: 'string', default: 'a,b,c,d,g,drain,threads,dedup' },
     calibration: { type: 'string', default: '5' },
     timeline: { type: 'string', default: '10' },
     scale: { type: 'string', default: '8' },
@@ -155,13 +156,15 @@ async function main() {
   const { drains, drainReason } = await measureDrain(ctx, kafkaInfo, wantDrain);
   kafkaInfo.kafka?.stop();
   const scale = await runScale(ctx, keys);
+  const dedup = ONLY.has('dedup') ? runDedup() : null;
 
   const summary = summarize(results, keys);
   writeFileSync(join(ctx.dir, 'results.json'), JSON.stringify({ info, results, summary, threads }, null, 2));
-  writeReport({ info, summary, results, ctx, kafkaInfo, goInfo, avgQuery, requests, timelines, scale, drains, drainReason, threads });
+  writeReport({ info, summary, results, ctx, kafkaInfo, goInfo, avgQuery, requests, timelines, scale, drains, drainReason, threads, dedup });
   if (keys.length > 0) process.stdout.write('\n' + renderTables(summary, ctx) + '\n');
   if (threads) process.stdout.write('\n' + threads.markdown + '\n');
   if (drains.length > 0) process.stdout.write('\n' + renderDrain(drains, ctx) + '\n');
+  if (dedup) process.stdout.write('\n' + dedup + '\n');
   if (!opt.keep) rmSync(ctx.dir, { recursive: true, force: true });
   else log(`kept ${ctx.dir}`);
   const failures = [...summary.checks, ...drainChecks(drains), ...(threads?.checks ?? [])].filter((c) => !c.ok);
@@ -326,6 +329,13 @@ async function runScale(ctx, keys) {
     log(`scaling: failed — ${err.message.split('\n')[0]}`);
     return null;
   }
+}
+
+/** bench/dedup.mjs's tables (it measures in its own process, after the load rounds), or why it failed. */
+function runDedup() {
+  log('dedup: bench/dedup.mjs');
+  const r = spawnSync(process.execPath, [join(benchDir, 'dedup.mjs')], { encoding: 'utf8', cwd: root });
+  return r.status === 0 ? r.stdout.trimEnd() : `bench/dedup.mjs failed (status ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`;
 }
 
 /** BENCHMARKS.md (--out), unless --no-write; `--only threads` alone replaces only its own section. */

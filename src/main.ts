@@ -246,6 +246,7 @@ async function startThreads(
     salts: () => privacy.privacy.salts?.all() ?? [],
     onSaltMiss: privacy.passSoon,
     onLine: intake.line,
+    prefetch: intake.prefetch,
     onRefused: (flavor, first, last, count) => {
       losses.listener('relay', flavor, first, 'relay_full', count);
       losses.listener('relay', flavor, last, 'relay_full', 0);

@@ -61,6 +61,11 @@ export class DedupState {
     return seen;
   }
 
+  /** The flavor's store (made or remade as `of` does): to prefetch for a batch of keys. */
+  storeOf(name: string, config: DedupConfig): DedupStore {
+    return this.of(name, config)!.store!;
+  }
+
   /** Stores held now, by flavor name (tests). */
   held(): string[] {
     return [...this.stores.keys()];

@@ -36,6 +36,8 @@ export class DedupStore {
   /** Next ring slot to write; `count` slots behind it are live. */
   private head = 0;
   private count = 0;
+  /** What prefetch read, kept so that its reads are not optimised away. */
+  prefetched = 0;
 
   constructor(maxKeys: number, windowMs: number, readonly counters: StoreCounters = { evictions: 0 }) {
     this.maxKeys = maxKeys;
@@ -57,6 +59,24 @@ export class DedupStore {
   /** Keys held now (some may have expired and not yet been removed). */
   size(): number {
     return this.count;
+  }
+
+  /**
+   * Read, and only read, the two table slots a coming `seen` of key `lo`
+   * will probe: its own, and that of the ring's tail it will evict or
+   * expire, `ahead` keys on (the keys of its batch before it). The table is
+   * far larger than the CPU's caches, so each is a miss; read for a whole
+   * batch before any is judged, the misses do not wait one for another, and
+   * `seen` then finds its slots cached. A wrong guess costs a read, never
+   * an answer.
+   */
+  prefetch(lo: number, ahead: number): void {
+    const table = this.table;
+    const mask = this.mask;
+    let tail = this.head - this.count + ahead;
+    if (tail < 0) tail += this.maxKeys;
+    if (tail >= this.maxKeys) tail %= this.maxKeys;
+    this.prefetched ^= table[2 * (lo & mask) + 1]! ^ table[2 * (this.ringLo[tail]! & mask) + 1]!;
   }
 
   /**

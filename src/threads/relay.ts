@@ -32,6 +32,8 @@ export interface RelayBatch {
   seq: number;
   /** Exactly the packed records (its own ArrayBuffer, transferred). */
   lines: ArrayBuffer;
+  /** Whether any record carries a dedup key. */
+  keyed: boolean;
   /** Refused for a full relay since the last batch: by flavor, the first and last arrival time and how many. */
   refused: [flavor: string, first: number, last: number, count: number][];
 }
@@ -46,6 +48,7 @@ export class RelayWriter {
   private lastFlavor = '';
   private lastName: Buffer = Buffer.alloc(0);
   private refused = new Map<string, [number, number, number]>();
+  private keyed = false;
 
   /**
    * `inFlight[0]`: bytes posted and not yet unpacked (the main thread
@@ -93,6 +96,7 @@ export class RelayWriter {
       b[at++] = 0;
     } else {
       b[at++] = 1;
+      this.keyed = true;
       b.writeUInt32LE(key.hi >>> 0, at);
       b.writeUInt32LE(key.lo >>> 0, at + 4);
       at += 8;
@@ -123,9 +127,11 @@ export class RelayWriter {
     new Uint8Array(lines).set(this.scratch.subarray(0, this.at));
     Atomics.add(this.inFlight, 0, this.at);
     const refused = [...this.refused].map(([f, [first, last, count]]) => [f, first, last, count] as [string, number, number, number]);
+    const keyed = this.keyed;
     this.at = 0;
+    this.keyed = false;
     if (this.refused.size > 0) this.refused = new Map();
-    this.post({ type: 'lines', seq: this.seq, lines, refused });
+    this.post({ type: 'lines', seq: this.seq, lines, keyed, refused });
   }
 
   /** Bytes posted and not yet unpacked, plus those packed this turn. */
@@ -171,17 +177,10 @@ export function unpack(batch: ArrayBuffer, each: (flavor: string, time: number, 
   const b = Buffer.from(batch);
   let at = 0;
   const key: DedupKey = { hi: 0, lo: 0 };
-  // Consecutive records mostly name the same flavor: its string is decoded once, not per Line.
-  let flavor = '';
-  let nameAt = -1;
-  let nameLength = -1;
+  const names = new FlavorNames(b);
   while (at < b.length) {
     const n = b[at++]!;
-    if (n !== nameLength || !sameBytes(b, nameAt, at, n)) {
-      flavor = b.toString('utf8', at, at + n);
-      nameAt = at;
-      nameLength = n;
-    }
+    const flavor = names.at(at, n);
     at += n;
     const time = b.readDoubleLE(at);
     at += 8;
@@ -197,6 +196,46 @@ export function unpack(batch: ArrayBuffer, each: (flavor: string, time: number, 
     b.copy(json, 0, at, at + len);
     at += len;
     each(flavor, time, json, keyed ? key : null);
+  }
+}
+
+/**
+ * Before a batch is unpacked: each record's dedup key (its low half) handed
+ * to `prefetch`, with how many keyed records came before it in the batch,
+ * so that the store can read their table slots all at once (store.ts).
+ */
+export function prefetchKeys(batch: ArrayBuffer, prefetch: (flavor: string, lo: number, ahead: number) => void): void {
+  const b = Buffer.from(batch);
+  let at = 0;
+  let ahead = 0;
+  const names = new FlavorNames(b);
+  while (at < b.length) {
+    const n = b[at++]!;
+    const flavor = names.at(at, n);
+    at += n + 8;
+    if (b[at++] === 1) {
+      prefetch(flavor, b.readUInt32LE(at + 4), ahead++);
+      at += 8;
+    }
+    at += 4 + b.readUInt32LE(at);
+  }
+}
+
+/** A batch's flavor names: consecutive records mostly name the same flavor, so its string is decoded once, not per Line. */
+class FlavorNames {
+  private name = '';
+  private from = -1;
+  private length = -1;
+  constructor(private readonly b: Buffer) {}
+
+  /** The name of n bytes at `at`. */
+  at(at: number, n: number): string {
+    if (n !== this.length || !sameBytes(this.b, this.from, at, n)) {
+      this.name = this.b.toString('utf8', at, at + n);
+      this.from = at;
+      this.length = n;
+    }
+    return this.name;
   }
 }
 

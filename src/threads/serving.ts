@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { FromThread, ThreadCounters, ThreadStart, ToThread } from './messages.js';
 import { InOrder } from './in-order.js';
-import { unpack, type DedupKey, type RelayBatch } from './relay.js';
+import { prefetchKeys, unpack, type DedupKey, type RelayBatch } from './relay.js';
 
 /** How long a thread may take to answer a counters request or a config before it is left out (its last counters stand in). */
 const ANSWER_MS = 2000;
@@ -27,6 +27,8 @@ export interface ServingOptions {
   beforeAccepting(): void;
   /** A relayed Line, on the main thread. */
   onLine(flavor: string, time: number, json: Buffer, key: DedupKey | null): void;
+  /** Before a batch's onLine calls, for each of its dedup keys (Intake.prefetch). */
+  prefetch(flavor: string, lo: number, ahead: number): void;
   /** Lines a thread refused because its relay was full. */
   onRefused(flavor: string, first: number, last: number, count: number): void;
   /** A thread ended that was not asked to: the process must stop. */
@@ -91,6 +93,7 @@ interface Pool {
 
 export async function startServing(o: ServingOptions): Promise<Serving> {
   const take = ([t, b]: [Thread, RelayBatch]): void => {
+    if (b.keyed) prefetchKeys(b.lines, o.prefetch);
     unpack(b.lines, o.onLine);
     Atomics.sub(t.inFlight, 0, b.lines.byteLength);
     for (const [flavor, first, last, count] of b.refused) o.onRefused(flavor, first, last, count);

@@ -1,7 +1,7 @@
 // The relay's record format, both ends: what a serving thread packs is what
 // the main thread unpacks, Line by Line, flavor by flavor, with keys.
 import t from 'tap';
-import { RelayWriter, unpack, type RelayBatch } from '../../src/threads/relay.js';
+import { prefetchKeys, RelayWriter, unpack, type RelayBatch } from '../../src/threads/relay.js';
 
 t.test('every record unpacks to its own flavor, time, key and JSON, in order', async (t) => {
   const batches: RelayBatch[] = [];
@@ -24,4 +24,19 @@ t.test('every record unpacks to its own flavor, time, key and JSON, in order', a
   t.same(got.map((g) => g.time), sent.map((s) => s.time));
   t.same(got.map((g) => g.key), sent.map((s) => s.key));
   t.same(got.map((g) => g.json.toString()), sent.map((s) => s.json.toString()));
+  t.equal(batches[0]!.keyed, true, 'the batch says it carries keys');
+  const ahead: [string, number, number][] = [];
+  prefetchKeys(batches[0]!.lines, (flavor, lo, k) => ahead.push([flavor, lo, k]));
+  const keyed = sent.filter((s) => s.key !== null);
+  t.same(ahead, keyed.map((s, k) => [s.flavor, s.key!.lo, k]), 'prefetch: each keyed record\'s flavor and low half, numbered in order');
+});
+
+t.test('a batch without keys says so: the main thread reads nothing ahead', async (t) => {
+  const batches: RelayBatch[] = [];
+  const w = new RelayWriter(new Int32Array(new SharedArrayBuffer(4)), 1 << 30, (b) => batches.push(b), new Uint32Array(new SharedArrayBuffer(4)));
+  w.add('gr', 1, Buffer.from('{}'), { hi: 1, lo: 2 });
+  w.flush();
+  w.add('gr', 2, Buffer.from('{}'), null);
+  w.flush();
+  t.same(batches.map((b) => b.keyed), [true, false], 'the flag is per batch');
 });
