@@ -186,6 +186,6 @@ export async function ownedBroker(t: Test, prefix: string) {
   return {
     kafka,
     newTopic: topicNamer(prefix),
-    check: (topic: string, ids: readonly string[]) => topicHolds(kafka.bootstrap, topic, ids),
+    check: (topic: string, ids: readonly string[], opts: { stopped?: boolean } = {}) => topicHolds(kafka.bootstrap, topic, ids, opts),
   };
 }
