@@ -147,7 +147,8 @@ export function topicNamer(prefix: string): () => string {
 /**
  * Everything the topic holds now, read up to its high watermarks: exact once
  * nothing writes to it any more (every producer stopped), so no pause for
- * late extras is needed.
+ * late extras is needed. Not for a topic with transaction markers (they
+ * take offsets but are never read).
  */
 export function topicNow(bootstrap: string, topic: string): Promise<Consumed[]> {
   return consume(bootstrap, topic, { settleMs: 0, timeoutMs: 90_000 });
