@@ -11,7 +11,7 @@ import { consume } from '../helpers/consume.js';
 import { drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
 import { startKafka, waitForMetadata } from '../helpers/kafka.js';
-import { health, idCounts, startKafkaDaemon, topicNow, traffic, type KafkaDaemon } from '../helpers/kafka-daemon.js';
+import { health, idCounts, startKafkaDaemon, stats, topicNow, traffic, type KafkaDaemon } from '../helpers/kafka-daemon.js';
 import { sleep, until } from '../helpers/wait.js';
 import type { Test } from 'tap';
 
@@ -59,7 +59,7 @@ for (const how of ['paused', 'killed'] as const) {
     const d = await startKafkaDaemon(kafka.bootstrap);
     t.teardown(() => d.stop());
     const tr = traffic(d, 'gr.test');
-    await sleep(2000);
+    await until('Lines delivered before the outage', async () => (await stats(d)).backends.kafka.persisted >= 100, 30_000);
     if (how === 'paused') await kafka.pause();
     else await kafka.kill();
     const downAt = Date.now();

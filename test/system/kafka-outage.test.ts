@@ -62,7 +62,7 @@ t.test('broker paused (SIGSTOP) under steady traffic until health tells', async 
   const k = backend(t, kafkaConfig(kafka.bootstrap));
   await k.start();
   const tr = traffic(k, f);
-  await sleep(2000);
+  await until('Lines delivered before the outage', () => k.counters.persisted >= 100, 30_000);
   await kafka.pause();
   const pausedAt = Date.now();
   // A paused broker keeps its connections: only the missing delivery reports
@@ -129,7 +129,7 @@ t.test('broker killed (SIGKILL) for 6 s under steady traffic, then restarted', a
   const k = backend(t, kafkaConfig(kafka.bootstrap));
   await k.start();
   const tr = traffic(k, f);
-  await sleep(2000);
+  await until('Lines delivered before the outage', () => k.counters.persisted >= 100, 30_000);
   await kafka.kill();
   // Longer than librdkafka's reconnect backoff (reconnect.backoff.max.ms 2 s): it retries several times.
   await sleep(6000);
