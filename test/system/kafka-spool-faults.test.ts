@@ -34,7 +34,7 @@ async function topicIds(topic: string): Promise<string[]> {
 }
 
 t.test('the spool\'s filesystem fills up: the newest Lines are dropped as disk_full and counted; the rest is delivered', async (t) => {
-  const dir = tmpfs(t, '256k'); // small: the outage fills it within seconds
+  const dir = tmpfs(t, '128k'); // small: the outage fills it within seconds
   await kafka.kill();
   const d = await startSpoolDaemon(kafka.bootstrap, dir, { spool: { minFreeBytes: 0 } });
   t.teardown(() => d.stop());
