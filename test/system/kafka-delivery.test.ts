@@ -75,7 +75,7 @@ t.test('retriable delivery errors (a paused broker, message.timeout.ms 2 s): nor
   t.teardown(() => d.stop());
   await d.waitLog((l) => l.msg === 'kafka producer connected');
   const tr = traffic(d, 'gr.test', 4, 5);
-  await sleep(1000);
+  await waitFor('Lines delivered before the pause', async () => (await stats(d)).backends.kafka.persisted >= 100, 30_000);
   // A paused broker keeps its connection: librdkafka sends a few requests
   // and queues the rest, and those time out after message.timeout.ms (the
   // ones sent never do), so the normal path re-spools them.
@@ -114,7 +114,7 @@ t.test('paused 10 s under load, resumed, killed 40 ms later, SIGTERM, restart: e
   t.teardown(() => d.stop());
   await d.waitLog((l) => l.msg === 'kafka producer connected');
   const tr = traffic(d, 'gr.test', 8, 2);
-  await sleep(2000);
+  await waitFor('Lines delivered before the pause', async () => (await stats(d)).backends.kafka.persisted >= 100, 30_000);
   await kafka.pause();
   await sleep(3000);
   t.equal((await health(d)).body.backends.kafka?.state, 'ok', 'ok for the first seconds of a pause');
