@@ -54,7 +54,8 @@ t.test('broker SIGKILLed twice under steady traffic: HTTP and file unaffected, e
   await withTopics(d, 'gr');
   const tr = traffic(d, 'gr.test');
   for (let i = 0; i < 2; i++) {
-    await sleep(1500);
+    const before = (await kafkaCounters(d)).persisted!;
+    await until('Lines delivered since the broker came up', async () => (await kafkaCounters(d)).persisted! >= before + 100, 30_000);
     await kafka.kill();
     await sleep(1500);
     const began = Date.now();
