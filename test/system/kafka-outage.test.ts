@@ -73,7 +73,8 @@ t.test('broker paused (SIGSTOP) under steady traffic until health tells', async 
   t.comment(`paused for ${Date.now() - pausedAt} ms`);
   t.ok(k.queued() > 1000, `Lines wait meanwhile (${k.queued()})`);
   await kafka.resume();
-  await sleep(2000);
+  // Traffic goes on until the backend is back.
+  await until('health ok again', () => k.health().state === 'ok', 30_000);
   const ids = tr.stop();
   t.equal(tr.refused(), 0, 'nothing dropped');
   await until('all delivered', () => k.counters.persisted === ids.length, 90_000);
@@ -135,7 +136,8 @@ t.test('broker killed (SIGKILL) for 6 s under steady traffic, then restarted', a
   await sleep(6000);
   t.equal(k.health().state, 'down', `health while the broker is dead: ${k.health().reason}`);
   await kafka.restart();
-  await sleep(2000);
+  // Traffic goes on until the backend is back.
+  await until('health ok again', () => k.health().state === 'ok', 30_000);
   const ids = tr.stop();
   t.equal(tr.refused(), 0, 'nothing dropped');
   await until('all settled', () => k.queued() === 0, 90_000);
@@ -159,7 +161,8 @@ t.test('broker absent at start: start() does not wait, Lines are delivered once 
   t.equal(k.health().state, 'down', `health down without a broker: ${k.health().reason}`);
   t.equal(k.counters.persisted, 0);
   await kafka.restart();
-  await sleep(1000); // traffic goes on with the broker back
+  // Traffic goes on until the backend is back.
+  await until('health ok again', () => k.health().state === 'ok', 30_000);
   const ids = tr.stop();
   t.equal(tr.refused(), 0, 'nothing dropped');
   await until('all delivered', () => k.counters.persisted === ids.length, 60_000);
