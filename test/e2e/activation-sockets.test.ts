@@ -6,7 +6,7 @@ import http from 'node:http';
 import { connect, createServer } from 'node:net';
 import t from 'tap';
 import { daemonConfig, holdSocket, mainJs, persisted } from '../helpers/socket-activation.js';
-import { sleep, until } from '../helpers/wait.js';
+import { until, within } from '../helpers/wait.js';
 
 /** A port free on both 127.0.0.1 and ::1 right now (bound dual stack, then released). */
 function freeDualPort(): Promise<number> {
@@ -89,7 +89,7 @@ t.test('sockets passed to a process that forked scratchd: refused at start, in o
   // `; exit $?` keeps sh from exec'ing node: LISTEN_PID names sh, node is its child.
   const gen = await sock.start(['/bin/sh', '-c', `"${process.execPath}" "${mainJs}" --config "${cfg.file}"; exit $?`]);
   // Without the check, scratchd would serve a port of its own and never exit.
-  t.equal(await Promise.race([gen.exited, sleep(20_000).then(() => 'still running')]), 1, 'exit 1');
+  t.equal(await within(gen.exited, 20_000, 'still running'), 1, 'exit 1');
   t.match(gen.stderr(), /^scratchd: LISTEN_PID=\d+ is not this process \(\d+\), yet fd 3 is a socket: start scratchd with exec, not from a process that forks it\n$/);
   t.same(gen.notified, [], 'never READY');
 });

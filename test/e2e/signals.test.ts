@@ -5,7 +5,7 @@ import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { daemonConfig, holdSocket, mainJs, type Activator, type Generation } from '../helpers/socket-activation.js';
-import { sleep, until } from '../helpers/wait.js';
+import { sleep, until, within } from '../helpers/wait.js';
 
 /** A config that is a FIFO; `serve()` waits until scratchd opens it for reading, and `write()` hands it the text. */
 async function fifoConfig(over: Record<string, unknown> = {}): Promise<{ file: string; opened(): Promise<{ write(): Promise<void> }> }> {
@@ -30,7 +30,6 @@ async function fifoConfig(over: Record<string, unknown> = {}): Promise<{ file: s
 
 const start = (sock: Activator, file: string): Promise<Generation> => sock.start([process.execPath, mainJs, '--config', file]);
 const logged = (gen: Generation, msg: string) => gen.logs().some((l) => l.msg === msg);
-const within = <T>(p: Promise<T>, ms: number): Promise<T | 'timed out'> => Promise.race([p, sleep(ms).then(() => 'timed out' as const)]);
 
 t.test('SIGTERM during start-up ends the start cleanly: exit 0, never READY=1', async (t) => {
   const sock = await holdSocket();
@@ -89,7 +88,7 @@ t.test('a second SIGTERM ends the drain at once: queued Lines reported lost, exi
   process.kill(gen.pid, 'SIGTERM');
   await until('draining', () => logged(gen, 'draining'));
   process.kill(gen.pid, 'SIGTERM');
-  t.equal(await within(gen.exited, 20_000), 2, 'exit 2 long before the grace period ends');
+  t.equal(await within(gen.exited, 20_000, 'timed out'), 2, 'exit 2 long before the grace period ends');
   const cut = gen.logs().find((l) => l.msg === 'drain cut short by a second signal; queued Lines lost');
   t.match(cut, { signal: 'SIGTERM', lost: { file: 0 } });
 });

@@ -13,13 +13,12 @@ import { connect, type Conn } from '../helpers/conn.js';
 import { startDaemon, tempDir } from '../helpers/daemon.js';
 import { dayLines } from '../helpers/files.js';
 import { stats } from '../helpers/kafka-daemon.js';
-import { freePort, sleep, until } from '../helpers/wait.js';
+import { freePort, sleep, until, within } from '../helpers/wait.js';
 
 const idsIn = (lines: readonly string[]): string[] => lines.map((l) => (JSON.parse(l) as { id: string }).id);
 
 /** Within `ms`, or the reason it did not come. */
-const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T | string> =>
-  Promise.race([p, sleep(ms).then(() => `${what}: not within ${ms} ms`)]);
+const exitWithin = <T>(p: Promise<T>, ms: number, what: string): Promise<T | string> => within(p, ms, `${what}: not within ${ms} ms`);
 
 
 /**
@@ -62,7 +61,7 @@ t.test('SIGTERM then SIGINT at once: the second cuts the drain at once (exit 2)'
   d.proc.kill('SIGTERM');
   d.proc.kill('SIGINT');
   d.proc.kill('SIGCONT');
-  t.equal(await within(d.exited, 10_000, 'exit'), 2, 'exit 2 long before the 30 s grace period ends');
+  t.equal(await exitWithin(d.exited, 10_000, 'exit'), 2, 'exit 2 long before the 30 s grace period ends');
   t.ok(d.logs.some((l) => l.msg === 'drain cut short by a second signal; queued Lines lost'), 'logged as cut short');
 });
 
@@ -72,7 +71,7 @@ t.test('SIGTERM under load (threads: 4): every 200 is in the day file, exit 0', 
   const { ok, stop } = pipelinedLoad(d.port);
   await until('some load', () => ok.length > 3000, 30_000);
   d.proc.kill('SIGTERM');
-  const code = await within(d.exited, 30_000, 'exit');
+  const code = await exitWithin(d.exited, 30_000, 'exit');
   await stop();
   t.equal(code, 0, 'exit 0');
   const inFile = new Set(idsIn(dayLines(join(d.dir, 'log'), 'gr', dayOf(Date.now(), 'Europe/Athens'))));
@@ -222,7 +221,7 @@ t.test('SIGTERM while the threads start, under connection attempts (threads: 4):
   const exited = d instanceof Error ? null : d.exited;
   t.ok(exited !== null, `the start reported (${d instanceof Error ? d.message : 'ok'})`);
   if (exited === null) { stop = true; await Promise.all(clients); return; }
-  code = await within(exited, 30_000, 'exit');
+  code = await exitWithin(exited, 30_000, 'exit');
   stop = true;
   await Promise.all(clients);
   t.equal(code, 0, 'exit 0');
@@ -273,7 +272,7 @@ t.test('SIGTERM, listening itself: once draining, the listener is closed (a new 
     });
   });
   t.match(outcome, /^ECONNREFUSED after/, `refused at once (got: ${outcome})`);
-  t.equal(await within(d.exited, 20_000, 'exit'), 0, 'exit 0');
+  t.equal(await exitWithin(d.exited, 20_000, 'exit'), 0, 'exit 0');
 });
 
 t.test('a second signal under load (threads: 4): every 200 is in the file or counted lost', async (t) => {
@@ -286,7 +285,7 @@ t.test('a second signal under load (threads: 4): every 200 is in the file or cou
   d.proc.kill('SIGTERM');
   d.proc.kill('SIGINT');
   d.proc.kill('SIGCONT');
-  const code = await within(d.exited, 20_000, 'exit');
+  const code = await exitWithin(d.exited, 20_000, 'exit');
   await stop();
   t.equal(code, 2, `exit 2 (got ${code})`);
   const cut = d.logs.find((l) => l.msg === 'drain cut short by a second signal; queued Lines lost') as { lost?: { file?: number } } | undefined;

@@ -56,9 +56,9 @@ export interface TopicCheck {
 /** Read the topic until every expected id is there (or the timeout), and compare. */
 export async function readTopic(bootstrap: string, topic: string, expected: string[], timeoutMs = 120_000, toEnd = false): Promise<TopicCheck> {
   // toEnd: the producer is done (its spool empty), so what the topic holds
-  // now is all it will hold: read to its end instead of waiting timeoutMs for
-  // Lines that a SIGKILL lost by design.
-  const got = await consume(bootstrap, topic, toEnd ? { settleMs: 2000, timeoutMs } : { count: expected.length, settleMs: 2000, timeoutMs });
+  // now is all it will hold: read to its end, with no pause for late extras,
+  // instead of waiting timeoutMs for Lines that a SIGKILL lost by design.
+  const got = await consume(bootstrap, topic, toEnd ? { settleMs: 0, timeoutMs } : { count: expected.length, settleMs: 2000, timeoutMs });
   const ids = got.sort((a, b) => a.offset - b.offset).map((m) => idOf(m.value));
   const seen = new Set(ids);
   return { ids, missing: expected.filter((id) => !seen.has(id)), duplicates: ids.length - seen.size };

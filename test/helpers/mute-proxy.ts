@@ -11,6 +11,8 @@ import net from 'node:net';
 
 export interface MuteProxy {
   readonly port: number;
+  /** Answers of the broker swallowed so far (chunks read while muted): each proves a request reached it. */
+  readonly swallowed: number;
   mute(): void;
   unmute(): void;
   /** Like mute, and the requests do not reach the broker either: nothing is written. */
@@ -24,6 +26,7 @@ export async function startMuteProxy(target: number): Promise<MuteProxy> {
   let muted = false;
   let cut = false;
   let holed = false;
+  let swallowed = 0;
   const open = new Set<{ client: net.Socket; broker: net.Socket; muted: boolean; holed: boolean }>();
   const server = net.createServer((client) => {
     if (cut) {
@@ -34,13 +37,17 @@ export async function startMuteProxy(target: number): Promise<MuteProxy> {
     const pair = { client, broker, muted, holed };
     open.add(pair);
     client.on('data', (b) => { if (!pair.holed) broker.write(b); });
-    broker.on('data', (b) => { if (!pair.muted) client.write(b); });
+    broker.on('data', (b) => {
+      if (pair.muted) swallowed++;
+      else client.write(b);
+    });
     const end = (): void => { client.destroy(); broker.destroy(); open.delete(pair); };
     for (const s of [client, broker]) { s.on('error', end); s.on('close', end); }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
+    get swallowed() { return swallowed; },
     mute() {
       muted = true;
       for (const p of open) p.muted = true;

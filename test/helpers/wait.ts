@@ -12,6 +12,20 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const POLL_MS = 20;
 
 /**
+ * `p`'s value, or `late` if `ms` pass first. The timer is cleared as soon as
+ * `p` settles: a pending one would keep the test process alive for the rest
+ * of `ms` after its last test (a race with `sleep(ms)` does).
+ */
+export async function within<T, L>(p: Promise<T>, ms: number, late: L): Promise<T | L> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<L>((r) => { timer = setTimeout(() => r(late), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Poll `cond` (sync or async) until it holds; fail after `timeoutMs` with an
  * error naming `what` was awaited.
  */

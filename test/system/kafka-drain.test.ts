@@ -54,12 +54,12 @@ t.test('a reload that adds a flavor and re-points another: their spooled Lines g
   await waitFor('20 Lines spooled', async () => (await stats(d)).kafka_spool?.records === 20, 10_000);
   await kafka.restart();
   await waitFor('the spool empty', () => spoolEmpty(d), 60_000).catch(() => {});
-  const ids = (prefix: string): string[] => Array.from({ length: 10 }, (_, i) => `${prefix}${i}`);
-  const gr = await check(grNew, ids('gr'));
-  t.same(gr.missing, [], 'gr\'s Lines in its new topic');
-  const xx = await check(xxTopic, ids('xx'));
-  t.same(xx.missing, [], 'the new flavor\'s Lines in its configured topic');
   t.equal(await d.stop(), 0);
+  const ids = (prefix: string): string[] => Array.from({ length: 10 }, (_, i) => `${prefix}${i}`);
+  const gr = await check(grNew, ids('gr'), { stopped: true });
+  t.same(gr.missing, [], 'gr\'s Lines in its new topic');
+  const xx = await check(xxTopic, ids('xx'), { stopped: true });
+  t.same(xx.missing, [], 'the new flavor\'s Lines in its configured topic');
 });
 
 t.test('a fresh start and a restart against a healthy broker, Lines at once: nothing spooled, nothing logged at warn or above', async (t) => {
@@ -83,7 +83,7 @@ t.test('a fresh start and a restart against a healthy broker, Lines at once: not
     const loud = d.logs.filter((l) => (l.level as number) >= 40);
     t.same(loud, [], `run ${run}: no line at warn or above`);
   }
-  const c = await check(topic, ids);
+  const c = await check(topic, ids, { stopped: true });
   t.same(c.missing, []);
   t.equal(c.duplicated, 0);
 });
@@ -118,10 +118,10 @@ t.test('the drainer fails on an unreadable segment: logged, counted, retried wit
   rmdirSync(victim);
   renameSync(`${victim}.away`, victim);
   await waitFor('the spool empty', () => spoolEmpty(d), 60_000).catch(() => {});
-  const c = await check(topic, ids);
+  t.equal(await d.stop(), 0);
+  const c = await check(topic, ids, { stopped: true });
   t.same(c.missing, [], 'every answered Line in the topic once the segment reads again');
   t.equal(c.duplicated, 0, 'none twice');
-  t.equal(await d.stop(), 0);
 });
 
 t.test('health follows the spool: down while a full spool drops Lines, not once it has drained', async (t) => {
@@ -176,9 +176,9 @@ t.test('a topic auto-created as an outage begins: its first Lines are not lost',
   // The broker said "unknown topic" (being created) and died: librdkafka
   // failed the Lines after topic.metadata.propagation.max.ms. Those were lost.
   t.ok(d.logs.some((l) => l.msg === 'kafka delivery failed, Line re-spooled' && l.code === 'ERR_UNKNOWN_TOPIC_OR_PART'), 'the fault happened: unknown topic while no broker answered');
-  const c = await check(d.topics.uk!, ids);
-  t.same(c.missing, []);
   t.equal(await d.stop(), 0);
+  const c = await check(d.topics.uk!, ids, { stopped: true });
+  t.same(c.missing, []);
 });
 
 t.test('a spooled Line Kafka refuses counts as dropped, not drained', async (t) => {

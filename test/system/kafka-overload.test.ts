@@ -37,7 +37,7 @@ t.test('with a spool: a burst past the queue goes to the spool behind it, every 
   const s = await stats(d);
   t.equal(s.backends.kafka.dropped, 0, 'nothing dropped');
   t.ok(s.kafka_spool.spilled_total > 0, `the overflow went to the spool (${s.kafka_spool.spilled_total} Lines)`);
-  const got = await readTopic(kafka.bootstrap, d.topics.gr!, ids);
+  const got = await readTopic(kafka.bootstrap, d.topics.gr!, ids, undefined, true);
   t.same(got.missing, [], `all ${ids.length} in the topic`);
   t.equal(got.duplicates, 0, 'none twice');
   t.same(got.ids, ids, 'in the order they were sent');

@@ -16,7 +16,7 @@ import { tempDir } from '../helpers/daemon.js';
 import { drainedCounters } from '../helpers/files.js';
 import { startKafka } from '../helpers/kafka.js';
 import { request } from '../helpers/http.js';
-import { idCounts, startKafkaDaemon, traffic } from '../helpers/kafka-daemon.js';
+import { idCounts, startKafkaDaemon, topicNow, traffic } from '../helpers/kafka-daemon.js';
 import { runId } from '../helpers/lines.js';
 import { cli, startCli } from '../helpers/recovery.js';
 import { readIndex } from '../../src/file/day-index.js';
@@ -168,7 +168,7 @@ t.test('an interrupted replay resumes without producing a Line twice; plain and 
   const twice = await cli(['replay', ...range, '--resume']);
   t.match(twice.stdout, /already complete/);
 
-  const got = await consume(kafka.bootstrap, topic, { count: expected.length, settleMs: 2000, timeoutMs: 60_000 });
+  const got = await topicNow(kafka.bootstrap, topic);
   const counts = idCounts(got.map((m) => m.value));
   t.same([...counts.keys()].sort(), [...expected].sort(), 'exactly the Lines of the range and its leading batch');
   t.same([...counts.values()].filter((n) => n > 1), [], 'none twice');
@@ -214,7 +214,7 @@ t.test('reports that come after a second Ctrl-C, while the producer flushes, are
   t.equal(stopped.code, 130, 'interrupted');
   const resumed = await cli(['replay', ...range, '--resume']);
   t.equal(resumed.code, 0, resumed.stderr);
-  const got = idCounts((await consume(kafka.bootstrap, topic, { count: 400, settleMs: 2000, timeoutMs: 60_000 })).map((m) => m.value));
+  const got = idCounts((await topicNow(kafka.bootstrap, topic)).map((m) => m.value));
   t.equal(got.size, 400, 'every Line');
   t.same([...got].filter(([, n]) => n > 1).map(([id]) => id), [], 'none twice');
 });
