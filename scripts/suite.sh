@@ -3,9 +3,7 @@
 # (test/system/kafka-long-outage.test.ts) must outlast librdkafka's default
 # message timeout of five minutes and spends them waiting, so it runs from
 # the start beside the two tiers instead of inside the last one. Every part
-# runs even if another fails; the status is 0 only if all pass. Each tier
-# runs more files at once than there are cores: its files wait (on daemons,
-# brokers, timeouts) more than they compute.
+# runs even if another fails; the status is 0 only if all pass.
 set -u
 npm run build && npm run test:types || exit 1
 long=test/system/kafka-long-outage.test.ts
@@ -13,8 +11,8 @@ mkdir -p .tap
 tap "$long" >.tap/long-outage.out 2>&1 &
 pid=$!
 status=0
-tap --jobs=3 test/unit test/e2e || status=1
-tap --jobs=5 --exclude="**/kafka-long-outage.test.ts" test/system || status=1
+tap --jobs=2 test/unit test/e2e || status=1
+tap --jobs=4 --exclude="**/kafka-long-outage.test.ts" test/system || status=1
 wait $pid || status=1
 echo "# $long (run beside the tiers):"
 cat .tap/long-outage.out
