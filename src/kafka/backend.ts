@@ -249,7 +249,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
           await this.pause(QUEUE_FULL_BACKOFF_MS);
           continue;
         }
-        if (this.producer.mayRetry(err as Kafka.LibrdKafkaError) && this.spill.begin(`produce: ${(err as Error).message}`)) {
+        if (this.producer.mayRetry(err as Kafka.LibrdKafkaError, line.flavor.topic) && this.spill.begin(`produce: ${(err as Error).message}`)) {
           continue; // this Line goes to the spool
         }
         this.outcomes.refused(err, line.flavor.name, line.time, line.flavor.topic);
@@ -269,7 +269,7 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
     const waiting = this.normal.delete(sent);
     if (err) {
       this.counters.failed++;
-      if (waiting && this.producer.mayRetry(err) && this.spill.begin(`delivery failed: ${err.message}`)) {
+      if (waiting && this.producer.mayRetry(err, report?.topic) && this.spill.begin(`delivery failed: ${err.message}`)) {
         // Back to the spool's tail (docs/kafka.md, Kafka outages, says where that is in the topic's order).
         this.counters.retried++;
         this.spool.append(sent.flavor.name, sent.time, sent.json);

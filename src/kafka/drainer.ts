@@ -190,7 +190,7 @@ export class Drainer {
         this.producer.produce(topic, r.payload, m.keyOf(r.payload), r.time, ref, m.headersOf(r.flavor));
         this.unreported.add(ref);
       } catch (err) {
-        if (code(err) === ERR.ERR__QUEUE_FULL || code(err) === ERR.ERR__STATE || this.producer.mayRetry(err as Kafka.LibrdKafkaError)) {
+        if (code(err) === ERR.ERR__QUEUE_FULL || code(err) === ERR.ERR__STATE || this.producer.mayRetry(err as Kafka.LibrdKafkaError, topic)) {
           this.rewindPending = true;
           if (unknownTopic(err)) await sleep(100); // until a broker says whether it exists
           return;
@@ -212,7 +212,7 @@ export class Drainer {
       return;
     }
     this.outcomes.counters.failed++;
-    if (this.producer.mayRetry(err)) {
+    if (this.producer.mayRetry(err, sent.topic)) {
       // Still in the spool: read again from the watermark once the others reported.
       this.outcomes.counters.retried++;
       this.rewindPending = true;

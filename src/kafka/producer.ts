@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { code, ERR, retriable, unknownTopic } from './errors.js';
 import { disconnectProducer } from './disconnect.js';
 import { newProducer } from './settings.js';
+import { UnknownTopics } from './unknown-topics.js';
 
 const CONNECT_TIMEOUT_MS = 5000;
 export const CONNECT_RETRY_MS = 1000;
@@ -45,6 +46,7 @@ export class Producer {
   private settled = false;
   private stopped = false;
   private connectTimer: NodeJS.Timeout | null = null;
+  private readonly unknownTopics: UnknownTopics;
 
   /**
    * Invalid librdkafka settings throw here, at construction, so a bad config
@@ -58,6 +60,7 @@ export class Producer {
     /** Connected, or a connect attempt failed: whoever waits for it looks again. */
     private readonly onConnectAttempt: () => void,
   ) {
+    this.unknownTopics = new UnknownTopics(rdkafka);
     this.handle = this.newHandle();
   }
 
@@ -80,17 +83,23 @@ export class Producer {
     // node-rdkafka hands librdkafka's error events (and delivery errors) over
     // as text only (code -1), so they are told apart by their text.
     producer.on('event.error', (err) => {
-      if (/all broker connections are down/i.test(err.message)) this.up = false;
+      if (/all broker connections are down/i.test(err.message)) this.down();
       this.lastErr = { at: Date.now(), what: err.message };
       this.limited(`error ${err.code}`, { code: err.code, err: err.message }, 'librdkafka error');
     });
     producer.on('event.stats', (ev: { message: string }) => {
       try {
         const stats = JSON.parse(ev.message) as { brokers?: Record<string, { state?: string; nodeid?: number }> };
-        this.up = Object.values(stats.brokers ?? {}).some((b) => b.state === 'UP' && (b.nodeid ?? -1) >= 0);
+        if (Object.values(stats.brokers ?? {}).some((b) => b.state === 'UP' && (b.nodeid ?? -1) >= 0)) this.up = true;
+        else this.down();
       } catch { /* a stats blob we cannot read changes nothing */ }
     });
     return producer;
+  }
+
+  private down(): void {
+    this.up = false;
+    this.unknownTopics.outage();
   }
 
   /** Does not wait for a broker: an absent broker must not stop start-up. */
@@ -152,7 +161,10 @@ export class Producer {
     if (this.settled) return;
     this.held--;
     this.lastReportAt = Date.now();
-    if (!err && (report as { opaque?: unknown } | undefined)?.opaque !== undefined) this.up = true;
+    if (!err && (report as { opaque?: unknown } | undefined)?.opaque !== undefined) {
+      this.up = true;
+      this.unknownTopics.exists(report.topic);
+    }
     this.onReport(err, report);
   };
 
@@ -166,15 +178,18 @@ export class Producer {
   }
 
   /**
-   * Whether a failed message may succeed later. A topic reported unknown
-   * while no broker answers is not known to be gone: auto-created just as
-   * an outage began, its metadata never came back (librdkafka fails such
-   * messages after topic.metadata.propagation.max.ms). Reported unknown by
-   * a broker that answers, it is final, so a deleted topic's Lines are
-   * dropped and never hold up the spool's drain for the other topics.
+   * Whether a failed message to `topic` may succeed later. A topic reported
+   * unknown while no broker answers is not known to be gone. Reported
+   * unknown by a broker that answers, it is final only once brokers kept
+   * saying so for a while (unknown-topics.ts): a topic auto-created just as
+   * the broker died or stopped is reported unknown while it is made. So a
+   * deleted topic's Lines are dropped and hold up the spool's drain for the
+   * other topics only that while.
    */
-  mayRetry(err: Kafka.LibrdKafkaError): boolean {
-    return retriable(err) || (unknownTopic(err) && (!this.connectedNow || !this.up));
+  mayRetry(err: Kafka.LibrdKafkaError, topic: string | undefined): boolean {
+    if (retriable(err)) return true;
+    if (!unknownTopic(err)) return false;
+    return !this.connectedNow || !this.up || this.unknownTopics.mayAppear(topic, Date.now());
   }
 
   /**

@@ -13,7 +13,8 @@ import { consume } from '../helpers/consume.js';
 import { drainedCounters } from '../helpers/files.js';
 import { request } from '../helpers/http.js';
 import { startKafka } from '../helpers/kafka.js';
-import { health, idCounts, startKafkaDaemon, topicNow, traffic, type KafkaDaemon } from '../helpers/kafka-daemon.js';
+import { health, idCounts, spoolHoldsNothing, startKafkaDaemon, topicNow, traffic, type KafkaDaemon } from '../helpers/kafka-daemon.js';
+import { spoolDir } from '../helpers/kafka-spool.js';
 import { sleep, until } from '../helpers/wait.js';
 import { stats } from '../helpers/watch.js';
 
@@ -120,6 +121,25 @@ t.test('topic missing, while running: librdkafka fails its Lines after topic.met
   t.equal(await d.stop(), 0);
   t.match(drainedCounters(d.logs, 'kafka'), { persisted: 0, failed: 10, dropped: 10 });
   t.match(drainedCounters(d.logs, 'file'), { persisted: 10 });
+});
+
+t.test('topic missing, with the spool: its Lines dropped and counted once brokers kept calling it unknown; the other topic\'s Lines, spooled behind them, delivered', async (t: Test) => {
+  const d = await startKafkaDaemon(kafka.bootstrap, {
+    kafka: { flushTimeoutMs: 2000, spool: { dir: spoolDir(), fsyncMs: 50 }, rdkafka: { 'topic.metadata.propagation.max.ms': 1000 } },
+  });
+  t.teardown(() => d.stop());
+  await withTopics(d, 'gr'); // uk's topic never exists
+  await d.waitLog((l) => l.msg === 'kafka producer connected');
+  for (let i = 0; i < 10; i++) t.equal((await request(d.port, `/track?id=${i}`, { host: 'uk.test' })).status, 200);
+  // librdkafka's verdict on uk is retried: the Lines go to the spool, and gr's after them.
+  await d.waitLog((l) => /^kafka delivery failed/.test(String(l.msg)) && l.code === 'ERR_UNKNOWN_TOPIC_OR_PART');
+  const gr = Array.from({ length: 10 }, (_, i) => `gr${i}`);
+  for (const id of gr) t.equal((await request(d.port, `/track?id=${id}`, { host: 'gr.test' })).status, 200);
+  await until('the spool empty', () => spoolHoldsNothing(d), 30_000);
+  t.match(await kafkaCounters(d), { persisted: 10, dropped: 10 }, 'uk\'s 10 Lines dropped, gr\'s 10 delivered');
+  t.equal(await d.stop(), 0);
+  const got = idCounts((await topicNow(kafka.bootstrap, d.topics.gr!)).map((m) => m.value));
+  t.same(gr.filter((id) => !got.has(id)), [], 'gr\'s Lines in its topic');
 });
 
 t.test('a Line over the topic\'s size limit: refused by the broker, counted, the small ones around it delivered', async (t: Test) => {
