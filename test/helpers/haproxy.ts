@@ -2,11 +2,13 @@
  * What the tests of the shipped HAProxy configurations share: Debian's
  * haproxy binary, a shipped config rewritten for loopback (logging to
  * stderr, optionally an admin socket, no per-client limit: the tests' load
- * comes from one address), GETs (the status, or the whole answer) and the gr Lines a daemon wrote.
+ * comes from one address), its runtime API, GETs (the status, or the whole
+ * answer) and the gr Lines a daemon wrote.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { join } from 'node:path';
 import { root } from './daemon.js';
 
@@ -27,6 +29,24 @@ export function loopbackConfig(file: string, replace: [RegExp, string][], want: 
   for (const [pattern, line] of replace) out = out.replace(pattern, line);
   for (const w of want) if (!out.includes(w)) throw new Error(`deploy/${file}: could not set "${w}"`);
   return out;
+}
+
+/** One command on HAProxy's runtime API (the admin socket of loopbackConfig): its whole answer. */
+export function admin(socket: string, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const c = net.createConnection(socket, () => c.end(`${command}\n`));
+    c.setEncoding('utf8').on('data', (x: string) => { out += x; }).on('end', () => resolve(out)).on('error', reject);
+  });
+}
+
+/** The requests HAProxy has handed to `backend`/`server` so far (`show stat`'s stot; health checks are not among them). */
+export async function serverSessions(socket: string, backend: string, server: string): Promise<number> {
+  const [head = '', ...rows] = (await admin(socket, 'show stat')).split('\n');
+  const column = head.replace(/^# /, '').split(',').indexOf('stot');
+  const row = rows.find((r) => r.startsWith(`${backend},${server},`));
+  if (column < 0 || row === undefined) throw new Error(`show stat has no stot for ${backend}/${server}: ${head}`);
+  return Number(row.split(',')[column]);
 }
 
 /** GET with Host gr.test: the status only. */

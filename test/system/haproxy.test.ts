@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { root, startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
 import { freePort, poll, sleep, until } from '../helpers/wait.js';
-import { grLines, hit, type Answer } from '../helpers/haproxy.js';
+import { grLines, hit, loopbackConfig, serverSessions, type Answer } from '../helpers/haproxy.js';
+import { stopProcess } from '../helpers/sigstop.js';
 
 t.setTimeout(240_000);
 
@@ -27,27 +28,23 @@ function haproxyBinary(): string {
   return bin;
 }
 
-/** deploy/haproxy.cfg with loopback addresses, in the foreground, logging to stderr. */
-function haproxyConfig(front: number, primary: number, backup: number, website: number): string {
-  const cfg = readFileSync(join(root, 'deploy/haproxy.cfg'), 'utf8');
-  const out = cfg
-    .replace(/^global\n(?:\t.*\n|\s*#.*\n)*/m, 'global\n\tlog stderr format raw local0 info\n\n')
-    .replace(/^\tbind :80$/m, `\tbind 127.0.0.1:${front}`)
-    .replace(/^\tserver primary \S+/m, `\tserver primary 127.0.0.1:${primary}`)
-    .replace(/^\tserver backup \S+/m, `\tserver backup 127.0.0.1:${backup}`)
-    .replace(/^\tserver www \S+/m, `\tserver www 127.0.0.1:${website}`)
-    // The failover load comes from one address far past the per-client limit (haproxy-limits.test.ts tests that).
-    .replace(/^\thttp-request deny deny_status 429 .*\n/m, '');
-  for (const want of [`bind 127.0.0.1:${front}`, `server primary 127.0.0.1:${primary}`, `server backup 127.0.0.1:${backup}`]) {
-    if (!out.includes(want)) throw new Error(`deploy/haproxy.cfg: could not set "${want}"`);
-  }
-  return out;
+/** deploy/haproxy.cfg with loopback addresses, in the foreground, logging to stderr, with an admin socket. */
+function haproxyConfig(front: number, primary: number, backup: number, website: number, adminSocket: string): string {
+  // The failover load comes from one address far past the per-client limit
+  // (loopbackConfig drops it; haproxy-limits.test.ts tests it).
+  return loopbackConfig('haproxy.cfg', [
+    [/^\tbind :80$/m, `\tbind 127.0.0.1:${front}`],
+    [/^\tserver primary \S+/m, `\tserver primary 127.0.0.1:${primary}`],
+    [/^\tserver backup \S+/m, `\tserver backup 127.0.0.1:${backup}`],
+    [/^\tserver www \S+/m, `\tserver www 127.0.0.1:${website}`],
+  ], [`bind 127.0.0.1:${front}`, `server primary 127.0.0.1:${primary}`, `server backup 127.0.0.1:${backup}`], adminSocket);
 }
 
 const bin = haproxyBinary();
 const work = tempDir('scratchd-haproxy-');
 const primaryDir = join(work, 'primary');
 const backupDir = join(work, 'backup');
+const adminSocket = join(work, 'admin.sock');
 const flavors = [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens', enrich: { ip: 'ip' } }];
 const common = { flavors, trustedProxies: ['127.0.0.1'] };
 
@@ -65,7 +62,7 @@ t.before(async () => {
   backup = await startDaemon({ config: { ...common, backends: { file: { dir: backupDir } } } });
   front = await freePort();
   const cfgFile = join(work, 'haproxy.cfg');
-  writeFileSync(cfgFile, haproxyConfig(front, primary.port, backup.port, await freePort()));
+  writeFileSync(cfgFile, haproxyConfig(front, primary.port, backup.port, await freePort(), adminSocket));
   execFileSync(bin, ['-c', '-q', '-f', cfgFile]);
   haproxy = spawn(bin, ['-db', '-f', cfgFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   haproxy.stdout!.setEncoding('utf8').on('data', (c: string) => {
@@ -107,15 +104,23 @@ t.test('the shipped config: a server queue that works, whole requests to scratch
   t.match(cfg, /^\toption http-buffer-request$/m, 'a request reaches scratchd once complete');
 });
 
+/** How long the slow beacon is held at the stopped primary. */
+const SLOW_MS = 400;
+
 t.test('logging: beacons answered normally are not logged; a slow one is, without its query and with a masked address', async (t) => {
   const marker = `q${process.pid}x`;
   for (let i = 0; i < 20; i++) t.equal((await hit(front, `/track?secret=${marker}&n=${i}`)).status, 200);
-  // A slow answer: the primary stopped for a second while it has the
-  // request (a second, not less: on a loaded machine the request may take a
-  // few hundred ms to reach it through HAProxy, and must arrive while stopped).
-  primary.proc.kill('SIGSTOP');
+  // A slow answer: the primary stopped while it holds the request. Each step
+  // waits for what it needs rather than for a time: a SIGSTOP takes effect
+  // only when the primary next runs (its serving threads answer until then),
+  // and on a loaded machine the request may take a while through HAProxy.
+  await stopProcess(primary.proc);
+  const handed = await serverSessions(adminSocket, 'scratchd', 'primary');
   const slow = hit(front, `/track?secret=${marker}&slow=1`);
-  await sleep(1000);
+  await until('HAProxy to hand the slow beacon to the primary', async () => await serverSessions(adminSocket, 'scratchd', 'primary') > handed, 10_000);
+  // Then it stays with the stopped primary for longer than the 250 ms the
+  // line's server time is checked against below.
+  await sleep(SLOW_MS);
   primary.proc.kill('SIGCONT');
   t.equal((await slow).status, 200, 'the slow beacon is answered');
   await until('the slow beacon logged', () => haproxyLog.includes('"GET /track HTTP/1.1"'), 10_000);
