@@ -32,6 +32,7 @@ import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFi
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Kafka from 'node-rdkafka';
+import { stopProcess } from './sigstop.js';
 import { sleep, stablePort } from './wait.js';
 
 export const KAFKA_VERSION = process.env.KAFKA_VERSION ?? '4.1.1';
@@ -443,7 +444,8 @@ class OwnedBroker implements KafkaBroker {
   }
 
   async pause(): Promise<void> {
-    this.proc?.kill('SIGSTOP');
+    // Resolves once the broker is stopped, not when the signal is sent (sigstop.ts).
+    if (this.proc) await stopProcess(this.proc);
   }
 
   async resume(): Promise<void> {
