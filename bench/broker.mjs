@@ -21,16 +21,14 @@ export async function startKafkaIfAvailable() {
   if (!existsSync(join(root, 'test/helpers/kafka.ts'))) return { kafka: null, reason: 'test/helpers/kafka.ts (startKafka(), the broker harness) is not on this branch yet' };
   if (!readFileSync(join(root, 'src/main.ts'), 'utf8').includes("'./kafka/backend.js'")) return { kafka: null, reason: 'src/main.ts does not start the Kafka backend yet (no import of ./kafka/backend.js)' };
   try {
-    // The harness is TypeScript: run it through tap's ts-node loader in a
+    // The harness is TypeScript: run it through tsx (the suite's loader) in a
     // helper process (pinned to core 1 with wrk: the broker is part of the
     // load generator's side, not of the server under test) that prints the
     // broker list and keeps the broker up until it is killed.
     const helper = join(benchDir, 'kafka-broker.mts');
     log('(d): starting the broker (first time: Java and Kafka from Maven Central, a few minutes)');
-    const tsImport = join(root, 'node_modules/@tapjs/typescript/dist/esm/import.mjs');
-    const p = spawn('taskset', ['-c', '1', node, `--import=${tsImport}`, helper], {
-      stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
-    });
+    const tsImport = join(root, 'node_modules/tsx/dist/loader.mjs');
+    const p = spawn('taskset', ['-c', '1', node, `--import=${tsImport}`, helper], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     p.stderr.on('data', (c) => { out += c; });
     // "kill" / "restart" on the helper's stdin, answered by "DONE <command>".

@@ -48,7 +48,9 @@ t.test('npm test runs every tier, after building and typechecking', async (t) =>
   const script = readFileSync(join(root, 'scripts/suite.sh'), 'utf8');
   const dirs = pathsIn(script).filter((p) => !p.endsWith('.ts'));
   t.same([...new Set(dirs)].sort(), Object.values(tiers).sort(), 'all three tiers');
-  t.match(script, /^npm run build && npm run test:types \|\| exit 1$/m);
+  t.match(script, /^npm run build \|\| exit 1$/m, 'it builds first');
+  t.match(script, /^npm run test:types &$/m, 'it typechecks the tests');
+  t.match(script, /^wait \$types \|\| exit 1$/m, 'and stops when they do not typecheck');
   const long = 'test/system/kafka-long-outage.test.ts';
   t.match(script, /^tap "\$long" .*&$/m, 'the long outage runs beside the tiers');
   t.match(script, new RegExp(`^long=${long}$`, 'm'));
