@@ -7,10 +7,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { haproxyBin, getStatus, loopbackConfig } from '../helpers/haproxy.js';
+import { admin, haproxyBin, getStatus, loopbackConfig } from '../helpers/haproxy.js';
 import { root, startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
 import { freePort, poll, sleep } from '../helpers/wait.js';
 import { stats, traffic } from '../helpers/kafka-daemon.js';
@@ -91,14 +90,6 @@ t.test('two active instances share the traffic; every Line once, in the files of
   // Round robin over two servers: half each, give or take what the retries moved.
   for (const instance of ['a', 'b']) t.ok(share[instance]! >= 0.4 * N, `${instance} took ${share[instance]} of ${N}`);
 });
-
-function admin(socket: string, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const c = net.createConnection(socket, () => c.end(`${command}\n`));
-    c.setEncoding('utf8').on('data', (x: string) => { out += x; }).on('end', () => resolve(out)).on('error', reject);
-  });
-}
 
 t.test('drain one instance on the runtime API under load, stop it, start it again: no failed request, every Line once', async (t) => {
   const dir = join(work, 'drain');

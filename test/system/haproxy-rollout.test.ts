@@ -5,10 +5,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { haproxyBin, getStatus, loopbackConfig } from '../helpers/haproxy.js';
+import { admin, haproxyBin, getStatus, loopbackConfig } from '../helpers/haproxy.js';
 import { root, startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
 import { stats } from '../helpers/kafka-daemon.js';
 import { freePort, poll } from '../helpers/wait.js';
@@ -60,14 +59,6 @@ async function share(front: number, hits: number): Promise<{ scratchd: number; l
     now = (await stats(d!)).backends.file.persisted as number;
   }
   return { scratchd: now - before.scratchd, legacy: legacyHits - before.legacy };
-}
-
-function admin(socket: string, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const c = net.createConnection(socket, () => c.end(`${command}\n`));
-    c.setEncoding('utf8').on('data', (x: string) => { out += x; }).on('end', () => resolve(out)).on('error', reject);
-  });
 }
 
 t.test('the shipped file passes haproxy -c as it is', async (t) => {
