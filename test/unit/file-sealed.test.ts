@@ -96,21 +96,23 @@ t.test('a reload that changes a flavor while its past day is failing: one state,
 });
 
 /**
- * The next directory listing (fs.promises.readdir, the pass's) waits until
- * the returned function is called: to order a race with a pass. fs-faults.ts
- * holds only the calls it can fail, and readdir changes nothing on disk.
+ * The next directory listing (fs.promises.readdir, a pass's) waits until
+ * release(): to order a race with a pass. fs-faults.ts holds only the calls
+ * it can fail, and a listing changes nothing on disk.
  */
-function holdReaddir(): () => void {
+function holdReaddir(): { release: () => void; waiting: () => boolean } {
   const api = fsp as unknown as Record<string, unknown>;
   const orig = fsp.readdir;
   let release!: () => void;
+  let waiting = false;
   const held = new Promise<void>((r) => { release = r; });
   api.readdir = async (...args: Parameters<typeof orig>) => {
     api.readdir = orig;
+    waiting = true;
     await held;
     return orig(...args);
   };
-  return release;
+  return { release, waiting: () => waiting };
 }
 
 t.test("a Line routed to a past day's file while a pass lists the directory: the day is sealed once, after its Lines", async (t) => {
@@ -120,12 +122,13 @@ t.test("a Line routed to a past day's file while a pass lists the directory: the
   writeFileSync(join(dir, 'gr', 'gr-2026-12-05.log'), '{"a":"1"}\n{"a":"2"}\n');
   const gr = flavor('gr');
   setClock(at('2026-12-05T23:59:59.900Z'));
-  const release = holdReaddir();
-  const b = await startFile(fileConfig(dir, { compress: 'gzip', idleCloseMs: 1000, retryMs: 5 }), [gr]); // its first pass lists gr/
-  b.send(line(gr, Date.now(), '{"a":"3"}')); // the 5th is today: a writer for it, appending
+  const listing = holdReaddir();
+  const b = await startFile(fileConfig(dir, { compress: 'gzip', idleCloseMs: 1000, retryMs: 5 }), [gr]);
+  t.ok(listing.waiting(), 'its first pass is listing gr/');
+  b.send(line(gr, at('2026-12-05T23:59:59.900Z'), '{"a":"3"}')); // the 5th is today: a writer for it, appending
   await until(() => b.counters.persisted === 1);
   setClock(at('2026-12-06T00:00:05Z')); // midnight and the grace pass while the listing is slow
-  release();
+  listing.release();
   await until(() => b.fileStats().sealed_days === 1, 10_000, 'the seal');
   // A Line answered before midnight and routed after the seal (a backlog) is late.
   b.send(line(gr, at('2026-12-05T23:59:59.950Z'), '{"b":"1"}'));
