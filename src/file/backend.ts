@@ -125,7 +125,7 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
       }
       if (w.day < w.flavor.day(Date.now())) await this.keeper.seal(w.flavor, w.day, w.lastTime);
     }
-    for (const s of this.states.values()) await this.keeper.scan(s.flavor, new Set(), true);
+    for (const s of this.states.values()) await this.keeper.scan(s.flavor, () => new Set(), true);
     if (unsynced.length > 0) throw new Error(`fsync failed at shutdown, written Lines may not be on disk: ${unsynced.join(', ')}`);
   }
 
@@ -298,9 +298,14 @@ export class FileBackend implements Backend, FileStatsSource, WriterHost {
     }
     for (const s of this.states.values()) {
       if (this.closing) return;
-      const open = new Set<string>();
-      for (const w of this.writers.values()) if (w.state === s) open.add(w.day);
-      await this.keeper.scan(s.flavor, open, false);
+      await this.keeper.scan(s.flavor, () => this.openDays(s), false);
     }
+  }
+
+  /** The days of a flavor with a writer now. */
+  private openDays(s: FlavorState): Set<string> {
+    const open = new Set<string>();
+    for (const w of this.writers.values()) if (w.state === s) open.add(w.day);
+    return open;
   }
 }

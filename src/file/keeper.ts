@@ -90,10 +90,10 @@ export class DayKeeper {
   /**
    * One flavor's directory: seal past days left unsealed, finish or start
    * compressions, remove leftover temp files, prune days past `retainDays`.
-   * `open`: days with a writer in this process, left alone. `final`
+   * `openDays`: the days with a writer in this process, left alone. `final`
    * (shutdown): seal every past day, nothing else.
    */
-  async scan(flavor: Flavor, open: ReadonlySet<string>, final: boolean): Promise<void> {
+  async scan(flavor: Flavor, openDays: () => ReadonlySet<string>, final: boolean): Promise<void> {
     const dir = flavorDir(this.config.dir, flavor.name);
     let names: string[];
     try {
@@ -101,6 +101,11 @@ export class DayKeeper {
     } catch {
       return; // not there yet, or broken: the writers report it
     }
+    // Asked after the listing, with no await until the days are marked: a
+    // writer made while it was read (a Line of a day still today then, and
+    // past once it returns) must not have its day sealed and compressed
+    // under it, then written to and sealed again over the compressed manifest.
+    const open = openDays();
     const now = Date.now();
     const today = flavor.day(now);
     const retain = this.config.retainDays;

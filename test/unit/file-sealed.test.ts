@@ -1,6 +1,6 @@
 // A sealed day is never written again, by any run, at any clock or zone
 // (issue 30 A), and one flavor has one state across reloads (issue 30 C).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, promises as fsp, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -93,6 +93,52 @@ t.test('a reload that changes a flavor while its past day is failing: one state,
   t.same(dayText(dir, 'gr', '2026-12-06'), [1, 2, 3, 4, 5].map((i) => `{"a":"${i}"}`), 'the past day holds its 5 Lines');
   t.match(manifestOf(dir, 'gr', '2026-12-06'), { lines: 5 }, 'and its manifest says so');
   t.same(dayText(dir, 'gr', '2026-12-07'), ['{"b":"1"}']);
+});
+
+/**
+ * The next directory listing (fs.promises.readdir, a pass's) waits until
+ * release(): to order a race with a pass. fs-faults.ts holds only the calls
+ * it can fail, and a listing changes nothing on disk.
+ */
+function holdReaddir(): { release: () => void; waiting: () => boolean } {
+  const api = fsp as unknown as Record<string, unknown>;
+  const orig = fsp.readdir;
+  let release!: () => void;
+  let waiting = false;
+  const held = new Promise<void>((r) => { release = r; });
+  api.readdir = async (...args: Parameters<typeof orig>) => {
+    api.readdir = orig;
+    waiting = true;
+    await held;
+    return orig(...args);
+  };
+  return { release, waiting: () => waiting };
+}
+
+t.test("a Line routed to a past day's file while a pass lists the directory: the day is sealed once, after its Lines", async (t) => {
+  const dir = tempDir(t);
+  // A crash (under load, file-faults-all's "crash after open #3") left the 5th's file unsealed.
+  mkdirSync(join(dir, 'gr'));
+  writeFileSync(join(dir, 'gr', 'gr-2026-12-05.log'), '{"a":"1"}\n{"a":"2"}\n');
+  const gr = flavor('gr');
+  setClock(at('2026-12-05T23:59:59.900Z'));
+  const listing = holdReaddir();
+  const b = await startFile(fileConfig(dir, { compress: 'gzip', idleCloseMs: 1000, retryMs: 5 }), [gr]);
+  t.ok(listing.waiting(), 'its first pass is listing gr/');
+  b.send(line(gr, at('2026-12-05T23:59:59.900Z'), '{"a":"3"}')); // the 5th is today: a writer for it, appending
+  await until(() => b.counters.persisted === 1);
+  setClock(at('2026-12-06T00:00:05Z')); // midnight and the grace pass while the listing is slow
+  listing.release();
+  await until(() => b.fileStats().sealed_days === 1, 10_000, 'the seal');
+  // A Line answered before midnight and routed after the seal (a backlog) is late.
+  b.send(line(gr, at('2026-12-05T23:59:59.950Z'), '{"b":"1"}'));
+  await until(() => b.counters.persisted === 2);
+  await b.close();
+  t.same(dayText(dir, 'gr', '2026-12-05'), ['{"a":"1"}', '{"a":"2"}', '{"a":"3"}'], 'the day holds its Lines, once');
+  t.match(manifestOf(dir, 'gr', '2026-12-05'), { lines: 3 }, 'and its manifest says so');
+  t.same(dayText(dir, 'gr', '2026-12-06'), ['{"b":"1"}'], 'the Line routed after the seal went to the next day');
+  t.equal(b.fileStats().late_lines, 1);
+  t.equal(b.fileStats().sealed_days, 1, 'sealed once');
 });
 
 t.test("the manifest's lastTime is the last Line's, inside one batch too", async (t) => {
