@@ -4,6 +4,7 @@
  * report, its last error, its fatal error. It produces, hands each delivery
  * report on, and closes; it decides nothing about Lines.
  */
+import { performance } from 'node:perf_hooks';
 import type Kafka from 'node-rdkafka';
 import type { KafkaConfig } from '../config.js';
 import type { Logger } from '../log.js';
@@ -189,7 +190,9 @@ export class Producer {
   mayRetry(err: Kafka.LibrdKafkaError, topic: string | undefined): boolean {
     if (retriable(err)) return true;
     if (!unknownTopic(err)) return false;
-    return !this.connectedNow || !this.up || this.unknownTopics.mayAppear(topic, Date.now());
+    // Elapsed time, not the wall clock: a clock stepped back must not keep a
+    // deleted topic's Lines (and the spool's drain behind them) for that long.
+    return !this.connectedNow || !this.up || this.unknownTopics.mayAppear(topic, performance.now());
   }
 
   /**

@@ -2,7 +2,7 @@
  * When a topic reported unknown by a broker that answers is gone for good.
  *
  * librdkafka gives a new topic topic.metadata.propagation.max.ms to appear,
- * counted in wall time from its first message, and fails the topic's
+ * counted in elapsed time from its first message, and fails the topic's
  * messages at the first "unknown topic" answer after that. A broker that
  * auto-creates a topic answers "unknown topic" while it creates it (KRaft),
  * so after an outage or a pause longer than that window (the broker died
@@ -32,7 +32,11 @@ export class UnknownTopics {
     this.windowMs = Math.max(MIN_WINDOW_MS, Number.isFinite(propagation) ? propagation : PROPAGATION_DEFAULT_MS);
   }
 
-  /** A broker that answers calls `topic` unknown: true while the topic may still be being created. */
+  /**
+   * A broker that answers calls `topic` unknown: true while the topic may
+   * still be being created. `now` is monotonic (performance.now()), as
+   * librdkafka's own window is: a wall-clock step neither ends nor stretches it.
+   */
   mayAppear(topic: string | undefined, now: number): boolean {
     if (topic === undefined) return false;
     const first = this.since.get(topic);

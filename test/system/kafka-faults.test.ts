@@ -142,6 +142,28 @@ t.test('topic missing, with the spool: its Lines dropped and counted once broker
   t.same(gr.filter((id) => !got.has(id)), [], 'gr\'s Lines in its topic');
 });
 
+t.test('topic missing, with the spool, the wall clock stepped back meanwhile (an NTP step): still given up on after the window, the other topic\'s Lines delivered', async (t: Test) => {
+  const d = await startKafkaDaemon(kafka.bootstrap, {
+    clock: Date.now(),
+    kafka: { flushTimeoutMs: 2000, spool: { dir: spoolDir(), fsyncMs: 50 }, rdkafka: { 'topic.metadata.propagation.max.ms': 1000 } },
+  });
+  t.teardown(() => d.stop());
+  await withTopics(d, 'gr'); // uk's topic never exists
+  await d.waitLog((l) => l.msg === 'kafka producer connected');
+  for (let i = 0; i < 10; i++) t.equal((await request(d.port, `/track?id=${i}`, { host: 'uk.test' })).status, 200);
+  await d.waitLog((l) => /^kafka delivery failed/.test(String(l.msg)) && l.code === 'ERR_UNKNOWN_TOPIC_OR_PART');
+  // The window started; the wall clock goes back ten minutes. The window
+  // (at least 5 s here) is elapsed time, not ten minutes and more.
+  await d.setClock(Date.now() - 10 * 60_000);
+  const gr = Array.from({ length: 10 }, (_, i) => `gr${i}`);
+  for (const id of gr) t.equal((await request(d.port, `/track?id=${id}`, { host: 'gr.test' })).status, 200);
+  await until('the spool empty', () => spoolHoldsNothing(d), 30_000).catch(() => {});
+  t.match(await kafkaCounters(d), { persisted: 10, dropped: 10 }, 'uk\'s 10 Lines dropped, gr\'s 10 delivered, within the window');
+  t.equal(await d.stop(), 0);
+  const got = idCounts((await topicNow(kafka.bootstrap, d.topics.gr!)).map((m) => m.value));
+  t.same(gr.filter((id) => !got.has(id)), [], 'gr\'s Lines in its topic');
+});
+
 t.test('a Line over the topic\'s size limit: refused by the broker, counted, the small ones around it delivered', async (t: Test) => {
   // librdkafka's batches stay under the limit (batch.size); the big Line goes alone.
   const d = await startKafkaDaemon(kafka.bootstrap, {
