@@ -29,6 +29,15 @@ const STALL_MS = 5000;
  */
 const POLL_MS = 5;
 
+/** What librdkafka's statistics say of one broker (rxidle in µs, -1 before any receive). */
+interface BrokerStats { state?: string; nodeid?: number; waitresp_cnt?: number; rxidle?: number }
+
+/** Some broker has requests waiting, and none of those sent anything for STALL_MS. */
+function silent(brokers: BrokerStats[]): boolean {
+  const waiting = brokers.filter((b) => (b.waitresp_cnt ?? 0) > 0);
+  return waiting.length > 0 && waiting.every((b) => (b.rxidle ?? -1) > STALL_MS * 1000);
+}
+
 export type ReportListener = (err: Kafka.LibrdKafkaError | null, report: Kafka.DeliveryReport) => void;
 type Limited = (kind: string, fields: object, msg: string) => void;
 
@@ -90,9 +99,14 @@ export class Producer {
     });
     producer.on('event.stats', (ev: { message: string }) => {
       try {
-        const stats = JSON.parse(ev.message) as { brokers?: Record<string, { state?: string; nodeid?: number }> };
-        if (Object.values(stats.brokers ?? {}).some((b) => b.state === 'UP' && (b.nodeid ?? -1) >= 0)) this.up = true;
+        const stats = JSON.parse(ev.message) as { brokers?: Record<string, BrokerStats> };
+        const brokers = Object.values(stats.brokers ?? {});
+        if (brokers.some((b) => b.state === 'UP' && (b.nodeid ?? -1) >= 0)) this.up = true;
         else this.down();
+        // Requests wait and no broker sent a byte for a while: a paused or
+        // stuck broker keeps its connection up, but it does not keep calling
+        // a topic unknown meanwhile; as after an outage, the window starts again.
+        if (silent(brokers)) this.unknownTopics.outage();
       } catch { /* a stats blob we cannot read changes nothing */ }
     });
     return producer;

@@ -164,6 +164,39 @@ t.test('topic missing, with the spool, the wall clock stepped back meanwhile (an
   t.same(gr.filter((id) => !got.has(id)), [], 'gr\'s Lines in its topic');
 });
 
+t.test('topic missing, with the spool, the broker paused right after its first verdict for longer than the window, then the topic created: none of its Lines dropped', async (t: Test) => {
+  // A broker that says nothing does not keep calling the topic unknown: its
+  // silence is an outage, and the window starts again once it answers.
+  const d = await startKafkaDaemon(kafka.bootstrap, {
+    kafka: { flushTimeoutMs: 2000, spool: { dir: spoolDir(), fsyncMs: 50 }, rdkafka: { 'topic.metadata.propagation.max.ms': 10_000 } },
+  });
+  t.teardown(async () => {
+    await kafka.resume();
+    await d.stop();
+  });
+  await withTopics(d, 'gr');
+  await d.waitLog((l) => l.msg === 'kafka producer connected');
+  const gr = traffic(d, 'gr.test', 1, 20); // the other topic's Lines go on, spooled behind uk's
+  const uk = Array.from({ length: 10 }, (_, i) => `uk${i}`);
+  for (const id of uk) t.equal((await request(d.port, `/track?id=${id}`, { host: 'uk.test' })).status, 200);
+  await d.waitLog((l) => /^kafka delivery failed/.test(String(l.msg)) && l.code === 'ERR_UNKNOWN_TOPIC_OR_PART', 30_000);
+  await kafka.pause();
+  await sleep(12_000); // longer than the window (10 s here)
+  await kafka.resume();
+  await kafka.createTopic(d.topics.uk!);
+  const g = await gr.stop();
+  await until('every Line delivered or dropped', async () => {
+    const k = await kafkaCounters(d);
+    return k.persisted! + k.dropped! === uk.length + g.ok.length;
+  }, 60_000).catch(() => {});
+  t.match(await kafkaCounters(d), { dropped: 0, persisted: uk.length + g.ok.length }, 'nothing dropped');
+  t.equal(await d.stop(), 0);
+  const got = idCounts((await topicNow(kafka.bootstrap, d.topics.uk!)).map((m) => m.value));
+  t.same(uk.filter((id) => !got.has(id)), [], 'uk\'s Lines in its topic');
+  const grGot = idCounts((await topicNow(kafka.bootstrap, d.topics.gr!)).map((m) => m.value));
+  t.same(g.ok.filter((id) => !grGot.has(id)).slice(0, 10), [], 'gr\'s Lines in its topic');
+});
+
 t.test('a Line over the topic\'s size limit: refused by the broker, counted, the small ones around it delivered', async (t: Test) => {
   // librdkafka's batches stay under the limit (batch.size); the big Line goes alone.
   const d = await startKafkaDaemon(kafka.bootstrap, {
