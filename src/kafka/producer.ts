@@ -32,10 +32,18 @@ const POLL_MS = 5;
 /** What librdkafka's statistics say of one broker (rxidle in µs, -1 before any receive). */
 interface BrokerStats { state?: string; nodeid?: number; waitresp_cnt?: number; rxidle?: number }
 
-/** Some broker has requests waiting, and none of those sent anything for STALL_MS. */
+/**
+ * A broker that works answers librdkafka's requests within milliseconds; one
+ * with requests waiting that sent nothing for this long is silent (paused,
+ * stuck). Short, as it is seen only at a statistics tick, and a silence
+ * taken for one only delays giving up on an unknown topic.
+ */
+const SILENT_MS = 1000;
+
+/** Some broker has requests waiting, and none of those sent anything for SILENT_MS. */
 function silent(brokers: BrokerStats[]): boolean {
   const waiting = brokers.filter((b) => (b.waitresp_cnt ?? 0) > 0);
-  return waiting.length > 0 && waiting.every((b) => (b.rxidle ?? -1) > STALL_MS * 1000);
+  return waiting.length > 0 && waiting.every((b) => (b.rxidle ?? -1) > SILENT_MS * 1000);
 }
 
 export type ReportListener = (err: Kafka.LibrdKafkaError | null, report: Kafka.DeliveryReport) => void;
@@ -107,6 +115,7 @@ export class Producer {
         // stuck broker keeps its connection up, but it does not keep calling
         // a topic unknown meanwhile; as after an outage, the window starts again.
         if (silent(brokers)) this.unknownTopics.outage();
+        else if (this.up) this.unknownTopics.heard(performance.now());
       } catch { /* a stats blob we cannot read changes nothing */ }
     });
     return producer;

@@ -168,7 +168,7 @@ t.test('topic missing, with the spool, the broker paused right after its first v
   // A broker that says nothing does not keep calling the topic unknown: its
   // silence is an outage, and the window starts again once it answers.
   const d = await startKafkaDaemon(kafka.bootstrap, {
-    kafka: { flushTimeoutMs: 2000, spool: { dir: spoolDir(), fsyncMs: 50 }, rdkafka: { 'topic.metadata.propagation.max.ms': 10_000 } },
+    kafka: { flushTimeoutMs: 2000, spool: { dir: spoolDir(), fsyncMs: 50 }, rdkafka: { 'topic.metadata.propagation.max.ms': 1000 } },
   });
   t.teardown(async () => {
     await kafka.resume();
@@ -181,7 +181,7 @@ t.test('topic missing, with the spool, the broker paused right after its first v
   for (const id of uk) t.equal((await request(d.port, `/track?id=${id}`, { host: 'uk.test' })).status, 200);
   await d.waitLog((l) => /^kafka delivery failed/.test(String(l.msg)) && l.code === 'ERR_UNKNOWN_TOPIC_OR_PART', 30_000);
   await kafka.pause();
-  await sleep(12_000); // longer than the window (10 s here)
+  await sleep(7000); // longer than the window (the least, 5 s, here)
   await kafka.resume();
   await kafka.createTopic(d.topics.uk!);
   const g = await gr.stop();
