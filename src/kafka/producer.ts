@@ -4,6 +4,7 @@
  * report, its last error, its fatal error. It produces, hands each delivery
  * report on, and closes; it decides nothing about Lines.
  */
+import { performance } from 'node:perf_hooks';
 import type Kafka from 'node-rdkafka';
 import type { KafkaConfig } from '../config.js';
 import type { Logger } from '../log.js';
@@ -27,6 +28,23 @@ const STALL_MS = 5000;
  * reports as they come instead of several batches at once.
  */
 const POLL_MS = 5;
+
+/** What librdkafka's statistics say of one broker (rxidle in µs, -1 before any receive). */
+interface BrokerStats { state?: string; nodeid?: number; waitresp_cnt?: number; rxidle?: number }
+
+/**
+ * A broker that works answers librdkafka's requests within milliseconds; one
+ * with requests waiting that sent nothing for this long is silent (paused,
+ * stuck). Short, as it is seen only at a statistics tick, and a silence
+ * taken for one only delays giving up on an unknown topic.
+ */
+const SILENT_MS = 1000;
+
+/** Some broker has requests waiting, and none of those sent anything for SILENT_MS. */
+function silent(brokers: BrokerStats[]): boolean {
+  const waiting = brokers.filter((b) => (b.waitresp_cnt ?? 0) > 0);
+  return waiting.length > 0 && waiting.every((b) => (b.rxidle ?? -1) > SILENT_MS * 1000);
+}
 
 export type ReportListener = (err: Kafka.LibrdKafkaError | null, report: Kafka.DeliveryReport) => void;
 type Limited = (kind: string, fields: object, msg: string) => void;
@@ -89,9 +107,15 @@ export class Producer {
     });
     producer.on('event.stats', (ev: { message: string }) => {
       try {
-        const stats = JSON.parse(ev.message) as { brokers?: Record<string, { state?: string; nodeid?: number }> };
-        if (Object.values(stats.brokers ?? {}).some((b) => b.state === 'UP' && (b.nodeid ?? -1) >= 0)) this.up = true;
+        const stats = JSON.parse(ev.message) as { brokers?: Record<string, BrokerStats> };
+        const brokers = Object.values(stats.brokers ?? {});
+        if (brokers.some((b) => b.state === 'UP' && (b.nodeid ?? -1) >= 0)) this.up = true;
         else this.down();
+        // Requests wait and no broker sent a byte for a while: a paused or
+        // stuck broker keeps its connection up, but it does not keep calling
+        // a topic unknown meanwhile; as after an outage, the window starts again.
+        if (silent(brokers)) this.unknownTopics.outage();
+        else if (this.up) this.unknownTopics.heard(performance.now());
       } catch { /* a stats blob we cannot read changes nothing */ }
     });
     return producer;
@@ -189,7 +213,9 @@ export class Producer {
   mayRetry(err: Kafka.LibrdKafkaError, topic: string | undefined): boolean {
     if (retriable(err)) return true;
     if (!unknownTopic(err)) return false;
-    return !this.connectedNow || !this.up || this.unknownTopics.mayAppear(topic, Date.now());
+    // Elapsed time, not the wall clock: a clock stepped back must not keep a
+    // deleted topic's Lines (and the spool's drain behind them) for that long.
+    return !this.connectedNow || !this.up || this.unknownTopics.mayAppear(topic, performance.now());
   }
 
   /**

@@ -142,6 +142,89 @@ t.test('topic missing, with the spool: its Lines dropped and counted once broker
   t.same(gr.filter((id) => !got.has(id)), [], 'gr\'s Lines in its topic');
 });
 
+t.test('topic missing, with the spool, the wall clock stepped back meanwhile (an NTP step): still given up on after the window, the other topic\'s Lines delivered', async (t: Test) => {
+  const d = await startKafkaDaemon(kafka.bootstrap, {
+    clock: Date.now(),
+    kafka: { flushTimeoutMs: 2000, spool: { dir: spoolDir(), fsyncMs: 50 }, rdkafka: { 'topic.metadata.propagation.max.ms': 1000 } },
+  });
+  t.teardown(() => d.stop());
+  await withTopics(d, 'gr'); // uk's topic never exists
+  await d.waitLog((l) => l.msg === 'kafka producer connected');
+  for (let i = 0; i < 10; i++) t.equal((await request(d.port, `/track?id=${i}`, { host: 'uk.test' })).status, 200);
+  await d.waitLog((l) => /^kafka delivery failed/.test(String(l.msg)) && l.code === 'ERR_UNKNOWN_TOPIC_OR_PART');
+  // The window started; the wall clock goes back ten minutes. The window
+  // (at least 5 s here) is elapsed time, not ten minutes and more.
+  await d.setClock(Date.now() - 10 * 60_000);
+  const gr = Array.from({ length: 10 }, (_, i) => `gr${i}`);
+  for (const id of gr) t.equal((await request(d.port, `/track?id=${id}`, { host: 'gr.test' })).status, 200);
+  await until('the spool empty', () => spoolHoldsNothing(d), 30_000).catch(() => {});
+  t.match(await kafkaCounters(d), { persisted: 10, dropped: 10 }, 'uk\'s 10 Lines dropped, gr\'s 10 delivered, within the window');
+  t.equal(await d.stop(), 0);
+  const got = idCounts((await topicNow(kafka.bootstrap, d.topics.gr!)).map((m) => m.value));
+  t.same(gr.filter((id) => !got.has(id)), [], 'gr\'s Lines in its topic');
+});
+
+t.test('topic missing, with the spool, the broker paused right after its first verdict for longer than the window, then the topic created: none of its Lines dropped', async (t: Test) => {
+  // A broker that says nothing does not keep calling the topic unknown: its
+  // silence is an outage, and the window starts again once it answers.
+  const d = await startKafkaDaemon(kafka.bootstrap, {
+    kafka: { flushTimeoutMs: 2000, spool: { dir: spoolDir(), fsyncMs: 50 }, rdkafka: { 'topic.metadata.propagation.max.ms': 1000 } },
+  });
+  t.teardown(async () => {
+    await kafka.resume();
+    await d.stop();
+  });
+  await withTopics(d, 'gr');
+  await d.waitLog((l) => l.msg === 'kafka producer connected');
+  const gr = traffic(d, 'gr.test', 1, 20); // the other topic's Lines go on, spooled behind uk's
+  const uk = Array.from({ length: 10 }, (_, i) => `uk${i}`);
+  for (const id of uk) t.equal((await request(d.port, `/track?id=${id}`, { host: 'uk.test' })).status, 200);
+  await d.waitLog((l) => /^kafka delivery failed/.test(String(l.msg)) && l.code === 'ERR_UNKNOWN_TOPIC_OR_PART', 30_000);
+  await kafka.pause();
+  await sleep(7000); // longer than the window (the least, 5 s, here)
+  await kafka.resume();
+  await kafka.createTopic(d.topics.uk!);
+  const g = await gr.stop();
+  await until('every Line delivered or dropped', async () => {
+    const k = await kafkaCounters(d);
+    return k.persisted! + k.dropped! === uk.length + g.ok.length;
+  }, 60_000).catch(() => {});
+  t.match(await kafkaCounters(d), { dropped: 0, persisted: uk.length + g.ok.length }, 'nothing dropped');
+  t.equal(await d.stop(), 0);
+  const got = idCounts((await topicNow(kafka.bootstrap, d.topics.uk!)).map((m) => m.value));
+  t.same(uk.filter((id) => !got.has(id)), [], 'uk\'s Lines in its topic');
+  const grGot = idCounts((await topicNow(kafka.bootstrap, d.topics.gr!)).map((m) => m.value));
+  t.same(g.ok.filter((id) => !grGot.has(id)).slice(0, 10), [], 'gr\'s Lines in its topic');
+});
+
+t.test('topic missing, with the spool, SIGTERM while its Lines are retried: the drain timeout holds; at the next start they are dropped and counted, the other topic\'s delivered', async (t: Test) => {
+  const dir = spoolDir();
+  const kafkaOpts = { flushTimeoutMs: 2000, spool: { dir, fsyncMs: 50 }, rdkafka: { 'topic.metadata.propagation.max.ms': 1000 } };
+  const d = await startKafkaDaemon(kafka.bootstrap, { config: { shutdown: { graceMs: 0, drainTimeoutMs: 5000 } }, kafka: kafkaOpts });
+  t.teardown(() => d.stop());
+  await withTopics(d, 'gr'); // uk's topic never exists
+  await d.waitLog((l) => l.msg === 'kafka producer connected');
+  const uk = Array.from({ length: 20 }, (_, i) => `uk${i}`);
+  const gr = Array.from({ length: 10 }, (_, i) => `gr${i}`);
+  for (const id of uk.slice(0, 10)) t.equal((await request(d.port, `/track?id=${id}`, { host: 'uk.test' })).status, 200);
+  await d.waitLog((l) => /^kafka delivery failed/.test(String(l.msg)) && l.code === 'ERR_UNKNOWN_TOPIC_OR_PART');
+  for (const id of uk.slice(10)) t.equal((await request(d.port, `/track?id=${id}`, { host: 'uk.test' })).status, 200);
+  for (const id of gr) t.equal((await request(d.port, `/track?id=${id}`, { host: 'gr.test' })).status, 200);
+  const began = Date.now();
+  t.equal(await d.stop(), 0, 'a clean exit');
+  t.ok(Date.now() - began < 5000, `within the drain timeout (${Date.now() - began} ms)`);
+  const c = drainedCounters(d.logs, 'kafka');
+  t.equal(c.dropped, 0, 'none dropped at shutdown: uk\'s Lines stay in the spool');
+
+  const d2 = await startKafkaDaemon(kafka.bootstrap, { topics: d.topics, kafka: kafkaOpts });
+  t.teardown(() => d2.stop());
+  await until('the spool empty', () => spoolHoldsNothing(d2), 30_000);
+  t.equal((await kafkaCounters(d2)).dropped, uk.length, 'uk\'s Lines dropped and counted');
+  t.equal(await d2.stop(), 0);
+  const got = idCounts((await topicNow(kafka.bootstrap, d.topics.gr!)).map((m) => m.value));
+  t.same(gr.filter((id) => !got.has(id)), [], 'gr\'s Lines in its topic');
+});
+
 t.test('a Line over the topic\'s size limit: refused by the broker, counted, the small ones around it delivered', async (t: Test) => {
   // librdkafka's batches stay under the limit (batch.size); the big Line goes alone.
   const d = await startKafkaDaemon(kafka.bootstrap, {
