@@ -18,7 +18,7 @@ mkdir -p .tap
 tap "$long" >.tap/long-outage.out 2>&1 &
 pid=$!
 status=0
-tap --jobs=2 test/unit test/e2e || status=1
+tap --jobs=3 test/unit test/e2e || status=1
 tap --jobs=4 --exclude="**/kafka-long-outage.test.ts" test/system || status=1
 wait $pid || status=1
 echo "# $long (run beside the tiers):"
