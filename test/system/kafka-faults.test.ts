@@ -123,16 +123,26 @@ t.test('topic missing, while running: librdkafka fails its Lines after topic.met
   t.match(drainedCounters(d.logs, 'file'), { persisted: 10 });
 });
 
-t.test('topic missing, with the spool: its Lines dropped and counted once brokers kept calling it unknown; the other topic\'s Lines, spooled behind them, delivered', async (t: Test) => {
+/**
+ * A daemon with the spool whose uk topic never exists (gr's does), after 10
+ * uk Lines and librdkafka's first "unknown topic" verdict on them.
+ */
+async function ukUnknown(t: Test, opts: { clock?: number } = {}): Promise<KafkaDaemon> {
   const d = await startKafkaDaemon(kafka.bootstrap, {
+    ...opts,
     kafka: { flushTimeoutMs: 2000, spool: { dir: spoolDir(), fsyncMs: 50 }, rdkafka: { 'topic.metadata.propagation.max.ms': 1000 } },
   });
   t.teardown(() => d.stop());
-  await withTopics(d, 'gr'); // uk's topic never exists
+  await withTopics(d, 'gr');
   await d.waitLog((l) => l.msg === 'kafka producer connected');
   for (let i = 0; i < 10; i++) t.equal((await request(d.port, `/track?id=${i}`, { host: 'uk.test' })).status, 200);
-  // librdkafka's verdict on uk is retried: the Lines go to the spool, and gr's after them.
   await d.waitLog((l) => /^kafka delivery failed/.test(String(l.msg)) && l.code === 'ERR_UNKNOWN_TOPIC_OR_PART');
+  return d;
+}
+
+t.test('topic missing, with the spool: its Lines dropped and counted once brokers kept calling it unknown; the other topic\'s Lines, spooled behind them, delivered', async (t: Test) => {
+  // librdkafka's verdict on uk is retried: the Lines go to the spool, and gr's after them.
+  const d = await ukUnknown(t);
   const gr = Array.from({ length: 10 }, (_, i) => `gr${i}`);
   for (const id of gr) t.equal((await request(d.port, `/track?id=${id}`, { host: 'gr.test' })).status, 200);
   await until('the spool empty', () => spoolHoldsNothing(d), 30_000);
@@ -143,15 +153,7 @@ t.test('topic missing, with the spool: its Lines dropped and counted once broker
 });
 
 t.test('topic missing, with the spool, the wall clock stepped back meanwhile (an NTP step): still given up on after the window, the other topic\'s Lines delivered', async (t: Test) => {
-  const d = await startKafkaDaemon(kafka.bootstrap, {
-    clock: Date.now(),
-    kafka: { flushTimeoutMs: 2000, spool: { dir: spoolDir(), fsyncMs: 50 }, rdkafka: { 'topic.metadata.propagation.max.ms': 1000 } },
-  });
-  t.teardown(() => d.stop());
-  await withTopics(d, 'gr'); // uk's topic never exists
-  await d.waitLog((l) => l.msg === 'kafka producer connected');
-  for (let i = 0; i < 10; i++) t.equal((await request(d.port, `/track?id=${i}`, { host: 'uk.test' })).status, 200);
-  await d.waitLog((l) => /^kafka delivery failed/.test(String(l.msg)) && l.code === 'ERR_UNKNOWN_TOPIC_OR_PART');
+  const d = await ukUnknown(t, { clock: Date.now() });
   // The window started; the wall clock goes back ten minutes. The window
   // (at least 5 s here) is elapsed time, not ten minutes and more.
   await d.setClock(Date.now() - 10 * 60_000);
