@@ -31,6 +31,11 @@ export class KeySpec {
   readonly names: readonly Buffer[];
   readonly hashes: Int32Array;
   readonly needles: readonly Needle[];
+  /**
+   * Per Values field: the converter's entry it was found at last, tried
+   * first (memberOf): a tracker sends its parameters in one order.
+   */
+  readonly hints: Int32Array;
 
   constructor(config: DedupConfig) {
     const k = new Set(config.key);
@@ -42,6 +47,7 @@ export class KeySpec {
     this.names = fields.map((f) => Buffer.from(JSON.stringify(f)));
     this.hashes = Int32Array.from(this.names, nameHash);
     this.needles = fields.map((f) => new Needle(f));
+    this.hints = new Int32Array(fields.length);
   }
 
   /** Whether the key reads request headers (the client IP or the User-Agent). */
@@ -149,7 +155,7 @@ export class DedupHit {
       const known = fromFlat(json);
       const deep = !known && nested(json);
       for (let i = 0; i < n; i++) {
-        if (known) memberOf(json, spec.names[i]!, spec.hashes[i]!, span);
+        if (known) spec.hints[i] = memberOf(json, spec.names[i]!, spec.hashes[i]!, span, spec.hints[i]!);
         else if (deep) findNested(json, spec.names[i]!, span);
         else findFlat(json, spec.needles[i]!, span);
         if (span.start < 0) hash.part(0x7fffffff); // absent differs from any value

@@ -297,6 +297,7 @@ export function flat(query: string, extra: readonly string[] | undefined): Buffe
     end = base + compact(o, base, n, count);
   }
   if (o === scratch.slab) scratch.slabAt = end;
+  scratch.lineEntries = count;
   return (scratch.line = o.subarray(base, end));
 }
 
@@ -319,25 +320,36 @@ export function nameHash(quotedName: Buffer): number {
  * In a Line fromFlat() accepts: where member `quotedName` (hash `h`,
  * nameHash) has its value, from the entry table, without reading the Line
  * but to confirm the name; `out.start` -1 when the Line has no such member.
- * The entries lie in the Line's order, the first key right after its `{`
- * and the last value right before its `}`: that is how the table's length
- * and the Line's place in the slab are known without storing them.
+ * Entry `hint` is tried first (where the caller found this member last: a
+ * tracker sends its parameters in one order), then every entry. Returns
+ * the entry found, or `hint`. The first key lies right after the Line's
+ * `{`: that is how the Line's place in the slab is known without storing it.
  */
-export function memberOf(line: Buffer, quotedName: Buffer, h: number, out: { start: number; end: number }): void {
+export function memberOf(line: Buffer, quotedName: Buffer, h: number, out: { start: number; end: number }, hint: number): number {
   const ent = scratch.entries;
+  const count = scratch.lineEntries;
   const base = ent[E_KS]! - 1;
-  const last = base + line.length - 1;
   const len = quotedName.length;
-  for (let p = 0; p < ent.length; p += E_W) {
-    const ks = ent[p + E_KS]!;
-    if (ent[p + E_H] === h && ent[p + E_KE]! - ks === len && sameName(line, ks - base, quotedName)) {
+  if (hint < count && sameMember(line, ent, hint * E_W, base, quotedName, h, len)) {
+    out.start = ent[hint * E_W + E_VS]! - base;
+    out.end = ent[hint * E_W + E_VE]! - base;
+    return hint;
+  }
+  for (let e = 0; e < count; e++) {
+    const p = e * E_W;
+    if (sameMember(line, ent, p, base, quotedName, h, len)) {
       out.start = ent[p + E_VS]! - base;
       out.end = ent[p + E_VE]! - base;
-      return;
+      return e;
     }
-    if (ent[p + E_VE] === last) break;
   }
   out.start = -1;
+  return hint;
+}
+
+function sameMember(line: Buffer, ent: Int32Array, p: number, base: number, name: Buffer, h: number, len: number): boolean {
+  const ks = ent[p + E_KS]!;
+  return ent[p + E_H] === h && ent[p + E_KE]! - ks === len && sameName(line, ks - base, name);
 }
 
 function sameName(line: Buffer, at: number, name: Buffer): boolean {

@@ -38,4 +38,6 @@ export const scratch = {
   addDup: false,
   /** flat.ts: the last answer of flat(), while the entry table describes it (fromFlat). */
   line: null as Buffer | null,
+  /** flat.ts: how many entries describe `line` (memberOf). */
+  lineEntries: 0,
 };

@@ -112,6 +112,27 @@ t.test('a converter call that fails after its first pair leaves no stale table',
   t.equal(key(json), want, 'after a refused query too');
 });
 
+t.test('a member where the last Line had it: found there, or searched, never read from a stale entry', async (t) => {
+  const keyed = keyer(['pv_id']);
+  // Both Lines are large enough for a buffer of their own, so both start at
+  // the same offset: the first Line's third entry, "pv_id", lies exactly
+  // where the second Line (two entries) has the value "pv_id".
+  const y = 'y'.repeat(7000);
+  const first = line(`x=${y}&a=b&pv_id=A`);
+  t.ok(fromFlat(first));
+  const [f1, s1] = both(keyed, first);
+  t.equal(f1, s1, 'pv_id is the third entry');
+  const second = line(`x=${y}&wwwww=pv_id`);
+  t.ok(fromFlat(second));
+  t.equal(second.indexOf('"pv_id"'), first.indexOf('"pv_id"'), 'the stale entry matches these bytes');
+  const [f2, s2] = both(keyed, second);
+  t.equal(f2, s2, 'absent, as the search says');
+  const moved = line(`pv_id=A&x=${y}&a=b`);
+  const [f3, s3] = both(keyed, moved);
+  t.equal(f3, s3, 'in another place: found by the scan');
+  t.equal(f3, f1, 'the same pv_id, the same key');
+});
+
 t.test('any query: the table gives the search\'s key', async (t) => {
   const part = fc.oneof(fc.constantFrom('pv_id', 'r', 'pv_id=', 'r=', '=', '&', ';', '%22', '%5C', '%0A', '+', 'é', '%E2%80%94', '[', 'x'), fc.string({ maxLength: 4 }));
   const q = fc.array(part, { maxLength: 16 }).map((a) => a.join(''));
