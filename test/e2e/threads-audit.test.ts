@@ -12,6 +12,7 @@ import { dayOf } from '../../src/day.js';
 import { connect, type Conn } from '../helpers/conn.js';
 import { startDaemon, tempDir } from '../helpers/daemon.js';
 import { dayLines } from '../helpers/files.js';
+import { stopProcess } from '../helpers/sigstop.js';
 import { stats } from '../helpers/kafka-daemon.js';
 import { freePort, sleep, until, within } from '../helpers/wait.js';
 
@@ -57,7 +58,9 @@ t.test('SIGTERM then SIGINT at once: the second cuts the drain at once (exit 2)'
   // An operator's stop and Ctrl-C in one breath: both reach the main
   // thread in one turn (in either order), before the threads said they
   // drain. (Two of one kind could merge in the kernel; two kinds cannot.)
-  d.proc.kill('SIGSTOP');
+  // Stopped for certain before they are sent: a SIGCONT discards a stop
+  // still pending, and the two would then arrive one by one.
+  await stopProcess(d.proc);
   d.proc.kill('SIGTERM');
   d.proc.kill('SIGINT');
   d.proc.kill('SIGCONT');
