@@ -88,6 +88,16 @@ export class Hash64 {
     return this.part(end - start);
   }
 
+  /**
+   * A Values field the Line lacks: a part of no bytes, which no value is
+   * (its JSON has two at least). Not an all-ones mark: xor with all ones
+   * is a negation, which a multiply keeps, so ("absent", "\x03") and
+   * ("\x03", "absent") met under some seeds.
+   */
+  absent(): this {
+    return this.part(0);
+  }
+
   /** A number as its own part (an entry's position). */
   number(n: number): this {
     this.mix(n);
