@@ -158,7 +158,7 @@ export class DedupHit {
         if (known) spec.hints[i] = memberOf(json, spec.names[i]!, spec.hashes[i]!, span, spec.hints[i]!);
         else if (deep) findNested(json, spec.names[i]!, span);
         else findFlat(json, spec.needles[i]!, span);
-        if (span.start < 0) hash.part(0x7fffffff); // absent differs from any value
+        if (span.start < 0) hash.absent();
         else hash.bytes(json, span.start, span.end);
       }
     }
