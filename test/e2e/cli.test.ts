@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import t from 'tap';
 import { mainJs, root, startDaemon, tempDir } from '../helpers/daemon.js';
 import { holdPort } from '../helpers/wait.js';
+import { withoutTapHooks } from '../helpers/without-tap-hooks.js';
 
 function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(...withoutTapHooks(process.execPath, [mainJs, ...args]), { encoding: 'utf8', timeout: 20_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

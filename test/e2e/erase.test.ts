@@ -11,11 +11,12 @@ import t from 'tap';
 import { mainJs, startDaemon, tempDir, testFlavors } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
 import { dayPaths } from '../../src/file/paths.js';
+import { withoutTapHooks } from '../helpers/without-tap-hooks.js';
 
 const at = (iso: string): number => Date.parse(iso);
 
 function erase(config: string, ...args: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [mainJs, 'erase', '--config', config, ...args], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  const r = spawnSync(...withoutTapHooks(process.execPath, [mainJs, 'erase', '--config', config, ...args]), { encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -101,7 +102,7 @@ t.test('two erase runs at once: one at a time, none reports an erasure it did no
   writeFileSync(paths.log, plain);
   writeFileSync(paths.done, `${JSON.stringify({ flavor: 'gr', day: '2026-11-01', lines: 60_000, bytes: plain.length, sha256: createHash('sha256').update(plain).digest('hex'), firstTime: null, lastTime: null, version: 't' })}\n`);
   const run = (value: string): Promise<{ code: number | null; out: string; err: string }> => new Promise((resolve) => {
-    const p = spawn(process.execPath, [mainJs, 'erase', '--config', config, '--flavor', 'gr', '--field', 'uid', '--value', value], { env: { ...process.env, NODE_OPTIONS: '' } });
+    const p = spawn(...withoutTapHooks(process.execPath, [mainJs, 'erase', '--config', config, '--flavor', 'gr', '--field', 'uid', '--value', value]));
     let out = '';
     let err = '';
     p.stdout.on('data', (c: Buffer) => { out += c.toString(); });

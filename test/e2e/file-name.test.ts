@@ -9,11 +9,12 @@ import { gunzipSync } from 'node:zlib';
 import t from 'tap';
 import { mainJs, startDaemon, tempDir } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
+import { withoutTapHooks } from '../helpers/without-tap-hooks.js';
 
 const at = (iso: string): number => Date.parse(iso);
 
 function cli(...args: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '' } });
+  const r = spawnSync(...withoutTapHooks(process.execPath, [mainJs, ...args]), { encoding: 'utf8', timeout: 30_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -16,6 +16,7 @@ import { startDaemon } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
 import { until } from '../helpers/wait.js';
 import { stats } from '../helpers/watch.js';
+import { withoutTapHooks } from '../helpers/without-tap-hooks.js';
 
 const at = (iso: string) => Date.parse(iso);
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -151,7 +152,7 @@ t.test('config: compress and retainDays are checked up front', async (t) => {
   const check = (file: object) => {
     const path = join(dir, 'config.json');
     writeFileSync(path, JSON.stringify({ flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens' }], backends: { file } }));
-    const r = spawnSync(process.execPath, [mainJs, '--config', path, '--check'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+    const r = spawnSync(...withoutTapHooks(process.execPath, [mainJs, '--config', path, '--check']), { encoding: 'utf8' });
     return { code: r.status, stderr: r.stderr.replaceAll(path, 'FILE') };
   };
   t.equal(check({ compress: 'gzip', retainDays: 30 }).code, 0);

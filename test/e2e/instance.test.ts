@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { mainJs, startDaemon, tempDir } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
+import { withoutTapHooks } from '../helpers/without-tap-hooks.js';
 
 const at = (iso: string) => Date.parse(iso);
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -45,7 +46,7 @@ t.test('an instance name that is no safe token is refused at start', async (t) =
   for (const bad of ['../x', 'a b', '.hidden', 'a/b', '']) {
     const file = join(tempDir(), 'config.json');
     writeFileSync(file, JSON.stringify({ instance: bad, flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'UTC' }] }));
-    const r = spawnSync(process.execPath, [mainJs, '--config', file, '--check'], { encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync(...withoutTapHooks(process.execPath, [mainJs, '--config', file, '--check']), { encoding: 'utf8', timeout: 20_000 });
     t.equal(r.status, 1, `${JSON.stringify(bad)}: exit 1`);
     t.match(r.stderr, /\/instance: must match pattern/, `${JSON.stringify(bad)}: the error names /instance`);
   }

@@ -10,6 +10,7 @@ import { dayOf } from '../../src/day.js';
 import { mainJs, startDaemon, tempDir } from '../helpers/daemon.js';
 import { dayLines, drainedCounters } from '../helpers/files.js';
 import { raw, request } from '../helpers/http.js';
+import { withoutTapHooks } from '../helpers/without-tap-hooks.js';
 
 const nobody = { uid: 65534, gid: 65534 };
 const flavor = { name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens' };
@@ -31,7 +32,7 @@ function merge(a: Record<string, unknown>, b: object): Record<string, unknown> {
 function check(config: unknown): { code: number | null; stderr: string; file: string } {
   const file = join(tempDir(), 'config.json');
   writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config));
-  const r = spawnSync(process.execPath, [mainJs, '--config', file, '--check'], { encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(...withoutTapHooks(process.execPath, [mainJs, '--config', file, '--check']), { encoding: 'utf8', timeout: 20_000 });
   return { code: r.status, stderr: r.stderr, file };
 }
 

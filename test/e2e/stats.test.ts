@@ -16,6 +16,7 @@ import { loadUws } from '../../src/http/uws.js';
 import { mainJs, startDaemon, tempDir } from '../helpers/daemon.js';
 import { raw, request } from '../helpers/http.js';
 import { freePort, holdPort, poll, sleep, until } from '../helpers/wait.js';
+import { withoutTapHooks } from '../helpers/without-tap-hooks.js';
 
 const log = pino({ level: 'silent' });
 // The stats listeners below run in this process; main loads uWS the same way.
@@ -477,7 +478,7 @@ t.test('daemon: a stats port held by another process: beacons served and recorde
   const port = await freePort();
   writeFileSync(file, JSON.stringify({ flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens' }],
     listen: `127.0.0.1:${port}`, stats: { listen: `127.0.0.1:${holder.port}` }, backends: { file: { dir: `${dir}/log` } } }));
-  const proc = spawn(process.execPath, [mainJs, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(...withoutTapHooks(process.execPath, [mainJs, '--config', file]), { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   t.teardown(() => { proc.kill('SIGKILL'); });
   const logs: Record<string, unknown>[] = [];
@@ -517,7 +518,7 @@ t.test('daemon: the same port for both listeners: exit 1, one line on stderr', a
   const file = `${dir}/config.json`;
   writeFileSync(file, JSON.stringify({ flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens' }],
     backends: { file: { dir: `${dir}/log` } }, listen: `127.0.0.1:${port}`, stats: { listen: `127.0.0.1:${port}` } }));
-  const same = spawnSync(process.execPath, [mainJs, '--config', file], { encoding: 'utf8', timeout: 20_000 });
+  const same = spawnSync(...withoutTapHooks(process.execPath, [mainJs, '--config', file]), { encoding: 'utf8', timeout: 20_000 });
   t.equal(same.status, 1);
   t.match(same.stderr, /^scratchd: cannot listen on 127\.0\.0\.1:\d+\n$/);
 });

@@ -10,6 +10,7 @@ import { Agent } from 'node:http';
 import { request as send } from '../helpers/http.js';
 import { until } from '../helpers/wait.js';
 import { parseValues, rackLimits } from '../../src/query/index.js';
+import { withoutTapHooks } from '../helpers/without-tap-hooks.js';
 
 /** Every Line of a flavor so far, in file order. */
 function lines(d: Daemon, flavor: string): string[] {
@@ -275,7 +276,7 @@ t.test('the new keys are validated up front', async (t) => {
     limits: { maxBulkRequests: 10001 },
     flavors: [{ name: 'gr', hosts: ['gr.test'], timeZone: 'Europe/Athens', bulk: 'yes', cors: { origins: ['www.example.gr', 'https://ok.example'], credentials: true } }],
   }));
-  const r = spawnSync(process.execPath, [mainJs, '--config', file, '--check'], { encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(...withoutTapHooks(process.execPath, [mainJs, '--config', file, '--check']), { encoding: 'utf8', timeout: 20_000 });
   t.equal(r.status, 1);
   t.same(r.stderr.trimEnd().split('\n').sort(), [
     `${file}: /flavors/0/bulk: must be boolean`,

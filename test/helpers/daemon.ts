@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withoutTapHooks } from './without-tap-hooks.js';
 
 export const root = new URL('../..', import.meta.url).pathname;
 export const mainJs = join(root, 'dist/main.js');
@@ -79,9 +80,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   if (opts.user !== undefined) chownSync(dir, opts.user.uid, opts.user.gid);
 
   const args = opts.clock === undefined ? [] : ['--import', clockJs];
-  const proc = spawn(process.execPath, [...args, mainJs, '--config', configFile], {
+  const proc = spawn(...withoutTapHooks(process.execPath, [...args, mainJs, '--config', configFile]), {
     stdio: ['ignore', 'pipe', 'pipe', ...(opts.clock === undefined ? [] : ['ipc' as const])],
-    // Without tap's NODE_OPTIONS (its process-info hooks): the daemon runs as in production.
+    // Without tap's process-info hooks (plain.ts): the daemon runs as in production.
     env: { ...process.env, NODE_OPTIONS: '', SCRATCHD_TEST_CLOCK: opts.clock === undefined ? '' : String(opts.clock) },
     ...(opts.user ?? {}),
   });

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { mainJs, root } from './daemon.js';
+import { withoutTapHooks } from './without-tap-hooks.js';
 
 export interface CliResult {
   code: number | null;
@@ -23,7 +24,7 @@ export interface Cli {
  */
 export function startCli(args: string[], timeoutMs = 180_000, clock?: number): Cli {
   const preload = clock === undefined ? [] : ['--import', join(root, 'test/helpers/clock.mjs')];
-  const proc = spawn(process.execPath, [...preload, mainJs, ...args], {
+  const proc = spawn(...withoutTapHooks(process.execPath, [...preload, mainJs, ...args]), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '', SCRATCHD_TEST_CLOCK: clock === undefined ? '' : String(clock) },
   });

@@ -11,7 +11,7 @@
 // chroot) from meeting. It runs in parallel with the other system tests: none
 // of them uses what it changes, and every apt call waits for the dpkg lock.
 // The longest system test, its name sorts first so that tap starts it first.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess, type ExecFileOptions } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,12 +19,17 @@ import t from 'tap';
 import { root, tempDir } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
 import { sleep, until } from '../helpers/wait.js';
+import { withoutTapHooks } from '../helpers/without-tap-hooks.js';
 
-const run = promisify(execFile);
+const execPlain = promisify(execFile);
+/** Every command without tap's process-info hooks (test/helpers/without-tap-hooks.ts). */
+const run = (cmd: string, args: string[], opts: ExecFileOptions = {}): Promise<{ stdout: string; stderr: string }> =>
+  execPlain(...withoutTapHooks(cmd, args), { ...opts, encoding: 'utf8' });
 const pkgVersion = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
 const upVersion = `${pkgVersion}+pkgtest1`;
 const LOCK = '/var/lock/scratchd-package-test';
-// What a unit or an admin's shell gives the daemon: none of tap's NODE_OPTIONS.
+// What a unit or an admin's shell gives the daemon: none of tap's NODE_OPTIONS
+// (and no process-info hooks: every command here starts through withoutTapHooks).
 const cleanEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
 const aptEnv = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' };
 const aptOpts = ['-y', '-q', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=300',
@@ -42,7 +47,7 @@ function sh(cmd: string, args: string[]): string;
 function sh(cmd: string, opts: { env: NodeJS.ProcessEnv }, args: string[]): string;
 function sh(cmd: string, a: string[] | { env: NodeJS.ProcessEnv }, b?: string[]): string {
   const [env, args] = Array.isArray(a) ? [process.env, a] : [a.env, b!];
-  return execFileSync(cmd, args, { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(...withoutTapHooks(cmd, args), { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 function shOk(cmd: string, args: string[]): boolean {
@@ -57,7 +62,7 @@ function shOk(cmd: string, args: string[]): boolean {
 /** apt-get with stdin closed: a conffile question would fail the call, never hang it. Its output, stderr (the maintainer scripts' messages) included. */
 function apt(...args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile('apt-get', [...aptOpts, ...args], { env: aptEnv, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    const child = execFile(...withoutTapHooks('apt-get', [...aptOpts, ...args]), { env: aptEnv, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`apt-get ${args.join(' ')}: ${err.message}\n${stdout}\n${stderr}`));
       else resolve(`${stdout}${stderr}`);
     });
@@ -137,8 +142,8 @@ os.execvp("setpriv", ["setpriv", *sys.argv[3:], "/usr/bin/scratchd", "--config",
 async function runInstalled(config: string, activated = false): Promise<Running> {
   const portFile = join(work, `port-${Date.now()}`);
   const proc = activated
-    ? spawn('python3', ['-c', activate, portFile, config, ...asScratchd], { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', env: cleanEnv })
-    : spawn('setpriv', [...asScratchd, '/usr/bin/scratchd', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', env: cleanEnv });
+    ? spawn(...withoutTapHooks('python3', ['-c', activate, portFile, config, ...asScratchd]), { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', env: cleanEnv })
+    : spawn(...withoutTapHooks('setpriv', [...asScratchd, '/usr/bin/scratchd', '--config', config]), { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', env: cleanEnv });
   const logs: Record<string, unknown>[] = [];
   let err = '';
   let buf = '';

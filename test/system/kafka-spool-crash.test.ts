@@ -15,6 +15,7 @@ import { mainJs } from '../helpers/daemon.js';
 import { request } from '../helpers/http.js';
 import { stats, waitFor } from '../helpers/kafka-daemon.js';
 import { spoolDir, startSpoolDaemon } from '../helpers/kafka-spool.js';
+import { withoutTapHooks } from '../helpers/without-tap-hooks.js';
 
 const BURST = 3000;
 /** A write of the spool under way when the process died: what a loaded machine may hold unwritten. */
@@ -41,7 +42,7 @@ t.test('SIGKILL the moment the last of 3000 answers arrives, broker unreachable:
   await d.exited;
   t.equal(bad, 0, 'every request answered 200');
 
-  const spool = JSON.parse(execFileSync(process.execPath, [mainJs, 'spool', '--config', join(d.dir, 'config.json'), '--json'], { encoding: 'utf8' })) as
+  const spool = JSON.parse(execFileSync(...withoutTapHooks(process.execPath, [mainJs, 'spool', '--config', join(d.dir, 'config.json'), '--json']), { encoding: 'utf8' })) as
     { records: number; flavors: Record<string, { records: number }> };
   // The window the fault table states: the Lines of the turn it died in, and those spilled while
   // the previous write was still under way — on a quiet machine none (0 of 3001 in every run seen);

@@ -24,6 +24,7 @@ t.afterEach(async () => {
 
 import { sleep } from '../helpers/wait.js';
 import { mountTmpfs } from '../helpers/tmpfs.js';
+import { withoutTapHooks } from '../helpers/without-tap-hooks.js';
 
 const tmpfs = (t: Test, size: string): string => mountTmpfs(t, spoolDir(), size);
 
@@ -120,7 +121,7 @@ t.test('damaged segments and a deleted ledger from a previous run: cut, quaranti
   t.ok(expected.length < a.ok.length, `${a.ok.length - expected.length} Lines damaged on disk`);
   // `scratchd spool` reports the state and the damage, and changes nothing.
   const before = readdirSync(dir).sort().map((n) => `${n}:${statSync(join(dir, n)).size}`);
-  const cli = JSON.parse(execFileSync(process.execPath, [mainJs, 'spool', '--config', join(d1.dir, 'config.json'), '--json'], { encoding: 'utf8' })) as
+  const cli = JSON.parse(execFileSync(...withoutTapHooks(process.execPath, [mainJs, 'spool', '--config', join(d1.dir, 'config.json'), '--json']), { encoding: 'utf8' })) as
     { records: number; ledger: string; problems: string[]; flavors: Record<string, { records: number }> };
   t.equal(cli.records, expected.length, 'scratchd spool: the intact records');
   t.equal(cli.flavors.uk?.records, expected.length, 'scratchd spool: per flavor');

@@ -18,8 +18,9 @@ t.teardown(() => kafka.stop());
 
 /** `node dist/main.js ARGS` on a pseudo-terminal; what it wrote there. */
 function onTerminal(args: string): { status: number | null; out: string } {
-  const r = spawnSync('script', ['-qec', `${process.execPath} ${mainJs} ${args}`, '/dev/null'],
-    { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  // `env -u`: without tap's process-info hooks (test/helpers/without-tap-hooks.ts).
+  const r = spawnSync('script', ['-qec', `env -u NODE_OPTIONS ${process.execPath} ${mainJs} ${args}`, '/dev/null'],
+    { encoding: 'utf8' });
   return { status: r.status, out: r.stdout };
 }
 
