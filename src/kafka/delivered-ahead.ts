@@ -6,20 +6,30 @@
  * stop their fingerprints go into the doubt file as `delivered` (doubt.ts):
  * the next start skips them, neither sent nor counted `persisted` again.
  *
- * Only a record acknowledged while the watermark is held below it is
- * noted (one fingerprint each); with the watermark at it, the common case,
- * nothing is kept.
+ * A note keeps the record's own report object (no copy, no hash): reports
+ * come back out of order across partitions all the time, and the watermark
+ * passes most notes within moments. Fingerprints are made at the stop, for
+ * what is still above the watermark. At most MAX_NOTES are kept (their
+ * payloads are held in memory); a record acknowledged beyond that is not
+ * noted, and is sent again at the next start (at least once).
  */
-export class DeliveredAhead {
-  /** Sequence → fingerprint, about in acknowledgement order. */
-  private readonly prints = new Map<number, string>();
+export const MAX_NOTES = 50_000;
+
+export class DeliveredAhead<T> {
+  /** Sequence → record, about in acknowledgement order. */
+  private readonly notes = new Map<number, T>();
+  /** Records not noted because MAX_NOTES were held. */
+  unnoted = 0;
+
+  constructor(private readonly max = MAX_NOTES) {}
 
   get size(): number {
-    return this.prints.size;
+    return this.notes.size;
   }
 
-  note(seq: number, print: string): void {
-    this.prints.set(seq, print);
+  note(seq: number, record: T): void {
+    if (this.notes.size >= this.max) this.unnoted++;
+    else this.notes.set(seq, record);
   }
 
   /**
@@ -28,16 +38,16 @@ export class DeliveredAhead {
    * behind that goes at a later call, and above() never returns it.
    */
   passed(watermark: number): void {
-    for (const seq of this.prints.keys()) {
+    for (const seq of this.notes.keys()) {
       if (seq > watermark) return;
-      this.prints.delete(seq);
+      this.notes.delete(seq);
     }
   }
 
-  /** The fingerprints of those above `watermark`. */
-  above(watermark: number): string[] {
-    const out: string[] = [];
-    for (const [seq, print] of this.prints) if (seq > watermark) out.push(print);
+  /** The records above `watermark`. */
+  above(watermark: number): T[] {
+    const out: T[] = [];
+    for (const [seq, record] of this.notes) if (seq > watermark) out.push(record);
     return out;
   }
 }

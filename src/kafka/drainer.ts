@@ -24,6 +24,13 @@ import type { SpoolSnapshot } from './stats.js';
 
 /** The drainer's pause after an error, doubling up to the most. */
 const DRAIN_RETRY_MIN_MS = 100;
+/** What a record's fingerprint is made of (doubt.ts). */
+interface Printable {
+  readonly topic: string;
+  readonly time: number;
+  readonly payload: Buffer;
+}
+
 const DRAIN_RETRY_MAX_MS = 10_000;
 /** Spooled records produced and not yet reported on, at most. */
 const DRAIN_WINDOW = 10_000;
@@ -42,7 +49,7 @@ export class Drainer {
   private rewindPending = false;
   private stopped = false;
   /** Acknowledged above the watermark: the next start skips them (delivered-ahead.ts). */
-  private readonly ahead = new DeliveredAhead();
+  private readonly ahead = new DeliveredAhead<Printable>();
   /** settle() was called: what is reported from now on is in doubt already. */
   private settled = false;
   private running: Promise<void> = Promise.resolve();
@@ -91,7 +98,7 @@ export class Drainer {
    */
   deliveredAhead(): string[] {
     const saved = this.spool.savedAcked;
-    return saved < 0 ? [] : this.ahead.above(saved);
+    return saved < 0 ? [] : this.ahead.above(saved).map((r) => fingerprint(r.topic, r.time, r.payload));
   }
 
   /** Runs until stop(), once `opened` resolved with a spool. */
@@ -201,7 +208,7 @@ export class Drainer {
         // In the topic already: its report lost with the broker at the last
         // shutdown (counted now), or delivered before it (counted then).
         spool.ack(r.seq);
-        this.acked(r.seq, topic, r.time, r.payload);
+        this.acked(r.seq, { topic, time: r.time, payload: r.payload });
         if (skipped === FOUND) this.outcomes.counters.persisted++;
         continue;
       }
@@ -228,7 +235,7 @@ export class Drainer {
     const spool = this.spool;
     if (!err) {
       spool.ack(sent.seq);
-      this.acked(sent.seq, sent.topic, sent.time, sent.payload);
+      this.acked(sent.seq, sent);
       this.outcomes.delivered(report);
       return;
     }
@@ -248,15 +255,15 @@ export class Drainer {
 
   /**
    * Kafka has record `seq`, acknowledged in the spool just now: noted when
-   * the watermark stays below it. The fingerprint is only computed then.
+   * the watermark stays below it (its fingerprint made at the stop).
    * After settle() the record is in doubt (its print read back at the next
    * start), and nothing noted goes: deliveredAhead() keeps to the watermark
    * on disk.
    */
-  private acked(seq: number, topic: string, time: number, payload: Buffer): void {
+  private acked(seq: number, record: Printable): void {
     if (this.settled) return;
     const watermark = this.spool.acked;
-    if (seq > watermark) this.ahead.note(seq, fingerprint(topic, time, payload));
+    if (seq > watermark) this.ahead.note(seq, record);
     else if (this.ahead.size > 0) this.ahead.passed(watermark);
   }
 

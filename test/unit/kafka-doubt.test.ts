@@ -116,13 +116,17 @@ t.test('a read-back that keeps failing while the producer reaches a broker gives
 });
 
 t.test('records delivered above a held watermark: only those above the watermark on disk are kept', async (t) => {
-  const a = new DeliveredAhead();
+  const a = new DeliveredAhead<string>();
   a.note(3, 'c'); a.note(5, 'e'); a.note(4, 'd'); // reports in any order
   a.passed(4);
   t.same(a.above(4), ['e'], 'the watermark passed 3 and 4');
   t.same(a.above(2), ['e', 'd'], 'a passed one behind a later one is still kept, never above the watermark');
   a.passed(5);
   t.equal(a.size, 0, 'all passed: nothing kept');
+  const full = new DeliveredAhead<string>(2);
+  full.note(7, 'g'); full.note(8, 'h'); full.note(9, 'i');
+  t.same(full.above(6), ['g', 'h'], 'at its bound a note is not kept: that record is sent again');
+  t.equal(full.unnoted, 1, 'and counted');
 });
 
 t.test('Lines delivered above the watermark at a stop: skipped at the next start, not counted again; merged with those left', async (t) => {
