@@ -358,9 +358,12 @@ export class KafkaBackend implements Backend, KafkaStatsSource {
       this.log.error({ dropped: left.length }, 'kafka: Lines not delivered within the flush timeout, dropped');
     }
     await spool.close();
-    // Sent, but whether Kafka has them is unknown: the next start reads them back first.
+    // Sent, but whether Kafka has them is unknown: the next start reads them
+    // back first. Delivered above the watermark ledger.json keeps: the next
+    // start reads them again from the spool and skips them.
     if (this.spill.enabled) {
-      await this.doubt.save([...unreported, ...kept.map((l) => ({ topic: l.flavor.topic, time: l.time, payload: l.json }))]);
+      await this.doubt.save([...unreported, ...kept.map((l) => ({ topic: l.flavor.topic, time: l.time, payload: l.json }))],
+        this.drainer.deliveredAhead());
     }
     await p.disconnect();
     this.log.info({ ...this.counters, spool: this.spoolSnapshot() }, 'kafka backend closed');

@@ -14,7 +14,13 @@
  *   { "version": 1, "instance": "...",
  *     "unsure": { "minTime": ms, "acked": { topic: { partition: offset } },
  *                 "prints": [fingerprint, ...] },      // read back at start
- *     "confirmed": { fingerprint: count } }            // found, not sent yet
+ *     "confirmed": { fingerprint: count },             // found, not sent yet
+ *     "delivered": { fingerprint: count } }            // acknowledged, counted
+ *
+ * `delivered`: spooled records Kafka acknowledged above the spool's
+ * watermark before a clean stop (delivered-ahead.ts); still in the spool,
+ * they are skipped like `confirmed` ones, but not counted `persisted` again.
+ * A file without it (older) has none.
  *
  * A fingerprint is of the topic, the timestamp and the payload: two Lines
  * alike in all three are one fingerprint twice, and counted so.
@@ -41,6 +47,8 @@ export interface Doubt {
   unsure: Unsure | null;
   /** Found in the topic and still in the spool: skip this many of each. */
   confirmed: Record<string, number>;
+  /** Acknowledged (and counted) before the stop, still in the spool: skip this many of each. */
+  delivered?: Record<string, number>;
 }
 
 /** The message a Line becomes, as the read-back sees it again. */
@@ -95,6 +103,7 @@ export async function readDoubt(dir: string): Promise<Doubt | null> {
   try {
     const d = JSON.parse(text) as Doubt;
     if (d.version !== 1 || typeof d.instance !== 'string' || typeof d.confirmed !== 'object' || d.confirmed === null) return null;
+    if (d.delivered !== undefined && (typeof d.delivered !== 'object' || d.delivered === null)) return null;
     return d;
   } catch {
     return null;

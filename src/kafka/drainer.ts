@@ -9,8 +9,10 @@
 import { performance } from 'node:perf_hooks';
 import type Kafka from 'node-rdkafka';
 import { DrainPace } from './drain-pace.js';
+import { DeliveredAhead } from './delivered-ahead.js';
+import { fingerprint } from './doubt.js';
 import { code, codeName, ERR, unknownTopic } from './errors.js';
-import type { InDoubt } from './in-doubt.js';
+import { FOUND, type InDoubt } from './in-doubt.js';
 import type { SpooledRef } from './inflight.js';
 import type { Messages } from './message.js';
 import type { SpoolPort } from './null-spool.js';
@@ -22,6 +24,13 @@ import type { SpoolSnapshot } from './stats.js';
 
 /** The drainer's pause after an error, doubling up to the most. */
 const DRAIN_RETRY_MIN_MS = 100;
+/** What a record's fingerprint is made of (doubt.ts). */
+interface Printable {
+  readonly topic: string;
+  readonly time: number;
+  readonly payload: Buffer;
+}
+
 const DRAIN_RETRY_MAX_MS = 10_000;
 /** Spooled records produced and not yet reported on, at most. */
 const DRAIN_WINDOW = 10_000;
@@ -39,6 +48,10 @@ export class Drainer {
   /** A spooled record failed: read again from the watermark once the others reported. */
   private rewindPending = false;
   private stopped = false;
+  /** Acknowledged above the watermark: the next start skips them (delivered-ahead.ts). */
+  private readonly ahead = new DeliveredAhead<Printable>();
+  /** settle() was called: what is reported from now on is in doubt already. */
+  private settled = false;
   private running: Promise<void> = Promise.resolve();
   /** Paces the drainer by what the request path leaves of the event loop (drain-pace.ts). */
   private readonly pace = new DrainPace();
@@ -72,9 +85,20 @@ export class Drainer {
 
   /** Shutdown: reports are ignored from now on; returns those that had none (they stay in the spool). */
   settle(): SpooledRef[] {
+    this.settled = true;
     const left = [...this.unreported];
     this.unreported.clear();
     return left;
+  }
+
+  /**
+   * Once the spool is closed: the fingerprints of the records delivered
+   * above the watermark ledger.json keeps. None when this run wrote no
+   * ledger (its watermark on disk is not known here): they are sent again.
+   */
+  deliveredAhead(): string[] {
+    const saved = this.spool.savedAcked;
+    return saved < 0 ? [] : this.ahead.above(saved).map((r) => fingerprint(r.topic, r.time, r.payload));
   }
 
   /** Runs until stop(), once `opened` resolved with a spool. */
@@ -179,10 +203,13 @@ export class Drainer {
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
       const topic = m.topicOf(r.flavor);
-      if (this.doubt.skips(topic, r.time, r.payload)) {
-        // In the topic already: sent before the last shutdown, its report lost with the broker.
+      const skipped = this.doubt.skips(topic, r.time, r.payload);
+      if (skipped !== null) {
+        // In the topic already: its report lost with the broker at the last
+        // shutdown (counted now), or delivered before it (counted then).
         spool.ack(r.seq);
-        this.outcomes.counters.persisted++;
+        this.acked(r.seq, { topic, time: r.time, payload: r.payload });
+        if (skipped === FOUND) this.outcomes.counters.persisted++;
         continue;
       }
       try {
@@ -208,6 +235,7 @@ export class Drainer {
     const spool = this.spool;
     if (!err) {
       spool.ack(sent.seq);
+      this.acked(sent.seq, sent);
       this.outcomes.delivered(report);
       return;
     }
@@ -223,6 +251,20 @@ export class Drainer {
     this.outcomes.lost(err, report?.topic, sent.flavor, sent.time);
     this.givenUp++;
     spool.ack(sent.seq); // given up on: the watermark may pass it
+  }
+
+  /**
+   * Kafka has record `seq`, acknowledged in the spool just now: noted when
+   * the watermark stays below it (its fingerprint made at the stop).
+   * After settle() the record is in doubt (its print read back at the next
+   * start), and nothing noted goes: deliveredAhead() keeps to the watermark
+   * on disk.
+   */
+  private acked(seq: number, record: Printable): void {
+    if (this.settled) return;
+    const watermark = this.spool.acked;
+    if (seq > watermark) this.ahead.note(seq, record);
+    else if (this.ahead.size > 0) this.ahead.passed(watermark);
   }
 
   /** The spool's numbers for /stats and /metrics. */

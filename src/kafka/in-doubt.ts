@@ -23,11 +23,18 @@ const GIVE_UP_AFTER = 5;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const HALTED = Symbol('halted');
 
+/** Why a spooled record is not sent (skips()): found by the read-back, not counted yet; or delivered, and counted, before the last stop. */
+export const FOUND = 'found';
+export const DELIVERED = 'delivered';
+export type Skipped = typeof FOUND | typeof DELIVERED;
+
 export class InDoubt {
   /** The doubt file as read at start, while its `unsure` is not read back yet. */
   private pending: Doubt | null = null;
   /** Found in the topic, still in the spool: the drainer skips one of each. */
   private skip = new Tally();
+  /** Delivered and counted before the last stop, still in the spool (above its watermark): skipped, not counted. */
+  private delivered = new Tally();
   /** Spooled records found in the topic and not sent again, this run. */
   found = 0;
   private readonly acked = new Map<string, Map<number, number>>();
@@ -65,6 +72,7 @@ export class InDoubt {
     }
     this.pending = d.unsure === null ? null : d; // only an `unsure` part is read back
     this.skip = Tally.of(d.confirmed);
+    this.delivered = Tally.of(d.delivered ?? {});
   }
 
   /**
@@ -119,13 +127,17 @@ export class InDoubt {
     this.log.info({ inDoubt, found: found.size }, 'kafka: Lines in doubt read back; those found in the topic are not sent again');
   }
 
-  /** Whether a spooled record about to be sent is one already in the topic (then it is taken off the list). */
-  skips(topic: string, time: number, payload: Buffer): boolean {
-    if (this.skip.size === 0) return false;
-    if (!this.skip.take(fingerprint(topic, time, payload))) return false;
+  /** Whether a spooled record about to be sent is one already in the topic, and why (then it is taken off its list); null to send it. */
+  skips(topic: string, time: number, payload: Buffer): Skipped | null {
+    if (this.skip.size === 0 && this.delivered.size === 0) return null;
+    const print = fingerprint(topic, time, payload);
+    let why: Skipped;
+    if (this.skip.take(print)) why = FOUND;
+    else if (this.delivered.take(print)) why = DELIVERED;
+    else return null;
     this.found++;
-    if (this.skip.size === 0 && this.pending === null && this.dir !== null) void removeDoubt(this.dir);
-    return true;
+    if (this.skip.size === 0 && this.delivered.size === 0 && this.pending === null && this.dir !== null) void removeDoubt(this.dir);
+    return why;
   }
 
   /**
@@ -135,18 +147,23 @@ export class InDoubt {
    * record lost) and is forgotten with the doubt file.
    */
   spoolEmpty(): void {
-    if (this.skip.size === 0 || this.pending !== null || this.dir === null) return;
-    this.log.info({ lines: this.skip.size }, 'kafka: Lines in doubt found in the topic but no longer in the spool; forgotten');
+    if ((this.skip.size === 0 && this.delivered.size === 0) || this.pending !== null || this.dir === null) return;
+    this.log.info({ lines: this.skip.size + this.delivered.size }, 'kafka: Lines in doubt found in the topic but no longer in the spool; forgotten');
     this.skip = new Tally();
+    this.delivered = new Tally();
     void removeDoubt(this.dir);
   }
 
   /**
    * At shutdown, after the spool took every Line without a report: the
    * doubt file for the next start (none when nothing is in doubt).
+   * `delivered`: the fingerprints of spooled records Kafka acknowledged above
+   * the watermark the spool keeps (delivered-ahead.ts), read again at the
+   * next start and skipped then.
    */
-  async save(unreported: readonly Unreported[]): Promise<void> {
+  async save(unreported: readonly Unreported[], delivered: readonly string[] = []): Promise<void> {
     if (this.dir === null) return;
+    for (const print of delivered) this.delivered.add(print);
     let unsure: Unsure | null = null;
     if (unreported.length > 0) {
       const acked: Unsure['acked'] = {};
@@ -170,11 +187,11 @@ export class InDoubt {
     const dir = this.dir!;
     const old = this.pending?.unsure ?? null;
     const both = old === null ? unsure : unsure === null ? old : merge(old, unsure);
-    if (both === null && this.skip.size === 0) {
+    if (both === null && this.skip.size === 0 && this.delivered.size === 0) {
       await removeDoubt(dir);
       return;
     }
-    await writeDoubt(dir, { version: 1, instance: this.instance, unsure: both, confirmed: this.skip.toJSON() });
+    await writeDoubt(dir, { version: 1, instance: this.instance, unsure: both, confirmed: this.skip.toJSON(), delivered: this.delivered.toJSON() });
   }
 }
 

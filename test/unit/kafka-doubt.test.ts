@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
+import { DeliveredAhead } from '../../src/kafka/delivered-ahead.js';
 import { DOUBT_FILE, fingerprint, Tally, type Doubt } from '../../src/kafka/doubt.js';
-import { InDoubt } from '../../src/kafka/in-doubt.js';
+import { DELIVERED, FOUND, InDoubt } from '../../src/kafka/in-doubt.js';
 
 const log = pino({ level: 'silent' });
 const dirOf = (): string => mkdtempSync(join(tmpdir(), 'scratchd-doubt-'));
@@ -112,4 +113,47 @@ t.test('a read-back that keeps failing while the producer reaches a broker gives
   t.ok(lines.some((l) => l.msg.startsWith('kafka: Lines in doubt could not be read back')), 'logged');
   t.notOk(existsSync(join(dir, DOUBT_FILE)), 'nothing left in doubt: the file is gone');
   t.notOk(d.skips('gr', 0, Buffer.from('a')), 'nothing skipped');
+});
+
+t.test('records delivered above a held watermark: only those above the watermark on disk are kept', async (t) => {
+  const a = new DeliveredAhead<string>();
+  a.note(3, 'c'); a.note(5, 'e'); a.note(4, 'd'); // reports in any order
+  a.passed(4);
+  t.same(a.above(4), ['e'], 'the watermark passed 3 and 4');
+  t.same(a.above(2), ['e', 'd'], 'a passed one behind a later one is still kept, never above the watermark');
+  a.passed(5);
+  t.equal(a.size, 0, 'all passed: nothing kept');
+  const full = new DeliveredAhead<string>(2);
+  full.note(7, 'g'); full.note(8, 'h'); full.note(9, 'i');
+  t.same(full.above(6), ['g', 'h'], 'at its bound a note is not kept: that record is sent again');
+  t.equal(full.unnoted, 1, 'and counted');
+});
+
+t.test('Lines delivered above the watermark at a stop: skipped at the next start, not counted again; merged with those left', async (t) => {
+  const dir = dirOf();
+  const p1 = fingerprint('gr', 1001, line(1).payload);
+  const p2 = fingerprint('gr', 1002, line(2).payload);
+  writeFileSync(join(dir, DOUBT_FILE), JSON.stringify({ version: 1, instance: 'web1', unsure: null, confirmed: { [p2]: 1 }, delivered: { [p1]: 1 } }));
+  const d = new InDoubt(dir, 'web1', {}, log);
+  await d.load();
+  await d.confirm(() => false);
+  t.equal(d.skips('gr', 1001, line(1).payload), DELIVERED, 'delivered before the stop: skipped, counted then');
+  t.equal(d.skips('gr', 1002, line(2).payload), FOUND, 'found by a read-back: skipped, counted now');
+  t.equal(d.skips('gr', 1001, line(1).payload), null, 'only as many as were delivered');
+  await new Promise((r) => setTimeout(r, 50)); // all skipped: the file goes
+  t.notOk(existsSync(join(dir, DOUBT_FILE)));
+  await d.save([], [p1, p1, p2]);
+  const f = read(dir);
+  t.same(f.delivered, { [p1]: 2, [p2]: 1 }, 'one print per record, alike ones twice');
+  t.same(f.confirmed, {});
+  t.equal(f.unsure, null, 'nothing in doubt');
+  const next = new InDoubt(dir, 'web1', {}, log);
+  await next.load();
+  await next.save([], [fingerprint('gr', 1003, line(3).payload)]);
+  t.same(read(dir).delivered, { [p1]: 2, [p2]: 1, [fingerprint('gr', 1003, line(3).payload)]: 1 }, 'not met yet: kept, with this run\'s');
+  const old = dirOf();
+  writeFileSync(join(old, DOUBT_FILE), JSON.stringify({ version: 1, instance: 'web1', unsure: null, confirmed: { [p1]: 1 } }));
+  const o = new InDoubt(old, 'web1', {}, log);
+  await o.load();
+  t.equal(o.skips('gr', 1001, line(1).payload), FOUND, 'a file without `delivered` reads as none');
 });

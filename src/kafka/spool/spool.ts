@@ -107,6 +107,16 @@ export class Spool {
     return this.ledger.drained;
   }
 
+  /** The watermark: every record at or below this sequence is delivered. */
+  get acked(): number {
+    return this.ledger.acked;
+  }
+
+  /** The watermark ledger.json holds; -1 until this run wrote it. */
+  get savedAcked(): number {
+    return this.ledger.persisted;
+  }
+
   get drops(): Readonly<SpoolDrops> {
     return { ...this.dropCounts };
   }
