@@ -225,6 +225,7 @@ export class Drainer {
         this.outcomes.refused(err, r.flavor, r.time, topic);
         this.givenUp++;
         spool.ack(r.seq); // given up on: the watermark may pass it
+        this.acked(r.seq, null);
       }
     }
   }
@@ -251,20 +252,26 @@ export class Drainer {
     this.outcomes.lost(err, report?.topic, sent.flavor, sent.time);
     this.givenUp++;
     spool.ack(sent.seq); // given up on: the watermark may pass it
+    this.acked(sent.seq, null);
   }
 
   /**
-   * Kafka has record `seq`, acknowledged in the spool just now: noted when
-   * the watermark stays below it (its fingerprint made at the stop).
+   * Record `seq` acknowledged in the spool just now: with `record`, Kafka
+   * has it, noted when the watermark stays below it (its fingerprint made
+   * at the stop); null, given up on. Either may move the watermark over the
+   * notes: a missing topic's Lines given up on after its window are the
+   * last acknowledgements of a drain, and the notes behind them would stay
+   * (and fill MAX_NOTES) until the next one.
    * After settle() the record is in doubt (its print read back at the next
    * start), and nothing noted goes: deliveredAhead() keeps to the watermark
    * on disk.
    */
-  private acked(seq: number, record: Printable): void {
+  private acked(seq: number, record: Printable | null): void {
     if (this.settled) return;
     const watermark = this.spool.acked;
-    if (seq > watermark) this.ahead.note(seq, record);
-    else if (this.ahead.size > 0) this.ahead.passed(watermark);
+    if (seq > watermark) {
+      if (record !== null) this.ahead.note(seq, record);
+    } else if (this.ahead.size > 0) this.ahead.passed(watermark);
   }
 
   /** The spool's numbers for /stats and /metrics. */

@@ -1,0 +1,93 @@
+/**
+ * The drainer's notes of records delivered above a held watermark
+ * (src/kafka/drainer.ts, delivered-ahead.ts) under the reports a missing
+ * topic brings, without a broker: a spool that keeps only the contiguous
+ * watermark, delivery reports handed to the drainer as librdkafka would,
+ * and the doubt file the stop writes, read by the next start.
+ */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Kafka from 'node-rdkafka';
+import pino from 'pino';
+import t from 'tap';
+import { MAX_NOTES } from '../../src/kafka/delivered-ahead.js';
+import { DOUBT_FILE, fingerprint, type Doubt } from '../../src/kafka/doubt.js';
+import { Drainer } from '../../src/kafka/drainer.js';
+import { ERR } from '../../src/kafka/errors.js';
+import { DELIVERED, InDoubt } from '../../src/kafka/in-doubt.js';
+import type { SpooledRef } from '../../src/kafka/inflight.js';
+import type { Messages } from '../../src/kafka/message.js';
+import type { SpoolPort } from '../../src/kafka/null-spool.js';
+import { Outcomes } from '../../src/kafka/outcomes.js';
+import type { Producer } from '../../src/kafka/producer.js';
+import type { Spill } from '../../src/kafka/spill.js';
+
+const log = pino({ level: 'silent' });
+const quiet = (): void => {};
+
+/** The spool's ledger as the drainer sees it: the watermark over contiguous acknowledgements, and what ledger.json holds. */
+class Ledger {
+  acked = 0;
+  savedAcked = -1;
+  private readonly done = new Set<number>();
+  ack(seq: number): void {
+    this.done.add(seq);
+    while (this.done.delete(this.acked + 1)) this.acked++;
+  }
+  /** close(): the watermark is written to ledger.json. */
+  close(): void {
+    this.savedAcked = this.acked;
+  }
+}
+
+/** A missing topic: librdkafka's verdict, retried within the window, given up on after it. */
+let inWindow = true;
+const producer = { mayRetry: () => inWindow, noteRefusal: quiet } as unknown as Producer;
+const unknown = Object.assign(new Error('Broker: Unknown topic or partition'), { code: ERR.ERR_UNKNOWN_TOPIC_OR_PART }) as unknown as Kafka.LibrdKafkaError;
+
+function drainerOf(dir: string): { drainer: Drainer; ledger: Ledger; doubt: InDoubt; outcomes: Outcomes } {
+  const ledger = new Ledger();
+  const doubt = new InDoubt(dir, 'web1', {}, log);
+  const outcomes = new Outcomes(producer, quiet);
+  const spill = { begin: () => true } as unknown as Spill;
+  const drainer = new Drainer(ledger as unknown as SpoolPort, producer, spill, {} as Messages, outcomes, quiet, 50, doubt);
+  return { drainer, ledger, doubt, outcomes };
+}
+
+const rec = (seq: number, topic: string): SpooledRef => ({ seq, flavor: topic, time: 1_000_000 + seq, topic, payload: Buffer.from(`{"id":"${topic}${seq}"}`) });
+const report = (r: SpooledRef): Kafka.DeliveryReport => ({ topic: r.topic, partition: 0, offset: r.seq, key: null, size: r.payload.length, opaque: r } as unknown as Kafka.DeliveryReport);
+const printOf = (r: SpooledRef): string => fingerprint(r.topic, r.time, r.payload);
+
+t.test('a missing topic\'s Lines given up on after the window: the notes of the Lines delivered behind them go, and a later window is noted in full', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'scratchd-gap-audit-'));
+  const { drainer, ledger, doubt, outcomes } = drainerOf(dir);
+  // First window: uk's Line holds the watermark, gr's behind it are delivered.
+  inWindow = true;
+  const uk = rec(1, 'uk');
+  drainer.report(unknown, report(uk), uk);
+  const grs = Array.from({ length: MAX_NOTES }, (_, i) => rec(2 + i, 'gr'));
+  for (const r of grs) drainer.report(null, report(r), r);
+  // The window is over: uk's Line is dropped, the watermark passes every gr Line.
+  inWindow = false;
+  drainer.report(unknown, report(uk), uk);
+  t.equal(ledger.acked, 1 + MAX_NOTES, 'the watermark passed them all');
+  // Another missing topic later: its Line holds the watermark again, one gr Line delivered behind it.
+  inWindow = true;
+  const uk2 = rec(2 + MAX_NOTES, 'uk2');
+  const gr = rec(3 + MAX_NOTES, 'gr');
+  drainer.report(unknown, report(uk2), uk2);
+  drainer.report(null, report(gr), gr);
+  t.equal(outcomes.counters.persisted, MAX_NOTES + 1);
+  // SIGTERM inside that window.
+  drainer.settle();
+  ledger.close();
+  await doubt.save([], drainer.deliveredAhead());
+  const file = join(dir, DOUBT_FILE);
+  const f = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Doubt : null;
+  t.same(f?.delivered, { [printOf(gr)]: 1 }, 'the gr Line above the watermark on disk is in in-doubt.json as delivered');
+  const next = new InDoubt(dir, 'web1', {}, log);
+  await next.load();
+  await next.confirm(() => false);
+  t.equal(next.skips(gr.topic, gr.time, gr.payload), DELIVERED, 'the next start does not send it again, nor count it again');
+});
