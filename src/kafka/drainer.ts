@@ -93,12 +93,16 @@ export class Drainer {
 
   /**
    * Once the spool is closed: the fingerprints of the records delivered
-   * above the watermark ledger.json keeps. None when this run wrote no
-   * ledger (its watermark on disk is not known here): they are sent again.
+   * above the watermark. Above this run's own, not the one ledger.json is
+   * known to hold: a write that failed after its rename (the directory's
+   * fsync) leaves the newer one on disk, and a print of a record below it
+   * is never met by its record at the next start, but by a Line alike to it
+   * (topic, time, bytes) not delivered, which would be skipped: lost. No
+   * ledger.json is ahead of this watermark; one behind it has the next
+   * start send those between again (at least once).
    */
   deliveredAhead(): string[] {
-    const saved = this.spool.savedAcked;
-    return saved < 0 ? [] : this.ahead.above(saved).map((r) => fingerprint(r.topic, r.time, r.payload));
+    return this.ahead.above(this.spool.acked).map((r) => fingerprint(r.topic, r.time, r.payload));
   }
 
   /** Runs until stop(), once `opened` resolved with a spool. */
@@ -264,7 +268,7 @@ export class Drainer {
    * (and fill MAX_NOTES) until the next one.
    * After settle() the record is in doubt (its print read back at the next
    * start), and nothing noted goes: deliveredAhead() keeps to the watermark
-   * on disk.
+   * at the stop.
    */
   private acked(seq: number, record: Printable | null): void {
     if (this.settled) return;

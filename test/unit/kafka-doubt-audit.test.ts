@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type Kafka from 'node-rdkafka';
 import pino from 'pino';
 import t from 'tap';
+import { installFsFaults } from '../helpers/fs-faults.js';
 import { MAX_NOTES } from '../../src/kafka/delivered-ahead.js';
 import { DOUBT_FILE, fingerprint, type Doubt } from '../../src/kafka/doubt.js';
 import { Drainer } from '../../src/kafka/drainer.js';
@@ -22,22 +23,20 @@ import type { SpoolPort } from '../../src/kafka/null-spool.js';
 import { Outcomes } from '../../src/kafka/outcomes.js';
 import type { Producer } from '../../src/kafka/producer.js';
 import type { Spill } from '../../src/kafka/spill.js';
+import { readLedger } from '../../src/kafka/spool/ledger.js';
+import { Spool } from '../../src/kafka/spool/spool.js';
 
+const faults = await installFsFaults();
 const log = pino({ level: 'silent' });
 const quiet = (): void => {};
 
-/** The spool's ledger as the drainer sees it: the watermark over contiguous acknowledgements, and what ledger.json holds. */
+/** The spool's ledger as the drainer sees it: the watermark over contiguous acknowledgements. */
 class Ledger {
   acked = 0;
-  savedAcked = -1;
   private readonly done = new Set<number>();
   ack(seq: number): void {
     this.done.add(seq);
     while (this.done.delete(this.acked + 1)) this.acked++;
-  }
-  /** close(): the watermark is written to ledger.json. */
-  close(): void {
-    this.savedAcked = this.acked;
   }
 }
 
@@ -46,13 +45,12 @@ let inWindow = true;
 const producer = { mayRetry: () => inWindow, noteRefusal: quiet } as unknown as Producer;
 const unknown = Object.assign(new Error('Broker: Unknown topic or partition'), { code: ERR.ERR_UNKNOWN_TOPIC_OR_PART }) as unknown as Kafka.LibrdKafkaError;
 
-function drainerOf(dir: string): { drainer: Drainer; ledger: Ledger; doubt: InDoubt; outcomes: Outcomes } {
-  const ledger = new Ledger();
+function drainerOf(dir: string, spool: unknown = new Ledger()): { drainer: Drainer; ledger: Ledger; doubt: InDoubt; outcomes: Outcomes } {
   const doubt = new InDoubt(dir, 'web1', {}, log);
   const outcomes = new Outcomes(producer, quiet);
   const spill = { begin: () => true } as unknown as Spill;
-  const drainer = new Drainer(ledger as unknown as SpoolPort, producer, spill, {} as Messages, outcomes, quiet, 50, doubt);
-  return { drainer, ledger, doubt, outcomes };
+  const drainer = new Drainer(spool as SpoolPort, producer, spill, {} as Messages, outcomes, quiet, 50, doubt);
+  return { drainer, ledger: spool as Ledger, doubt, outcomes };
 }
 
 const rec = (seq: number, topic: string): SpooledRef => ({ seq, flavor: topic, time: 1_000_000 + seq, topic, payload: Buffer.from(`{"id":"${topic}${seq}"}`) });
@@ -81,7 +79,6 @@ t.test('a missing topic\'s Lines given up on after the window: the notes of the 
   t.equal(outcomes.counters.persisted, MAX_NOTES + 1);
   // SIGTERM inside that window.
   drainer.settle();
-  ledger.close();
   await doubt.save([], drainer.deliveredAhead());
   const file = join(dir, DOUBT_FILE);
   const f = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Doubt : null;
@@ -90,4 +87,69 @@ t.test('a missing topic\'s Lines given up on after the window: the notes of the 
   await next.load();
   await next.confirm(() => false);
   t.equal(next.skips(gr.topic, gr.time, gr.payload), DELIVERED, 'the next start does not send it again, nor count it again');
+});
+
+t.test('reports in order: nothing noted, nothing in in-doubt.json', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'scratchd-gap-audit-'));
+  const { drainer, doubt } = drainerOf(dir);
+  inWindow = true;
+  for (let seq = 1; seq <= 100; seq++) {
+    const r = rec(seq, 'gr');
+    drainer.report(null, report(r), r);
+  }
+  drainer.settle();
+  await doubt.save([], drainer.deliveredAhead());
+  t.notOk(existsSync(join(dir, DOUBT_FILE)), 'no doubt file');
+});
+
+t.test('ledger.json replaced at the stop but the directory\'s fsync failed: a Line alike to one delivered, not delivered itself, is still sent at the next start', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'scratchd-gap-audit-'));
+  faults.reset();
+  faults.under(dir);
+  t.teardown(() => faults.reset());
+  const cfg = { enabled: true, dir, segmentBytes: 1 << 20, fsyncMs: 3_600_000, maxBytes: 1 << 30, minFreeBytes: 0 };
+  const spool = new Spool(cfg, log, quiet);
+  await spool.open();
+  // Two Lines alike in topic, time and bytes (A), the first delivered, the second not.
+  const A = Buffer.from('{"id":"same"}');
+  const lines: [string, number, Buffer][] = [
+    ['uk', 1, Buffer.from('{"id":"uk1"}')], ['gr', 5, A], ['gr', 3, Buffer.from('{"id":"gr3"}')],
+    ['uk', 4, Buffer.from('{"id":"uk4"}')], ['gr', 5, Buffer.from('{"id":"gr5"}')], ['gr', 5, A],
+  ];
+  for (const [flavor, time, payload] of lines) spool.append(flavor, time, payload);
+  await spool.flush(); // ledger.json: 0
+  const { drainer, doubt } = drainerOf(dir, spool);
+  await doubt.load();
+  const out = (await spool.read(10)).map((r): SpooledRef => ({ seq: r.seq, flavor: r.flavor, time: r.time, topic: r.flavor, payload: r.payload }));
+  t.equal(out.length, 6);
+  const [uk1, a1, gr3, uk4, gr5] = out as [SpooledRef, SpooledRef, SpooledRef, SpooledRef, SpooledRef];
+  // Reports across partitions: gr5 first, then the first A and gr3; uk1 given up on
+  // after its window (the watermark moves to 3), uk4 retried, the second A not reported.
+  inWindow = true;
+  drainer.report(null, report(gr5), gr5);
+  drainer.report(null, report(a1), a1);
+  drainer.report(null, report(gr3), gr3);
+  drainer.report(unknown, report(uk4), uk4);
+  inWindow = false;
+  drainer.report(unknown, report(uk1), uk1);
+  inWindow = true;
+  t.equal(spool.acked, 3);
+  // SIGTERM: the spool's close writes ledger.json (3); the directory's fsync after the rename fails.
+  drainer.settle();
+  faults.failNth('fsync', 2, 'EIO');
+  await spool.close();
+  t.same(readLedger(dir), { acked: 3 }, 'ledger.json holds 3: the next start reads from 4');
+  await doubt.save([], drainer.deliveredAhead());
+  faults.reset();
+
+  // The next start: which records it sends.
+  const next = new Spool(cfg, log, quiet);
+  await next.open();
+  const d2 = new InDoubt(dir, 'web1', {}, log);
+  await d2.load();
+  await d2.confirm(() => false);
+  const sent: string[] = [];
+  for (const r of await next.read(10)) if (d2.skips(r.flavor, r.time, r.payload) === null) sent.push(r.payload.toString());
+  await next.close();
+  t.same(sent.sort(), [A.toString(), '{"id":"uk4"}'], 'the second A and uk4 sent; gr5, delivered, skipped');
 });
