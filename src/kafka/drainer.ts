@@ -93,12 +93,16 @@ export class Drainer {
 
   /**
    * Once the spool is closed: the fingerprints of the records delivered
-   * above the watermark ledger.json keeps. None when this run wrote no
-   * ledger (its watermark on disk is not known here): they are sent again.
+   * above the watermark. Above this run's own, not the one ledger.json is
+   * known to hold: a write that failed after its rename (the directory's
+   * fsync) leaves the newer one on disk, and a print of a record below it
+   * is never met by its record at the next start, but by a Line alike to it
+   * (topic, time, bytes) not delivered, which would be skipped: lost. No
+   * ledger.json is ahead of this watermark; one behind it has the next
+   * start send those between again (at least once).
    */
   deliveredAhead(): string[] {
-    const saved = this.spool.savedAcked;
-    return saved < 0 ? [] : this.ahead.above(saved).map((r) => fingerprint(r.topic, r.time, r.payload));
+    return this.ahead.above(this.spool.acked).map((r) => fingerprint(r.topic, r.time, r.payload));
   }
 
   /** Runs until stop(), once `opened` resolved with a spool. */
@@ -225,6 +229,7 @@ export class Drainer {
         this.outcomes.refused(err, r.flavor, r.time, topic);
         this.givenUp++;
         spool.ack(r.seq); // given up on: the watermark may pass it
+        this.acked(r.seq, null);
       }
     }
   }
@@ -251,20 +256,26 @@ export class Drainer {
     this.outcomes.lost(err, report?.topic, sent.flavor, sent.time);
     this.givenUp++;
     spool.ack(sent.seq); // given up on: the watermark may pass it
+    this.acked(sent.seq, null);
   }
 
   /**
-   * Kafka has record `seq`, acknowledged in the spool just now: noted when
-   * the watermark stays below it (its fingerprint made at the stop).
+   * Record `seq` acknowledged in the spool just now: with `record`, Kafka
+   * has it, noted when the watermark stays below it (its fingerprint made
+   * at the stop); null, given up on. Either may move the watermark over the
+   * notes: a missing topic's Lines given up on after its window are the
+   * last acknowledgements of a drain, and the notes behind them would stay
+   * (and fill MAX_NOTES) until the next one.
    * After settle() the record is in doubt (its print read back at the next
    * start), and nothing noted goes: deliveredAhead() keeps to the watermark
-   * on disk.
+   * at the stop.
    */
-  private acked(seq: number, record: Printable): void {
+  private acked(seq: number, record: Printable | null): void {
     if (this.settled) return;
     const watermark = this.spool.acked;
-    if (seq > watermark) this.ahead.note(seq, record);
-    else if (this.ahead.size > 0) this.ahead.passed(watermark);
+    if (seq > watermark) {
+      if (record !== null) this.ahead.note(seq, record);
+    } else if (this.ahead.size > 0) this.ahead.passed(watermark);
   }
 
   /** The spool's numbers for /stats and /metrics. */

@@ -11,7 +11,7 @@ import { noDrops } from './spool/drop-reasons.js';
 import type { Spool } from './spool/spool.js';
 
 export type SpoolPort = Pick<Spool,
-  | 'ready' | 'records' | 'drained' | 'acked' | 'savedAcked' | 'open' | 'close' | 'append' | 'read' | 'ack' | 'rewind'
+  | 'ready' | 'records' | 'drained' | 'acked' | 'open' | 'close' | 'append' | 'read' | 'ack' | 'rewind'
   | 'isEmpty' | 'canHandOver' | 'handOver'
   | 'oldest' | 'diskBytes' | 'segmentCount' | 'spilled' | 'drops' | 'quarantined'>;
 
@@ -20,7 +20,6 @@ class NullSpool implements SpoolPort {
   readonly records = 0;
   readonly drained = 0;
   readonly acked = 0;
-  readonly savedAcked = -1;
   readonly diskBytes = 0;
   readonly segmentCount = 0;
   readonly spilled = 0;

@@ -112,11 +112,6 @@ export class Spool {
     return this.ledger.acked;
   }
 
-  /** The watermark ledger.json holds; -1 until this run wrote it. */
-  get savedAcked(): number {
-    return this.ledger.persisted;
-  }
-
   get drops(): Readonly<SpoolDrops> {
     return { ...this.dropCounts };
   }
