@@ -24,18 +24,18 @@ import type { SpoolSnapshot } from './stats.js';
 
 /** The drainer's pause after an error, doubling up to the most. */
 const DRAIN_RETRY_MIN_MS = 100;
+const DRAIN_RETRY_MAX_MS = 10_000;
+/** Spooled records produced and not yet reported on, at most. */
+const DRAIN_WINDOW = 10_000;
+/** Records read from the spool per step, then the event loop serves requests. */
+const DRAIN_SLICE = 512;
+
 /** What a record's fingerprint is made of (doubt.ts). */
 interface Printable {
   readonly topic: string;
   readonly time: number;
   readonly payload: Buffer;
 }
-
-const DRAIN_RETRY_MAX_MS = 10_000;
-/** Spooled records produced and not yet reported on, at most. */
-const DRAIN_WINDOW = 10_000;
-/** Records read from the spool per step, then the event loop serves requests. */
-const DRAIN_SLICE = 512;
 
 type Limited = (kind: string, fields: object, msg: string) => void;
 type Records = Awaited<ReturnType<SpoolPort['read']>>;
