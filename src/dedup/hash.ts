@@ -9,6 +9,10 @@
  */
 import { randomBytes } from 'node:crypto';
 
+/** The two lanes' multipliers (cyrb53's). */
+const M1 = 2654435761;
+const M2 = 1597334677;
+
 let SEED1 = 0;
 let SEED2 = 0;
 
@@ -43,8 +47,8 @@ export class Hash64 {
   }
 
   private mix(c: number): void {
-    this.h1 = Math.imul(this.h1 ^ c, 2654435761);
-    this.h2 = Math.imul(this.h2 ^ c, 1597334677);
+    this.h1 = Math.imul(this.h1 ^ c, M1);
+    this.h2 = Math.imul(this.h2 ^ c, M2);
   }
 
   // The loops keep the lanes in locals (a field written per unit is a
@@ -59,8 +63,8 @@ export class Hash64 {
     const n = s.length;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
-      h1 = Math.imul(h1 ^ c, 2654435761);
-      h2 = Math.imul(h2 ^ c, 1597334677);
+      h1 = Math.imul(h1 ^ c, M1);
+      h2 = Math.imul(h2 ^ c, M2);
     }
     this.h1 = h1;
     this.h2 = h2;
@@ -73,15 +77,15 @@ export class Hash64 {
     let i = start;
     for (; i + 1 < end; i += 2) {
       const c = b[i]! | (b[i + 1]! << 8);
-      h1 = Math.imul(h1 ^ c, 2654435761);
-      h2 = Math.imul(h2 ^ c, 1597334677);
+      h1 = Math.imul(h1 ^ c, M1);
+      h2 = Math.imul(h2 ^ c, M2);
     }
     // An odd last byte as one unit (the part's length, mixed after, tells
     // "a" from "a\0").
     if (i < end) {
       const c = b[i]!;
-      h1 = Math.imul(h1 ^ c, 2654435761);
-      h2 = Math.imul(h2 ^ c, 1597334677);
+      h1 = Math.imul(h1 ^ c, M1);
+      h2 = Math.imul(h2 ^ c, M2);
     }
     this.h1 = h1;
     this.h2 = h2;

@@ -127,16 +127,20 @@ export class InDoubt {
     this.log.info({ inDoubt, found: found.size }, 'kafka: Lines in doubt read back; those found in the topic are not sent again');
   }
 
+  private nothingToSkip(): boolean {
+    return this.skip.size === 0 && this.delivered.size === 0;
+  }
+
   /** Whether a spooled record about to be sent is one already in the topic, and why (then it is taken off its list); null to send it. */
   skips(topic: string, time: number, payload: Buffer): Skipped | null {
-    if (this.skip.size === 0 && this.delivered.size === 0) return null;
+    if (this.nothingToSkip()) return null;
     const print = fingerprint(topic, time, payload);
     let why: Skipped;
     if (this.skip.take(print)) why = FOUND;
     else if (this.delivered.take(print)) why = DELIVERED;
     else return null;
     this.found++;
-    if (this.skip.size === 0 && this.delivered.size === 0 && this.pending === null && this.dir !== null) void removeDoubt(this.dir);
+    if (this.nothingToSkip() && this.pending === null && this.dir !== null) void removeDoubt(this.dir);
     return why;
   }
 
@@ -147,7 +151,7 @@ export class InDoubt {
    * record lost) and is forgotten with the doubt file.
    */
   spoolEmpty(): void {
-    if ((this.skip.size === 0 && this.delivered.size === 0) || this.pending !== null || this.dir === null) return;
+    if (this.nothingToSkip() || this.pending !== null || this.dir === null) return;
     this.log.info({ lines: this.skip.size + this.delivered.size }, 'kafka: Lines in doubt found in the topic but no longer in the spool; forgotten');
     this.skip = new Tally();
     this.delivered = new Tally();
@@ -187,7 +191,7 @@ export class InDoubt {
     const dir = this.dir!;
     const old = this.pending?.unsure ?? null;
     const both = old === null ? unsure : unsure === null ? old : merge(old, unsure);
-    if (both === null && this.skip.size === 0 && this.delivered.size === 0) {
+    if (both === null && this.nothingToSkip()) {
       await removeDoubt(dir);
       return;
     }
