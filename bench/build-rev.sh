@@ -1,6 +1,7 @@
 #!/bin/sh
 # Build scratchd as of git revision REV into /tmp/scratchd-rev-REV (dist/,
-# package.json, config.schema.json, node_modules linked), for before/after
+# package.json, config.schema.json; node_modules and build/, the native
+# addon, linked), for before/after
 # comparisons in one benchmark run:
 #   bench/build-rev.sh REV      (on the host: uses git)
 #   ../shared/trixie node bench/run.mjs --baseline /tmp/scratchd-rev-REV
@@ -11,4 +12,5 @@ rm -rf "$out"
 mkdir -p "$out"
 git archive "$rev" src package.json config.schema.json tsconfig.json | tar -x -C "$out"
 ln -s "$(pwd)/node_modules" "$out/node_modules"
+ln -s "$(pwd)/build" "$out/build"
 echo "$out"
