@@ -133,12 +133,9 @@ function addEntry(o: Buffer, count: number, ks: number, ke: number, vs: number, 
 }
 
 /**
- * The query's Values as JSON, or why not. One function on purpose, the one
- * exception to the house's 80 lines: it is the serving thread's largest
- * self time, and split into its scans (the key's, the value's) and its two
- * ends, or with only its ends moved out, or into one scan for keys and values
- * that V8 inlines at both calls, it measured slower (bench/micro.mjs,
- * BENCHMARKS.md's issue 25 section).
+ * The query's Values as JSON, or why not: here the query's bytes and the
+ * room for the answer, then scan() writes the pairs, then the extra pairs,
+ * the surviving values' UTF-8 and the closing brace.
  */
 export function flat(query: string, extra: readonly string[] | undefined): Buffer | Rejection | typeof NESTED {
   // The loop reads bytes: a byte array load is cheaper than charCodeAt, and raw
@@ -175,99 +172,12 @@ export function flat(query: string, extra: readonly string[] | undefined): Buffe
     o = scratch.slab;
     base = scratch.slabAt;
   }
-  let n = base + 1;           // o[base] is left for the '{'
-  let count = 0;
   scratch.addDup = false;
   scratch.indexed = false;
   scratch.line = null;        // the entries stop describing the last answer here
-  let i = 0;
-  while (i < len) {
-    const start = n;
-    o[n++] = 0x2c;            // ,
-    const ks = n;
-    o[n++] = 0x22;            // "
-    let high = 0;
-    let j = i, c = 0;
-    // key: up to '=' or a separator
-    for (; j < len; j++) {
-      c = q[j]!;
-      if (c < 128) {
-        const k = CLASS[c]!;
-        if (k === 0) { o[n++] = c; continue; }
-        if (k === SEP || k === EQ) break;
-        if (k === PCT) {
-          const b = hexAt(q, j, len);
-          if (b < 0) return BAD_ENCODING;
-          j += 2;
-          if (b >= 0x80) { high = 1; o[n++] = b; continue; }
-          if (b === 0x5b || b === 0x5d) return NESTED;
-          n = put(o, n, b);
-        } else if (k === PLUS) {
-          o[n++] = 0x20;
-        } else if (k === BRACKET) {
-          return NESTED;
-        } else {
-          n = put(o, n, c);
-        }
-      } else {
-        high = 1;
-        o[n++] = c;
-      }
-    }
-    o[n++] = 0x22;
-    const ke = n;
-    const hasEq = j < len && c === 0x3d;
-    if (ke - ks === 2) {
-      // empty key: Rack ignores the segment, after unescaping its value
-      n = start;
-      if (hasEq) {
-        for (j++; j < len; j++) {
-          c = q[j]!;
-          if (c === 0x26 || c === 0x3b) break;
-          if (c === 0x25 && hexAt(q, j, len) < 0) return BAD_ENCODING;
-        }
-      }
-    } else {
-      o[n++] = 0x3a;          // :
-      const vs = n;
-      let vhigh = 0;
-      if (hasEq) {
-        o[n++] = 0x22;
-        for (j++; j < len; j++) {
-          c = q[j]!;
-          if (c < 128) {
-            const k = CLASS[c]!;
-            if (k === 0) { o[n++] = c; continue; }
-            if (k === SEP) break;
-            if (k === PCT) {
-              const b = hexAt(q, j, len);
-              if (b < 0) return BAD_ENCODING;
-              j += 2;
-              if (b >= 0x80) { vhigh = 1; o[n++] = b; continue; }
-              n = put(o, n, b);
-            } else if (k === PLUS) {
-              o[n++] = 0x20;
-            } else {
-              n = put(o, n, c);     // = [ ] are plain bytes here; " \ and controls are escaped
-            }
-          } else {
-            vhigh = 1;
-            o[n++] = c;
-          }
-        }
-        o[n++] = 0x22;
-      } else {
-        o[n++] = 0x6e; o[n++] = 0x75; o[n++] = 0x6c; o[n++] = 0x6c;   // null
-      }
-      // a key that is not valid UTF-8 makes Rack's `name =~ regex` raise right here
-      if (high !== 0 && !validUtf8(o, ks, ke)) return INVALID_UTF8;
-      // (a repeated key leaves its bytes in place: the first entry now points at this value)
-      count = addEntry(o, count, ks, ke, vs, n, vhigh);
-    }
-    // the separator and the spaces after it
-    i = j + 1;
-    while (i < len && q[i] === 0x20) i++;
-  }
+  let n = scan(len, o, base + 1);   // o[base] is left for the '{'
+  if (n < 0) return REFUSED[-1 - n]!;
+  let count = scratch.scanned;
   if (extraJson !== undefined) {
     for (let e = 0; e + 1 < extraJson.length; e += 2) {
       o[n++] = 0x2c;
@@ -299,6 +209,95 @@ export function flat(query: string, extra: readonly string[] | undefined): Buffe
   if (o === scratch.slab) scratch.slabAt = end;
   scratch.lineEntries = count;
   return (scratch.line = o.subarray(base, end));
+}
+
+/** scan()'s answers when it refuses the query, and what flat() answers for each. */
+const BAD_PCT = -1, KEY_NOT_UTF8 = -2, BRACKET_IN_KEY = -3;
+const REFUSED = [BAD_ENCODING, INVALID_UTF8, NESTED] as const;
+
+/**
+ * Writes the query's pairs (scratch.src, len bytes) at n, each
+ * `,"key":"value"` or `,"key":null`, and records them in the entry table;
+ * returns the new n and sets scratch.scanned to the entries' count, or
+ * returns BAD_PCT, KEY_NOT_UTF8 or BRACKET_IN_KEY. A function of its own,
+ * too large to be inlined, so that it has V8's inlining budget for the
+ * helpers it calls per byte and flat() keeps its own for its ends. Passing
+ * the query's bytes as an argument, or answering the count in a module-level
+ * `let`, measured slower (BENCHMARKS.md, "The house split and the hot path").
+ */
+function scan(len: number, o: Bytes, n: number): number {
+  const q = scratch.src;
+  let count = 0, i = 0;
+  while (i < len) {
+    const start = n;
+    o[n++] = 0x2c;            // ,
+    const ks = n;
+    o[n++] = 0x22;            // "
+    let high = 0, j = i, c = 0;
+    for (; j < len; j++) {    // key: up to '=' or a separator
+      c = q[j]!;
+      if (c < 128) {
+        const k = CLASS[c]!;
+        if (k === 0) { o[n++] = c; continue; }
+        if (k === SEP || k === EQ) break;
+        if (k === PCT) {
+          const b = hexAt(q, j, len);
+          if (b < 0) return BAD_PCT;
+          j += 2;
+          if (b >= 0x80) { high = 1; o[n++] = b; continue; }
+          if (b === 0x5b || b === 0x5d) return BRACKET_IN_KEY;
+          n = put(o, n, b);
+        } else if (k === PLUS) o[n++] = 0x20;
+        else if (k === BRACKET) return BRACKET_IN_KEY;
+        else n = put(o, n, c);
+      } else {
+        high = 1;
+        o[n++] = c;
+      }
+    }
+    o[n++] = 0x22;
+    const ke = n;
+    o[n++] = 0x3a;            // :
+    const vs = n;
+    let vhigh = 0;
+    if (j < len && c === 0x3d) {
+      o[n++] = 0x22;
+      for (j++; j < len; j++) {
+        c = q[j]!;
+        if (c < 128) {
+          const k = CLASS[c]!;
+          if (k === 0) { o[n++] = c; continue; }
+          if (k === SEP) break;
+          if (k === PCT) {
+            const b = hexAt(q, j, len);
+            if (b < 0) return BAD_PCT;
+            j += 2;
+            if (b >= 0x80) { vhigh = 1; o[n++] = b; continue; }
+            n = put(o, n, b);
+          } else if (k === PLUS) o[n++] = 0x20;
+          else n = put(o, n, c);     // = [ ] are plain bytes here; " \ and controls are escaped
+        } else {
+          vhigh = 1;
+          o[n++] = c;
+        }
+      }
+      o[n++] = 0x22;
+    } else {
+      o[n++] = 0x6e; o[n++] = 0x75; o[n++] = 0x6c; o[n++] = 0x6c;   // null
+    }
+    if (ke - ks === 2) {
+      n = start;              // empty key: Rack ignores the segment, after unescaping its value
+    } else {
+      // a key that is not valid UTF-8 makes Rack's `name =~ regex` raise right here
+      if (high !== 0 && !validUtf8(o, ks, ke)) return KEY_NOT_UTF8;
+      // (a repeated key leaves its bytes in place: the first entry now points at this value)
+      count = addEntry(o, count, ks, ke, vs, n, vhigh);
+    }
+    i = j + 1;                // the separator and the spaces after it
+    while (i < len && q[i] === 0x20) i++;
+  }
+  scratch.scanned = count;
+  return n;
 }
 
 /**

@@ -32,6 +32,8 @@ export const scratch = {
   table: new Int32Array(256),
   stamp: new Int32Array(256),
   generation: 0,
+  /** flat.ts: how many entries scan() made (its second answer). */
+  scanned: 0,
   /** flat.ts: whether this call uses the index yet. */
   indexed: false,
   /** flat.ts: whether this call met a repeated key (the result then needs compacting). */

@@ -1,0 +1,50 @@
+// The house's sizes (docs/architecture.md): a file in src/ holds at most 400
+// lines, a function at most 80, so that each can be read at one sitting.
+// Functions are found with the TypeScript compiler's own parser, nested ones
+// too; a function's lines run from its first token to its closing brace.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import t from 'tap';
+import ts from 'typescript';
+
+const MAX_FILE = 400, MAX_FUNCTION = 80;
+const root = new URL('../..', import.meta.url).pathname;
+const src = join(root, 'src');
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? files(p) : n.endsWith('.ts') ? [p] : [];
+  });
+}
+
+const tooLong: string[] = [];
+const tooLarge: string[] = [];
+let functions = 0;
+for (const f of files(src)) {
+  const text = readFileSync(f, 'utf8');
+  const rel = relative(root, f);
+  const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+  if (lines > MAX_FILE) tooLarge.push(`${rel}: ${lines} lines`);
+  const sf = ts.createSourceFile(f, text, ts.ScriptTarget.Latest, true);
+  const visit = (node: ts.Node): void => {
+    if (ts.isFunctionLike(node) && 'body' in node && node.body !== undefined) {
+      functions++;
+      const from = sf.getLineAndCharacterOfPosition(node.getStart(sf)).line;
+      const to = sf.getLineAndCharacterOfPosition(node.end).line;
+      const name = (node as ts.FunctionLikeDeclaration).name?.getText(sf) ?? '(anonymous)';
+      if (to - from + 1 > MAX_FUNCTION) tooLong.push(`${rel}:${from + 1} ${name}: ${to - from + 1} lines`);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+}
+
+t.test(`no file in src/ over ${MAX_FILE} lines`, async (t) => {
+  t.same(tooLarge, []);
+});
+
+t.test(`no function in src/ over ${MAX_FUNCTION} lines`, async (t) => {
+  t.ok(functions > 500, `the parser found the functions (${functions})`);
+  t.same(tooLong, []);
+});
