@@ -2,26 +2,18 @@
 // lines, a function at most 80, so that each can be read at one sitting.
 // Functions are found with the TypeScript compiler's own parser, nested ones
 // too; a function's lines run from its first token to its closing brace.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import t from 'tap';
 import ts from 'typescript';
+import { root, tsFiles } from '../helpers/source-tree.js';
 
 const MAX_FILE = 400, MAX_FUNCTION = 80;
-const root = new URL('../..', import.meta.url).pathname;
-const src = join(root, 'src');
-
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? files(p) : n.endsWith('.ts') ? [p] : [];
-  });
-}
 
 const tooLong: string[] = [];
 const tooLarge: string[] = [];
 let functions = 0;
-for (const f of files(src)) {
+for (const f of tsFiles()) {
   const text = readFileSync(f, 'utf8');
   const rel = relative(root, f);
   const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);

@@ -5,25 +5,16 @@
 // floor. The floors are computed from the imports (a room sits one above the
 // highest it imports) and must equal the table in the docs, so a new upward
 // import fails here twice: as a cycle, or as a table that no longer fits.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import t from 'tap';
-
-const root = new URL('../..', import.meta.url).pathname;
-const src = join(root, 'src');
-
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? files(p) : n.endsWith('.ts') ? [p] : [];
-  });
-}
+import { root, src, tsFiles } from '../helpers/source-tree.js';
 
 const roomOf = (rel: string): string => (rel.includes('/') ? `${rel.split('/')[0]}/` : rel.replace(/\.ts$/, ''));
 
 /** room → the rooms it imports (value imports), with one example import each. */
 const graph = new Map<string, Map<string, string>>();
-for (const f of files(src)) {
+for (const f of tsFiles()) {
   const rel = relative(src, f);
   const from = roomOf(rel);
   if (!graph.has(from)) graph.set(from, new Map());
