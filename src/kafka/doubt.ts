@@ -51,6 +51,13 @@ export interface Doubt {
   delivered?: Record<string, number>;
 }
 
+/** A Line as the message it becomes: what its fingerprint is made of. */
+export interface Printable {
+  readonly topic: string;
+  readonly time: number;
+  readonly payload: Buffer;
+}
+
 /** The message a Line becomes, as the read-back sees it again. */
 export function fingerprint(topic: string, time: number, payload: Buffer): string {
   return hash('sha1', Buffer.concat([Buffer.from(`${topic}\n${time}\n`), payload]), 'base64');

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type Kafka from 'node-rdkafka';
 import { DrainPace } from './drain-pace.js';
 import { DeliveredAhead } from './delivered-ahead.js';
-import { fingerprint } from './doubt.js';
+import { fingerprint, type Printable } from './doubt.js';
 import { code, codeName, ERR, unknownTopic } from './errors.js';
 import { FOUND, type InDoubt } from './in-doubt.js';
 import type { SpooledRef } from './inflight.js';
@@ -29,13 +29,6 @@ const DRAIN_RETRY_MAX_MS = 10_000;
 const DRAIN_WINDOW = 10_000;
 /** Records read from the spool per step, then the event loop serves requests. */
 const DRAIN_SLICE = 512;
-
-/** What a record's fingerprint is made of (doubt.ts). */
-interface Printable {
-  readonly topic: string;
-  readonly time: number;
-  readonly payload: Buffer;
-}
 
 type Limited = (kind: string, fields: object, msg: string) => void;
 type Records = Awaited<ReturnType<SpoolPort['read']>>;

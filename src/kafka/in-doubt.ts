@@ -6,15 +6,8 @@
  * tells the drainer which spooled records are already in the topic.
  */
 import { rateLimited, type Logger } from '../log.js';
-import { fingerprint, readDoubt, removeDoubt, Tally, writeDoubt, type Doubt, type Unsure } from './doubt.js';
+import { fingerprint, readDoubt, removeDoubt, Tally, writeDoubt, type Doubt, type Printable, type Unsure } from './doubt.js';
 import { readBack, ReadBackError, READBACK_LIMITS, type ReadBackLimits } from './readback.js';
-
-/** A Line librdkafka had without a report at shutdown. */
-export interface Unreported {
-  readonly topic: string;
-  readonly time: number;
-  readonly payload: Buffer;
-}
 
 const RETRY_MAX_MS = 10_000;
 /** Read-backs failed while the producer had a broker up, before the Lines are sent again. */
@@ -159,13 +152,13 @@ export class InDoubt {
   }
 
   /**
-   * At shutdown, after the spool took every Line without a report: the
-   * doubt file for the next start (none when nothing is in doubt).
+   * At shutdown, after the spool took every Line without a report
+   * (`unreported`, those librdkafka still had): the doubt file for the next start (none when nothing is in doubt).
    * `delivered`: the fingerprints of spooled records Kafka acknowledged above
    * the watermark the spool keeps (delivered-ahead.ts), read again at the
    * next start and skipped then.
    */
-  async save(unreported: readonly Unreported[], delivered: readonly string[] = []): Promise<void> {
+  async save(unreported: readonly Printable[], delivered: readonly string[] = []): Promise<void> {
     if (this.dir === null) return;
     for (const print of delivered) this.delivered.add(print);
     let unsure: Unsure | null = null;

@@ -138,7 +138,7 @@ function addEntry(o: Buffer, count: number, ks: number, ke: number, vs: number, 
  * the surviving values' UTF-8 and the closing brace.
  */
 export function flat(query: string, extra: readonly string[] | undefined): Buffer | Rejection | typeof NESTED {
-  // The loop reads bytes: a byte array load is cheaper than charCodeAt, and raw
+  // scan() reads bytes: a byte array load is cheaper than charCodeAt, and raw
   // non-ASCII characters are then already the UTF-8 bytes they stand for. A lone
   // surrogate has no UTF-8 form (utf8Write makes it U+FFFD); the general path
   // handles those queries exactly as Rack would see their bytes.
