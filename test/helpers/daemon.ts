@@ -82,8 +82,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const args = opts.clock === undefined ? [] : ['--import', clockJs];
   const proc = spawn(...withoutTapHooks(process.execPath, [...args, mainJs, '--config', configFile]), {
     stdio: ['ignore', 'pipe', 'pipe', ...(opts.clock === undefined ? [] : ['ipc' as const])],
-    // Without tap's process-info hooks (plain.ts): the daemon runs as in production.
-    env: { ...process.env, NODE_OPTIONS: '', SCRATCHD_TEST_CLOCK: opts.clock === undefined ? '' : String(opts.clock) },
+    // Without tap's process-info hooks (without-tap-hooks.ts): the daemon runs as in production.
+    env: { ...process.env, SCRATCHD_TEST_CLOCK: opts.clock === undefined ? '' : String(opts.clock) },
     ...(opts.user ?? {}),
   });
   opts.onSpawn?.(proc);

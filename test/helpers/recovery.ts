@@ -26,7 +26,7 @@ export function startCli(args: string[], timeoutMs = 180_000, clock?: number): C
   const preload = clock === undefined ? [] : ['--import', join(root, 'test/helpers/clock.mjs')];
   const proc = spawn(...withoutTapHooks(process.execPath, [...preload, mainJs, ...args]), {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '', SCRATCHD_TEST_CLOCK: clock === undefined ? '' : String(clock) },
+    env: { ...process.env, SCRATCHD_TEST_CLOCK: clock === undefined ? '' : String(clock) },
   });
   const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
   let stdout = '';
